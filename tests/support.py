@@ -1,0 +1,166 @@
+"""A small self-contained trust world for tests: anchor, municipalities, lists, holders.
+
+Everything is made with fresh keys in memory, at a fixed clock, through the
+same wire functions the issuer uses, so a test can change one thing (a
+signature, a claim, a status bit) and expect exactly one reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from verifier import Bundle
+from verifier.wire import credential, jws, sdjwt, statuslist, transport, trustlist
+from wallet import holder
+
+NOW = 1_795_000_000  # 2026-11-18T09:46:40Z
+HOST = "https://dualres.example.jp"
+DAY = 86_400
+LIST_SIZE = 131_072
+
+PERSON = {
+    "family_name": "山田",
+    "given_name": "花子",
+    "family_name_kana": "ヤマダ",
+    "given_name_kana": "ハナコ",
+    "birthdate": "1985-06-15",
+}
+DISCLOSABLE: dict[str, Any] = {
+    "person": PERSON,
+    "primary_residence": {"lg_code": "131016", "name": "東京都千代田区"},
+    "second_home": {"address": "長野県北佐久郡軽井沢町大字軽井沢1323-1", "postal_code": "389-0102"},
+    "activities": ["telework", "volunteer"],
+    "registered_since": "2026-04-01",
+    "sub": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5",
+}
+MUNICIPALITIES = {
+    "203211": ("軽井沢町", "長野県", "Karuizawa"),
+    "011002": ("札幌市", "北海道", "Sapporo"),
+    "131016": ("千代田区", "東京都", "Chiyoda"),
+}
+
+
+@dataclass
+class Municipality:
+    lg_code: str
+    name: str
+    prefecture: str
+    name_en: str
+    key: ec.EllipticCurvePrivateKey
+    kid: str
+
+    @property
+    def iss(self) -> str:
+        return f"{HOST}/lg/{self.lg_code}"
+
+    @property
+    def status_uri(self) -> str:
+        return f"{self.iss}/status/1"
+
+    def entry(self, extra_keys: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        return {
+            "iss": self.iss,
+            "lg_code": self.lg_code,
+            "name": self.name,
+            "name_en": self.name_en,
+            "prefecture": self.prefecture,
+            "keys": [{"kid": self.kid, "jwk": jws.public_jwk(self.key)}, *extra_keys],
+            "status_lists": [self.status_uri],
+        }
+
+
+@dataclass
+class World:
+    anchor: ec.EllipticCurvePrivateKey = field(default_factory=jws.generate_key)
+    holder_key: ec.EllipticCurvePrivateKey = field(default_factory=jws.generate_key)
+    lgs: dict[str, Municipality] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for code, (name, pref, en) in MUNICIPALITIES.items():
+            self.lgs[code] = Municipality(code, name, pref, en, jws.generate_key(), f"{code}-1")
+
+    @property
+    def karuizawa(self) -> Municipality:
+        return self.lgs["203211"]
+
+    def trust_list(self, *, iat: int = NOW - DAY, exp: int = NOW + 6 * DAY,
+                   anchor: ec.EllipticCurvePrivateKey | None = None,
+                   entries: list[dict[str, Any]] | None = None) -> str:
+        return trustlist.sign(
+            iss=HOST, iat=iat, exp=exp, anchor_key=anchor or self.anchor,
+            issuers=entries if entries is not None else [m.entry() for m in self.lgs.values()],
+        )
+
+    def status_token(self, lg: Municipality, *, statuses: Mapping[int, int] | None = None,
+                     iat: int = NOW - 3600, exp: int = NOW + DAY, size: int = LIST_SIZE) -> str:
+        lst = statuslist.StatusList.new(size, 2)
+        for idx, st in (statuses or {}).items():
+            lst.set(idx, st)
+        return statuslist.sign_token(lst, uri=lg.status_uri, iat=iat, exp=exp, ttl=3600,
+                                     key=lg.key, kid=lg.kid)
+
+    def bundle(self, *, statuses: Mapping[int, int] | None = None,
+               trust_list: str | None = None, status_iat: int = NOW - 3600,
+               status_exp: int = NOW + DAY) -> Bundle:
+        tokens = {
+            m.status_uri: self.status_token(
+                m, statuses=statuses if m is self.karuizawa else None,
+                iat=status_iat, exp=status_exp)
+            for m in self.lgs.values()
+        }
+        return Bundle.from_tokens(
+            trust_list=trust_list or self.trust_list(), status_lists=tokens,
+            anchors=[self.anchor.public_key()], created_at=NOW,
+        )
+
+    def issue(self, *, lg: Municipality | None = None, tier: str = "premium",
+              iat: int = NOW - 30 * DAY, exp: int = NOW + 300 * DAY, status_idx: int = 4242,
+              holder_key: ec.EllipticCurvePrivateKey | None = None,
+              disclosable: Mapping[str, Any] | None = None) -> str:
+        lg = lg or self.karuizawa
+        return credential.issue(
+            iss=lg.iss, kid=lg.kid, key=lg.key,
+            holder_jwk=jws.public_jwk(holder_key or self.holder_key), tier=tier, iat=iat,
+            exp=exp, status_uri=lg.status_uri, status_idx=status_idx,
+            disclosable=DISCLOSABLE if disclosable is None else disclosable,
+        ).compact
+
+    def present(self, issued: str | None = None, *, profile: str = "counter", now: int = NOW,
+                holder_key: ec.EllipticCurvePrivateKey | None = None,
+                audience: str = credential.COUNTER_AUDIENCE, nonce: str | None = None,
+                qr: bool = True) -> str:
+        text = holder.present(
+            issued or self.issue(), holder_key or self.holder_key, now=now, profile=profile,
+            audience=audience, nonce=nonce,
+        )
+        return transport.encode(text) if qr else text
+
+
+def sign_raw(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
+    """Sign exactly the header given (``alg`` included), for forging tests."""
+    alg = header.get("alg", "ES256")
+    token = jws.sign({k: v for k, v in header.items() if k != "alg"}, payload, key)
+    if alg == "ES256":
+        return token
+    h64 = jws.b64e(jws._json.dumps(header))  # type: ignore[attr-defined]
+    _, p64, s64 = token.split(".")
+    return f"{h64}.{p64}.{s64}"
+
+
+def reissue_payload(issued: str, key: ec.EllipticCurvePrivateKey,
+                    change: Mapping[str, Any] | None = None,
+                    header: Mapping[str, Any] | None = None,
+                    drop: Iterable[str] = ()) -> str:
+    """Re-sign an issued credential after editing its payload or header."""
+    sd = sdjwt.parse_compact(issued)
+    tok = jws.parse(sd.issuer_jwt)
+    payload = {k: v for k, v in tok.payload.items() if k not in set(drop)}
+    payload.update(change or {})
+    head = {k: v for k, v in tok.header.items() if k != "alg"}
+    head.update(header or {})
+    new_jwt = jws.sign(head, payload, key)
+    return "~".join([new_jwt, *sd.disclosures]) + "~"

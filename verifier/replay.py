@@ -1,0 +1,68 @@
+"""Replay memory for counter mode: a nonce seen in its window is refused.
+
+A QR shown at a counter is one-way, so the verifier cannot hand out its own
+nonce; instead it remembers every wallet nonce until its presentation window
+closes.  ``SqliteReplayStore`` keeps that memory on disk, so restarting the
+verifier (or running two scanners on one machine) does not reopen the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol
+
+
+class ReplayStore(Protocol):
+    def remember(self, nonce: str, *, now: int, until: int) -> bool:
+        """Record ``nonce`` until ``until``; False if it was already recorded."""
+        ...
+
+
+class MemoryReplayStore:
+    """In-process memory: enough for tests and a long-running single process."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, nonce: str, *, now: int, until: int) -> bool:
+        with self._lock:
+            if len(self._until) > 4096:
+                self._until = {n: u for n, u in self._until.items() if u >= now}
+            seen = self._until.get(nonce)
+            if seen is not None and seen >= now:
+                return False
+            self._until[nonce] = until
+            return True
+
+
+class SqliteReplayStore:
+    """Durable replay memory in one SQLite file (standard library only)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self._path, timeout=10, check_same_thread=False)
+        # WAL without a sync per commit survives a crashed or restarted
+        # process, which is the threat here, at a few microseconds a scan.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS seen_nonce (h BLOB PRIMARY KEY, until INTEGER NOT NULL)"
+        )
+        self._db.commit()
+
+    def remember(self, nonce: str, *, now: int, until: int) -> bool:
+        h = hashlib.sha256(nonce.encode("utf-8")).digest()
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM seen_nonce WHERE until < ?", (now,))
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO seen_nonce (h, until) VALUES (?, ?)", (h, until)
+            )
+            return cur.rowcount == 1
+
+    def close(self) -> None:
+        self._db.close()

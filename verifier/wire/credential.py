@@ -1,0 +1,72 @@
+"""The dual-residence credential: its type, claim layout and counter audience.
+
+Always visible: ``iss`` (the municipality, DESIGN §4), ``iat``, ``exp``,
+``nbf`` when set, ``vct``, ``tier``, ``status`` and ``cnf``.  Everything about
+the person is selectively disclosable, one disclosure per group a counter asks
+for together, so a shop sees no personal data at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from . import sdjwt
+
+VCT = "urn:dualres:dual-residence:1"
+COUNTER_AUDIENCE = "urn:dualres:counter"
+TIERS: tuple[str, ...] = ("basic", "premium")
+
+# Disclosure groups, each a top-level claim (see schemas/ for their fields).
+DISCLOSABLE: tuple[str, ...] = (
+    "person",  # family/given name, their kana, birth date
+    "primary_residence",  # 住所: municipality code and name
+    "second_home",  # 居所: address detail
+    "activities",  # what the person does in the second region
+    "registered_since",
+    "sub",  # pairwise pseudonymous subject id
+)
+# Never disclosable: SD-JWT VC's reserved claims, and what every decision needs.
+RESERVED: frozenset[str] = sdjwt.RESERVED_CLAIMS | {"tier", "iat"}
+
+
+def issue(
+    *,
+    iss: str,
+    kid: str,
+    key: ec.EllipticCurvePrivateKey,
+    holder_jwk: Mapping[str, str],
+    tier: str,
+    iat: int,
+    exp: int,
+    status_uri: str,
+    status_idx: int,
+    disclosable: Mapping[str, Any],
+    nbf: int | None = None,
+    salt: Callable[[], bytes] | None = None,
+) -> sdjwt.Issued:
+    """Sign one dual-residence credential (SD-JWT VC) bound to ``holder_jwk``."""
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {TIERS}")
+    unknown = set(disclosable) - set(DISCLOSABLE)
+    if unknown:
+        raise ValueError(f"not a disclosable claim group: {sorted(unknown)}")
+    if not exp > iat:
+        raise ValueError("exp must be after iat")
+    claims: dict[str, Any] = {"iss": iss, "iat": iat, "exp": exp}
+    if nbf is not None:
+        claims["nbf"] = nbf
+    claims.update(
+        {
+            "vct": VCT,
+            "tier": tier,
+            "status": {"status_list": {"idx": status_idx, "uri": status_uri}},
+            "cnf": {"jwk": dict(holder_jwk)},
+        }
+    )
+    return sdjwt.issue(
+        header={"kid": kid}, claims=claims, disclosable=disclosable, key=key,
+        reserved=RESERVED, salt=salt,
+    )

@@ -1,0 +1,157 @@
+"""Compact JWS with ES256 on ``cryptography``, and P-256 JWKs.
+
+Only what the credential needs: one algorithm family, an explicit allow-list,
+and the key always supplied by the caller.  A token's own ``jwk``, ``jku``,
+``x5u`` or ``x5c`` header is never used to pick a key: a forger controls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from . import _json
+from ._b64 import b64d, b64e
+from .errors import (
+    BadSignatureError,
+    MalformedError,
+    UnsupportedAlgorithmError,
+    WrongTypeError,
+)
+
+ES256 = "ES256"
+DEFAULT_ALGORITHMS: frozenset[str] = frozenset({ES256})
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_P256 = ec.SECP256R1()
+
+
+@dataclass(frozen=True, slots=True)
+class CompactJWS:
+    """A parsed compact JWS whose signature has *not* been checked yet."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+    def verify(
+        self,
+        key: ec.EllipticCurvePublicKey,
+        *,
+        algorithms: frozenset[str] = DEFAULT_ALGORITHMS,
+    ) -> None:
+        alg = self.header.get("alg")
+        if alg not in algorithms or alg != ES256:
+            raise UnsupportedAlgorithmError(f"algorithm {alg!r} is not allowed")
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != _P256.name:
+            raise TypeError("ES256 needs a P-256 public key")
+        sig = self.signature
+        if len(sig) != 64:
+            raise BadSignatureError("ES256 signature must be 64 bytes")
+        der = encode_dss_signature(
+            int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+        )
+        try:
+            key.verify(der, self.signing_input, _ECDSA_SHA256)
+        except InvalidSignature as exc:
+            raise BadSignatureError("signature does not verify") from exc
+
+    def expect_typ(self, typ: str) -> None:
+        if self.header.get("typ") != typ:
+            raise WrongTypeError(f"typ must be {typ!r}")
+
+
+def parse(compact: str) -> CompactJWS:
+    parts = compact.split(".")
+    if len(parts) != 3:
+        raise MalformedError("a compact JWS has three parts")
+    h64, p64, s64 = parts
+    header = _json.loads_object(b64d(h64))
+    if "crit" in header:
+        # We understand no extension; RFC 7515 §4.1.11 says reject.
+        raise MalformedError("unsupported critical header")
+    payload = _json.loads_object(b64d(p64))
+    return CompactJWS(header, payload, f"{h64}.{p64}".encode("ascii"), b64d(s64))
+
+
+def sign(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
+    """Sign with ES256; ``alg`` is set here so a caller cannot ask for another."""
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != _P256.name:
+        raise TypeError("ES256 needs a P-256 private key")
+    head = {"alg": ES256, **{k: v for k, v in header.items() if k != "alg"}}
+    signing_input = f"{b64e(_json.dumps(head))}.{b64e(_json.dumps(payload))}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode("ascii"), _ECDSA_SHA256))
+    return f"{signing_input}.{b64e(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def public_jwk(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        key = key.public_key()
+    if key.curve.name != _P256.name:
+        raise TypeError("only P-256 keys")
+    point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return {"kty": "EC", "crv": "P-256", "x": b64e(point[1:33]), "y": b64e(point[33:65])}
+
+
+def key_from_jwk(jwk: Any) -> ec.EllipticCurvePublicKey:
+    """A P-256 public key from a JWK, refusing anything else (private parts included)."""
+    if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise MalformedError("expected an EC P-256 JWK")
+    if "d" in jwk:
+        raise MalformedError("a public JWK must not carry a private key")
+    x, y = jwk.get("x"), jwk.get("y")
+    if not isinstance(x, str) or not isinstance(y, str):
+        raise MalformedError("JWK coordinates missing")
+    xb, yb = b64d(x), b64d(y)
+    if len(xb) != 32 or len(yb) != 32:
+        raise MalformedError("JWK coordinates must be 32 bytes")
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + xb + yb)
+    except ValueError as exc:
+        raise MalformedError("JWK point is not on P-256") from exc
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256) of an EC key."""
+    canonical = _json.dumps({"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"], "y": jwk["y"]})
+    return b64e(hashlib.sha256(canonical).digest())
+
+
+def generate_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(_P256)
+
+
+def load_private_pem(data: bytes, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(data, password=password)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != _P256.name:
+        raise TypeError("expected a P-256 private key")
+    return key
+
+
+def load_public_pem(data: bytes) -> ec.EllipticCurvePublicKey:
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != _P256.name:
+        raise TypeError("expected a P-256 public key")
+    return key
+
+
+def private_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+
+
+def public_pem(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> bytes:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        key = key.public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -1,0 +1,60 @@
+"""Presentations a wallet makes: the right disclosures, bound to the holder's key.
+
+Counter mode (DESIGN §5): a QR is one-way, so the wallet signs a fresh
+KB-JWT with its own random nonce and the fixed counter audience, and shows a
+new code every ~30 seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from verifier.wire import credential, jws, sdjwt, transport
+from verifier.wire._b64 import b64e
+
+# What each verifier profile asks to see (see schemas/profiles).
+PROFILE_DISCLOSURES: dict[str, tuple[str, ...]] = {
+    "counter": (),
+    "office": ("person", "primary_residence"),
+    "shelter": ("person", "primary_residence"),
+}
+NONCE_BYTES = 16
+
+
+def new_holder_key() -> ec.EllipticCurvePrivateKey:
+    return jws.generate_key()
+
+
+def new_nonce() -> str:
+    return b64e(secrets.token_bytes(NONCE_BYTES))
+
+
+def present(
+    issued: str,
+    holder_key: ec.EllipticCurvePrivateKey,
+    *,
+    now: int,
+    profile: str = "counter",
+    disclose: Iterable[str] | None = None,
+    audience: str = credential.COUNTER_AUDIENCE,
+    nonce: str | None = None,
+) -> str:
+    """A compact SD-JWT+KB disclosing what ``profile`` (or ``disclose``) names."""
+    names = PROFILE_DISCLOSURES[profile] if disclose is None else tuple(disclose)
+    sd = sdjwt.select(issued, names)
+    return sdjwt.present(sd, holder_key, aud=audience, nonce=nonce or new_nonce(), iat=now)
+
+
+def present_qr_text(
+    issued: str,
+    holder_key: ec.EllipticCurvePrivateKey,
+    *,
+    now: int,
+    profile: str = "counter",
+    disclose: Iterable[str] | None = None,
+) -> str:
+    """The same presentation in the compact QR transport (``DR1:…``)."""
+    return transport.encode(present(issued, holder_key, now=now, profile=profile, disclose=disclose))
