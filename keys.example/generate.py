@@ -60,7 +60,7 @@ def write(name: str, *, force: bool) -> ec.EllipticCurvePublicKey:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="(Re)create the development keys.")
     parser.add_argument("--force", action="store_true", help="replace existing keys")
     args = parser.parse_args()
     for name in NAMES:
