@@ -1,0 +1,77 @@
+"""Settings of one issuer deployment, from arguments and the environment.
+
+| variable                   | meaning                                              |
+|----------------------------|------------------------------------------------------|
+| DATABASE_URL               | SQLAlchemy URL; default SQLite under the data dir    |
+| DUALRES_DATA_DIR           | data directory (default ``./var/issuer``)            |
+| DUALRES_BASE_URL           | public base URL, the prefix of every ``iss``         |
+| DUALRES_IDENTITY_SECRET    | hex HMAC key for identity hashes (else a 0600 file)  |
+| DUALRES_KEY_PASSPHRASE     | passphrase of the encrypted private keys             |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_KEYS_DIR = ROOT / "keys.example"
+DEMO_MUNICIPALITIES = ("203211", "011002", "131016")
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    database_url: str
+    base_url: str = "http://127.0.0.1:8080"
+    demo: bool = False
+    identity_secret: bytes = b""
+    key_passphrase: bytes | None = None
+    keys_dir: Path = field(default_factory=lambda: DEV_KEYS_DIR)
+    status_list_size: int = 131_072  # herd privacy: never smaller (DESIGN §6)
+    status_list_token_lifetime: int = 86_400  # exp of a served status list token
+    status_list_ttl: int = 300  # the token's ttl: how soon verifiers should refetch
+    trust_list_lifetime: int = 7 * 86_400
+    credential_max_days: int = 366  # about one year (DESIGN §1)
+    max_request_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        data_dir: str | Path | None = None,
+        demo: bool = False,
+        base_url: str | None = None,
+        database_url: str | None = None,
+    ) -> Settings:
+        data = Path(data_dir or os.environ.get("DUALRES_DATA_DIR") or "var/issuer").resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        url = database_url or os.environ.get("DATABASE_URL") or f"sqlite:///{data / 'dualres.sqlite3'}"
+        passphrase = os.environ.get("DUALRES_KEY_PASSPHRASE")
+        return cls(
+            data_dir=data,
+            database_url=url,
+            base_url=(base_url or os.environ.get("DUALRES_BASE_URL") or cls.base_url).rstrip("/"),
+            demo=demo,
+            identity_secret=_identity_secret(data),
+            key_passphrase=passphrase.encode("utf-8") if passphrase else None,
+        )
+
+
+def _identity_secret(data_dir: Path) -> bytes:
+    """The HMAC key for identity hashes.
+
+    Kept outside the database on purpose: the 12-digit number has only 10^11
+    values, so a hash without a secret key is reversed by brute force.
+    """
+    env = os.environ.get("DUALRES_IDENTITY_SECRET")
+    if env:
+        return bytes.fromhex(env)
+    path = data_dir / "identity-secret.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())

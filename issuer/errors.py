@@ -1,0 +1,59 @@
+"""Errors the issuer answers with: a stable ``error`` code, words for people, a status.
+
+Codes follow OAuth 2.0 where it has one (``invalid_request``,
+``invalid_token``, ``insufficient_scope``); the registration rules have their
+own, listed in docs/issuer.md.  ``description`` never echoes a My Number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IssuerError(Exception):
+    status = 400
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status: int | None = None,
+        field: str | None = None,
+        description_ja: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.description_ja = description_ja
+        self.field = field
+        self.extra = extra or {}
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error, "error_description": self.description}
+        if self.description_ja:
+            body["error_description_ja"] = self.description_ja
+        if self.field:
+            body["field"] = self.field
+        body.update(self.extra)
+        return body
+
+
+class NotFound(IssuerError):
+    status = 404
+
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__("not_found", f"{what} not found", description_ja="見つかりません")
+
+
+class RuleViolation(IssuerError):
+    """A registration rule refuses the request (DESIGN §1)."""
+
+    status = 422
+
+
+class StateConflict(IssuerError):
+    status = 409

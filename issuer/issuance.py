@@ -1,0 +1,103 @@
+"""Signing a credential for a registration, bound to the holder's key (DESIGN §4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from verifier.wire import credential as vc
+from verifier.wire import jws
+from verifier.wire.errors import MalformedError
+
+from .config import Settings
+from .errors import IssuerError, StateConflict
+from .keys import KeyStore, signing_key
+from .models import ACTIVE, Credential, Registration
+from .statuslists import place, status_uri
+
+JST = timedelta(hours=9)
+
+
+def end_of_day_jst(d: date) -> datetime:
+    """A validity date means the whole day in Japan: up to 24:00 JST."""
+    return datetime.combine(d + timedelta(days=1), time(0), tzinfo=UTC) - JST
+
+
+def disclosable(reg: Registration) -> dict[str, Any]:
+    from schemas import lgcodes
+
+    primary = lgcodes.lookup(reg.primary_lg_code)
+    second: dict[str, Any] = {"address": reg.second_home_address}
+    if reg.second_home_postal_code:
+        second["postal_code"] = reg.second_home_postal_code
+    return {
+        "person": {
+            "family_name": reg.family_name,
+            "given_name": reg.given_name,
+            "family_name_kana": reg.family_name_kana,
+            "given_name_kana": reg.given_name_kana,
+            "birthdate": reg.birthdate.isoformat(),
+        },
+        "primary_residence": {
+            "lg_code": reg.primary_lg_code,
+            "name": primary.full_name if primary else reg.primary_address,
+        },
+        "second_home": second,
+        "activities": list(reg.activities),
+        "registered_since": reg.registered_since.isoformat(),
+        "sub": reg.pairwise_sub,
+    }
+
+
+def issue_credential(
+    session: Session,
+    reg: Registration,
+    holder_jwk: Any,
+    *,
+    settings: Settings,
+    keys: KeyStore,
+    now: datetime,
+) -> tuple[Credential, str]:
+    """Sign one credential for ``reg`` and record what managing it needs.
+
+    Returns the row and the compact SD-JWT (with every disclosure), which is
+    handed to the wallet and never stored.
+    """
+    if reg.state != ACTIVE:
+        raise StateConflict("invalid_state", f"registration is {reg.state}",
+                            description_ja="有効な登録ではないため発行できません")
+    try:
+        holder_key = jws.key_from_jwk(holder_jwk)
+    except MalformedError as exc:
+        raise IssuerError("invalid_holder_key", exc.description,
+                          description_ja="端末の鍵が不正です") from exc
+    exp = end_of_day_jst(reg.valid_until)
+    if exp <= now:
+        raise StateConflict("registration_expired", "the registration's validity has ended",
+                            description_ja="登録の有効期間が終了しています")
+    municipality = reg.municipality
+    key = signing_key(session, municipality, now)
+    public = jws.public_jwk(holder_key)
+    cred = Credential(
+        registration_id=reg.id, status=0, kid=key.kid,
+        holder_thumbprint=jws.thumbprint(public), issued_at=now, expires_at=exp,
+    )
+    place(session, cred, municipality, settings.status_list_size, now)
+    iat = int(now.timestamp())
+    nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
+    issued = vc.issue(
+        iss=f"{settings.base_url}/lg/{municipality.lg_code}",
+        kid=key.kid,
+        key=keys.load(key.key_ref),
+        holder_jwk=public,
+        tier=reg.tier,
+        iat=iat,
+        nbf=nbf if nbf > iat else None,
+        exp=int(exp.timestamp()),
+        status_uri=status_uri(settings, municipality.lg_code, cred.status_list.number),
+        status_idx=cred.status_idx,
+        disclosable=disclosable(reg),
+    )
+    return cred, issued.compact

@@ -1,0 +1,90 @@
+"""The deployment's trust list and per-issuer metadata (DESIGN §6).
+
+The trust list is signed by the trust-anchor key and names every
+municipality served here with the keys verifiers must know and its status
+list URIs.  It is cheap to rebuild, so it is built per request and cached for
+a minute.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from verifier.wire import trustlist
+
+from .config import Settings
+from .keys import KeyStore, _aware, trusted_keys
+from .models import Municipality, StatusList
+from .statuslists import status_uri
+
+
+def issuer_url(settings: Settings, lg_code: str) -> str:
+    return f"{settings.base_url}/lg/{lg_code}"
+
+
+def _epoch(dt: datetime | None) -> int | None:
+    if dt is None:
+        return None
+    return int(_aware(dt).timestamp())
+
+
+def issuer_entry(session: Session, m: Municipality, settings: Settings, now: datetime) -> dict[str, Any]:
+    keys = []
+    for k in trusted_keys(session, m, now):
+        entry: dict[str, Any] = {"kid": k.kid, "jwk": dict(k.public_jwk),
+                                 "not_before": _epoch(k.not_before)}
+        if k.not_after is not None:
+            entry["not_after"] = _epoch(k.not_after)
+        keys.append(entry)
+    lists = session.execute(
+        select(StatusList.number).where(StatusList.municipality_id == m.id)
+        .order_by(StatusList.number)
+    ).scalars()
+    out: dict[str, Any] = {
+        "iss": issuer_url(settings, m.lg_code),
+        "lg_code": m.lg_code,
+        "name": m.name,
+        "prefecture": m.prefecture,
+        "keys": keys,
+        "status_lists": [status_uri(settings, m.lg_code, n) for n in lists],
+    }
+    if m.name_en:
+        out["name_en"] = m.name_en
+    return out
+
+
+def build(session: Session, settings: Settings, keys: KeyStore, now: datetime) -> str:
+    entries = [
+        e for m in session.execute(select(Municipality).order_by(Municipality.lg_code)).scalars()
+        if (e := issuer_entry(session, m, settings, now))["keys"]
+    ]
+    t = int(now.timestamp())
+    return trustlist.sign(iss=settings.base_url, iat=t, exp=t + settings.trust_list_lifetime,
+                          issuers=entries, anchor_key=keys.anchor())
+
+
+class TrustListCache:
+    MAX_AGE = 60
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: tuple[int, str] | None = None
+
+    def get(self, session: Session, settings: Settings, keys: KeyStore, now: datetime) -> str:
+        t = int(now.timestamp())
+        with self._lock:
+            if self._value and t - self._value[0] < self.MAX_AGE:
+                return self._value[1]
+        token = build(session, settings, keys, now)
+        with self._lock:
+            self._value = (t, token)
+        return token
+
+    def clear(self) -> None:
+        with self._lock:
+            self._value = None
