@@ -80,18 +80,28 @@ def create_app(
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:
         code = exc.code or 500
-        names = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
-                 413: "request_too_large", 415: "unsupported_media_type",
-                 429: "too_many_requests"}
-        return jsonify({"error": names.get(code, "http_error"),
-                        "error_description": exc.description or exc.name}), code
+        names = {
+            400: "invalid_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "request_too_large",
+            415: "unsupported_media_type",
+            429: "too_many_requests",
+        }
+        return jsonify(
+            {
+                "error": names.get(code, "http_error"),
+                "error_description": exc.description or exc.name,
+            }
+        ), code
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         # Log the type only: a message or traceback could carry request data.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
-        return jsonify({"error": "server_error",
-                        "error_description": "internal error; nothing was changed"}), 500
+        return jsonify(
+            {"error": "server_error", "error_description": "internal error; nothing was changed"}
+        ), 500
 
     @app.after_request
     def _headers(resp: Response) -> Response:
@@ -119,6 +129,9 @@ def create_app(
 def json_body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise IssuerError("invalid_request", "the body must be a JSON object",
-                          description_ja="JSON オブジェクトを送ってください")
+        raise IssuerError(
+            "invalid_request",
+            "the body must be a JSON object",
+            description_ja="JSON オブジェクトを送ってください",
+        )
     return data

@@ -28,11 +28,20 @@ def _utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def _digest(prev: str, seq: int, at: datetime, actor: str, action: str,
-            target: str | None, detail: dict[str, Any]) -> str:
+def _digest(
+    prev: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str | None,
+    detail: dict[str, Any],
+) -> str:
     body = json.dumps(
         [prev, seq, _utc(at).isoformat(timespec="microseconds"), actor, action, target, detail],
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
@@ -56,8 +65,15 @@ def append(
     at = _utc(now)
     h = _digest(locked.audit_head, seq, at, actor, action, target, detail)
     entry = AuditEntry(
-        municipality_id=locked.id, seq=seq, at=at, actor=actor, action=action,
-        target=target, detail=detail, prev_hash=locked.audit_head, hash=h,
+        municipality_id=locked.id,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        detail=detail,
+        prev_hash=locked.audit_head,
+        hash=h,
     )
     locked.audit_seq = seq
     locked.audit_head = h
@@ -74,27 +90,32 @@ class ChainCheck:
     problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "first_bad_seq": self.first_bad_seq,
-                "problem": self.problem}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
 
 
 def verify_chain(session: Session, municipality: Municipality) -> ChainCheck:
     """Recompute the chain; report the first entry that does not hold."""
     prev, expected_seq, count = GENESIS, 1, 0
     rows = session.execute(
-        select(AuditEntry).where(AuditEntry.municipality_id == municipality.id)
+        select(AuditEntry)
+        .where(AuditEntry.municipality_id == municipality.id)
         .order_by(AuditEntry.seq)
     ).scalars()
     for e in rows:
         count += 1
         if e.seq != expected_seq:
             return ChainCheck(False, count, expected_seq, "entry missing")
-        if e.prev_hash != prev or _digest(prev, e.seq, e.at, e.actor, e.action, e.target,
-                                          e.detail) != e.hash:
+        if (
+            e.prev_hash != prev
+            or _digest(prev, e.seq, e.at, e.actor, e.action, e.target, e.detail) != e.hash
+        ):
             return ChainCheck(False, count, e.seq, "entry altered")
         prev, expected_seq = e.hash, expected_seq + 1
     if prev != municipality.audit_head or count != municipality.audit_seq:
         return ChainCheck(False, count, expected_seq, "entries removed at the end")
     return ChainCheck(True, count)
-
-

@@ -48,7 +48,11 @@ class Settings:
     ) -> Settings:
         data = Path(data_dir or os.environ.get("DUALRES_DATA_DIR") or "var/issuer").resolve()
         data.mkdir(parents=True, exist_ok=True)
-        url = database_url or os.environ.get("DATABASE_URL") or f"sqlite:///{data / 'dualres.sqlite3'}"
+        url = (
+            database_url
+            or os.environ.get("DATABASE_URL")
+            or f"sqlite:///{data / 'dualres.sqlite3'}"
+        )
         passphrase = os.environ.get("DUALRES_KEY_PASSPHRASE")
         return cls(
             data_dir=data,

@@ -66,23 +66,34 @@ def issue_credential(
     handed to the wallet and never stored.
     """
     if reg.state != ACTIVE:
-        raise StateConflict("invalid_state", f"registration is {reg.state}",
-                            description_ja="有効な登録ではないため発行できません")
+        raise StateConflict(
+            "invalid_state",
+            f"registration is {reg.state}",
+            description_ja="有効な登録ではないため発行できません",
+        )
     try:
         holder_key = jws.key_from_jwk(holder_jwk)
     except MalformedError as exc:
-        raise IssuerError("invalid_holder_key", exc.description,
-                          description_ja="端末の鍵が不正です") from exc
+        raise IssuerError(
+            "invalid_holder_key", exc.description, description_ja="端末の鍵が不正です"
+        ) from exc
     exp = end_of_day_jst(reg.valid_until)
     if exp <= now:
-        raise StateConflict("registration_expired", "the registration's validity has ended",
-                            description_ja="登録の有効期間が終了しています")
+        raise StateConflict(
+            "registration_expired",
+            "the registration's validity has ended",
+            description_ja="登録の有効期間が終了しています",
+        )
     municipality = reg.municipality
     key = signing_key(session, municipality, now)
     public = jws.public_jwk(holder_key)
     cred = Credential(
-        registration_id=reg.id, status=0, kid=key.kid,
-        holder_thumbprint=jws.thumbprint(public), issued_at=now, expires_at=exp,
+        registration_id=reg.id,
+        status=0,
+        kid=key.kid,
+        holder_thumbprint=jws.thumbprint(public),
+        issued_at=now,
+        expires_at=exp,
     )
     place(session, cred, municipality, settings.status_list_size, now)
     iat = int(now.timestamp())

@@ -44,9 +44,13 @@ class KeyStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cache: dict[str, ec.EllipticCurvePrivateKey] = {}
-        self._dev = _dev_thumbprints(settings.keys_dir) if settings.keys_dir.exists() else frozenset()
+        self._dev = (
+            _dev_thumbprints(settings.keys_dir) if settings.keys_dir.exists() else frozenset()
+        )
 
-    def is_development_key(self, key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> bool:
+    def is_development_key(
+        self, key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey
+    ) -> bool:
         return jws.thumbprint(jws.public_jwk(key)) in self._dev
 
     def load(self, ref: str) -> ec.EllipticCurvePrivateKey:
@@ -56,7 +60,9 @@ class KeyStore:
         s = self.settings
         if ref.startswith("dev:"):
             if not s.demo:
-                raise KeyUnavailable("development_key", "development keys are refused outside --demo")
+                raise KeyUnavailable(
+                    "development_key", "development keys are refused outside --demo"
+                )
             key = jws.load_private_pem((s.keys_dir / ref[4:]).read_bytes())
         elif ref.startswith("file:"):
             path = Path(ref[5:])
@@ -67,7 +73,9 @@ class KeyStore:
                 raise KeyUnavailable("unencrypted_key", f"{path.name} is not encrypted at rest")
             key = jws.load_private_pem(data, s.key_passphrase if b"ENCRYPTED" in data else None)
             if not s.demo and self.is_development_key(key):
-                raise KeyUnavailable("development_key", f"{path.name} is a published development key")
+                raise KeyUnavailable(
+                    "development_key", f"{path.name} is a published development key"
+                )
         else:
             raise KeyUnavailable("unknown_key_ref", "unsupported key reference")
         self._cache[ref] = key
@@ -83,7 +91,9 @@ class KeyStore:
         """Store a new private key encrypted with the configured passphrase; return its ref."""
         s = self.settings
         if not s.key_passphrase:
-            raise KeyUnavailable("no_passphrase", "set DUALRES_KEY_PASSPHRASE to encrypt keys at rest")
+            raise KeyUnavailable(
+                "no_passphrase", "set DUALRES_KEY_PASSPHRASE to encrypt keys at rest"
+            )
         kdir = s.data_dir / "keys"
         kdir.mkdir(parents=True, exist_ok=True)
         path = kdir / name
@@ -107,19 +117,24 @@ def signing_key(session: Session, municipality: Municipality, now: datetime) -> 
         .limit(1)
     ).scalar_one_or_none()
     if key is None:
-        raise IssuerError("no_signing_key", f"no key in force for {municipality.lg_code}",
-                          status=503)
+        raise IssuerError(
+            "no_signing_key", f"no key in force for {municipality.lg_code}", status=503
+        )
     return key
 
 
 def trusted_keys(session: Session, municipality: Municipality, now: datetime) -> list[SigningKey]:
     """Keys verifiers must know: in force, announced (next), or retired but still
     covering unexpired credentials.  Removed (compromised) keys never."""
-    keys = session.execute(
-        select(SigningKey).where(
-            SigningKey.municipality_id == municipality.id, SigningKey.removed_at.is_(None)
-        ).order_by(SigningKey.not_before)
-    ).scalars().all()
+    keys = (
+        session.execute(
+            select(SigningKey)
+            .where(SigningKey.municipality_id == municipality.id, SigningKey.removed_at.is_(None))
+            .order_by(SigningKey.not_before)
+        )
+        .scalars()
+        .all()
+    )
     out = []
     for k in keys:
         if k.not_after is None or _aware(k.not_after) > now:
@@ -139,7 +154,8 @@ def _aware(dt: datetime) -> datetime:
 
 def next_kid(session: Session, municipality: Municipality) -> str:
     count = session.execute(
-        select(func.count()).select_from(SigningKey)
+        select(func.count())
+        .select_from(SigningKey)
         .where(SigningKey.municipality_id == municipality.id)
     ).scalar_one()
     return f"{municipality.lg_code}-{count + 1}"
@@ -165,8 +181,11 @@ def add_key(
     ).scalars():
         old.not_after = not_before
     key = SigningKey(
-        municipality_id=municipality.id, kid=next_kid(session, municipality),
-        public_jwk=jws.public_jwk(public), key_ref=key_ref, not_before=not_before,
+        municipality_id=municipality.id,
+        kid=next_kid(session, municipality),
+        public_jwk=jws.public_jwk(public),
+        key_ref=key_ref,
+        not_before=not_before,
         created_at=now,
     )
     session.add(key)

@@ -18,7 +18,11 @@ bp = Blueprint("public", __name__)
 
 
 def _municipality(lg_code: str) -> Municipality:
-    m = session().execute(select(Municipality).where(Municipality.lg_code == lg_code)).scalar_one_or_none()
+    m = (
+        session()
+        .execute(select(Municipality).where(Municipality.lg_code == lg_code))
+        .scalar_one_or_none()
+    )
     if m is None:
         raise NotFound("issuer")
     return m
@@ -28,32 +32,44 @@ def _municipality(lg_code: str) -> Municipality:
 def trust_list() -> Response:
     svc = services()
     token = svc.trust_list.get(session(), svc.settings, svc.keys, now())
-    return Response(token, mimetype="application/jwt",
-                    headers={"Cache-Control": "public, max-age=60"})
+    return Response(
+        token, mimetype="application/jwt", headers={"Cache-Control": "public, max-age=60"}
+    )
 
 
 @bp.get("/lg/<lg_code>/status/<int:number>")
 def status_list(lg_code: str, number: int) -> Response:
     svc = services()
     m = _municipality(lg_code)
-    lst = session().execute(
-        select(StatusList).where(StatusList.municipality_id == m.id, StatusList.number == number)
-    ).scalar_one_or_none()
+    lst = (
+        session()
+        .execute(
+            select(StatusList).where(
+                StatusList.municipality_id == m.id, StatusList.number == number
+            )
+        )
+        .scalar_one_or_none()
+    )
     if lst is None:
         raise NotFound("status list")
     token = svc.status_tokens.get(session(), lst, svc.settings, svc.keys, now())
     # no-cache: a cache may keep it but must revalidate, so a revocation shows
     # in the very next fetch.
-    return Response(token, mimetype="application/statuslist+jwt",
-                    headers={"Cache-Control": "no-cache", "ETag": f'"{lst.id}-{lst.version}"'})
+    return Response(
+        token,
+        mimetype="application/statuslist+jwt",
+        headers={"Cache-Control": "no-cache", "ETag": f'"{lst.id}-{lst.version}"'},
+    )
 
 
 @bp.get("/.well-known/jwt-vc-issuer/lg/<lg_code>")
 def jwt_vc_issuer(lg_code: str) -> Response:
     svc = services()
     m = _municipality(lg_code)
-    keys = [{**k.public_jwk, "kid": k.kid, "alg": "ES256", "use": "sig"}
-            for k in trusted_keys(session(), m, now())]
+    keys = [
+        {**k.public_jwk, "kid": k.kid, "alg": "ES256", "use": "sig"}
+        for k in trusted_keys(session(), m, now())
+    ]
     return jsonify({"issuer": issuer_url(svc.settings, lg_code), "jwks": {"keys": keys}})
 
 

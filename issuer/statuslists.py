@@ -49,8 +49,9 @@ def open_list(session: Session, municipality: Municipality, size: int, now: date
     ) + 1
     try:
         with session.begin_nested():
-            lst = StatusList(municipality_id=municipality.id, number=number, size=size, bits=2,
-                             created_at=now)
+            lst = StatusList(
+                municipality_id=municipality.id, number=number, size=size, bits=2, created_at=now
+            )
             session.add(lst)
     except IntegrityError:
         # Another worker opened it first: use theirs.
@@ -58,8 +59,9 @@ def open_list(session: Session, municipality: Municipality, size: int, now: date
     return lst
 
 
-def place(session: Session, credential: Credential, municipality: Municipality, size: int,
-          now: datetime) -> None:
+def place(
+    session: Session, credential: Credential, municipality: Municipality, size: int, now: datetime
+) -> None:
     """Give ``credential`` a random free slot and flush it."""
     collisions = 0
     while True:
@@ -83,7 +85,8 @@ def bump(session: Session, list_ids: set[int]) -> None:
     """Mark lists changed, in the transaction that changed them."""
     if list_ids:
         session.execute(
-            update(StatusList).where(StatusList.id.in_(list_ids))
+            update(StatusList)
+            .where(StatusList.id.in_(list_ids))
             .values(version=StatusList.version + 1)
         )
 
@@ -95,8 +98,9 @@ class TokenCache:
         self._lock = threading.Lock()
         self._tokens: dict[int, tuple[int, int, str]] = {}  # id -> (version, iat, token)
 
-    def get(self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore,
-            now: datetime) -> str:
+    def get(
+        self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
+    ) -> str:
         t = int(now.timestamp())
         with self._lock:
             cached = self._tokens.get(lst.id)
@@ -108,12 +112,14 @@ class TokenCache:
         return token
 
 
-def build_token(session: Session, lst: StatusList, settings: Settings, keys: KeyStore,
-                now: datetime) -> str:
+def build_token(
+    session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
+) -> str:
     bits = statuslist.StatusList.new(lst.size, lst.bits)
     rows = session.execute(
-        select(Credential.status_idx, Credential.status)
-        .where(Credential.status_list_id == lst.id, Credential.status != statuslist.VALID)
+        select(Credential.status_idx, Credential.status).where(
+            Credential.status_list_id == lst.id, Credential.status != statuslist.VALID
+        )
     )
     for idx, st in rows:
         bits.set(idx, st)
@@ -121,7 +127,11 @@ def build_token(session: Session, lst: StatusList, settings: Settings, keys: Key
     key = signing_key(session, municipality, now)
     t = int(now.timestamp())
     return statuslist.sign_token(
-        bits, uri=status_uri(settings, municipality.lg_code, lst.number), iat=t,
-        exp=t + settings.status_list_token_lifetime, ttl=settings.status_list_ttl,
-        key=keys.load(key.key_ref), kid=key.kid,
+        bits,
+        uri=status_uri(settings, municipality.lg_code, lst.number),
+        iat=t,
+        exp=t + settings.status_list_token_lifetime,
+        ttl=settings.status_list_ttl,
+        key=keys.load(key.key_ref),
+        kid=key.kid,
     )

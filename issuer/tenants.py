@@ -19,15 +19,25 @@ DEMO_KEYS_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def ensure_municipality(session: Session, lg_code: str, now: datetime) -> Municipality:
-    m = session.execute(select(Municipality).where(Municipality.lg_code == lg_code)).scalar_one_or_none()
+    m = session.execute(
+        select(Municipality).where(Municipality.lg_code == lg_code)
+    ).scalar_one_or_none()
     if m is not None:
         return m
     info = lgcodes.lookup(lg_code)
     if info is None or not lgcodes.is_municipality(lg_code):
-        raise IssuerError("unknown_municipality", f"{lg_code} is not a municipality code",
-                          description_ja="市区町村コードが正しくありません")
-    m = Municipality(lg_code=lg_code, name=info.name, prefecture=info.prefecture,
-                     name_en=ROMAJI.get(lg_code), created_at=now)
+        raise IssuerError(
+            "unknown_municipality",
+            f"{lg_code} is not a municipality code",
+            description_ja="市区町村コードが正しくありません",
+        )
+    m = Municipality(
+        lg_code=lg_code,
+        name=info.name,
+        prefecture=info.prefecture,
+        name_en=ROMAJI.get(lg_code),
+        created_at=now,
+    )
     session.add(m)
     session.flush()
     return m
@@ -38,7 +48,9 @@ def bootstrap_demo(session: Session, settings: Settings, keys: KeyStore, now: da
     for code in DEMO_MUNICIPALITIES:
         m = ensure_municipality(session, code, now)
         ref = f"dev:lg-{code}.pem"
-        exists = session.execute(select(SigningKey).where(SigningKey.key_ref == ref)).scalar_one_or_none()
+        exists = session.execute(
+            select(SigningKey).where(SigningKey.key_ref == ref)
+        ).scalar_one_or_none()
         if exists is None:
             public = keys.load(ref).public_key()
             add_key(session, m, public=public, key_ref=ref, not_before=DEMO_KEYS_FROM, now=now)

@@ -33,16 +33,22 @@ def _epoch(dt: datetime | None) -> int | None:
     return int(_aware(dt).timestamp())
 
 
-def issuer_entry(session: Session, m: Municipality, settings: Settings, now: datetime) -> dict[str, Any]:
+def issuer_entry(
+    session: Session, m: Municipality, settings: Settings, now: datetime
+) -> dict[str, Any]:
     keys = []
     for k in trusted_keys(session, m, now):
-        entry: dict[str, Any] = {"kid": k.kid, "jwk": dict(k.public_jwk),
-                                 "not_before": _epoch(k.not_before)}
+        entry: dict[str, Any] = {
+            "kid": k.kid,
+            "jwk": dict(k.public_jwk),
+            "not_before": _epoch(k.not_before),
+        }
         if k.not_after is not None:
             entry["not_after"] = _epoch(k.not_after)
         keys.append(entry)
     lists = session.execute(
-        select(StatusList.number).where(StatusList.municipality_id == m.id)
+        select(StatusList.number)
+        .where(StatusList.municipality_id == m.id)
         .order_by(StatusList.number)
     ).scalars()
     out: dict[str, Any] = {
@@ -60,12 +66,18 @@ def issuer_entry(session: Session, m: Municipality, settings: Settings, now: dat
 
 def build(session: Session, settings: Settings, keys: KeyStore, now: datetime) -> str:
     entries = [
-        e for m in session.execute(select(Municipality).order_by(Municipality.lg_code)).scalars()
+        e
+        for m in session.execute(select(Municipality).order_by(Municipality.lg_code)).scalars()
         if (e := issuer_entry(session, m, settings, now))["keys"]
     ]
     t = int(now.timestamp())
-    return trustlist.sign(iss=settings.base_url, iat=t, exp=t + settings.trust_list_lifetime,
-                          issuers=entries, anchor_key=keys.anchor())
+    return trustlist.sign(
+        iss=settings.base_url,
+        iat=t,
+        exp=t + settings.trust_list_lifetime,
+        issuers=entries,
+        anchor_key=keys.anchor(),
+    )
 
 
 class TrustListCache:

@@ -7,14 +7,19 @@ signature, a claim, a status bit) and expect exactly one reason.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from verifier import Bundle
 from verifier.wire import credential, jws, sdjwt, statuslist, transport, trustlist
+from verifier.wire._b64 import b64e
+from verifier.wire.base45 import encode as b45encode
 from wallet import holder
 
 NOW = 1_795_000_000  # 2026-11-18T09:46:40Z
@@ -52,10 +57,11 @@ class Municipality:
     name_en: str
     key: ec.EllipticCurvePrivateKey
     kid: str
+    host: str = HOST
 
     @property
     def iss(self) -> str:
-        return f"{HOST}/lg/{self.lg_code}"
+        return f"{self.host}/lg/{self.lg_code}"
 
     @property
     def status_uri(self) -> str:
@@ -78,10 +84,15 @@ class World:
     anchor: ec.EllipticCurvePrivateKey = field(default_factory=jws.generate_key)
     holder_key: ec.EllipticCurvePrivateKey = field(default_factory=jws.generate_key)
     lgs: dict[str, Municipality] = field(default_factory=dict)
+    # Where issuers and status lists live; a test serving them over a real
+    # local HTTP server passes e.g. "http://127.0.0.1:PORT".
+    host: str = HOST
 
     def __post_init__(self) -> None:
         for code, (name, pref, en) in MUNICIPALITIES.items():
-            self.lgs[code] = Municipality(code, name, pref, en, jws.generate_key(), f"{code}-1")
+            self.lgs[code] = Municipality(
+                code, name, pref, en, jws.generate_key(), f"{code}-1", self.host
+            )
 
     @property
     def karuizawa(self) -> Municipality:
@@ -91,7 +102,7 @@ class World:
                    anchor: ec.EllipticCurvePrivateKey | None = None,
                    entries: list[dict[str, Any]] | None = None) -> str:
         return trustlist.sign(
-            iss=HOST, iat=iat, exp=exp, anchor_key=anchor or self.anchor,
+            iss=self.host, iat=iat, exp=exp, anchor_key=anchor or self.anchor,
             issuers=entries if entries is not None else [m.entry() for m in self.lgs.values()],
         )
 
@@ -140,7 +151,9 @@ class World:
         return transport.encode(text) if qr else text
 
 
-def sign_raw(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
+def sign_raw(
+    header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey
+) -> str:
     """Sign exactly the header given (``alg`` included), for forging tests."""
     alg = header.get("alg", "ES256")
     token = jws.sign({k: v for k, v in header.items() if k != "alg"}, payload, key)
@@ -164,3 +177,99 @@ def reissue_payload(issued: str, key: ec.EllipticCurvePrivateKey,
     head.update(header or {})
     new_jwt = jws.sign(head, payload, key)
     return "~".join([new_jwt, *sd.disclosures]) + "~"
+
+
+# --- Helpers for hostile and wire tests -------------------------------------------------
+
+
+def sign_bytes(header: bytes, payload: bytes, key: ec.EllipticCurvePrivateKey) -> str:
+    """ES256 over exactly these header and payload bytes (any JSON text, or none)."""
+    signing_input = f"{b64e(header)}.{b64e(payload)}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256())))
+    sig = b64e(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    return f"{signing_input}.{sig}"
+
+
+def with_kb(sd_jwt: str, holder_key: ec.EllipticCurvePrivateKey, *, now: int = NOW,
+            aud: str = credential.COUNTER_AUDIENCE, nonce: str | None = None) -> str:
+    """Append a correct KB-JWT to ``<JWT>~<D1>~...~`` whatever its disclosures are."""
+    sd = sdjwt.parse_compact(sd_jwt)
+    assert sd.kb_jwt is None, "pass the SD-JWT without its KB-JWT"
+    return sdjwt.present(sd, holder_key, aud=aud, nonce=nonce or holder.new_nonce(), iat=now)
+
+
+def replace_disclosures(compact: str, disclosures: Iterable[str]) -> str:
+    """The SD-JWT (no KB-JWT) of ``compact``'s issuer JWT with other disclosures."""
+    sd = sdjwt.parse_compact(compact)
+    return "~".join([sd.issuer_jwt, *disclosures]) + "~"
+
+
+def dr1_frame(skeleton: bytes, blobs: bytes = b"", *, level: int = 9) -> str:
+    """A ``DR1:`` string around any skeleton, bypassing the encoder's checks."""
+    deflater = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY,
+                                transport.DICTIONARY_V1)
+    packed = deflater.compress(skeleton) + deflater.flush()
+    return transport.PREFIX + b45encode(transport._varint(len(packed)) + packed + blobs)
+
+
+class NoReplay:
+    """A replay store that remembers nothing: for tests that verify one payload often."""
+
+    def remember(self, nonce: str, *, now: int, until: int) -> bool:
+        return True
+
+
+# --- A real HTTP server for sync tests ---------------------------------------------------
+
+
+class LocalServer:
+    """Serves ``routes`` (URL path → body) over real HTTP on 127.0.0.1, in a thread.
+
+    Start it first, build ``World(host=server.url)``, then ``publish`` what the
+    trust list names, so ``dualres-verify sync`` fetches over a real socket.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+
+        routes: dict[str, bytes] = {}
+        self.routes = routes
+        self.requests: list[str] = []
+        requests = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                body = routes.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/jwt")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep pytest output clean
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread: Any = None
+
+    def publish(self, url: str, body: str | bytes) -> None:
+        """Serve ``body`` at ``url``, an absolute URL on this server."""
+        assert url.startswith(self.url), url
+        self.routes[url[len(self.url):] or "/"] = body.encode() if isinstance(body, str) else body
+
+    def __enter__(self) -> LocalServer:
+        import threading
+
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)

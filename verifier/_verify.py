@@ -89,7 +89,7 @@ def verify(
         return ctx.result(r.reason, r.detail)
     except WireError as e:
         return ctx.result(Reason(e.code), e.description)
-    except Exception as e:  # noqa: BLE001 - a scanner must get an answer, not a traceback
+    except Exception as e:  # a scanner must get an answer, never a traceback
         return ctx.result(Reason.MALFORMED, f"unexpected {type(e).__name__}")
 
 
@@ -97,8 +97,16 @@ class _Context:
     """Collects what is known so far, so a rejection still says what it saw."""
 
     __slots__ = (
-        "holder_bound", "issuer", "now", "profile", "status_age", "tier",
-        "trust_list_age", "valid_from", "valid_until", "warnings",
+        "holder_bound",
+        "issuer",
+        "now",
+        "profile",
+        "status_age",
+        "tier",
+        "trust_list_age",
+        "valid_from",
+        "valid_until",
+        "warnings",
     )
 
     def __init__(self, profile: Profile, now: int) -> None:
@@ -170,14 +178,16 @@ class _Context:
         if token.header.get("alg") != jws.ES256:
             raise _Reject(Reason.UNSUPPORTED_ALG, f"algorithm {token.header.get('alg')!r}")
         body = token.payload
-        issuer = tl.issuers.get(body.get("iss"))  # type: ignore[arg-type]
+        iss = body.get("iss")
+        issuer = tl.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise _Reject(Reason.UNKNOWN_ISSUER, "issuer is not in the trust list")
         self.issuer = IssuerInfo(
             issuer.iss, issuer.lg_code, issuer.name, issuer.prefecture, issuer.name_en
         )
         # The key comes from the trust list by kid, and from nowhere else.
-        key = issuer.keys.get(token.header.get("kid"))  # type: ignore[arg-type]
+        kid = token.header.get("kid")
+        key = issuer.keys.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise _Reject(Reason.UNKNOWN_KEY, "kid is not a key of this issuer")
         token.verify(key.key)
@@ -275,7 +285,10 @@ class _Context:
         kb_iat = kb.get("iat")
         if type(kb_iat) is not int:
             raise _Reject(Reason.HOLDER_BINDING_INVALID, "KB-JWT iat missing")
-        if kb_iat > now + prof.clock_skew or now - kb_iat > prof.presentation_max_age + prof.clock_skew:
+        if (
+            kb_iat > now + prof.clock_skew
+            or now - kb_iat > prof.presentation_max_age + prof.clock_skew
+        ):
             raise _Reject(Reason.STALE_PRESENTATION, "KB-JWT is outside its time window")
         return nonce, kb_iat
 

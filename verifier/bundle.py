@@ -45,7 +45,7 @@ class StatusEntry:
 class Bundle:
     """Verified trust data.  Build with ``from_tokens`` or ``load``; never directly."""
 
-    __slots__ = ("anchor_pem", "created_at", "replay", "source", "status", "trust_list", "_raw")
+    __slots__ = ("_raw", "anchor_pem", "created_at", "replay", "source", "status", "trust_list")
 
     def __init__(
         self,
@@ -135,8 +135,11 @@ class Bundle:
         if not isinstance(trust, str) or not isinstance(lists, dict):
             raise BundleError("malformed", "bundle parts have the wrong types")
         return cls.from_tokens(
-            trust_list=trust, status_lists=lists, anchors=anchors,
-            created_at=created_at, source=raw.get("source"),
+            trust_list=trust,
+            status_lists=lists,
+            anchors=anchors,
+            created_at=created_at,
+            source=raw.get("source"),
         )
 
     @classmethod

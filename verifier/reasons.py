@@ -58,34 +58,53 @@ MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.UNKNOWN_ISSUER: ("登録されていない発行元です", "Issuer not in the trust list"),
     Reason.UNKNOWN_KEY: ("発行元の鍵が確認できません", "Issuer key not in the trust list"),
     Reason.KEY_NOT_VALID: ("発行元の鍵の有効期間外です", "Issuer key not valid at issuance time"),
-    Reason.BAD_SIGNATURE: ("署名が正しくありません（改ざんの疑い）", "Signature invalid (altered?)"),
+    Reason.BAD_SIGNATURE: (
+        "署名が正しくありません（改ざんの疑い）",
+        "Signature invalid (altered?)",
+    ),
     Reason.WRONG_VCT: ("二地域居住の証明書ではありません", "Not a dual-residence credential"),
     Reason.INVALID_CLAIMS: ("証明書の内容に不備があります", "Credential content is invalid"),
     Reason.NOT_YET_VALID: ("まだ有効期間前です", "Not yet valid"),
     Reason.EXPIRED: ("有効期限が切れています", "Expired"),
     Reason.BAD_DISCLOSURE: ("開示された項目が正しくありません", "A disclosed item is invalid"),
     Reason.RESERVED_CLAIM_DISCLOSED: (
-        "開示できない項目が含まれています", "A reserved claim was selectively disclosed"),
+        "開示できない項目が含まれています",
+        "A reserved claim was selectively disclosed",
+    ),
     Reason.HOLDER_BINDING_MISSING: (
-        "本人の端末による提示ではありません", "No proof of the holder's device"),
+        "本人の端末による提示ではありません",
+        "No proof of the holder's device",
+    ),
     Reason.HOLDER_BINDING_INVALID: (
-        "本人の端末の証明が正しくありません", "Holder device proof is invalid"),
+        "本人の端末の証明が正しくありません",
+        "Holder device proof is invalid",
+    ),
     Reason.WRONG_SD_HASH: ("提示内容が一致しません", "Presentation does not match its proof"),
     Reason.WRONG_AUDIENCE: ("この窓口向けの提示ではありません", "Presented for another verifier"),
     Reason.WRONG_NONCE: ("確認用の番号が一致しません", "Challenge does not match"),
     Reason.STALE_PRESENTATION: (
-        "表示が古いです。画面を更新してもらってください", "Code too old: ask to refresh the screen"),
+        "表示が古いです。画面を更新してもらってください",
+        "Code too old: ask to refresh the screen",
+    ),
     Reason.REPLAYED: (
-        "同じ表示が既に使われています（画面の写しの疑い）", "Code already used (screenshot?)"),
+        "同じ表示が既に使われています（画面の写しの疑い）",
+        "Code already used (screenshot?)",
+    ),
     Reason.STATUS_UNAVAILABLE: (
-        "失効情報がありません。同期してください", "No status data: sync the verifier"),
+        "失効情報がありません。同期してください",
+        "No status data: sync the verifier",
+    ),
     Reason.REVOKED: ("取り消されています", "Revoked"),
     Reason.SUSPENDED: ("一時停止中です", "Suspended"),
     Reason.STALE_TRUST_DATA: (
-        "確認用データが古すぎます。同期してください", "Trust data too old: sync the verifier"),
+        "確認用データが古すぎます。同期してください",
+        "Trust data too old: sync the verifier",
+    ),
     Reason.TIER_NOT_ACCEPTED: ("この区分の登録は対象外です", "Registration tier not accepted here"),
     Reason.MISSING_DISCLOSURE: (
-        "必要な項目が開示されていません", "Required information was not disclosed"),
+        "必要な項目が開示されていません",
+        "Required information was not disclosed",
+    ),
 }
 
 

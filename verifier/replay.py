@@ -56,7 +56,9 @@ class SqliteReplayStore:
         self._db.commit()
 
     def remember(self, nonce: str, *, now: int, until: int) -> bool:
-        h = hashlib.sha256(nonce.encode("utf-8")).digest()
+        # surrogatepass: a JSON nonce may hold a lone surrogate ("\\ud800"), which
+        # strict UTF-8 cannot encode; it must be refused as a replay, not crash.
+        h = hashlib.sha256(nonce.encode("utf-8", "surrogatepass")).digest()
         with self._lock, self._db:
             self._db.execute("DELETE FROM seen_nonce WHERE until < ?", (now,))
             cur = self._db.execute(

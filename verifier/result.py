@@ -29,8 +29,11 @@ class IssuerInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "iss": self.iss, "lg_code": self.lg_code, "name": self.name,
-            "prefecture": self.prefecture, "name_en": self.name_en,
+            "iss": self.iss,
+            "lg_code": self.lg_code,
+            "name": self.name,
+            "prefecture": self.prefecture,
+            "name_en": self.name_en,
         }
 
 

@@ -44,8 +44,10 @@ def keys_dir() -> Path:
 def _show(step: str, result: VerificationResult) -> None:
     mark = "✅" if result.ok else "❌"
     who = f"{result.issuer.prefecture}{result.issuer.name}" if result.issuer else "?"
-    print(f"  {mark} {step}: {result.message('ja')} / {result.message('en')} "
-          f"[{result.reason}] — {who}, tier={result.tier}")
+    print(
+        f"  {mark} {step}: {result.message('ja')} / {result.message('en')} "
+        f"[{result.reason}] — {who}, tier={result.tier}"
+    )
     if result.claims:
         print(f"     disclosed: {dict(result.claims)}")
 
@@ -72,21 +74,46 @@ def main(argv: list[str] | None = None) -> int:
     idx = secrets.randbelow(len(lst))
     holder_key = holder.new_holder_key()
     issued = credential.issue(
-        iss=iss, kid=kid, key=lg_key, holder_jwk=jws.public_jwk(holder_key), tier="premium",
-        iat=now, exp=now + 365 * 86_400, status_uri=uri, status_idx=idx, disclosable=DEMO_PERSON,
+        iss=iss,
+        kid=kid,
+        key=lg_key,
+        holder_jwk=jws.public_jwk(holder_key),
+        tier="premium",
+        iat=now,
+        exp=now + 365 * 86_400,
+        status_uri=uri,
+        status_idx=idx,
+        disclosable=DEMO_PERSON,
     )
 
     def sync() -> Bundle:
         tl = trustlist.sign(
-            iss=HOST, iat=now, exp=now + 7 * 86_400, anchor_key=anchor,
-            issuers=[{"iss": iss, "lg_code": code, "name": name, "prefecture": pref,
-                      "name_en": name_en, "keys": [{"kid": kid, "jwk": jws.public_jwk(lg_key)}],
-                      "status_lists": [uri]}],
+            iss=HOST,
+            iat=now,
+            exp=now + 7 * 86_400,
+            anchor_key=anchor,
+            issuers=[
+                {
+                    "iss": iss,
+                    "lg_code": code,
+                    "name": name,
+                    "prefecture": pref,
+                    "name_en": name_en,
+                    "keys": [{"kid": kid, "jwk": jws.public_jwk(lg_key)}],
+                    "status_lists": [uri],
+                }
+            ],
         )
-        token = statuslist.sign_token(lst, uri=uri, iat=now, exp=now + 86_400, ttl=3_600,
-                                      key=lg_key, kid=kid)
-        bundle = Bundle.from_tokens(trust_list=tl, status_lists={uri: token},
-                                    anchors=[anchor_pub], created_at=now, source=HOST)
+        token = statuslist.sign_token(
+            lst, uri=uri, iat=now, exp=now + 86_400, ttl=3_600, key=lg_key, kid=kid
+        )
+        bundle = Bundle.from_tokens(
+            trust_list=tl,
+            status_lists={uri: token},
+            anchors=[anchor_pub],
+            created_at=now,
+            source=HOST,
+        )
         bundle.save(out / "bundle.json")
         return Bundle.load(out / "bundle.json", anchors=[anchor_pub])
 
@@ -127,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     results.append(revoked.reason == "revoked")
     replay.close()
     ok = all(results)
-    print("デモ完了 / demo complete" if ok else "demo FAILED", file=sys.stdout if ok else sys.stderr)
+    print(
+        "デモ完了 / demo complete" if ok else "demo FAILED", file=sys.stdout if ok else sys.stderr
+    )
     return 0 if ok else 1
 
 

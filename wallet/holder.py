@@ -57,4 +57,6 @@ def present_qr_text(
     disclose: Iterable[str] | None = None,
 ) -> str:
     """The same presentation in the compact QR transport (``DR1:…``)."""
-    return transport.encode(present(issued, holder_key, now=now, profile=profile, disclose=disclose))
+    return transport.encode(
+        present(issued, holder_key, now=now, profile=profile, disclose=disclose)
+    )

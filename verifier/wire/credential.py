@@ -67,6 +67,10 @@ def issue(
         }
     )
     return sdjwt.issue(
-        header={"kid": kid}, claims=claims, disclosable=disclosable, key=key,
-        reserved=RESERVED, salt=salt,
+        header={"kid": kid},
+        claims=claims,
+        disclosable=disclosable,
+        key=key,
+        reserved=RESERVED,
+        salt=salt,
     )

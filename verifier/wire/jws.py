@@ -57,9 +57,7 @@ class CompactJWS:
         sig = self.signature
         if len(sig) != 64:
             raise BadSignatureError("ES256 signature must be 64 bytes")
-        der = encode_dss_signature(
-            int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
-        )
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
         try:
             key.verify(der, self.signing_input, _ECDSA_SHA256)
         except InvalidSignature as exc:
@@ -98,7 +96,9 @@ def public_jwk(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> d
         key = key.public_key()
     if key.curve.name != _P256.name:
         raise TypeError("only P-256 keys")
-    point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    point = key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
     return {"kty": "EC", "crv": "P-256", "x": b64e(point[1:33]), "y": b64e(point[33:65])}
 
 
@@ -146,7 +146,9 @@ def load_public_pem(data: bytes) -> ec.EllipticCurvePublicKey:
 
 def private_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
     enc: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
     )
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
 
@@ -154,4 +156,6 @@ def private_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) 
 def public_pem(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> bytes:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         key = key.public_key()
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -178,7 +178,9 @@ def _decode_disclosure(text: str) -> list[Any]:
     try:
         content = _json.loads(b64d(text))
     except MalformedError as exc:
-        raise InvalidDisclosureError(f"disclosure is not base64url JSON: {exc.description}") from exc
+        raise InvalidDisclosureError(
+            f"disclosure is not base64url JSON: {exc.description}"
+        ) from exc
     if not isinstance(content, list) or len(content) not in (2, 3):
         raise InvalidDisclosureError("a disclosure is an array of two or three elements")
     if not isinstance(content[0], str):
@@ -204,11 +206,12 @@ def process_disclosures(
         raise MalformedError(f"unsupported _sd_alg {alg!r}")
     by_digest: dict[str, list[Any]] = {}
     for d in disclosures:
+        content = _decode_disclosure(d)  # first: it refuses non-ASCII text digest() cannot hash
         key = digest(d)
         if key in by_digest:
             raise InvalidDisclosureError("the same disclosure is presented twice")
-        by_digest[key] = _decode_disclosure(d)
-    state = _Walk(by_digest)
+        by_digest[key] = content
+    state = _Walk(by_digest, reserved)
     out = state.object(payload, top=True)
     if state.used != by_digest.keys():
         raise InvalidDisclosureError("a disclosure is not referenced by the token")
@@ -220,10 +223,11 @@ def process_disclosures(
 
 
 class _Walk:
-    __slots__ = ("by_digest", "disclosed_top", "seen", "used")
+    __slots__ = ("by_digest", "disclosed_top", "reserved", "seen", "used")
 
-    def __init__(self, by_digest: dict[str, list[Any]]) -> None:
+    def __init__(self, by_digest: dict[str, list[Any]], reserved: frozenset[str]) -> None:
         self.by_digest = by_digest
+        self.reserved = reserved
         self.seen: set[str] = set()
         self.used: set[str] = set()
         self.disclosed_top: set[str] = set()
@@ -256,6 +260,9 @@ class _Walk:
             if len(content) != 3:
                 raise InvalidDisclosureError("array-element disclosure used for an object claim")
             _, name, val = content
+            if top and name in self.reserved:
+                # Before the clash check: a reserved claim is usually also visible.
+                raise ReservedClaimError(f"{name!r} must not be selectively disclosable")
             if name in out:
                 raise InvalidDisclosureError(f"claim {name!r} is both visible and disclosed")
             self.used.add(key)

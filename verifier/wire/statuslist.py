@@ -26,7 +26,7 @@ MAX_LIST_BYTES = 8 * 1024 * 1024
 
 
 class StatusList:
-    __slots__ = ("bits", "data", "_mask")
+    __slots__ = ("_mask", "bits", "data")
 
     def __init__(self, bits: int, data: bytearray) -> None:
         if bits not in ALLOWED_BITS:

@@ -77,16 +77,23 @@ def _issuer(entry: Any) -> TrustedIssuer:
             raise MalformedError(f"duplicate kid {kid!r}")
         jwk = k.get("jwk")
         keys[kid] = IssuerKey(
-            kid, dict(jwk) if isinstance(jwk, dict) else {}, jws.key_from_jwk(jwk),
-            _opt_int(k, "not_before"), _opt_int(k, "not_after"),
+            kid,
+            dict(jwk) if isinstance(jwk, dict) else {},
+            jws.key_from_jwk(jwk),
+            _opt_int(k, "not_before"),
+            _opt_int(k, "not_after"),
         )
     lists = entry.get("status_lists", [])
     if not isinstance(lists, list) or not all(isinstance(u, str) for u in lists):
         raise MalformedError("status_lists must be an array of URIs")
     name_en = entry.get("name_en")
     return TrustedIssuer(
-        _str(entry, "iss"), _str(entry, "lg_code"), _str(entry, "name"),
-        _str(entry, "prefecture"), keys, tuple(lists),
+        _str(entry, "iss"),
+        _str(entry, "lg_code"),
+        _str(entry, "name"),
+        _str(entry, "prefecture"),
+        keys,
+        tuple(lists),
         name_en if isinstance(name_en, str) else None,
     )
 

@@ -1,0 +1,457 @@
+"""``dualres-verify``: sync trust data, then check presentations offline.
+
+    dualres-verify sync  --trust-list URL --anchor PEM --out FILE [--now T] [--lang ja|en]
+    dualres-verify check --bundle FILE [--profile counter|office|shelter] [--now T]
+                         [--json] [--lang ja|en] [--anchor PEM] [--state-dir DIR]
+                         (PAYLOAD | --image FILE | -)
+
+``check -`` reads one payload per line from standard input, as a
+keyboard-wedge QR scanner types them, and answers each line at once.
+
+Exit status: 0 every payload accepted (or the sync succeeded); 1 some payload
+rejected; 2 a usage, file, network or bundle error.  Errors are one line on
+standard error naming a stable code; never a traceback.
+
+Replay memory (counter mode, DESIGN §5) is a SQLite file.  By default it sits
+beside the bundle as ``<bundle stem>.replay.sqlite`` (``bundle.json`` →
+``bundle.replay.sqlite``): every scanner process on the machine that checks
+against that bundle then shares one memory, so a screenshot refused at one
+terminal is refused at the next, and it survives restarts.  ``--state-dir
+DIR`` puts it at ``DIR/replay.sqlite`` instead, e.g. when the bundle is on a
+read-only USB stick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import _wareki
+from ._verify import verify
+from .bundle import Bundle, BundleError
+from .profiles import PROFILE_NAMES
+from .replay import SqliteReplayStore
+from .result import VerificationResult
+from .sync import load_anchor, save, sync
+
+# Japan has had no daylight saving since 1951: a fixed offset needs no tzdata.
+JST = timezone(timedelta(hours=9), "JST")
+MAX_LINE = 16_384  # a stdin line; a version-40 QR holds 4,296 characters
+
+EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
+
+TIERS: dict[str, tuple[str, str]] = {
+    "premium": ("プレミアム会員", "Premium member"),
+    "basic": ("ベーシック会員", "Basic member"),
+}
+WARNINGS: dict[str, tuple[str, str]] = {
+    "stale_trust_list": (
+        "信頼リストの有効期限が過ぎています（猶予期間中）。早めに同期してください",
+        "The trust list is past its expiry (within the grace period): sync soon",
+    ),
+    "stale_status_list": (
+        "失効リストの有効期限が過ぎています（猶予期間中）。早めに同期してください",
+        "The status list is past its expiry (within the grace period): sync soon",
+    ),
+}
+# Said at sync time, when no profile has judged anything yet.
+SYNC_WARNINGS: dict[str, tuple[str, str]] = {
+    "stale_status_list": (
+        "失効リストの有効期限が既に切れています（発行元に確認してください）",
+        "A status list has already expired (ask its issuer)",
+    ),
+    "missing_status_list": (
+        "失効リストが含まれていません。この発行元の証明書は確認できません",
+        "A status list is missing: this issuer's credentials cannot be checked",
+    ),
+}
+PREFECTURES_EN: dict[str, str] = {
+    "北海道": "Hokkaido", "青森県": "Aomori", "岩手県": "Iwate", "宮城県": "Miyagi",
+    "秋田県": "Akita", "山形県": "Yamagata", "福島県": "Fukushima", "茨城県": "Ibaraki",
+    "栃木県": "Tochigi", "群馬県": "Gunma", "埼玉県": "Saitama", "千葉県": "Chiba",
+    "東京都": "Tokyo", "神奈川県": "Kanagawa", "新潟県": "Niigata", "富山県": "Toyama",
+    "石川県": "Ishikawa", "福井県": "Fukui", "山梨県": "Yamanashi", "長野県": "Nagano",
+    "岐阜県": "Gifu", "静岡県": "Shizuoka", "愛知県": "Aichi", "三重県": "Mie",
+    "滋賀県": "Shiga", "京都府": "Kyoto", "大阪府": "Osaka", "兵庫県": "Hyogo",
+    "奈良県": "Nara", "和歌山県": "Wakayama", "鳥取県": "Tottori", "島根県": "Shimane",
+    "岡山県": "Okayama", "広島県": "Hiroshima", "山口県": "Yamaguchi", "徳島県": "Tokushima",
+    "香川県": "Kagawa", "愛媛県": "Ehime", "高知県": "Kochi", "福岡県": "Fukuoka",
+    "佐賀県": "Saga", "長崎県": "Nagasaki", "熊本県": "Kumamoto", "大分県": "Oita",
+    "宮崎県": "Miyazaki", "鹿児島県": "Kagoshima", "沖縄県": "Okinawa",
+}
+
+
+class _UsageError(Exception):
+    """A failure before any payload is judged: exit 2 with one line."""
+
+    def __init__(self, ja: str, en: str) -> None:
+        super().__init__(en)
+        self.ja = ja
+        self.en = en
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage and calls sys.exit(2) itself; raising instead lets
+    # main() return the code, so tests (and embedding programs) keep running.
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._print_message(message, sys.stderr)
+        raise _ParserExit(status)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+class _ParserExit(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+# --- time ------------------------------------------------------------------------------
+
+
+def parse_time(text: str) -> int:
+    """ISO 8601 (an offset, or none for UTC) or integer epoch seconds → epoch seconds."""
+    s = text.strip()
+    if re.fullmatch(r"[+-]?[0-9]+", s):
+        return int(s)
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not ISO 8601 or epoch seconds: {text!r} (e.g. 2026-11-18T18:46:40+09:00)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return math.floor(dt.timestamp())
+
+
+def _now(fixed: int | None) -> int:
+    return fixed if fixed is not None else math.floor(datetime.now(UTC).timestamp())
+
+
+def _jst(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, JST)
+
+
+def _date_text(d: date, lang: str) -> str:
+    if lang == "en":
+        return _wareki.wareki(d, "en")
+    return f"{_wareki.wareki(d)}（{d.isoformat()}）"
+
+
+def _moment_text(epoch: int, lang: str) -> str:
+    t = _jst(epoch)
+    if lang == "en":
+        return f"{t:%Y-%m-%d %H:%M} JST"
+    return f"{_wareki.wareki(t.date())} {t:%H:%M}（{t:%Y-%m-%d}）"
+
+
+# --- output ----------------------------------------------------------------------------
+
+
+def _t(lang: str, ja: str, en: str) -> str:
+    return en if lang == "en" else ja
+
+
+def _fail(lang: str, ja: str, en: str) -> int:
+    print(f"dualres-verify: {_t(lang, ja, en)}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+def _issuer_text(result: VerificationResult, lang: str) -> str:
+    info = result.issuer
+    if info is None:
+        return "?"
+    if lang == "en":
+        pref = PREFECTURES_EN.get(info.prefecture, info.prefecture)
+        return f"{info.name_en or info.name} ({pref})"
+    return f"{info.name}（{info.prefecture}）"
+
+
+def _claim_lines(claims: Mapping[str, Any], lang: str) -> list[str]:
+    """Disclosed claims as a clerk reads them; anything unexpected shown as JSON."""
+    lines: list[str] = []
+    rest = dict(claims)
+    person = rest.pop("person", None)
+    if isinstance(person, dict):
+        p = dict(person)
+        name = " ".join(str(p.pop(k)) for k in ("family_name", "given_name") if k in p)
+        kana = " ".join(
+            str(p.pop(k)) for k in ("family_name_kana", "given_name_kana") if k in p
+        )
+        if name:
+            lines.append(f"{_t(lang, '氏名', 'Name')}: {name}")
+        if kana:
+            lines.append(f"{_t(lang, 'フリガナ', 'Name (kana)')}: {kana}")
+        if "birthdate" in p:
+            born = p.pop("birthdate")
+            try:
+                born_text = _date_text(date.fromisoformat(str(born)), lang)
+            except ValueError:
+                born_text = str(born)
+            lines.append(f"{_t(lang, '生年月日', 'Date of birth')}: {born_text}")
+        lines += [f"{k}: {_json(v)}" for k, v in p.items()]
+    elif person is not None:
+        lines.append(f"person: {_json(person)}")
+    residence = rest.pop("primary_residence", None)
+    if isinstance(residence, dict) and isinstance(residence.get("name"), str):
+        lines.append(f"{_t(lang, '住所（市区町村）', 'Residence (municipality)')}: "
+                     f"{residence['name']}")
+    elif residence is not None:
+        lines.append(f"primary_residence: {_json(residence)}")
+    labels = {
+        "second_home": ("居所", "Second home"),
+        "activities": ("活動", "Activities"),
+        "registered_since": ("登録日", "Registered since"),
+        "sub": ("識別子", "Subject id"),
+    }
+    for key, value in rest.items():
+        label = _t(lang, *labels[key]) if key in labels else key
+        lines.append(f"{label}: {_json(value)}")
+    return lines
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def format_result(result: VerificationResult, lang: str = "ja") -> str:
+    """The human answer for one payload: a verdict line, then details, then warnings."""
+    lines: list[str] = []
+    if result.ok:
+        head = f"✅ {_t(lang, '有効', 'Valid')} — {_issuer_text(result, lang)}"
+        if result.tier:
+            tier = TIERS.get(result.tier, (result.tier, result.tier))
+            head += f" {_t(lang, '区分', 'Tier')}: {_t(lang, *tier)}"
+        if result.valid_until is not None:
+            # exp is the first instant no longer valid; a card shows the last valid day.
+            last_day = _jst(result.valid_until - 1).date()
+            head += f" {_t(lang, '有効期限', 'Valid until')}: {_date_text(last_day, lang)}"
+        lines.append(head)
+        lines += [f"  {line}" for line in _claim_lines(result.claims, lang)]
+    else:
+        lines.append(f"❌ {_t(lang, '無効', 'Invalid')} — {result.message(lang)} ({result.reason})")
+    for warning in result.warnings:
+        code = warning.split(" ", 1)[0]
+        words = WARNINGS.get(code)
+        lines.append(f"⚠ {_t(lang, *words)} ({code})" if words else f"⚠ {warning}")
+    return "\n".join(lines)
+
+
+# --- check -----------------------------------------------------------------------------
+
+
+def _replay_path(bundle: Path, state_dir: str | None) -> Path:
+    if state_dir is not None:
+        return Path(state_dir) / "replay.sqlite"
+    return bundle.with_name(f"{bundle.stem}.replay.sqlite")
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Lines as they arrive; undecodable bytes become a rejected payload, not a crash."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # replaced by a text stream (tests, embedding programs)
+        while line := sys.stdin.readline(MAX_LINE):
+            yield line
+        return
+    while chunk := raw.readline(MAX_LINE):
+        yield chunk.decode("utf-8", "replace")
+
+
+def _payloads(args: argparse.Namespace) -> Iterator[str]:
+    if args.image is not None:
+        from .scan import ScanError, decode_qr_image
+
+        try:
+            texts = decode_qr_image(args.image)
+        except ScanError as exc:
+            raise _UsageError(f"画像を読めません: {exc}", f"cannot read the image: {exc}") from exc
+        if not texts:
+            raise _UsageError(
+                f"QRコードが見つかりません (no_qr_found): {args.image}",
+                f"no QR code found (no_qr_found): {args.image}",
+            )
+        yield from texts
+    elif args.payload == "-":
+        if sys.stdin.isatty():
+            print(_t(args.lang, "QRコードを読み取ってください（終了: Ctrl-D）",
+                     "Scan QR codes (end with Ctrl-D)"), file=sys.stderr, flush=True)
+        for line in _stdin_lines():
+            # A wedge scanner ends each code with Enter; blank lines are key bounce.
+            if line.strip():
+                yield line.strip()
+    else:
+        yield args.payload
+
+
+def _check(args: argparse.Namespace) -> int:
+    lang: str = args.lang
+    bundle_path = Path(args.bundle)
+    try:
+        anchors = [load_anchor(args.anchor)] if args.anchor else None
+        bundle = Bundle.load(bundle_path, anchors)
+    except BundleError as exc:
+        return _fail(lang, f"バンドルを読み込めません ({exc.code}): {exc.description}",
+                     f"cannot load the bundle ({exc.code}): {exc.description}")
+    replay_file = _replay_path(bundle_path, args.state_dir)
+    try:
+        replay_file.parent.mkdir(parents=True, exist_ok=True)
+        store = SqliteReplayStore(replay_file)
+    except (OSError, sqlite3.Error) as exc:
+        return _fail(lang,
+                     f"再利用検知の記録を開けません: {replay_file}: {exc}（--state-dir で指定）",
+                     f"cannot open the replay memory {replay_file}: {exc} (use --state-dir)")
+    rejected = False
+    try:
+        for payload in _payloads(args):
+            # Each line is judged at its own time: a scanner session runs for hours.
+            result = verify(payload, bundle, args.profile, now=_now(args.now), replay=store)
+            rejected |= not result.ok
+            if args.json:
+                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+            else:
+                print(format_result(result, lang), flush=True)
+    except _UsageError as exc:
+        return _fail(lang, exc.ja, exc.en)
+    finally:
+        store.close()
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+# --- sync ------------------------------------------------------------------------------
+
+
+def _sync(args: argparse.Namespace) -> int:
+    lang: str = args.lang
+    now = _now(args.now)
+    try:
+        anchor = load_anchor(args.anchor)
+        done = sync(args.trust_list, [anchor], now=now)
+        save(done.bundle, args.out)
+    except BundleError as exc:
+        return _fail(lang, f"同期できません ({exc.code}): {exc.description}",
+                     f"sync failed ({exc.code}): {exc.description}")
+    b = done.bundle
+    tl = b.trust_list
+    names = [
+        _t(lang, i.name, i.name_en or i.name) for i in tl.issuers.values()
+    ]
+    shown = "、".join(names) if lang != "en" else ", ".join(names)
+    if len(names) > 5:
+        shown = _t(lang, f"{'、'.join(names[:5])} ほか", f"{', '.join(names[:5])}, ...")
+    list_exps = [e.token.exp for e in b.status.values() if e.token.exp is not None]
+    how = _t(lang, "バンドルファイルから", "from a bundle file") if done.carried_bundle else ""
+    print(_t(lang, f"✅ 同期しました{how and '（' + how + '）'} → {args.out}",
+             f"✅ Synced{how and ' ' + how} → {args.out}"))
+    print(f"  {_t(lang, '発行元', 'Issuers')}: {len(names)}{_t(lang, ' 件', '')}"
+          + (f"（{shown}）" if lang != "en" else f" ({shown})"))
+    line = f"  {_t(lang, '失効リスト', 'Status lists')}: {len(b.status)}{_t(lang, ' 件', '')}"
+    if list_exps:
+        line += _t(lang, f"、最も早い期限 {_moment_text(min(list_exps), lang)}",
+                   f", earliest expiry {_moment_text(min(list_exps), lang)}")
+    print(line)
+    print(f"  {_t(lang, '信頼リストの有効期限', 'Trust list expires')}: "
+          f"{_moment_text(tl.exp, lang)}")
+    for warning in done.warnings:
+        code, _, where = warning.partition(" ")
+        words = SYNC_WARNINGS.get(code)
+        print(f"⚠ {_t(lang, *words)} ({code}) {where}" if words else f"⚠ {warning}")
+    return EXIT_OK
+
+
+# --- entry point -----------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dualres-verify",
+        description="Verify dual-residence (二地域居住) credentials offline.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--now", type=parse_time, default=None, metavar="T",
+                       help="the time to judge at: ISO 8601 (no offset = UTC) or epoch "
+                            "seconds; default: this computer's clock")
+        p.add_argument("--lang", choices=("ja", "en"), default="ja",
+                       help="output language (default: ja)")
+
+    s = sub.add_parser("sync", help="fetch and verify the trust list and status lists")
+    s.add_argument("--trust-list", required=True, metavar="URL",
+                   help="http(s):// or file:// URL or path of the signed trust list, "
+                        "or of a bundle file (e.g. on a USB stick)")
+    s.add_argument("--anchor", required=True, metavar="PEM",
+                   help="the trust anchor's public key (PEM)")
+    s.add_argument("--out", required=True, metavar="FILE", help="bundle file to write")
+    common(s)
+    s.set_defaults(func=_sync)
+
+    c = sub.add_parser("check", help="verify presentations against a synced bundle")
+    c.add_argument("--bundle", required=True, metavar="FILE", help="bundle made by sync")
+    c.add_argument("--profile", choices=PROFILE_NAMES, default="counter",
+                   help="what this counter requires (default: counter)")
+    common(c)
+    c.add_argument("--json", action="store_true", help="one JSON object per payload")
+    c.add_argument("--anchor", metavar="PEM",
+                   help="pinned trust anchor public key; default: the one recorded by sync")
+    c.add_argument("--state-dir", metavar="DIR",
+                   help="directory for replay.sqlite; default: beside the bundle, "
+                        "as <bundle stem>.replay.sqlite")
+    what = c.add_mutually_exclusive_group(required=True)
+    what.add_argument("payload", nargs="?", metavar="PAYLOAD",
+                      help="the scanned text (DR1:… or a compact SD-JWT); - reads stdin, "
+                           "one payload per line")
+    what.add_argument("--image", metavar="FILE", help="decode QR codes from an image")
+    c.set_defaults(func=_check)
+    return parser
+
+
+def _quiet_broken_pipe() -> None:
+    # `dualres-verify check - | head`: the reader went away.  Point stdout at
+    # devnull so the interpreter's final flush does not print a traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    finally:
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Japanese output on a console that cannot show it: replace, never crash.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        args = _parser().parse_args(None if argv is None else list(argv))
+    except _ParserExit as exc:
+        return exc.status
+    lang = str(getattr(args, "lang", "ja"))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return EXIT_ERROR
+    except Exception as exc:  # a counter gets one line, never a traceback
+        return _fail(lang, f"予期しないエラー ({type(exc).__name__}): {exc}",
+                     f"unexpected error ({type(exc).__name__}): {exc}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
