@@ -27,11 +27,15 @@ class MemoryReplayStore:
     def __init__(self) -> None:
         self._until: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._prune_at = 4096
 
     def remember(self, nonce: str, *, now: int, until: int) -> bool:
         with self._lock:
-            if len(self._until) > 4096:
+            if len(self._until) > self._prune_at:
                 self._until = {n: u for n, u in self._until.items() if u >= now}
+                # Prune again only after as many new entries as survived:
+                # a busy window must not make every scan rebuild the dict.
+                self._prune_at = max(4096, 2 * len(self._until))
             seen = self._until.get(nonce)
             if seen is not None and seen >= now:
                 return False

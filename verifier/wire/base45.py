@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 from .errors import MalformedError
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -27,8 +25,7 @@ def encode(data: bytes) -> str:
 def decode(text: str) -> bytes:
     if len(text) % 3 == 1:
         raise MalformedError("base45 length is invalid")
-    # Map characters to digit values in C (bytes.translate), then do the
-    # arithmetic in one comprehension: 5x faster than a loop over a dict.
+    # Characters to digit values in C (bytes.translate); 0xFF marks a foreigner.
     try:
         values = text.encode("ascii").translate(_DIGITS)
     except UnicodeEncodeError as exc:
@@ -36,13 +33,21 @@ def decode(text: str) -> bytes:
     if 0xFF in values:
         raise MalformedError("character outside the base45 alphabet")
     full = len(values) - len(values) % 3
-    words = [
-        a + 45 * b + 2025 * c
-        for a, b, c in zip(values[0:full:3], values[1:full:3], values[2:full:3], strict=True)
-    ]
-    if words and max(words) > 0xFFFF:
+    # No per-triple Python loop: spread each triple's digits into 3-byte lanes
+    # of three big integers and sum them with weights 1, 45, 2025 (a lane
+    # cannot carry: 44 * 2071 < 2**24), then read the lanes back.
+    lanes = []
+    for k in range(3):
+        lane = bytearray(full)
+        lane[2::3] = values[k:full:3]
+        lanes.append(int.from_bytes(lane, "big"))
+    words = (lanes[0] + 45 * lanes[1] + 2025 * lanes[2]).to_bytes(full, "big")
+    if words[0::3].count(0) != full // 3:
         raise MalformedError("base45 triple out of range")
-    out = struct.pack(f">{len(words)}H", *words)
+    data = bytearray(full // 3 * 2)
+    data[0::2] = words[1::3]
+    data[1::2] = words[2::3]
+    out = bytes(data)
     if full != len(values):
         n = values[full] + 45 * values[full + 1]
         if n > 0xFF:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import zlib
 
-from ._b64 import b64d, b64e
+from ._b64 import b64d, b64e, b64e_bytes
 from .base45 import decode as b45decode
 from .base45 import encode as b45encode
 from .errors import MalformedError, TooLargeError, UnsupportedVersionError
@@ -87,17 +87,20 @@ class _Reader:
 
     def varint(self) -> int:
         # Two bytes reach 16,383: more than any frame may hold.
-        result = shift = 0
-        for _ in range(2):
-            if self.pos >= len(self.data):
-                raise MalformedError("frame is truncated")
-            byte = self.data[self.pos]
-            self.pos += 1
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return result
-            shift += 7
-        raise MalformedError("varint too long")
+        data, pos = self.data, self.pos
+        if pos + 1 > len(data):
+            raise MalformedError("frame is truncated")
+        first = data[pos]
+        if first < 0x80:
+            self.pos = pos + 1
+            return first
+        if pos + 2 > len(data):
+            raise MalformedError("frame is truncated")
+        second = data[pos + 1]
+        if second >= 0x80:
+            raise MalformedError("varint too long")
+        self.pos = pos + 2
+        return (first & 0x7F) | (second << 7)
 
     def take(self, n: int) -> bytes:
         end = self.pos + n
@@ -234,5 +237,5 @@ def _unlift(body: bytes, blobs: _Reader) -> bytes:
             break
         out += body[r.pos : j]
         r.pos = j + 1
-        out += b'"' + b64e(blobs.take(r.varint())).encode("ascii") + b'"'
+        out += b'"' + b64e_bytes(blobs.take(r.varint())) + b'"'
     return bytes(out)

@@ -1,0 +1,1 @@
+"""Benchmarks for dualres: ``python -m bench`` (see docs/benchmarks.md)."""

@@ -1,0 +1,83 @@
+"""Run the benchmarks: ``python -m bench [--quick] [--write] [--only NAME ...]``.
+
+Prints Markdown tables; ``--write`` puts them into docs/benchmarks.md between
+the figures markers.  Run from the repository root (it imports ``tests.support``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .suite import GROUPS, Section, Settings
+from .timing import machine
+from .world import build
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+START, END = "<!-- figures:start -->", "<!-- figures:end -->"
+
+
+def render(sections: list[Section], info: dict[str, str], *, quick: bool, seconds: float) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"Measured {when} with `python -m bench{' --quick' if quick else ''}` "
+        f"({'quick' if quick else 'full'} run, {seconds:.0f} s).",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores · {info['os']} · {info['python']} · "
+        f"cryptography {info['cryptography']} ({info['openssl']}) · sd-jwt {info['sd-jwt']} · "
+        f"PyJWT {info['pyjwt']} · qrcode {info['qrcode']} · zxing-cpp {info['zxing-cpp']} · "
+        f"Pillow {info['pillow']}.",
+    ]
+    for sec in sections:
+        lines += ["", f"### {sec.title}", "", "| " + " | ".join(sec.header) + " |",
+                  "|" + "|".join("---" if i == 0 or sec.header[i] in ("encoding", "image",
+                                 "reader settings", "presentation") else "--:"
+                                 for i in range(len(sec.header))) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in sec.rows]
+        for note in sec.notes:
+            lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def write_doc(figures: str) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        sys.exit(f"{DOC}: the markers {START} and {END} are missing")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{START}\n{figures}{END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a short run (fewer calls and rounds)")
+    ap.add_argument("--write", action="store_true",
+                    help=f"rewrite the figures section of {DOC.relative_to(DOC.parent.parent)}")
+    ap.add_argument("--only", action="append", choices=sorted(GROUPS), metavar="NAME",
+                    help=f"run only this group (repeatable): {', '.join(GROUPS)}")
+    args = ap.parse_args(argv)
+    if args.write and args.only:
+        ap.error("--write needs the whole run (leave out --only)")
+
+    settings = Settings(quick=args.quick)
+    started = time.perf_counter()
+    fx = build(settings.pool)
+    sections = []
+    for name, run in GROUPS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"[bench] {name} …", file=sys.stderr, flush=True)
+        sections.append(run(fx, settings))
+    out = render(sections, machine(), quick=args.quick, seconds=time.perf_counter() - started)
+    print(out)
+    if args.write:
+        write_doc(out)
+        print(f"[bench] figures written to {DOC}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
