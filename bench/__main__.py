@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a short run (fewer calls and rounds)")
     ap.add_argument("--write", action="store_true",
                     help=f"rewrite the figures section of {DOC.relative_to(DOC.parent.parent)}")
-    ap.add_argument("--only", action="append", choices=sorted(GROUPS), metavar="NAME",
-                    help=f"run only this group (repeatable): {', '.join(GROUPS)}")
+    groups = [*GROUPS, "issuer"]
+    ap.add_argument("--only", action="append", choices=sorted(groups), metavar="NAME",
+                    help=f"run only this group (repeatable): {', '.join(groups)}")
     args = ap.parse_args(argv)
     if args.write and args.only:
         ap.error("--write needs the whole run (leave out --only)")
@@ -71,7 +72,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"[bench] {name} …", file=sys.stderr, flush=True)
         sections.append(run(fx, settings))
+    issuer_md = ""
+    if not args.only or "issuer" in args.only:
+        # Issuance, status-list publishing and nationwide bundle sizes (bench/issuer.py);
+        # PostgreSQL lines need DUALRES_BENCH_POSTGRES_URL or DUALRES_TEST_POSTGRES_URL.
+        from . import issuer
+
+        print("[bench] issuer …", file=sys.stderr, flush=True)
+        issuer_md = issuer.markdown(issuer.run(args.quick))
     out = render(sections, machine(), quick=args.quick, seconds=time.perf_counter() - started)
+    if issuer_md:
+        out += "\n" + issuer_md
     print(out)
     if args.write:
         write_doc(out)

@@ -75,7 +75,9 @@ def create_app(
 
     @app.errorhandler(IssuerError)
     def _issuer_error(exc: IssuerError) -> tuple[Response, int]:
-        return jsonify(exc.to_json()), exc.status
+        resp = jsonify(exc.to_json())
+        resp.headers.update(exc.headers)
+        return resp, exc.status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:

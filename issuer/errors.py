@@ -22,6 +22,7 @@ class IssuerError(Exception):
         field: str | None = None,
         description_ja: str | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
@@ -29,6 +30,7 @@ class IssuerError(Exception):
         self.description_ja = description_ja
         self.field = field
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. WWW-Authenticate on a 401
         if status is not None:
             self.status = status
 

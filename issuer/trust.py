@@ -12,14 +12,14 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from verifier.wire import trustlist
 
 from .config import Settings
 from .keys import KeyStore, _aware, trusted_keys
-from .models import Municipality, StatusList
+from .models import Municipality, SigningKey, StatusList
 from .statuslists import status_uri
 
 
@@ -80,21 +80,36 @@ def build(session: Session, settings: Settings, keys: KeyStore, now: datetime) -
     )
 
 
+def _fingerprint(session: Session) -> tuple[object, ...]:
+    """What the list is made of, cheaply: any new list, key or removal changes it.
+
+    Other worker processes change the database, not this process's cache, so
+    the cache checks this on every request instead of waiting out its age.
+    """
+    lists = session.execute(select(func.count(), func.max(StatusList.id))).one()
+    keys = session.execute(
+        select(func.count(), func.max(SigningKey.id), func.count(SigningKey.removed_at))
+    ).one()
+    munis = session.execute(select(func.count()).select_from(Municipality)).scalar_one()
+    return (*lists, *keys, munis)
+
+
 class TrustListCache:
-    MAX_AGE = 60
+    MAX_AGE = 60  # a rebuilt list also refreshes iat/exp and retires expired keys
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._value: tuple[int, str] | None = None
+        self._value: tuple[int, tuple[object, ...], str] | None = None
 
     def get(self, session: Session, settings: Settings, keys: KeyStore, now: datetime) -> str:
         t = int(now.timestamp())
+        fp = _fingerprint(session)
         with self._lock:
-            if self._value and t - self._value[0] < self.MAX_AGE:
-                return self._value[1]
+            if self._value and t - self._value[0] < self.MAX_AGE and self._value[1] == fp:
+                return self._value[2]
         token = build(session, settings, keys, now)
         with self._lock:
-            self._value = (t, token)
+            self._value = (t, fp, token)
         return token
 
     def clear(self) -> None:

@@ -25,7 +25,9 @@ def bundle(world: World):
 def db_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     from tests.issuer_support import DatabaseFactory
 
-    return DatabaseFactory(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
+    factory = DatabaseFactory(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
+    yield factory
+    factory.close()
 
 
 @pytest.fixture

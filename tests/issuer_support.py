@@ -107,7 +107,22 @@ class DatabaseFactory:
         admin.dispose()
 
 
+    def close(self) -> None:
+        """Drop the PostgreSQL template, so test runs do not pile databases up."""
+        if self.kind == "postgresql" and self._template:
+            name, self._template = self._template, None
+            admin = create_engine(_admin_url(self._pg()), isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
 def demo_settings(data_dir: Path, database_url: str) -> Settings:
-    s = Settings(data_dir=data_dir, database_url=database_url, base_url="https://issuer.test",
-                 demo=True, identity_secret=b"\x01" * 32)
+    s = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        base_url="https://issuer.test",
+        demo=True,
+        identity_secret=b"\x01" * 32,
+    )
     return s

@@ -1,0 +1,989 @@
+"""``dualres-issuer``: run and administer one issuer deployment.
+
+    dualres-issuer serve [--demo] [--host H] [--port P] [--base-url URL] [--check]
+    dualres-issuer db upgrade
+    dualres-issuer municipality add CODE | municipality list
+    dualres-issuer keys generate --municipality CODE [--not-before T]
+    dualres-issuer keys generate --trust-anchor
+    dualres-issuer keys list [--municipality CODE] [--json]
+    dualres-issuer keys remove --kid KID --reason TEXT
+    dualres-issuer token create --municipality CODE --role clerk|supervisor [--label TEXT]
+    dualres-issuer identity demo-cards [--json]
+
+Every command takes ``--data-dir DIR`` (default ``$DUALRES_DATA_DIR`` or
+``var/issuer``): it holds the SQLite database (unless ``DATABASE_URL`` names
+another), the encrypted private keys and the identity-hash secret.  Commands
+are safe to run beside a running server on the same data directory (SQLite
+is in WAL mode; each command is one short transaction).
+
+Exit status: 0 done; 2 an error, said in one line on standard error (Japanese,
+then English), never a traceback.  Secrets printed once (a new token, a new
+trust-anchor public key) go to standard output alone, everything else to
+standard error, so ``TOKEN=$(dualres-issuer token create ...)`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from .config import DEMO_MUNICIPALITIES, Settings
+from .db import MIGRATIONS, Database
+from .errors import IssuerError
+
+if TYPE_CHECKING:
+    from .models import Municipality
+
+EXIT_OK, EXIT_ERROR = 0, 2
+JST = timedelta(hours=9)
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names, not a bind
+PROG = "dualres-issuer"
+
+
+class CliError(Exception):
+    """A failure to report in one line: Japanese for staff, English for the log."""
+
+    def __init__(self, ja: str, en: str) -> None:
+        super().__init__(en)
+        self.ja = ja
+        self.en = en
+
+
+class _ParserExit(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse calls sys.exit() itself; raising lets main() return the code, so
+    # tests (and programs embedding the CLI) keep running.
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._print_message(message, sys.stderr)
+        raise _ParserExit(status)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _info(text: str = "") -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _actor() -> str:
+    # Audit entries name who ran the command; a container may have no passwd entry.
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"[:128]
+
+
+def _aware(dt: datetime) -> datetime:
+    # SQLite hands datetimes back naive (they were stored as UTC).
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _iso(dt: datetime | None) -> str:
+    if dt is None:
+        return "-"
+    return _aware(dt).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_when(text: str) -> datetime:
+    """``now``, a date (00:00 JST that day: dates are Japanese calendar days),
+    or an ISO 8601 date-time (no offset means UTC, as in ``dualres-verify --now``)."""
+    s = text.strip()
+    if s.lower() == "now":
+        return _now()
+    try:
+        if len(s) == 10:
+            d = date.fromisoformat(s)
+            return datetime.combine(d, time(0), tzinfo=UTC) - JST
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or ISO 8601 date-time: {text!r} (e.g. 2027-04-01 or "
+            "2027-04-01T09:00:00+09:00)"
+        ) from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+# --- text tables -----------------------------------------------------------------------
+
+
+def _width(text: str) -> int:
+    # Full-width (kanji, kana) characters take two terminal columns.
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [_width(h) for h in header]
+    for row in rows:
+        widths = [max(w, _width(c)) for w, c in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths, strict=True))
+
+    out = [line(header), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(s.rstrip() for s in out)
+
+
+# --- the deployment a command works on -----------------------------------------------------
+
+
+def settings_for(
+    args: argparse.Namespace, *, demo: bool = False, base_url: str | None = None
+) -> Settings:
+    return Settings.from_env(data_dir=args.data_dir, demo=demo, base_url=base_url)
+
+
+def _alembic_heads(db: Database) -> tuple[set[str], set[str]]:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    with db.engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current, heads
+
+
+def schema_problem(db: Database) -> CliError | None:
+    """Why the schema is not usable as is, or None.  Admin commands never migrate
+    on their own: a schema change is a release step an operator chooses."""
+    current, heads = _alembic_heads(db)
+    if current == heads:
+        return None
+    if not current:
+        return CliError(
+            "データベースが初期化されていません: dualres-issuer db upgrade を実行してください",
+            "the database has no schema yet: run `dualres-issuer db upgrade` (or `serve`)",
+        )
+    return CliError(
+        "データベースが古い版です: dualres-issuer db upgrade を実行してください",
+        "the database schema is not current: run `dualres-issuer db upgrade`",
+    )
+
+
+@contextmanager
+def _database(settings: Settings, *, check_schema: bool = True) -> Iterator[Database]:
+    db = Database(settings.database_url)
+    try:
+        if check_schema and (problem := schema_problem(db)) is not None:
+            raise problem
+        yield db
+    finally:
+        db.dispose()
+
+
+def _municipality(s: Session, code: str) -> Municipality:
+    from .models import Municipality
+
+    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    if m is None:
+        raise CliError(
+            f"自治体 {code} はこのサーバーに登録されていません"
+            f"（dualres-issuer municipality add {code}）",
+            f"municipality {code} is not served here: run "
+            f"`dualres-issuer municipality add {code}` first",
+        )
+    return m
+
+
+def startup_problems(settings: Settings, session: Session, now: datetime) -> list[str]:
+    """What would make this deployment fail once serving: each key it may sign with
+    must load (outside --demo: encrypted at rest, not a published development key)."""
+    from .keys import KeyStore, KeyUnavailable
+    from .models import Municipality, SigningKey
+
+    keys = KeyStore(settings)
+    problems: list[str] = []
+
+    def attempt(what: str, load: Callable[[], object]) -> None:
+        try:
+            load()
+        except KeyUnavailable as exc:
+            problems.append(f"{what}: {exc.description}")
+        except FileNotFoundError:
+            problems.append(f"{what}: private key file missing")
+        except (TypeError, ValueError):
+            # cryptography says TypeError without a passphrase, ValueError with a wrong one.
+            problems.append(f"{what}: cannot decrypt (is DUALRES_KEY_PASSPHRASE set and right?)")
+        except OSError as exc:
+            problems.append(f"{what}: {exc.strerror}")
+
+    if not settings.demo and not (settings.data_dir / "keys" / "trust-anchor.pem").exists():
+        problems.append(
+            "trust anchor: no keys/trust-anchor.pem (dualres-issuer keys generate --trust-anchor)"
+        )
+    else:
+        attempt("trust anchor", keys.anchor)
+    rows = session.execute(
+        select(SigningKey, Municipality.lg_code)
+        .join(Municipality, SigningKey.municipality_id == Municipality.id)
+        .where(SigningKey.removed_at.is_(None))
+        .order_by(Municipality.lg_code, SigningKey.id)
+    ).all()
+    for key, code in rows:
+        # A retired key signs nothing any more; its private part may be destroyed.
+        if key.not_after is not None and _aware(key.not_after) <= now:
+            continue
+        attempt(f"{code} key {key.kid}", functools.partial(keys.load, key.key_ref))
+    return problems
+
+
+def _open_first_list(s: Session, m: Municipality, settings: Settings, now: datetime) -> None:
+    # Open status list 1 with the municipality, not with its first credential:
+    # a verifier that synced before that credential then already holds the
+    # list (its index reads "valid"), instead of missing it until its next sync.
+    from .statuslists import open_list
+
+    open_list(s, m, settings.status_list_size, now)
+
+
+def demo_setup(db: Database, settings: Settings, now: datetime) -> None:
+    """The demo municipalities with the development keys and their first lists."""
+    from sqlalchemy.exc import IntegrityError
+
+    from .keys import KeyStore
+    from .tenants import bootstrap_demo
+
+    for attempt in (1, 2):
+        try:
+            with db.session() as s:
+                bootstrap_demo(s, settings, KeyStore(settings), now)
+                for code in DEMO_MUNICIPALITIES:
+                    _open_first_list(s, _municipality(s, code), settings, now)
+            return
+        except IntegrityError:
+            # Another process (a second gunicorn worker) set it up at the
+            # same moment: its rows are there now.
+            if attempt == 2:
+                raise
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Try the bind first: werkzeug would print its own lines and sys.exit(1)."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r}: {exc.strerror}"
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _shown_path(path: Path) -> str:
+    """Relative to the working directory when below it (shorter to copy), else absolute."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def program(name: str, module: str) -> str:
+    """How to type ``name`` here: bare when on PATH, else the venv's script, else -m."""
+    beside = Path(sys.executable).with_name(name)
+    found = shutil.which(name)
+    if found and (not beside.exists() or Path(found).resolve() == beside.resolve()):
+        return name
+    if beside.exists():
+        return _shown_path(beside)
+    return f"python -m {module}"
+
+
+def banner(settings: Settings, *, host: str, port: int, names: Sequence[str]) -> str:
+    base = settings.base_url
+    issuer_cmd = program("dualres-issuer", "issuer.cli")
+    verify_cmd = program("dualres-verify", "verifier.cli")
+    anchor = (
+        settings.keys_dir / "trust-anchor.pub.pem"
+        if settings.demo
+        else settings.data_dir / "keys" / "trust-anchor.pub.pem"
+    )
+    data_opt = ""
+    if settings.data_dir != Path(os.environ.get("DUALRES_DATA_DIR") or "var/issuer").resolve():
+        data_opt = f" --data-dir {_shown_path(settings.data_dir)}"
+    mode = (
+        "デモモード: 公開済みの開発用鍵で署名します。本番では使わないでください\n"
+        "demo mode: signing with the published development keys; never use in production"
+        if settings.demo
+        else "本番モード / production mode\n"
+        "（内蔵サーバーは小規模向け。本番は gunicorn で / use gunicorn for production)"
+    )
+    served = "、".join(names) if names else "（まだありません: dualres-issuer municipality add）"
+    lines = [
+        "",
+        "dualres 発行サーバー / issuer",
+        mode,
+        "",
+        f"  信頼リスト / trust list      {base}/trust-list",
+        f"  職員 API / staff API         {base}/api/v1",
+        f"  API 仕様 / OpenAPI           {base}/api/v1/openapi.json",
+        f"  データ / data dir            {settings.data_dir}",
+        f"  自治体 / municipalities      {served}",
+        f"  待ち受け / listening         http://{host or '*'}:{port}",
+        "",
+        "職員用トークンの作成（一度だけ表示） / create a staff API token (shown once):",
+        f"  {issuer_cmd} token create{data_opt} --municipality "
+        f"{DEMO_MUNICIPALITIES[0] if settings.demo else 'CODE'} --role supervisor --label 窓口",
+        "検証アプリの同期 / sync a verifier:",
+        f"  {verify_cmd} sync --trust-list {base}/trust-list "
+        f"--anchor {_shown_path(anchor)} --out bundle.json",
+    ]
+    if settings.demo:
+        lines += [
+            "デモ用マイナンバーカード（架空） / synthetic demo cards:",
+            f"  {issuer_cmd} identity demo-cards{data_opt}",
+        ]
+    else:
+        lines += [
+            "本番の公開 / production: DUALRES_DATA_DIR=... gunicorn -w 4 -b 0.0.0.0:8080 "
+            "'issuer.wsgi:app'",
+        ]
+    lines += ["停止 / stop: Ctrl+C", ""]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .models import Municipality
+
+    host: str = args.host
+    wildcard = host in WILDCARD_HOSTS
+    base_url = args.base_url or os.environ.get("DUALRES_BASE_URL")
+    if base_url is None:
+        # Every ``iss`` and status-list URI embeds the base URL: it must be an
+        # address wallets and verifiers can reach, which a wildcard is not.
+        base_url = f"http://{'127.0.0.1' if wildcard else host}:{args.port}"
+        if wildcard:
+            _info(f"注意 / note: --base-url を指定してください (using {base_url} in every iss)")
+    settings = settings_for(args, demo=args.demo, base_url=base_url)
+    now = _now()
+    with _database(settings, check_schema=False) as db:
+        db.upgrade()
+        if settings.demo:
+            demo_setup(db, settings, now)
+        with db.session() as s:
+            problems = startup_problems(settings, s, now)
+            names = [
+                f"{m.lg_code} {m.name}"
+                for m in s.execute(select(Municipality).order_by(Municipality.lg_code)).scalars()
+            ]
+    if problems:
+        more = (
+            f" (+{len(problems) - 1} more; see `dualres-issuer keys list`)"
+            if len(problems) > 1
+            else ""
+        )
+        raise CliError("起動できません（鍵）", f"cannot start: {problems[0]}{more}")
+    if args.check:
+        _info(
+            f"OK: 起動できます / ready to serve ({len(names)} municipalities, "
+            f"{'demo' if settings.demo else 'production'} keys)"
+        )
+        return EXIT_OK
+    if (why := _port_problem(host, args.port)) is not None:
+        raise CliError(
+            f"ポート {args.port} で待ち受けできません: {why}（--port で変更）",
+            f"cannot listen on {host}:{args.port}: {why} (choose another with --port)",
+        )
+
+    from werkzeug.serving import make_server
+
+    from .app import create_app
+
+    app = create_app(settings, upgrade=False)
+    server = make_server(host, args.port, app, threaded=True)
+    _info(banner(settings, host=host, port=args.port, names=names))
+    # SIGTERM (docker stop, systemd, a test's terminate()) ends it like Ctrl+C.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        server.serve_forever()  # werkzeug's returns on KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.extensions["dualres"].db.dispose()
+    _info("停止しました / stopped")
+    return EXIT_OK
+
+
+class StartupError(RuntimeError):
+    """The deployment cannot serve as configured; the message says why."""
+
+
+def wsgi_app() -> Any:
+    """The Flask app for a production WSGI server (issuer/wsgi.py), from the environment.
+
+    Makes the checks ``serve --check`` makes and raises StartupError instead of
+    serving errors.  Does not migrate: N workers booting at once would race to
+    run the same migration, and a schema change is a step an operator chooses.
+    """
+    from .app import create_app
+
+    settings = Settings.from_env(demo=os.environ.get("DUALRES_DEMO") == "1")
+    now = _now()
+    db = Database(settings.database_url)
+    try:
+        problem = schema_problem(db)
+        if problem is not None:
+            raise StartupError(problem.en)
+        if settings.demo:
+            demo_setup(db, settings, now)
+        with db.session() as s:
+            problems = startup_problems(settings, s, now)
+    finally:
+        db.dispose()
+    if problems:
+        raise StartupError("; ".join(problems))
+    return create_app(settings, upgrade=False)
+
+
+# --- db ----------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    with _database(settings, check_schema=False) as db:
+        before, heads = _alembic_heads(db)
+        db.upgrade()
+    if before == heads:
+        _info(f"最新です / already current ({', '.join(sorted(heads))})")
+    else:
+        _info(f"更新しました / upgraded to {', '.join(sorted(heads))}")
+    return EXIT_OK
+
+
+# --- municipality ------------------------------------------------------------------------
+
+
+def cmd_municipality_add(args: argparse.Namespace) -> int:
+    from schemas import lgcodes
+
+    from . import audit
+    from .models import Municipality
+    from .tenants import ensure_municipality
+
+    code: str = args.code
+    if not lgcodes.is_well_formed(code) or not lgcodes.is_municipality(code):
+        raise CliError(
+            f"{code} は市区町村の全国地方公共団体コード（6桁、検査数字付き）ではありません",
+            f"{code} is not a municipality's 6-digit local government code (with check digit)",
+        )
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        existed = (
+            s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+            is not None
+        )
+        m = ensure_municipality(s, code, now)
+        _open_first_list(s, m, settings, now)
+        if not existed:
+            audit.append(
+                s,
+                m,
+                actor=_actor(),
+                action="municipality.add",
+                target=code,
+                detail={"name": m.name},
+                now=now,
+            )
+        label = f"{m.lg_code} {m.prefecture} {m.name}"
+    if existed:
+        _info(f"登録済みです / already served: {label}")
+    else:
+        _info(f"追加しました / added: {label}")
+        _info(f"次に署名鍵を作成 / next: dualres-issuer keys generate --municipality {code}")
+    return EXIT_OK
+
+
+def cmd_municipality_list(args: argparse.Namespace) -> int:
+    from .keys import signing_key
+    from .models import Credential, Municipality, Registration
+
+    settings = settings_for(args)
+    now = _now()
+    rows = []
+    with _database(settings) as db, db.session() as s:
+        for m in s.execute(select(Municipality).order_by(Municipality.lg_code)).scalars():
+            try:
+                kid = signing_key(s, m, now).kid
+            except IssuerError:
+                kid = "（なし / none）"
+            creds = s.execute(
+                select(func.count())
+                .select_from(Credential)
+                .join(Registration, Credential.registration_id == Registration.id)
+                .where(Registration.municipality_id == m.id)
+            ).scalar_one()
+            rows.append([m.lg_code, m.prefecture, m.name, kid, str(creds)])
+    print(table(["コード", "都道府県", "名称", "署名鍵 (kid)", "発行数"], rows))
+    return EXIT_OK
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def _key_state(key: Any, signer: str | None, now: datetime) -> str:
+    if key.removed_at is not None:
+        return "削除 removed"
+    if key.kid == signer:
+        return "使用中 signing"
+    if _aware(key.not_before) > now:
+        return "予告 next"
+    if key.not_after is None or _aware(key.not_after) > now:
+        # In its window but a newer key signs; it would again if that one were removed.
+        return "待機 standby"
+    return "退役 retired"
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    if args.trust_anchor:
+        return _generate_anchor(args)
+    from verifier.wire import jws
+
+    from . import audit
+    from .keys import KeyStore, add_key, signing_key
+
+    settings = settings_for(args)
+    keys = KeyStore(settings)
+    if not settings.key_passphrase:
+        raise CliError(
+            "DUALRES_KEY_PASSPHRASE を設定してください（秘密鍵は暗号化して保存します）",
+            "set DUALRES_KEY_PASSPHRASE: private keys are stored encrypted",
+        )
+    now = _now()
+    private = jws.generate_key()
+    written: Path | None = None
+    try:
+        with _database(settings) as db, db.session() as s:
+            m = _municipality(s, args.municipality)
+            try:
+                current: str | None = signing_key(s, m, now).kid
+            except IssuerError:
+                current = None
+            not_before: datetime = args.not_before or (
+                # Announce a successor a whole trust-list lifetime ahead: every
+                # verifier whose bundle is not stale then knows the key before
+                # the first credential it signs.
+                now + timedelta(seconds=settings.trust_list_lifetime) if current else now
+            )
+            name = f"lg-{m.lg_code}-{int(now.timestamp())}-{os.urandom(3).hex()}.pem"
+            ref = keys.write_encrypted(name, private)
+            written = settings.data_dir / "keys" / name
+            key = add_key(
+                s, m, public=private.public_key(), key_ref=ref, not_before=not_before, now=now
+            )
+            audit.append(
+                s,
+                m,
+                actor=_actor(),
+                action="key.add",
+                target=key.kid,
+                detail={"not_before": _iso(not_before), "replaces": current},
+                now=now,
+            )
+            kid, code = key.kid, m.lg_code
+    except BaseException:
+        if written is not None:
+            written.unlink(missing_ok=True)  # nothing in the database points at it
+        raise
+    _info(f"鍵を作成しました / key created: {kid} ({code}), {written}")
+    _info(f"  署名開始 / signs from: {_iso(not_before)}")
+    if current:
+        _info(
+            f"  {current} はその時点で署名を終え、発行済みの証明書が切れるまで信頼リストに残ります"
+            f" / {current} stops signing then and stays listed until its last credential expires"
+        )
+    return EXIT_OK
+
+
+def _generate_anchor(args: argparse.Namespace) -> int:
+    from verifier.wire import jws, trustlist
+
+    from .keys import KeyStore
+
+    settings = settings_for(args)
+    keys = KeyStore(settings)
+    if not settings.key_passphrase:
+        raise CliError(
+            "DUALRES_KEY_PASSPHRASE を設定してください（秘密鍵は暗号化して保存します）",
+            "set DUALRES_KEY_PASSPHRASE: private keys are stored encrypted",
+        )
+    private = jws.generate_key()
+    try:
+        keys.write_encrypted("trust-anchor.pem", private)
+    except FileExistsError:
+        raise CliError(
+            "keys/trust-anchor.pem は既にあります"
+            "（信頼アンカーを替えると全検証端末の再設定が必要です）",
+            "keys/trust-anchor.pem exists: a new trust anchor means every verifier must pin "
+            "the new key; move the old file away first if that is really meant",
+        ) from None
+    pem = jws.public_pem(private)
+    pub = settings.data_dir / "keys" / "trust-anchor.pub.pem"
+    pub.write_bytes(pem)
+    _info(
+        f"信頼アンカーを作成しました / trust anchor created: kid "
+        f"{trustlist.anchor_kid(private.public_key())}"
+    )
+    _info(f"  公開鍵 / public key: {pub}  (検証端末に配布 / give it to every verifier:")
+    _info(
+        "   dualres-verify sync --trust-list URL --anchor trust-anchor.pub.pem --out bundle.json)"
+    )
+    sys.stdout.write(pem.decode("ascii"))
+    return EXIT_OK
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from .keys import signing_key, trusted_keys
+    from .models import Municipality, SigningKey
+
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        q = select(Municipality).order_by(Municipality.lg_code)
+        if args.municipality:
+            q = q.where(Municipality.lg_code == _municipality(s, args.municipality).lg_code)
+        items: list[dict[str, Any]] = []
+        for m in s.execute(q).scalars():
+            listed = {k.kid for k in trusted_keys(s, m, now)}
+            try:
+                signer: str | None = signing_key(s, m, now).kid
+            except IssuerError:
+                signer = None
+            for k in s.execute(
+                select(SigningKey).where(SigningKey.municipality_id == m.id).order_by(SigningKey.id)
+            ).scalars():
+                items.append(
+                    {
+                        "lg_code": m.lg_code,
+                        "kid": k.kid,
+                        "state": _key_state(k, signer, now).split(" ", 1)[1],
+                        "in_trust_list": k.kid in listed,
+                        "not_before": _iso(k.not_before),
+                        "not_after": None if k.not_after is None else _iso(k.not_after),
+                        "removed_at": None if k.removed_at is None else _iso(k.removed_at),
+                        "key_ref": k.key_ref,
+                        "_state": _key_state(k, signer, now),
+                    }
+                )
+    if args.json:
+        for it in items:
+            it.pop("_state")
+        print(json.dumps(items, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    rows = [
+        [
+            it["lg_code"],
+            it["kid"],
+            it["_state"],
+            "掲載" if it["in_trust_list"] else "-",
+            it["not_before"],
+            it["not_after"] or "-",
+            it["removed_at"] or "-",
+            it["key_ref"],
+        ]
+        for it in items
+    ]
+    header = ["自治体", "kid", "状態", "信頼リスト", "署名開始", "署名終了", "削除", "保管場所"]
+    print(table(header, rows))
+    return EXIT_OK
+
+
+def cmd_keys_remove(args: argparse.Namespace) -> int:
+    from . import audit, registrations
+    from .keys import signing_key
+    from .models import Credential, SigningKey
+
+    reason = registrations.reason({"reason": args.reason})  # 1..500 chars, no My Number
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        key = s.execute(
+            select(SigningKey).where(SigningKey.kid == args.kid).with_for_update()
+        ).scalar_one_or_none()
+        if key is None:
+            raise CliError(f"鍵 {args.kid} はありません", f"no key {args.kid} (see `keys list`)")
+        if key.removed_at is not None:
+            raise CliError(
+                f"鍵 {args.kid} は削除済みです ({_iso(key.removed_at)})",
+                f"key {args.kid} was already removed at {_iso(key.removed_at)}",
+            )
+        key.removed_at = now
+        affected = s.execute(
+            select(func.count())
+            .select_from(Credential)
+            .where(Credential.kid == key.kid, Credential.expires_at > now)
+        ).scalar_one()
+        m = key.municipality
+        audit.append(
+            s,
+            m,
+            actor=_actor(),
+            action="key.remove",
+            target=key.kid,
+            detail={"reason": reason, "unexpired_credentials": affected},
+            now=now,
+        )
+        s.flush()
+        try:
+            successor: str | None = signing_key(s, m, now).kid
+        except IssuerError:
+            successor = None
+        code = m.lg_code
+    _info(f"鍵 {args.kid} を削除しました / removed. 次回の同期以降、検証端末はこの鍵を拒否します")
+    _info(
+        f"  (verifiers reject it after their next sync; {affected} unexpired credentials "
+        "signed by it must be issued again)"
+    )
+    if successor is None:
+        _info(
+            f"  注意: {code} には署名できる鍵がありません / no key signs for {code} now: "
+            f"dualres-issuer keys generate --municipality {code} --not-before now"
+        )
+    return EXIT_OK
+
+
+# --- token ---------------------------------------------------------------------------------
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from . import audit
+    from .tokens import create_token
+
+    settings = settings_for(args)
+    now = _now()
+    label: str = args.label or f"{_actor()} {now.date().isoformat()}"
+    with _database(settings) as db, db.session() as s:
+        m = _municipality(s, args.municipality)
+        token = create_token(s, m, args.role, label, now)
+        audit.append(
+            s,
+            m,
+            actor=_actor(),
+            action="api_token.create",
+            target=None,
+            detail={"role": args.role, "label": label},
+            now=now,
+        )
+    _info(f"{m.lg_code} {m.name} の {args.role} 用トークン（この一度だけ表示します / shown once):")
+    print(token, flush=True)
+    return EXIT_OK
+
+
+# --- identity ----------------------------------------------------------------------------
+
+
+SEX_JA = {"male": "男", "female": "女"}
+
+
+def cmd_identity_demo_cards(args: argparse.Namespace) -> int:
+    from .identity.stub import cards_json
+
+    cards = cards_json()
+    if args.json:
+        print(json.dumps(cards, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    rows = [
+        [
+            f"{c['family_name']} {c['given_name']}",
+            f"{c['family_name_kana']} {c['given_name_kana']}",
+            c["birthdate"],
+            SEX_JA.get(c.get("sex") or "", c.get("sex") or "-"),
+            f"{c['address']} ({c['address_lg_code']})",
+            c["my_number"],
+            c["pin"],
+        ]
+        for c in cards
+    ]
+    _info("デモ用の架空のマイナンバーカードです（実在しません） / synthetic demo cards only")
+    header = ["氏名", "カナ", "生年月日", "性別", "住所 (コード)", "個人番号", "暗証番号"]
+    print(table(header, rows))
+    return EXIT_OK
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="data directory (default $DUALRES_DATA_DIR or var/issuer); "
+        "DATABASE_URL overrides its SQLite file",
+    )
+
+    p = _Parser(
+        prog=PROG,
+        description="dualres 発行サーバーの起動と管理 / run and administer "
+        "a dual-residence credential issuer",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", parents=[common], help="start the issuer (Flask's server)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="three demo municipalities signed with keys.example/ (never in production)",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="public URL prefix of every iss (default http://HOST:PORT)",
+    )
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="upgrade the database, load every key, then exit 0 without serving",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    db.add_parser("upgrade", parents=[common], help="apply migrations (Alembic)").set_defaults(
+        func=cmd_db_upgrade
+    )
+
+    mun = sub.add_parser("municipality", help="municipalities served here").add_subparsers(
+        dest="municipality_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    add = mun.add_parser("add", parents=[common], help="serve a municipality")
+    add.add_argument("code", metavar="CODE", help="6-digit local government code, e.g. 203211")
+    add.set_defaults(func=cmd_municipality_add)
+    mun.add_parser(
+        "list", parents=[common], help="municipalities and their signing keys"
+    ).set_defaults(func=cmd_municipality_list)
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    gen = keys.add_parser(
+        "generate", parents=[common], help="a new P-256 key, encrypted with DUALRES_KEY_PASSPHRASE"
+    )
+    which = gen.add_mutually_exclusive_group(required=True)
+    which.add_argument("--municipality", metavar="CODE", help="an issuer key (rotation)")
+    which.add_argument(
+        "--trust-anchor",
+        action="store_true",
+        help="the trust-list signing key (prints its public PEM)",
+    )
+    gen.add_argument(
+        "--not-before",
+        type=parse_when,
+        metavar="T",
+        help="when it starts signing: now, a date (00:00 JST) or ISO date-time; "
+        "default now for a first key, else a trust-list lifetime ahead",
+    )
+    gen.set_defaults(func=cmd_keys_generate)
+    ls = keys.add_parser("list", parents=[common], help="keys and their state")
+    ls.add_argument("--municipality", metavar="CODE")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_keys_list)
+    rm = keys.add_parser(
+        "remove", parents=[common], help="drop a compromised key from the next trust list"
+    )
+    rm.add_argument("--kid", required=True)
+    rm.add_argument("--reason", required=True, metavar="TEXT")
+    rm.set_defaults(func=cmd_keys_remove)
+
+    tok = sub.add_parser("token", help="staff API tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    tc = tok.add_parser("create", parents=[common], help="print a new bearer token once")
+    tc.add_argument("--municipality", metavar="CODE", required=True)
+    tc.add_argument("--role", choices=("clerk", "supervisor"), required=True)
+    tc.add_argument("--label", metavar="TEXT", help="who or what holds it (1-128 characters)")
+    tc.set_defaults(func=cmd_token_create)
+
+    ident = sub.add_parser("identity", help="the identity stub").add_subparsers(
+        dest="identity_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    dc = ident.add_parser(
+        "demo-cards", parents=[common], help="the synthetic My Number cards the stub accepts"
+    )
+    dc.add_argument("--json", action="store_true")
+    dc.set_defaults(func=cmd_identity_demo_cards)
+    return p
+
+
+def _db_message(exc: SQLAlchemyError) -> str:
+    # The driver's first line says what went wrong; SQLAlchemy's full text adds
+    # the statement and its parameters, which may hold personal data.
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{type(orig or exc).__name__}: {text[0] if text else ''}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except _ParserExit as exc:
+        return exc.status
+    try:
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except CliError as exc:
+        _info(f"{PROG}: エラー: {exc.ja} / {exc.en}")
+    except IssuerError as exc:
+        ja = exc.description_ja or exc.description
+        _info(f"{PROG}: エラー: {ja} / {exc.error}: {exc.description}")
+    except SQLAlchemyError as exc:
+        _info(f"{PROG}: エラー: データベース / database: {_db_message(exc)}")
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _info(f"{PROG}: エラー: ファイル / file{where}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

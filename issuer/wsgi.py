@@ -1,0 +1,23 @@
+"""The WSGI application for production servers::
+
+    dualres-issuer db upgrade                      # the release step, once
+    DUALRES_DATA_DIR=/srv/dualres DATABASE_URL=postgresql://... \\
+    DUALRES_KEY_PASSPHRASE=... DUALRES_BASE_URL=https://issuer.example.jp \\
+        gunicorn -w 4 -b 0.0.0.0:8080 'issuer.wsgi:app'
+
+Configured from the environment only (see issuer/config.py).  Each worker
+makes the checks ``dualres-issuer serve --check`` makes and refuses to boot
+if one fails (gunicorn then stops rather than serve errors): the schema must
+be current and every key that may sign must load, which outside demo mode
+means encrypted at rest and not a published development key.
+
+It does not migrate: N workers booting at once would race to run the same
+migration, and a schema change is a step an operator chooses.
+``DUALRES_DEMO=1`` runs the demo set-up (development keys) behind gunicorn.
+"""
+
+from __future__ import annotations
+
+from .cli import wsgi_app
+
+app = wsgi_app()
