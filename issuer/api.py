@@ -9,6 +9,7 @@ teardown rolls back whatever was not committed).
 
 from __future__ import annotations
 
+import base64
 import json
 import unicodedata
 from datetime import UTC, date, datetime, time
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 
 from schemas import lgcodes
 
-from . import audit, registrations
+from . import audit, offers, registrations
 from .app import now, services, session
 from .errors import IssuerError
 from .identity import IdentityError
@@ -378,6 +379,25 @@ def issue_credential(public_id: str) -> tuple[Response, int]:
     )
     session().commit()
     return jsonify({**credential_json(cred), "credential": token}), 201
+
+
+@bp.post("/registrations/<public_id>/offers")
+def create_offer(public_id: str) -> tuple[Response, int]:
+    """An OpenID4VCI pre-authorized offer (issuer/oid4vci.py) for the holder's wallet."""
+    reg = _registration(public_id, lock=True)
+    made = offers.create_offer(
+        session(), reg, actor=_actor(), settings=services().settings, now=now()
+    )
+    session().commit()
+    return jsonify(
+        {
+            "offer_id": made.offer.public_id,
+            "offer_uri": made.offer_uri,
+            "tx_code": made.tx_code,
+            "expires_at": _utc(made.offer.expires_at),
+            "qr_png": base64.b64encode(offers.qr_png(made.offer_uri)).decode("ascii"),
+        }
+    ), 201
 
 
 # --- audit --------------------------------------------------------------------------------

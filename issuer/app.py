@@ -119,6 +119,9 @@ def create_app(
     from .public import bp as public_bp
 
     app.register_blueprint(public_bp)
+    from .oid4vci import bp as oid4vci_bp
+
+    app.register_blueprint(oid4vci_bp)
     try:
         from .api import bp as api_bp
     except ImportError:  # pragma: no cover - during bootstrap only

@@ -206,3 +206,58 @@ class CardState(Base):
     card_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- OpenID4VCI (issuer/oid4vci.py): every secret is stored only as a SHA-256 ---
+
+
+class CredentialOffer(Base):
+    """A pre-authorized offer made at the counter for one registration.
+
+    ``public_id`` names the offer in its ``credential_offer_uri``; the
+    pre-authorized code is derived from it with the deployment's secret
+    (issuer/offers.py), so only its hash is kept here.
+    """
+
+    __tablename__ = "oid4vci_offer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(43), unique=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tx_code_hash: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    registration: Mapped[Registration] = relationship()
+
+
+class OAuthAccessToken(Base):
+    __tablename__ = "oid4vci_access_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("oid4vci_offer.id"), index=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"))
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))  # RFC 9449 binding
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    registration: Mapped[Registration] = relationship()
+
+
+class OneTimeValue(Base):
+    """Single-use values: c_nonces (kind "nonce") and seen DPoP ``jti``s (kind "jti")."""
+
+    __tablename__ = "oid4vci_once"
+    __table_args__ = (UniqueConstraint("kind", "value_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value_hash: Mapped[str] = mapped_column(String(64))
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

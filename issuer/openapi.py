@@ -337,6 +337,17 @@ def _schemas() -> dict[str, Any]:
                 "offset": {"type": "integer"},
             },
         },
+        "CredentialOffer": {
+            "type": "object",
+            "required": ["offer_id", "offer_uri", "tx_code", "expires_at", "qr_png"],
+            "properties": {
+                "offer_id": {"type": "string"},
+                "offer_uri": {"type": "string", "pattern": "^openid-credential-offer://"},
+                "tx_code": {"type": "string", "pattern": "^[0-9]{6}$"},
+                "expires_at": {"type": "string", "format": "date-time"},
+                "qr_png": {"type": "string", "contentEncoding": "base64"},
+            },
+        },
         "ChainCheck": {
             "type": "object",
             "required": ["ok", "entries", "first_bad_seq", "problem"],
@@ -445,6 +456,18 @@ def _paths() -> dict[str, Any]:
                     **_errors(400, 401, 404, 409, 415, 503),
                 },
             },
+        },
+        "/registrations/{id}/offers": {
+            "post": {
+                "summary": "Make an OpenID4VCI pre-authorized credential offer (10 minutes)",
+                "description": "The wallet scans qr_png (the offer_uri); the holder types "
+                "tx_code, told at the counter. See docs/oid4vci.md.",
+                "parameters": [_PATH_ID],
+                "responses": {
+                    "201": _ok("CredentialOffer", "Offered"),
+                    **_errors(401, 404, 409),
+                },
+            }
         },
         "/audit": {
             "get": {

@@ -1,0 +1,243 @@
+"""A small OpenID4VCI 1.0 wallet client: the pre-authorized code flow, on urllib.
+
+Enough for the demo and for tests: resolve a credential offer (by value or by
+reference), read the issuer's metadata, redeem the code with the tx_code
+(plain bearer or DPoP), fetch a c_nonce, prove possession of the holder key
+and collect one ``dc+sd-jwt`` credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from verifier.wire import jws
+
+PRE_AUTH_GRANT: Final = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+OFFER_SCHEME: Final = "openid-credential-offer://"
+TIMEOUT: Final = 30
+MAX_RESPONSE: Final = 1024 * 1024
+LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class IssuanceError(Exception):
+    """The flow stopped; ``error`` is the issuer's OAuth code when it sent one."""
+
+    def __init__(self, message: str, error: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Issued:
+    credential: str
+    credential_issuer: str
+    configuration_id: str
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def check_url(url: str, *, insecure_http: bool = False) -> str:
+    """Only https, except plain http to this machine when asked (the demo server)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and insecure_http and parts.hostname in LOOPBACK:
+        return url
+    raise IssuanceError(f"refusing {parts.scheme or 'a relative'} URL {url!r}: https only")
+
+
+class Client:
+    """One issuance session: holds the URL policy and the optional DPoP key."""
+
+    def __init__(
+        self, *, insecure_http: bool = False, dpop_key: ec.EllipticCurvePrivateKey | None = None
+    ) -> None:
+        self.insecure_http = insecure_http
+        self.dpop_key = dpop_key
+
+    # --- HTTP ---
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        form: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        check_url(url, insecure_http=self.insecure_http)
+        data = None
+        hdrs = {"Accept": "application/json", **(headers or {})}
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode("ascii")
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        # The scheme was checked above: https, or http to loopback only.
+        req = urllib.request.Request(url, data=data, method=method, headers=hdrs)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310
+                raw = resp.read(MAX_RESPONSE)
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read(MAX_RESPONSE) or b"{}")
+            except ValueError:
+                err = {}
+            code = err.get("error") if isinstance(err, dict) else None
+            desc = err.get("error_description", exc.reason) if isinstance(err, dict) else ""
+            raise IssuanceError(
+                f"{method} {url}: {exc.code} {code}: {desc}", code, exc.code
+            ) from None
+        except OSError as exc:
+            raise IssuanceError(f"{method} {url}: {exc}") from None
+        try:
+            out = json.loads(raw)
+        except ValueError:
+            raise IssuanceError(f"{method} {url}: the answer is not JSON") from None
+        if not isinstance(out, dict):
+            raise IssuanceError(f"{method} {url}: the answer is not a JSON object")
+        return out
+
+    def _dpop_proof(self, method: str, url: str, access_token: str | None = None) -> str:
+        assert self.dpop_key is not None
+        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": jws.public_jwk(self.dpop_key)}
+        payload: dict[str, Any] = {
+            "htm": method,
+            "htu": url,
+            "iat": int(time.time()),
+            "jti": secrets.token_urlsafe(16),
+        }
+        if access_token is not None:
+            payload["ath"] = _b64(hashlib.sha256(access_token.encode("ascii")).digest())
+        return jws.sign(header, payload, self.dpop_key)
+
+    # --- the steps ---
+
+    def resolve_offer(self, offer_uri: str) -> dict[str, Any]:
+        if not offer_uri.startswith(OFFER_SCHEME):
+            raise IssuanceError(f"not a credential offer (expected {OFFER_SCHEME}...)")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(offer_uri).query)
+        if "credential_offer" in query:
+            offer = json.loads(query["credential_offer"][0])
+        elif "credential_offer_uri" in query:
+            offer = self._request("GET", query["credential_offer_uri"][0])
+        else:
+            raise IssuanceError("the offer has neither credential_offer nor credential_offer_uri")
+        if not isinstance(offer, dict) or not isinstance(offer.get("credential_issuer"), str):
+            raise IssuanceError("the credential offer has no credential_issuer")
+        return offer
+
+    def metadata(self, credential_issuer: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The issuer's and its authorization server's metadata (RFC 8414 path insertion)."""
+        parts = urllib.parse.urlsplit(
+            check_url(credential_issuer, insecure_http=self.insecure_http)
+        )
+        origin = f"{parts.scheme}://{parts.netloc}"
+        issuer = self._request("GET", f"{origin}/.well-known/openid-credential-issuer{parts.path}")
+        if issuer.get("credential_issuer") != credential_issuer:
+            raise IssuanceError("the metadata names another credential issuer")
+        as_id = (issuer.get("authorization_servers") or [credential_issuer])[0]
+        as_parts = urllib.parse.urlsplit(as_id)
+        auth = self._request(
+            "GET",
+            f"{as_parts.scheme}://{as_parts.netloc}/.well-known/oauth-authorization-server"
+            f"{as_parts.path}",
+        )
+        if auth.get("issuer") != as_id:
+            raise IssuanceError("the authorization server metadata names another issuer")
+        return issuer, auth
+
+    def token(self, token_endpoint: str, code: str, tx_code: str | None) -> dict[str, Any]:
+        form = {"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": code}
+        if tx_code is not None:
+            form["tx_code"] = tx_code
+        headers = {}
+        if self.dpop_key is not None:
+            headers["DPoP"] = self._dpop_proof("POST", token_endpoint)
+        return self._request("POST", token_endpoint, form=form, headers=headers)
+
+    def nonce(self, nonce_endpoint: str) -> str:
+        value = self._request("POST", nonce_endpoint).get("c_nonce")
+        if not isinstance(value, str):
+            raise IssuanceError("the nonce endpoint sent no c_nonce")
+        return value
+
+    def credential(
+        self,
+        endpoint: str,
+        access: dict[str, Any],
+        *,
+        configuration_id: str,
+        proof: str,
+    ) -> str:
+        token = access["access_token"]
+        headers = {"Authorization": f"{access.get('token_type', 'Bearer')} {token}"}
+        if str(access.get("token_type", "")).lower() == "dpop":
+            headers["DPoP"] = self._dpop_proof("POST", endpoint, token)
+        out = self._request(
+            "POST",
+            endpoint,
+            body={"credential_configuration_id": configuration_id, "proofs": {"jwt": [proof]}},
+            headers=headers,
+        )
+        creds = out.get("credentials")
+        if not isinstance(creds, list) or not creds or not isinstance(creds[0], dict):
+            raise IssuanceError("the credential response holds no credential")
+        value = creds[0].get("credential")
+        if not isinstance(value, str):
+            raise IssuanceError("the credential response holds no credential")
+        return value
+
+
+def key_proof(holder_key: ec.EllipticCurvePrivateKey, *, aud: str, nonce: str) -> str:
+    """The holder's proof of possession (OpenID4VCI Appendix F.1)."""
+    header = {"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": jws.public_jwk(holder_key)}
+    return jws.sign(header, {"aud": aud, "iat": int(time.time()), "nonce": nonce}, holder_key)
+
+
+def accept_offer(
+    offer_uri: str,
+    holder_key: ec.EllipticCurvePrivateKey,
+    *,
+    tx_code: str | None,
+    insecure_http: bool = False,
+    dpop: bool = False,
+) -> Issued:
+    """Run the whole pre-authorized flow; return the issued compact SD-JWT."""
+    client = Client(insecure_http=insecure_http, dpop_key=jws.generate_key() if dpop else None)
+    offer = client.resolve_offer(offer_uri)
+    issuer_id: str = offer["credential_issuer"]
+    grant = (offer.get("grants") or {}).get(PRE_AUTH_GRANT)
+    if not isinstance(grant, dict) or not isinstance(grant.get("pre-authorized_code"), str):
+        raise IssuanceError("the offer carries no pre-authorized code")
+    if grant.get("tx_code") is not None and not tx_code:
+        raise IssuanceError("this offer needs the transaction code given at the counter")
+    ids = offer.get("credential_configuration_ids") or []
+    meta, auth = client.metadata(issuer_id)
+    supported = meta.get("credential_configurations_supported") or {}
+    config = next((c for c in ids if c in supported), None)
+    if config is None:
+        raise IssuanceError("the issuer supports none of the offered credentials")
+    access = client.token(auth["token_endpoint"], grant["pre-authorized_code"], tx_code)
+    nonce = client.nonce(meta["nonce_endpoint"])
+    proof = key_proof(holder_key, aud=issuer_id, nonce=nonce)
+    cred = client.credential(
+        meta["credential_endpoint"], access, configuration_id=config, proof=proof
+    )
+    return Issued(cred, issuer_id, config)
