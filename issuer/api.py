@@ -18,12 +18,11 @@ from typing import Any, Final
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import func, select
 
-from schemas import lgcodes
-
 from . import audit, offers, registrations
 from .app import now, services, session
 from .errors import IssuerError
 from .identity import IdentityError
+from .issuance import person_claims, primary_residence_name
 from .models import (
     ACTIVE,
     CRED_REVOKED,
@@ -166,7 +165,6 @@ def _credential_counts(ids: list[int]) -> dict[int, int]:
 
 def registration_json(reg: Registration, credentials: int) -> dict[str, Any]:
     """What staff see: never the identity hash, never anything of the card."""
-    primary = lgcodes.lookup(reg.primary_lg_code)
     m = reg.municipality
     return {
         "id": reg.public_id,
@@ -175,18 +173,8 @@ def registration_json(reg: Registration, credentials: int) -> dict[str, Any]:
         "state": reg.state,
         "state_reason": reg.state_reason,
         "identity_checked": reg.identity_checked,
-        "person": {
-            "family_name": reg.family_name,
-            "given_name": reg.given_name,
-            "family_name_kana": reg.family_name_kana,
-            "given_name_kana": reg.given_name_kana,
-            "birthdate": reg.birthdate.isoformat(),
-            "sex": reg.sex,
-        },
-        "primary_residence": {
-            "lg_code": reg.primary_lg_code,
-            "name": primary.full_name if primary else None,
-        },
+        "person": {**person_claims(reg), "sex": reg.sex},
+        "primary_residence": {"lg_code": reg.primary_lg_code, "name": primary_residence_name(reg)},
         "second_home": {
             "address": reg.second_home_address,
             "postal_code": reg.second_home_postal_code,

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from schemas import lgcodes
 from verifier.wire import credential as vc
 from verifier.wire import jws
 from verifier.wire.errors import MalformedError
@@ -25,24 +26,31 @@ def end_of_day_jst(d: date) -> datetime:
     return datetime.combine(d + timedelta(days=1), time(0), tzinfo=UTC) - JST
 
 
-def disclosable(reg: Registration) -> dict[str, Any]:
-    from schemas import lgcodes
+def person_claims(reg: Registration) -> dict[str, Any]:
+    """The ``person`` group as the card gave it (the credential leaves out sex)."""
+    return {
+        "family_name": reg.family_name,
+        "given_name": reg.given_name,
+        "family_name_kana": reg.family_name_kana,
+        "given_name_kana": reg.given_name_kana,
+        "birthdate": reg.birthdate.isoformat(),
+    }
 
+
+def primary_residence_name(reg: Registration) -> str | None:
     primary = lgcodes.lookup(reg.primary_lg_code)
+    return primary.full_name if primary else None
+
+
+def disclosable(reg: Registration) -> dict[str, Any]:
     second: dict[str, Any] = {"address": reg.second_home_address}
     if reg.second_home_postal_code:
         second["postal_code"] = reg.second_home_postal_code
     return {
-        "person": {
-            "family_name": reg.family_name,
-            "given_name": reg.given_name,
-            "family_name_kana": reg.family_name_kana,
-            "given_name_kana": reg.given_name_kana,
-            "birthdate": reg.birthdate.isoformat(),
-        },
+        "person": person_claims(reg),
         "primary_residence": {
             "lg_code": reg.primary_lg_code,
-            "name": primary.full_name if primary else reg.primary_address,
+            "name": primary_residence_name(reg) or reg.primary_address,
         },
         "second_home": second,
         "activities": list(reg.activities),
