@@ -1,0 +1,109 @@
+// An independent OpenID4VCI wallet: the OpenWallet Foundation's oid4vc-ts
+// client (@openid4vc/openid4vci, @openid4vc/oauth2), run by
+// tests/test_interop_oid4vci.py against a real `dualres-issuer serve --demo`.
+//
+//   node client.mjs OFFER_URI TX_CODE [--dpop]
+//
+// Prints {"credential": "<compact SD-JWT>", "holder_private_jwk": {...},
+// "token_type": "..."} on stdout.  Only the library speaks to the issuer; this
+// file supplies the crypto callbacks it asks for (WebCrypto, ES256).
+import { webcrypto } from 'node:crypto'
+import { clientAuthenticationAnonymous, HashAlgorithm } from '@openid4vc/oauth2'
+import { Openid4vciClient, setGlobalConfig } from '@openid4vc/openid4vci'
+
+const [offerUri, txCode, ...flags] = process.argv.slice(2)
+if (!offerUri || !txCode) {
+  console.error('usage: node client.mjs OFFER_URI TX_CODE [--dpop]')
+  process.exit(2)
+}
+const useDpop = flags.includes('--dpop')
+
+// The demo issuer is plain http on 127.0.0.1.
+setGlobalConfig({ allowInsecureUrls: true })
+
+// WebCrypto; node:crypto's, since Node 18 (Debian 12) has no globalThis.crypto.
+const subtle = webcrypto.subtle
+const ES256 = { name: 'ECDSA', namedCurve: 'P-256' }
+
+const b64url = (bytes) => Buffer.from(bytes).toString('base64url')
+const publicOf = ({ kty, crv, x, y }) => ({ kty, crv, x, y })
+
+async function newKey() {
+  const pair = await subtle.generateKey(ES256, true, ['sign', 'verify'])
+  const priv = await subtle.exportKey('jwk', pair.privateKey)
+  return { privateKey: pair.privateKey, privateJwk: priv, publicJwk: publicOf(priv) }
+}
+
+const holder = await newKey()
+const dpopKey = useDpop ? await newKey() : null
+const byThumb = new Map() // public x -> CryptoKey
+byThumb.set(holder.publicJwk.x, holder.privateKey)
+if (dpopKey) byThumb.set(dpopKey.publicJwk.x, dpopKey.privateKey)
+
+const hashNames = {
+  [HashAlgorithm.Sha256]: 'SHA-256',
+  [HashAlgorithm.Sha384]: 'SHA-384',
+  [HashAlgorithm.Sha512]: 'SHA-512',
+}
+
+const callbacks = {
+  fetch: globalThis.fetch,
+  clientAuthentication: clientAuthenticationAnonymous(),
+  generateRandom: (n) => webcrypto.getRandomValues(new Uint8Array(n)),
+  hash: async (data, alg) => new Uint8Array(await subtle.digest(hashNames[alg], data)),
+  signJwt: async (signer, { header, payload }) => {
+    if (signer.method !== 'jwk' || signer.alg !== 'ES256') {
+      throw new Error(`unsupported signer ${signer.method}/${signer.alg}`)
+    }
+    const key = byThumb.get(signer.publicJwk.x)
+    if (!key) throw new Error('no private key for the requested signer')
+    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`
+    // WebCrypto's ECDSA signature is already the JWS r||s form.
+    const sig = await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, Buffer.from(input))
+    return { jwt: `${input}.${b64url(new Uint8Array(sig))}`, signerJwk: signer.publicJwk }
+  },
+}
+
+const client = new Openid4vciClient({ callbacks })
+
+const credentialOffer = await client.resolveCredentialOffer(offerUri)
+const issuerMetadata = await client.resolveIssuerMetadata(credentialOffer.credential_issuer)
+const [credentialConfigurationId] = credentialOffer.credential_configuration_ids
+
+const dpopSigner = dpopKey
+  ? { signer: { method: 'jwk', alg: 'ES256', publicJwk: dpopKey.publicJwk } }
+  : undefined
+const { accessTokenResponse, dpop } = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
+  credentialOffer,
+  issuerMetadata,
+  txCode,
+  dpop: dpopSigner,
+})
+
+const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata })
+const { jwt: proofJwt } = await client.createCredentialRequestJwtProof({
+  issuerMetadata,
+  credentialConfigurationId,
+  nonce,
+  signer: { method: 'jwk', alg: 'ES256', publicJwk: holder.publicJwk },
+})
+
+const result = await client.retrieveCredentials({
+  issuerMetadata,
+  credentialConfigurationId,
+  accessToken: accessTokenResponse.access_token,
+  proofs: { jwt: [proofJwt] },
+  dpop,
+})
+const credential = result.credentialResponse.credentials?.[0]?.credential
+if (typeof credential !== 'string') {
+  throw new Error(`no credential in the response: ${JSON.stringify(result.credentialResponse)}`)
+}
+
+process.stdout.write(
+  `${JSON.stringify({
+    credential,
+    holder_private_jwk: holder.privateJwk,
+    token_type: accessTokenResponse.token_type,
+  })}\n`,
+)
