@@ -14,7 +14,7 @@ import secrets
 import threading
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,20 +33,23 @@ def status_uri(settings: Settings, lg_code: str, number: int) -> str:
 
 def open_list(session: Session, municipality: Municipality, size: int, now: datetime) -> StatusList:
     """The municipality's list to allocate from, creating the next one when needed."""
-    lst = session.execute(
-        select(StatusList)
-        .where(StatusList.municipality_id == municipality.id, StatusList.full.is_(False))
-        .order_by(StatusList.number)
-        .limit(1)
-    ).scalar_one_or_none()
-    if lst is not None:
-        return lst
-    number = (
+    # One statement, one snapshot: asking "is one open?" and "what is the
+    # highest number?" separately lets a list another worker commits in
+    # between look both absent and taken, and a needless next list opens.
+    lists = (
         session.execute(
-            select(func.max(StatusList.number)).where(StatusList.municipality_id == municipality.id)
-        ).scalar_one_or_none()
-        or 0
-    ) + 1
+            select(StatusList)
+            .where(StatusList.municipality_id == municipality.id)
+            .order_by(StatusList.number)
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .all()
+    )
+    for lst in lists:
+        if not lst.full:
+            return lst
+    number = (lists[-1].number if lists else 0) + 1
     try:
         with session.begin_nested():
             lst = StatusList(
