@@ -128,6 +128,9 @@ def create_app(
         api_bp = None
     if api_bp is not None:
         app.register_blueprint(api_bp)
+    from .console import bp as console_bp
+
+    app.register_blueprint(console_bp)
     return app
 
 

@@ -8,6 +8,8 @@
     dualres-issuer keys list [--municipality CODE] [--json]
     dualres-issuer keys remove --kid KID --reason TEXT
     dualres-issuer token create --municipality CODE --role clerk|supervisor [--label TEXT]
+    dualres-issuer staff create --municipality CODE --role clerk|supervisor --username NAME
+                                [--password-stdin]
     dualres-issuer identity demo-cards [--json]
 
 Every command takes ``--data-dir DIR`` (default ``$DUALRES_DATA_DIR`` or
@@ -814,6 +816,49 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- staff ---------------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("パスワード / password (12文字以上 / at least 12 characters): ")
+    again = getpass.getpass("もう一度 / again: ")
+    if first != again:
+        raise CliError("パスワードが一致しません", "the passwords do not match")
+    return first
+
+
+def cmd_staff_create(args: argparse.Namespace) -> int:
+    from . import audit
+    from .console.auth import MIN_PASSWORD, create_staff
+
+    password = _read_password(args)
+    if len(password) < MIN_PASSWORD:
+        raise CliError(
+            f"パスワードは{MIN_PASSWORD}文字以上にしてください",
+            f"the password must be at least {MIN_PASSWORD} characters",
+        )
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        m = _municipality(s, args.municipality)
+        user = create_staff(
+            s, m, username=args.username, role=args.role, password=password, now=now
+        )
+        audit.append(
+            s,
+            m,
+            actor=_actor(),
+            action="staff.create",
+            target=None,
+            detail={"username": user.username, "role": user.role},
+            now=now,
+        )
+    _info(f"{m.lg_code} {m.name} の職員 {args.username}（{args.role}）を作成しました / created")
+    return EXIT_OK
+
+
 # --- identity ----------------------------------------------------------------------------
 
 
@@ -942,6 +987,18 @@ def _parser() -> argparse.ArgumentParser:
     tc.add_argument("--role", choices=("clerk", "supervisor"), required=True)
     tc.add_argument("--label", metavar="TEXT", help="who or what holds it (1-128 characters)")
     tc.set_defaults(func=cmd_token_create)
+
+    staff = sub.add_parser("staff", help="staff console accounts").add_subparsers(
+        dest="staff_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    sc = staff.add_parser("create", parents=[common], help="a console sign-in (password prompted)")
+    sc.add_argument("--municipality", metavar="CODE", required=True)
+    sc.add_argument("--role", choices=("clerk", "supervisor"), required=True)
+    sc.add_argument("--username", metavar="NAME", required=True)
+    sc.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    sc.set_defaults(func=cmd_staff_create)
 
     ident = sub.add_parser("identity", help="the identity stub").add_subparsers(
         dest="identity_command", required=True, metavar="ACTION", parser_class=_Parser

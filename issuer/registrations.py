@@ -243,6 +243,15 @@ class CardCheck:
 
 
 @dataclass(frozen=True)
+class CheckedCard:
+    """A card already checked moments ago (the console's two-step form): the keyed
+    identity hash and the facts, so neither the number nor the PIN travels again."""
+
+    identity_hash: str = field(repr=False)
+    facts: VerifiedIdentity
+
+
+@dataclass(frozen=True)
 class Declared:
     """A self-declared identity (basic tier only): not checked, so never premium."""
 
@@ -258,7 +267,7 @@ class Declared:
 
 @dataclass(frozen=True)
 class NewRegistration:
-    identity: CardCheck | Declared
+    identity: CardCheck | CheckedCard | Declared
     tier: str
     activities: tuple[str, ...]
     second_home_address: str
@@ -342,12 +351,20 @@ def _declared(data: dict[str, Any]) -> Declared:
     )
 
 
-def parse_new(data: Any) -> NewRegistration:
-    """Check the shape of a registration request (not yet the rules)."""
+def parse_new(data: Any, *, checked: CheckedCard | None = None) -> NewRegistration:
+    """Check the shape of a registration request (not yet the rules).
+
+    ``checked``: the identity comes from a card check already made (the
+    console's first step), and the body carries no ``identity``.
+    """
     body = obj(data, "", _TOP)
-    ident = obj(body.get("identity"), "identity", _CARD | {"declared"})
-    identity: CardCheck | Declared
-    if "declared" in ident:
+    identity: CardCheck | CheckedCard | Declared
+    ident: dict[str, Any] = {}
+    if checked is None:
+        ident = obj(body.get("identity"), "identity", _CARD | {"declared"})
+    if checked is not None:
+        identity = checked
+    elif "declared" in ident:
         if set(ident) != {"declared"}:
             raise invalid("identity", "give either my_number and pin, or declared, not both")
         identity = _declared(ident)
@@ -396,7 +413,7 @@ def _check_form(req: NewRegistration, day: date, settings: Settings) -> tuple[da
     """
     if req.tier not in TIERS:
         raise _rule("invalid_tier")
-    if req.tier == "premium" and not isinstance(req.identity, CardCheck):
+    if req.tier == "premium" and not isinstance(req.identity, CardCheck | CheckedCard):
         raise _rule("identity_check_required")
     valid_from = req.valid_from or day
     if not day - MAX_FROM_PAST <= valid_from <= day + MAX_FROM_AHEAD:
@@ -449,6 +466,8 @@ def _check_identity(
     """The facts to register and the person's keyed identity hash."""
     if isinstance(req.identity, Declared):
         return req.identity, _declared_hash(settings.identity_secret, req.identity)
+    if isinstance(req.identity, CheckedCard):
+        return req.identity.facts, req.identity.identity_hash
     if provider is None:
         from .identity import provider_for
 
@@ -588,7 +607,7 @@ def create_registration(
         person_id=person.id,
         tier=req.tier,
         state=ACTIVE,
-        identity_checked=isinstance(req.identity, CardCheck),
+        identity_checked=isinstance(req.identity, CardCheck | CheckedCard),
         family_name=facts.family_name,
         given_name=facts.given_name,
         family_name_kana=facts.family_name_kana,

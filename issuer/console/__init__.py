@@ -1,0 +1,243 @@
+"""The municipal staff console, ``/console/``: server-rendered pages over the
+same domain functions as the JSON API (:mod:`issuer.registrations`).
+
+Security in brief: staff sign in with a username and a password (scrypt,
+:mod:`.auth`); the session is Flask's signed cookie (Secure except on a
+loopback http base URL, HttpOnly, SameSite=Lax, path ``/console/``) and ends
+after 30 minutes without a request; every POST carries a per-session CSRF
+token; a clerk sees only their own municipality, and a registration of another
+one answers 404 exactly as if it did not exist; revoking needs a supervisor.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..app import now
+from ..app import session as db_session
+from ..config import Settings
+from ..errors import IssuerError
+from ..models import Municipality
+from .i18n import LANGS, date_text, datetime_text, word
+from .models import StaffUser
+
+log = logging.getLogger("dualres.issuer.console")
+
+bp = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/console",
+    template_folder="templates",
+    static_folder="static",
+)
+
+IDLE_SECONDS: Final = 30 * 60
+SECRET_ENV: Final = "DUALRES_SESSION_SECRET"  # noqa: S105 - a variable name
+_OPEN: Final = frozenset({"console.login", "console.static", "console.set_lang"})
+_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class CsrfFailure(BadRequest):
+    description = "CSRF token missing or wrong"
+
+
+def session_secret(settings: Settings) -> bytes:
+    """The key that signs session cookies: ``$DUALRES_SESSION_SECRET`` (hex) or a 0600
+    file in the data directory, shared by every worker of the deployment."""
+    env = os.environ.get(SECRET_ENV)
+    if env:
+        return bytes.fromhex(env)
+    path = Path(settings.data_dir) / "session-secret.key"
+    if not path.exists():
+        # Written whole under a private name, then linked into place: workers
+        # starting together never read a half-written (or empty) key.
+        tmp = path.with_name(f".session-secret.{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another worker won; use its key
+        finally:
+            tmp.unlink()
+    key = bytes.fromhex(path.read_text().strip())
+    if len(key) < 32:
+        raise ValueError(f"{path} must hold at least 32 random bytes in hex")
+    return key
+
+
+@bp.record_once
+def _configure(state: BlueprintSetupState) -> None:
+    app = state.app
+    settings: Settings = app.extensions["dualres"].settings
+    app.secret_key = session_secret(settings)
+    url = urlsplit(settings.base_url)
+    loopback_http = url.scheme == "http" and (url.hostname or "") in _LOOPBACK
+    app.config.update(
+        SESSION_COOKIE_NAME="dualres_console",
+        SESSION_COOKIE_PATH="/console/",
+        SESSION_COOKIE_SECURE=not loopback_http,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+
+
+# --- helpers used by views and templates ---------------------------------------------------
+
+
+def lang() -> str:
+    value = session.get("lang", "ja")
+    return value if value in LANGS else "ja"
+
+
+def t(key: str) -> str:
+    return word(key, lang())
+
+
+def staff() -> StaffUser:
+    user: StaffUser = g.staff
+    return user
+
+
+def municipality() -> Municipality:
+    m: Municipality = g.staff.municipality
+    return m
+
+
+def actor() -> str:
+    u = staff()
+    return f"staff:{u.username} ({u.role})"[:128]
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def message(exc: IssuerError) -> str:
+    """The words of a domain error in the console's language (Japanese by default)."""
+    if lang() == "en":
+        return exc.description
+    return exc.description_ja or exc.description
+
+
+@bp.app_template_filter("jdate")
+def _jdate(d: Any) -> str:
+    return date_text(d, lang())
+
+
+@bp.app_template_filter("jdatetime")
+def _jdatetime(dt: Any) -> str:
+    return datetime_text(dt, lang())
+
+
+@bp.context_processor
+def _context() -> dict[str, Any]:
+    return {
+        "t": t,
+        "lang": lang(),
+        "csrf_token": csrf_token,
+        "staff": g.get("staff"),
+    }
+
+
+# --- every request --------------------------------------------------------------------------
+
+
+def _clock() -> float:
+    return now().timestamp()
+
+
+@bp.before_request
+def _guard() -> BaseResponse | None:
+    if request.endpoint == "console.static":
+        return None
+    csrf_token()
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        if not hmac.compare_digest(sent.encode("utf-8"), session["csrf"].encode("utf-8")):
+            raise CsrfFailure()
+    if request.endpoint in _OPEN:
+        return None
+    uid, last = session.get("uid"), session.get("last")
+    if not isinstance(uid, int) or not isinstance(last, (int, float)):
+        return redirect(url_for("console.login"))
+    if _clock() - last > IDLE_SECONDS:
+        _end_session()
+        session["expired"] = True
+        return redirect(url_for("console.login"))
+    user = db_session().get(StaffUser, uid)
+    if user is None:
+        _end_session()
+        return redirect(url_for("console.login"))
+    g.staff = user
+    session["last"] = _clock()
+    return None
+
+
+def _end_session() -> None:
+    keep = lang()
+    session.clear()
+    session["lang"] = keep
+    csrf_token()
+
+
+@bp.after_request
+def _no_store(resp: Response) -> Response:
+    if request.endpoint != "console.static":
+        # Personal data: no shared or browser cache keeps these pages.
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _error_page(status: int, text: str) -> tuple[str, int]:
+    return render_template("console/error.html", status=status, message=text), status
+
+
+@bp.errorhandler(IssuerError)
+def _issuer_error(exc: IssuerError) -> tuple[str, int]:
+    return _error_page(exc.status, message(exc))
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> tuple[str, int]:
+    code = exc.code or 500
+    if isinstance(exc, CsrfFailure):
+        key = "csrf"
+    else:
+        key = {403: "forbidden", 404: "not_found"}.get(code, "bad_request")
+    return _error_page(code, t(key))
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> tuple[str, int]:
+    # The type only: a message could carry personal data.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+    return _error_page(500, t("server_error"))
+
+
+from . import views as _views  # noqa: E402,F401  (routes attach to bp)

@@ -1,0 +1,598 @@
+"""The console's pages.  Thin, like the API's views: read the form, call
+:mod:`issuer.registrations`, commit once; a rule that refuses is shown next to
+its field in the staff member's language, never as a stack trace."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+
+from flask import abort, flash, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from schemas import load_json
+
+from .. import audit, registrations
+from ..api import STATES, _search
+from ..app import now, services
+from ..app import session as db_session
+from ..errors import IssuerError
+from ..identity import IdentityError, VerifiedIdentity, identity_hash, provider_for
+from ..models import AuditEntry, Credential, Municipality, Registration
+from . import _clock, _end_session, actor, bp, csrf_token, message, municipality, staff, t
+from .auth import sign_in
+from .i18n import LANGS
+
+PAGE: Final = 50
+MAX_OFFSET: Final = 1_000_000
+# A domain error's field -> the form input it is shown beside.
+FIELDS: Final = {
+    "identity.my_number": "my_number",
+    "identity.pin": "pin",
+    "identity": "identity",
+    "tier": "tier",
+    "activities": "activities",
+    "second_home.address": "second_home_address",
+    "second_home.postal_code": "postal_code",
+    "valid_from": "valid_from",
+    "valid_until": "valid_until",
+    "registered_since": "registered_since",
+    "reason": "reason",
+}
+CARD_FIELDS: Final = frozenset({"my_number", "pin", "identity"})
+CRED_KEYS: Final = {0: "cred_valid", 1: "revoked", 2: "suspended"}
+
+
+def _field(exc: IssuerError) -> str:
+    f = exc.field or ""
+    if f.startswith("activities"):
+        return "activities"
+    return FIELDS.get(f, "form")
+
+
+def _activities() -> list[dict[str, str]]:
+    acts: list[dict[str, str]] = load_json("activities.json")
+    return acts
+
+
+# --- sign-in, sign-out, language ---------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    error = t("expired") if session.pop("expired", False) else None
+    if request.method == "GET":
+        if "uid" in session:
+            return redirect(url_for("console.index"))
+        return render_template("console/login.html", error=error, username="")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    s = db_session()
+    result = sign_in(s, username, password, now())
+    s.commit()  # the failure counter, whatever the outcome
+    if result.user is None:
+        error = t("locked") if result.locked else t("bad_login")
+        status = 429 if result.locked else 401
+        return render_template("console/login.html", error=error, username=username), status
+    keep = session.get("lang", "ja")
+    session.clear()  # no fixation: a new session, a new CSRF token
+    session.update(uid=result.user.id, last=_clock(), lang=keep)
+    csrf_token()
+    return redirect(url_for("console.index"))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    _end_session()
+    return redirect(url_for("console.login"))
+
+
+@bp.post("/lang")
+def set_lang() -> Response:
+    chosen = request.form.get("lang", "ja")
+    session["lang"] = chosen if chosen in LANGS else "ja"
+    back = request.form.get("next", "")
+    # Only our own pages: never an open redirect.
+    if not back.startswith("/console/") or "//" in back or "\\" in back:
+        back = url_for("console.index")
+    return redirect(back)
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("console.search"))
+
+
+# --- find --------------------------------------------------------------------------------------
+
+
+def _date_arg(args: MultiDict[str, str], key: str, errors: dict[str, str]) -> date | None:
+    raw = args.get(key, "").strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[key] = t("date_format")
+        return None
+
+
+def _jst_start(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=UTC) - registrations.JST
+
+
+def _offset() -> int:
+    raw = request.args.get("offset", "0")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 7:
+        return 0
+    return min(int(raw), MAX_OFFSET)
+
+
+@bp.get("/registrations")
+def search() -> str:
+    args = request.args
+    errors: dict[str, str] = {}
+    where: list[Any] = [Registration.municipality_id == municipality().id]
+    q = args.get("q", "").strip()[:64]
+    if q:
+        try:
+            registrations.no_my_number(q, "q")  # a My Number is no search key
+            where.append(_search(q))
+        except IssuerError as exc:
+            errors["q"] = message(exc)
+    state = args.get("state", "")
+    if state in STATES:
+        where.append(Registration.state == state)
+    tier = args.get("tier", "")
+    if tier in registrations.TIERS:
+        where.append(Registration.tier == tier)
+    start = _date_arg(args, "created_from", errors)
+    end = _date_arg(args, "created_to", errors)
+    if start:
+        where.append(Registration.created_at >= _jst_start(start))
+    if end:
+        where.append(Registration.created_at < _jst_start(end) + timedelta(days=1))
+    s = db_session()
+    offset = _offset()
+    total = s.execute(select(func.count()).select_from(Registration).where(*where)).scalar_one()
+    regs = list(
+        s.execute(
+            select(Registration)
+            .where(*where)
+            .order_by(Registration.created_at.desc(), Registration.id.desc())
+            .limit(PAGE)
+            .offset(offset)
+        ).scalars()
+    )
+    return render_template(
+        "console/search.html",
+        regs=regs,
+        total=total,
+        offset=offset,
+        page=PAGE,
+        errors=errors,
+        args=args,
+        states=STATES,
+        tiers=registrations.TIERS,
+    )
+
+
+def _detail(
+    reg: Registration, *, errors: dict[str, str] | None = None, status: int = 200
+) -> tuple[str, int]:
+    creds = list(
+        db_session()
+        .execute(
+            select(Credential).where(Credential.registration_id == reg.id).order_by(Credential.id)
+        )
+        .scalars()
+    )
+    acts = {a["code"]: a for a in _activities()}
+    return render_template(
+        "console/detail.html",
+        reg=reg,
+        creds=creds,
+        cred_keys=CRED_KEYS,
+        acts=acts,
+        errors=errors or {},
+        form=request.form,
+    ), status
+
+
+@bp.get("/registrations/<public_id>")
+def detail(public_id: str) -> tuple[str, int]:
+    return _detail(registrations.get_registration(db_session(), municipality(), public_id))
+
+
+def _act(public_id: str, action: str) -> Response | tuple[str, int]:
+    s = db_session()
+    # Existence first: staff of another town get 404 here, never 403.
+    reg = registrations.get_registration(s, municipality(), public_id)
+    if action == "revoke" and staff().role != "supervisor":
+        abort(403)
+    try:
+        if action == "renew":
+            raw = request.form.get("valid_until", "").strip()
+            until = registrations.iso_date(
+                {"valid_until": raw} if raw else {}, "valid_until", "valid_until", required=False
+            )
+            registrations.renew(
+                s, reg, valid_until=until, actor=actor(), now=now(),
+                settings=services().settings,
+            )  # fmt: skip
+        else:
+            why = registrations.reason({"reason": request.form.get("reason", "")})
+            change = {
+                "suspend": registrations.suspend,
+                "reinstate": registrations.reinstate,
+                "revoke": registrations.revoke,
+            }[action]
+            change(s, reg, reason=why, actor=actor(), now=now())
+    except IssuerError as exc:
+        s.rollback()
+        reg = registrations.get_registration(s, municipality(), public_id)
+        where = _field(exc)
+        key = "form" if where == "form" else f"{action}.{where}"
+        return _detail(reg, errors={key: message(exc)}, status=exc.status)
+    s.commit()
+    flash(t("done"))
+    return redirect(url_for("console.detail", public_id=public_id))
+
+
+@bp.post("/registrations/<public_id>/suspend")
+def suspend(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "suspend")
+
+
+@bp.post("/registrations/<public_id>/reinstate")
+def reinstate(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "reinstate")
+
+
+@bp.post("/registrations/<public_id>/revoke")
+def revoke(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "revoke")
+
+
+@bp.post("/registrations/<public_id>/renew")
+def renew(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "renew")
+
+
+# --- register ----------------------------------------------------------------------------------
+
+
+def _card_input() -> tuple[str, str]:
+    # What a card reader types: tolerate full-width digits and separators.
+    number = unicodedata.normalize("NFKC", request.form.get("my_number", ""))
+    number = "".join(c for c in number if c not in " -")
+    pin = unicodedata.normalize("NFKC", request.form.get("pin", "")).strip()
+    return number, pin
+
+
+def _read_card(m: Municipality, number: str, pin: str) -> VerifiedIdentity:
+    """Check card + PIN with the deployment's identity provider (the stub in a demo).
+
+    A failed check is audited and its PIN counter kept, as in create_registration.
+    """
+    s = db_session()
+    card = registrations._card({"my_number": number, "pin": pin})  # shape only
+    try:
+        return provider_for(s, services().settings).check(card.my_number, card.pin)
+    except IdentityError as exc:
+        audit.append(
+            s, m, actor=actor(), action="identity.check_failed", target=None,
+            detail={"error": exc.error, **exc.extra}, now=now(),
+        )  # fmt: skip
+        if exc.persist:
+            s.commit()
+        raise
+
+
+def _register_page(
+    *,
+    facts: VerifiedIdentity | None,
+    errors: dict[str, str],
+    status: int = 200,
+) -> tuple[str, int]:
+    m = municipality()
+    if facts is not None and registrations.home_municipality(facts.address_lg_code) == m.lg_code:
+        code = "own_municipality"
+        _, en, ja = registrations.RULES[code]
+        errors.setdefault("identity", en if session.get("lang") == "en" else ja)
+    day = registrations.today(now())
+    return render_template(
+        "console/register.html",
+        facts=facts,
+        errors=errors,
+        form=request.form,
+        activities=_activities(),
+        tiers=registrations.TIERS,
+        today=day,
+        default_until=day + timedelta(days=365),
+    ), status
+
+
+@bp.get("/registrations/new")
+def new() -> tuple[str, int]:
+    return _register_page(facts=None, errors={})
+
+
+@bp.post("/registrations/new/card")
+def new_card() -> tuple[str, int]:
+    number, pin = _card_input()
+    try:
+        facts = _read_card(municipality(), number, pin)
+    except IssuerError as exc:
+        return _register_page(facts=None, errors={_field(exc): message(exc)}, status=exc.status)
+    db_session().commit()
+    _remember_card(facts)
+    return _register_page(facts=facts, errors={})
+
+
+CARD_CHECK_SECONDS: Final = 600
+
+
+def _remember_card(facts: VerifiedIdentity) -> None:
+    """Keep what the card check proved for the second step, in the signed session.
+
+    Only the keyed identity hash and the facts the clerk already sees go
+    there: the number and the PIN are not sent back to the browser, and the
+    card is not read (nor a PIN try spent) a second time.
+    """
+    session["card_check"] = {
+        "hash": identity_hash(services().settings.identity_secret, facts.stable_id),
+        "lg": municipality().lg_code,
+        "at": int(now().timestamp()),
+        "facts": {
+            "family_name": facts.family_name,
+            "given_name": facts.given_name,
+            "family_name_kana": facts.family_name_kana,
+            "given_name_kana": facts.given_name_kana,
+            "birthdate": facts.birthdate.isoformat(),
+            "sex": facts.sex,
+            "address": facts.address,
+            "address_lg_code": facts.address_lg_code,
+        },
+    }
+
+
+def _checked_card() -> registrations.CheckedCard | None:
+    kept = session.get("card_check")
+    if not isinstance(kept, dict) or kept.get("lg") != municipality().lg_code:
+        return None
+    if int(now().timestamp()) - int(kept.get("at", 0)) > CARD_CHECK_SECONDS:
+        return None
+    f = kept["facts"]
+    facts = VerifiedIdentity(
+        stable_id="",  # never kept: the hash below is all the registration needs
+        family_name=f["family_name"],
+        given_name=f["given_name"],
+        family_name_kana=f["family_name_kana"],
+        given_name_kana=f["given_name_kana"],
+        birthdate=date.fromisoformat(f["birthdate"]),
+        sex=f["sex"],
+        address=f["address"],
+        address_lg_code=f["address_lg_code"],
+    )
+    return registrations.CheckedCard(identity_hash=str(kept["hash"]), facts=facts)
+
+
+def _new_request() -> dict[str, Any]:
+    f = request.form
+    home: dict[str, Any] = {"address": f.get("second_home_address", "")}
+    if f.get("postal_code", "").strip():
+        home["postal_code"] = f.get("postal_code", "")
+    data: dict[str, Any] = {
+        "tier": f.get("tier", ""),
+        "activities": f.getlist("activities"),
+        "second_home": home,
+    }
+    for k in ("valid_from", "valid_until", "registered_since"):
+        if f.get(k, "").strip():
+            data[k] = f.get(k, "").strip()
+    return data
+
+
+@bp.post("/registrations/new")
+def create() -> Response | tuple[str, int]:
+    s = db_session()
+    m = municipality()
+    checked = _checked_card()
+    if checked is None:
+        return _register_page(facts=None, errors={"my_number": t("card_check_expired")},
+                              status=400)  # fmt: skip
+    try:
+        req = registrations.parse_new(_new_request(), checked=checked)
+        reg = registrations.create_registration(
+            s, m, req, actor=actor(), now=now(), settings=services().settings
+        )
+    except IssuerError as exc:
+        s.rollback()
+        return _register_page(facts=checked.facts, errors={_field(exc): message(exc)},
+                              status=exc.status)  # fmt: skip
+    s.commit()
+    session.pop("card_check", None)
+    flash(t("registered"))
+    return redirect(url_for("console.detail", public_id=reg.public_id))
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    args = request.args
+    errors: dict[str, str] = {}
+    where: list[Any] = [AuditEntry.municipality_id == municipality().id]
+    action = args.get("action", "").strip()[:64]
+    target = args.get("target", "").strip()[:64]
+    if action:
+        where.append(AuditEntry.action == action)
+    if target:
+        where.append(AuditEntry.target == target)
+    since = _date_arg(args, "since", errors)
+    until = _date_arg(args, "until", errors)
+    if since:
+        where.append(AuditEntry.at >= _jst_start(since))
+    if until:
+        where.append(AuditEntry.at < _jst_start(until) + timedelta(days=1))
+    s = db_session()
+    offset = _offset()
+    total = s.execute(select(func.count()).select_from(AuditEntry).where(*where)).scalar_one()
+    rows = list(
+        s.execute(
+            select(AuditEntry)
+            .where(*where)
+            .order_by(AuditEntry.seq.desc())
+            .limit(PAGE)
+            .offset(offset)
+        ).scalars()
+    )
+    actions = list(
+        s.execute(
+            select(AuditEntry.action)
+            .where(AuditEntry.municipality_id == municipality().id)
+            .distinct()
+            .order_by(AuditEntry.action)
+        ).scalars()
+    )
+    check = None
+    if args.get("verify") == "1":
+        m = s.get(Municipality, municipality().id, populate_existing=True)
+        assert m is not None
+        check = audit.verify_chain(s, m)
+    return render_template(
+        "console/audit.html",
+        rows=rows,
+        total=total,
+        offset=offset,
+        page=PAGE,
+        errors=errors,
+        args=args,
+        actions=actions,
+        check=check,
+    )
+
+
+# --- bulk import -------------------------------------------------------------------------------
+
+IMPORT_COLUMNS: Final = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birthdate",
+    "sex",
+    "address",
+    "address_lg_code",
+    "tier",
+    "activities",
+    "second_home_address",
+    "postal_code",
+    "valid_from",
+    "valid_until",
+    "registered_since",
+)
+MAX_IMPORT_ROWS: Final = 1000
+_DECLARED_COLUMNS: Final = IMPORT_COLUMNS[:8]
+
+
+def _import_column(exc: IssuerError) -> str:
+    f = exc.field or ""
+    if f.startswith("activities"):
+        return "activities"
+    f = f.removeprefix("identity.declared.")
+    return {"second_home.address": "second_home_address",
+            "second_home.postal_code": "postal_code"}.get(f, f)  # fmt: skip
+
+
+def _import_request(row: dict[str, str]) -> dict[str, Any]:
+    def cell(k: str) -> str:
+        return (row.get(k) or "").strip()
+
+    declared: dict[str, Any] = {k: cell(k) for k in _DECLARED_COLUMNS if cell(k)}
+    home: dict[str, Any] = {"address": cell("second_home_address")}
+    if cell("postal_code"):
+        home["postal_code"] = cell("postal_code")
+    acts = [a.strip() for a in re.split(r"[;、,]", cell("activities")) if a.strip()]
+    data: dict[str, Any] = {
+        "identity": {"declared": declared},
+        "tier": cell("tier"),
+        "activities": acts,
+        "second_home": home,
+    }
+    for k in ("valid_from", "valid_until", "registered_since"):
+        if cell(k):
+            data[k] = cell(k)
+    return data
+
+
+def _read_csv() -> list[dict[str, str]] | str:
+    """The uploaded rows, or the words of why the file cannot be read."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return t("import_no_file")
+    raw = upload.read()
+    for encoding in ("utf-8-sig", "cp932"):  # UTF-8, or Excel's Japanese Shift_JIS
+        try:
+            content = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        return t("import_encoding")
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    missing = [c for c in ("family_name", "birthdate", "tier", "valid_until")
+               if c not in (reader.fieldnames or [])]  # fmt: skip
+    if missing:
+        return t("import_header") + ", ".join(IMPORT_COLUMNS)
+    try:
+        rows = []
+        for row in reader:
+            rows.append({k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)})
+            if len(rows) > MAX_IMPORT_ROWS:
+                return t("import_too_many").format(n=MAX_IMPORT_ROWS)
+    except csv.Error:
+        return t("import_encoding")
+    if not rows:
+        return t("import_empty")
+    return rows
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def bulk_import() -> Response | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("console/import.html", problems=[], error=None,
+                               columns=IMPORT_COLUMNS), 200  # fmt: skip
+    rows = _read_csv()
+    if isinstance(rows, str):
+        return render_template("console/import.html", problems=[], error=rows,
+                               columns=IMPORT_COLUMNS), 400  # fmt: skip
+    s = db_session()
+    m = municipality()
+    problems: list[tuple[int, str, str]] = []
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        try:
+            with s.begin_nested():
+                registrations.create_registration(
+                    s, m, _import_request(row), actor=actor(), now=now(),
+                    settings=services().settings,
+                )  # fmt: skip
+        except IssuerError as exc:
+            problems.append((number, _import_column(exc), message(exc)))
+    if problems:
+        s.rollback()  # all or nothing: fix the file and send it again
+        return render_template("console/import.html", problems=problems,
+                               error=t("import_failed"), columns=IMPORT_COLUMNS), 422  # fmt: skip
+    s.commit()
+    flash(t("import_done").format(n=len(rows)))
+    return redirect(url_for("console.search"))
