@@ -21,6 +21,20 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _page_of(item: str) -> dict[str, Any]:
+    """A page of a listing: the items and where the page stands."""
+    return {
+        "type": "object",
+        "required": ["items", "total", "limit", "offset"],
+        "properties": {
+            "items": {"type": "array", "items": _ref(item)},
+            "total": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
+
+
 def _body(schema: str, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {JSON: {"schema": _ref(schema)}}}
 
@@ -231,16 +245,7 @@ def _schemas() -> dict[str, Any]:
                 "updated_at": _DATETIME,
             },
         },
-        "RegistrationList": {
-            "type": "object",
-            "required": ["items", "total", "limit", "offset"],
-            "properties": {
-                "items": {"type": "array", "items": _ref("Registration")},
-                "total": {"type": "integer"},
-                "limit": {"type": "integer"},
-                "offset": {"type": "integer"},
-            },
-        },
+        "RegistrationList": _page_of("Registration"),
         "Reason": {
             "type": "object",
             "required": ["reason"],
@@ -327,16 +332,7 @@ def _schemas() -> dict[str, Any]:
                 "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             },
         },
-        "AuditList": {
-            "type": "object",
-            "required": ["items", "total", "limit", "offset"],
-            "properties": {
-                "items": {"type": "array", "items": _ref("AuditEntry")},
-                "total": {"type": "integer"},
-                "limit": {"type": "integer"},
-                "offset": {"type": "integer"},
-            },
-        },
+        "AuditList": _page_of("AuditEntry"),
         "CredentialOffer": {
             "type": "object",
             "required": ["offer_id", "offer_uri", "tx_code", "expires_at", "qr_png"],

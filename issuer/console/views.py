@@ -129,6 +129,33 @@ def _jst_start(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=UTC) - registrations.JST
 
 
+def _day_range(
+    args: MultiDict[str, str],
+    column: Any,
+    keys: tuple[str, str],
+    errors: dict[str, str],
+    where: list[Any],
+) -> None:
+    """Filter ``column`` to whole JST days from ``keys[0]`` to ``keys[1]`` (both optional)."""
+    start = _date_arg(args, keys[0], errors)
+    end = _date_arg(args, keys[1], errors)
+    if start:
+        where.append(column >= _jst_start(start))
+    if end:
+        where.append(column < _jst_start(end) + timedelta(days=1))
+
+
+def _page(model: Any, where: list[Any], *order: Any) -> tuple[list[Any], int, int]:
+    """One page of ``model`` rows matching ``where``, the total, and the page's offset."""
+    s = db_session()
+    offset = _offset()
+    total = s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+    rows = list(
+        s.execute(select(model).where(*where).order_by(*order).limit(PAGE).offset(offset)).scalars()
+    )
+    return rows, total, offset
+
+
 def _offset() -> int:
     raw = request.args.get("offset", "0")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 7:
@@ -154,23 +181,9 @@ def search() -> str:
     tier = args.get("tier", "")
     if tier in registrations.TIERS:
         where.append(Registration.tier == tier)
-    start = _date_arg(args, "created_from", errors)
-    end = _date_arg(args, "created_to", errors)
-    if start:
-        where.append(Registration.created_at >= _jst_start(start))
-    if end:
-        where.append(Registration.created_at < _jst_start(end) + timedelta(days=1))
-    s = db_session()
-    offset = _offset()
-    total = s.execute(select(func.count()).select_from(Registration).where(*where)).scalar_one()
-    regs = list(
-        s.execute(
-            select(Registration)
-            .where(*where)
-            .order_by(Registration.created_at.desc(), Registration.id.desc())
-            .limit(PAGE)
-            .offset(offset)
-        ).scalars()
+    _day_range(args, Registration.created_at, ("created_from", "created_to"), errors, where)
+    regs, total, offset = _page(
+        Registration, where, Registration.created_at.desc(), Registration.id.desc()
     )
     return render_template(
         "console/search.html",
@@ -439,24 +452,9 @@ def audit_log() -> str:
         where.append(AuditEntry.action == action)
     if target:
         where.append(AuditEntry.target == target)
-    since = _date_arg(args, "since", errors)
-    until = _date_arg(args, "until", errors)
-    if since:
-        where.append(AuditEntry.at >= _jst_start(since))
-    if until:
-        where.append(AuditEntry.at < _jst_start(until) + timedelta(days=1))
+    _day_range(args, AuditEntry.at, ("since", "until"), errors, where)
+    rows, total, offset = _page(AuditEntry, where, AuditEntry.seq.desc())
     s = db_session()
-    offset = _offset()
-    total = s.execute(select(func.count()).select_from(AuditEntry).where(*where)).scalar_one()
-    rows = list(
-        s.execute(
-            select(AuditEntry)
-            .where(*where)
-            .order_by(AuditEntry.seq.desc())
-            .limit(PAGE)
-            .offset(offset)
-        ).scalars()
-    )
     actions = list(
         s.execute(
             select(AuditEntry.action)
