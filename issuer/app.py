@@ -131,6 +131,9 @@ def create_app(
     from .console import bp as console_bp
 
     app.register_blueprint(console_bp)
+    from .webapps import bp as webapps_bp
+
+    app.register_blueprint(webapps_bp)
     return app
 
 
