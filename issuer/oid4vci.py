@@ -42,6 +42,27 @@ MAX_JWT: Final = 8192
 _LG: Final = re.compile(r"^[0-9]{6}$")
 
 
+# A wallet is often a web page on another origin (webapps/wallet/ served from a
+# CDN, or another deployment).  These endpoints use no cookies: every secret is
+# in the request itself (code + tx_code, bearer/DPoP token), so any origin may
+# call them.  The staff QR endpoint below is not OpenID4VCI and stays same-origin.
+_CORS_EXEMPT: Final = frozenset({"oid4vci.offer_qr"})
+
+
+@bp.after_request
+def _cors(resp: Response) -> Response:
+    if request.endpoint in _CORS_EXEMPT:
+        return resp
+    h = resp.headers
+    h["Access-Control-Allow-Origin"] = "*"
+    h["Access-Control-Expose-Headers"] = "WWW-Authenticate, DPoP-Nonce"
+    if request.method == "OPTIONS":
+        h["Access-Control-Allow-Methods"] = "GET, POST"
+        h["Access-Control-Allow-Headers"] = "Authorization, DPoP, Content-Type"
+        h["Access-Control-Max-Age"] = "600"
+    return resp
+
+
 def _municipality(lg_code: str) -> Municipality:
     m = None
     if _LG.match(lg_code):
@@ -165,7 +186,8 @@ def _signed_by_header_key(
 
 def _fresh_iat(payload: dict[str, Any], error: str) -> None:
     iat = payload.get("iat")
-    t = now().timestamp()
+    # Integer arithmetic: JSON allows an iat of 400 digits, and int - float overflows.
+    t = int(now().timestamp())
     if not isinstance(iat, int) or isinstance(iat, bool) or abs(iat - t) > MAX_SKEW:
         raise oauth_error(error, "iat is missing or not within 5 minutes of now")
 

@@ -405,3 +405,30 @@ def test_hostile_input_is_answered_in_json(client, staff, reg_id) -> None:
     r = client.post("/lg/203211/token", headers={"DPoP": "a.b.c"},
                     data={"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": "x"})
     assert_error(r, 400, "invalid_dpop_proof")
+
+
+def test_cors_for_browser_wallets_on_another_origin(client, staff, reg_id) -> None:
+    """A web wallet (webapps/wallet/) may live elsewhere: the OpenID4VCI endpoints,
+    which use no cookies, answer any origin; the staff QR endpoint does not."""
+    origin = {"Origin": "https://wallet.example"}
+    for path in ("/.well-known/openid-credential-issuer/lg/203211",
+                 "/.well-known/oauth-authorization-server/lg/203211"):
+        assert client.get(path, headers=origin).headers["Access-Control-Allow-Origin"] == "*"
+    pre = client.options("/lg/203211/credential", headers={
+        **origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, dpop, content-type"})
+    assert pre.status_code == 200 and pre.headers["Access-Control-Allow-Origin"] == "*"
+    assert pre.headers["Access-Control-Allow-Methods"] == "GET, POST"
+    allowed = {x.strip().lower() for x in pre.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "dpop", "content-type"} <= allowed
+    # Errors carry it too, so the wallet can read {"error": ...} and WWW-Authenticate.
+    denied = credential_req(client, "nope", {"credential_configuration_id": CONFIG},
+                            headers=origin)
+    assert denied.status_code == 401 and denied.headers["Access-Control-Allow-Origin"] == "*"
+    assert "WWW-Authenticate" in denied.headers["Access-Control-Expose-Headers"]
+    offer = make_offer(client, staff, reg_id)
+    assert "Access-Control-Allow-Origin" not in client.post(
+        f"{API}/registrations/{reg_id}/offers", headers={**h(staff["clerk"]), **origin}).headers
+    qr = client.get(f"{API}/registrations/{reg_id}/offers/{offer['offer_id']}/qr.png",
+                    headers={**h(staff["clerk"]), **origin})
+    assert qr.status_code == 200 and "Access-Control-Allow-Origin" not in qr.headers

@@ -1,0 +1,187 @@
+// Japanese first; English on request, remembered on this device.
+const LANG_KEY = 'dualres-wallet-lang';
+
+const ja = {
+  app_title: '二地域居住 登録証',
+  lang_switch: 'English',
+  lang_switch_label: 'Switch to English',
+  loading: '読み込み中…',
+  add_title: '登録証を受け取る',
+  add_help: '市区町村の窓口で表示されたQRコードを読み取るか、受け取り用のリンクを貼り付けてください。確認コードは窓口で別にお伝えします。',
+  offer_label: '受け取り用のリンク',
+  offer_hint: 'openid-credential-offer:// または https:// で始まる文字列',
+  scan: 'カメラで読み取る',
+  scan_stop: '読み取りをやめる',
+  tx_label: '確認コード（数字）',
+  tx_hint: '窓口で伝えられた数字を入力してください',
+  accept: '受け取る',
+  accepting: '受け取っています…',
+  card_kind: '二地域居住者登録証',
+  issuer: '登録先',
+  tier: '区分',
+  validity: '有効期間',
+  status: '状態',
+  tier_basic: 'ベーシック',
+  tier_premium: 'プレミアム',
+  status_valid: '有効',
+  status_revoked: '取り消し',
+  status_suspended: '一時停止中',
+  status_unknown: '不明',
+  status_expired: '有効期限切れ',
+  status_never: '未確認（インターネットに接続して確認してください）',
+  status_time: '{time} 時点',
+  valid_range: '{from}〜{to}まで',
+  show_counter: '店舗・窓口で提示',
+  show_counter_help: '氏名などは一切伝わりません。登録先と有効性だけを示します。',
+  show_office: '役所・学校などで提示',
+  show_office_help: '伝える項目を選んで提示します。',
+  refresh_status: '状態を確認',
+  details: '登録内容（この端末の中だけで表示）',
+  remove: 'この登録証を削除',
+  remove_confirm: 'この端末から登録証と鍵を削除します。元に戻せません。よろしいですか？',
+  removed: '削除しました。',
+  office_title: '伝える項目を選ぶ',
+  office_help: '選んだ項目だけがQRコードに含まれます。学校・保育・医療機関の窓口では「氏名・生年月日」と「住所の市区町村」が必要です。',
+  office_legend: '伝える項目',
+  office_required: '（窓口で必要）',
+  office_show: 'QRコードを表示',
+  back: '戻る',
+  qr_counter_title: '店舗・窓口用',
+  qr_office_title: '窓口用（選んだ項目を含む）',
+  qr_alt: '提示用のQRコード',
+  qr_nothing: '伝える項目：なし（登録先と有効性のみ）',
+  qr_disclosed: '伝える項目：{items}',
+  qr_countdown: 'あと {n} 秒で新しいコードに変わります',
+  qr_help: '画面を明るくして、読み取り機にかざしてください。',
+  close: '閉じる',
+  group_person: '氏名・フリガナ・生年月日',
+  group_primary_residence: '住所の市区町村',
+  group_second_home: '居所の住所',
+  group_activities: '活動',
+  group_registered_since: '登録日',
+  group_sub: '利用者識別子',
+  claim_name: '氏名',
+  claim_kana: 'フリガナ',
+  claim_birthdate: '生年月日',
+  ok_received: '登録証を受け取りました。',
+  ok_status: '状態を確認しました。',
+  err_offline: 'インターネットに接続できません。前回の確認結果を表示しています。',
+  err_offer: '受け取り用のリンクを読み取れません。',
+  err_tx_code: '確認コードが違うか、有効期限が切れています。窓口にお問い合わせください。',
+  err_tx_needed: '確認コードを入力してください。',
+  err_issue: '受け取れませんでした（{detail}）。窓口にお問い合わせください。',
+  err_network: 'インターネットに接続できません。接続してからもう一度お試しください。',
+  err_status: '状態を確認できませんでした（{detail}）。',
+  err_camera: 'カメラを使えません。リンクを貼り付けてください。',
+  err_unsupported: 'このブラウザでは使えません（安全な接続と IndexedDB・Web Crypto が必要です）。',
+};
+
+const en = {
+  app_title: 'Dual-residence card',
+  lang_switch: '日本語',
+  lang_switch_label: '日本語に切り替える',
+  loading: 'Loading…',
+  add_title: 'Receive your card',
+  add_help: 'Scan the QR code shown at the municipal counter, or paste the link you received. The counter tells you the confirmation code separately.',
+  offer_label: 'Link to receive the card',
+  offer_hint: 'Starts with openid-credential-offer:// or https://',
+  scan: 'Scan with the camera',
+  scan_stop: 'Stop scanning',
+  tx_label: 'Confirmation code (digits)',
+  tx_hint: 'The digits you were told at the counter',
+  accept: 'Receive',
+  accepting: 'Receiving…',
+  card_kind: 'Dual-residence registration',
+  issuer: 'Registered with',
+  tier: 'Tier',
+  validity: 'Valid',
+  status: 'Status',
+  tier_basic: 'Basic',
+  tier_premium: 'Premium',
+  status_valid: 'Valid',
+  status_revoked: 'Revoked',
+  status_suspended: 'Suspended',
+  status_unknown: 'Unknown',
+  status_expired: 'Expired',
+  status_never: 'Not checked yet (connect to the internet to check)',
+  status_time: 'as of {time}',
+  valid_range: '{from} to {to}',
+  show_counter: 'Show at a shop or counter',
+  show_counter_help: 'Discloses nothing about you: only where you are registered and that it is valid.',
+  show_office: 'Show at an office or school',
+  show_office_help: 'Choose what to disclose first.',
+  refresh_status: 'Check status',
+  details: 'Registered details (shown on this device only)',
+  remove: 'Delete this card',
+  remove_confirm: 'Delete the card and its key from this device? This cannot be undone.',
+  removed: 'Deleted.',
+  office_title: 'Choose what to disclose',
+  office_help: 'Only what you select goes into the QR code. School, childcare and clinic offices need your name and date of birth and the municipality of your legal address.',
+  office_legend: 'Disclose',
+  office_required: '(required by the office)',
+  office_show: 'Show the QR code',
+  back: 'Back',
+  qr_counter_title: 'For a shop or counter',
+  qr_office_title: 'For an office (with what you chose)',
+  qr_alt: 'QR code to present',
+  qr_nothing: 'Disclosed: nothing (registration and validity only)',
+  qr_disclosed: 'Disclosed: {items}',
+  qr_countdown: 'A new code in {n} s',
+  qr_help: 'Turn the screen brightness up and hold it to the scanner.',
+  close: 'Close',
+  group_person: 'Name, kana, date of birth',
+  group_primary_residence: 'Municipality of legal address',
+  group_second_home: 'Second-home address',
+  group_activities: 'Activities',
+  group_registered_since: 'Registered since',
+  group_sub: 'Subject identifier',
+  claim_name: 'Name',
+  claim_kana: 'Name (kana)',
+  claim_birthdate: 'Date of birth',
+  ok_received: 'Card received.',
+  ok_status: 'Status checked.',
+  err_offline: 'No internet connection: showing the last check.',
+  err_offer: 'This is not a link to receive a card.',
+  err_tx_code: 'Wrong or expired confirmation code. Please ask at the counter.',
+  err_tx_needed: 'Enter the confirmation code.',
+  err_issue: 'Could not receive the card ({detail}). Please ask at the counter.',
+  err_network: 'No internet connection. Connect and try again.',
+  err_status: 'Could not check the status ({detail}).',
+  err_camera: 'The camera is not available: paste the link instead.',
+  err_unsupported: 'This browser cannot run the wallet (it needs a secure connection, IndexedDB and Web Crypto).',
+};
+
+const DICTS = { ja, en };
+
+export function getLang() {
+  try {
+    return localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'ja';
+  } catch {
+    return 'ja';
+  }
+}
+
+export function setLang(lang) {
+  try {
+    localStorage.setItem(LANG_KEY, lang);
+  } catch {
+    // private mode: the switch still works for this visit
+  }
+}
+
+export function t(key, vars = {}, lang = getLang()) {
+  const text = DICTS[lang][key] ?? DICTS.ja[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
+}
+
+export function applyStatic(root, lang) {
+  document.documentElement.lang = lang;
+  document.title = t('app_title', {}, lang);
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n, {}, lang);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) {
+    el.placeholder = t(el.dataset.i18nPlaceholder, {}, lang);
+  }
+  for (const el of root.querySelectorAll('[data-i18n-aria]')) {
+    el.setAttribute('aria-label', t(el.dataset.i18nAria, {}, lang));
+  }
+}

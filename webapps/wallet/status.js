@@ -1,0 +1,53 @@
+// "Status as of the last check": read the credential's entry in its issuer's
+// Token Status List.  Only shown to the holder: the trust decision is the
+// verifier's, against its own signed bundle, so no signature is checked here.
+import { Inflate } from '../lib/vendor/pako/pako.mjs';
+import { b64uDecode } from '../lib/b64.js';
+import { decodeJwtPart } from './sdjwt.js';
+
+const MAX_TOKEN = 4 * 1024 * 1024;
+const MAX_INFLATED = 8 * 1024 * 1024; // as the verifier: 33 million 2-bit entries
+export const STATUS_NAMES = { 0: 'valid', 1: 'revoked', 2: 'suspended' };
+
+function inflateCapped(bytes) {
+  const inf = new Inflate();
+  const keep = inf.onData.bind(inf);
+  let total = 0;
+  inf.onData = (chunk) => {
+    total += chunk.length;
+    if (total > MAX_INFLATED) throw new Error('status list inflates beyond the limit');
+    keep(chunk);
+  };
+  inf.push(bytes, true);
+  if (inf.err || !inf.result) throw new Error(`status list is not zlib data: ${inf.msg}`);
+  return inf.result;
+}
+
+export function statusAt(token, uri, idx) {
+  const segs = token.trim().split('.');
+  if (segs.length !== 3) throw new Error('status list is not a JWT');
+  const header = decodeJwtPart(segs[0]);
+  const payload = decodeJwtPart(segs[1]);
+  if (header.typ !== 'statuslist+jwt') throw new Error('not a statuslist+jwt');
+  if (payload.sub !== uri) throw new Error('status list of another URI');
+  const { bits, lst } = payload.status_list || {};
+  if (![1, 2, 4, 8].includes(bits) || typeof lst !== 'string') throw new Error('bad status_list');
+  const data = inflateCapped(b64uDecode(lst));
+  const pos = idx * bits;
+  const byte = pos >> 3;
+  if (!Number.isInteger(idx) || idx < 0 || byte >= data.length) throw new Error('index outside the list');
+  // Least-significant bit first (Token Status List §4.1).
+  return (data[byte] >> (pos & 7)) & ((1 << bits) - 1);
+}
+
+// Returns {value, name, checked_at, list_exp} or throws when offline / broken.
+export async function checkStatus(payload) {
+  const ref = payload.status && payload.status.status_list;
+  if (!ref || typeof ref.uri !== 'string' || !Number.isInteger(ref.idx)) throw new Error('no status reference');
+  const resp = await fetch(ref.uri, { cache: 'no-store', credentials: 'omit' });
+  if (!resp.ok) throw new Error(`status list: HTTP ${resp.status}`);
+  const text = await resp.text();
+  if (text.length > MAX_TOKEN) throw new Error('status list too large');
+  const value = statusAt(text, ref.uri, ref.idx);
+  return { value, name: STATUS_NAMES[value] || 'unknown', checked_at: Math.floor(Date.now() / 1000) };
+}

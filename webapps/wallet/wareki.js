@@ -1,0 +1,47 @@
+// 和暦 as a municipal counter writes it; same era table as verifier/_wareki.py.
+// Each era starts on its official first day, so 1989-01-07 is 昭和64年.
+const ERAS = [
+  ['2019-05-01', '令和', 'Reiwa'],
+  ['1989-01-08', '平成', 'Heisei'],
+  ['1926-12-25', '昭和', 'Showa'],
+  ['1912-07-30', '大正', 'Taisho'],
+  ['1868-10-23', '明治', 'Meiji'],
+];
+
+const pad = (n) => String(n).padStart(2, '0');
+
+// ISO dates compare correctly as strings, which avoids time-zone traps of Date.
+export function isoDate(y, m, d) {
+  return `${String(y).padStart(4, '0')}-${pad(m)}-${pad(d)}`;
+}
+
+export function era(iso) {
+  for (const [start, ja, en] of ERAS) {
+    if (iso >= start) return { ja, en, year: Number(iso.slice(0, 4)) - Number(start.slice(0, 4)) + 1 };
+  }
+  return null;
+}
+
+// 令和9年11月17日（2027-11-17）, or "Reiwa 9 (2027-11-17)" in English.
+export function formatDate(iso, lang) {
+  const found = era(iso);
+  const [y, m, d] = iso.split('-').map(Number);
+  if (lang === 'en') return found ? `${found.en} ${found.year} (${iso})` : iso;
+  if (!found) return `${y}年${m}月${d}日`;
+  const year = found.year === 1 ? '元' : String(found.year);
+  return `${found.ja}${year}年${m}月${d}日（${iso}）`;
+}
+
+// Japan has had no daylight saving since 1951: JST is a fixed +9 h.
+export function jstParts(epochSeconds) {
+  const t = new Date((epochSeconds + 9 * 3600) * 1000);
+  return {
+    iso: isoDate(t.getUTCFullYear(), t.getUTCMonth() + 1, t.getUTCDate()),
+    hm: `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}`,
+  };
+}
+
+export function formatMoment(epochSeconds, lang) {
+  const { iso, hm } = jstParts(epochSeconds);
+  return lang === 'en' ? `${iso} ${hm} JST` : `${formatDate(iso, 'ja')} ${hm}`;
+}
