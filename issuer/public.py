@@ -17,6 +17,15 @@ from .trust import issuer_url
 bp = Blueprint("public", __name__)
 
 
+@bp.after_request
+def _cors(resp: Response) -> Response:
+    # Public, signed documents: a wallet or shop verifier app served from
+    # another origin (a CDN) must be able to read them.  No cookies involved.
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    resp.headers["Access-Control-Expose-Headers"] = "ETag"
+    return resp
+
+
 def _municipality(lg_code: str) -> Municipality:
     m = (
         session()
