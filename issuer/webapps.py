@@ -28,10 +28,13 @@ _TYPES = {
 }
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data: blob:; "
-    "media-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
+    "media-src 'self' blob: data:; connect-src {connect}; style-src 'self'; "
     "worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'none'"
 )
+# The wallet collects credentials from whichever issuer the resident's offer
+# names (any HTTPS origin); the verifier talks only to its own deployment.
+_CONNECT = {"wallet": "'self' https:"}
 
 
 def _serve(app: str, path: str) -> Response:
@@ -44,7 +47,7 @@ def _serve(app: str, path: str) -> Response:
     if path.endswith("sw.js"):
         # The browser must see a new service worker the day it is deployed.
         resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["Content-Security-Policy"] = CSP.format(connect=_CONNECT.get(app, "'self'"))
     return resp
 
 
