@@ -3,8 +3,8 @@
     dualres-issuer serve [--demo] [--host H] [--port P] [--base-url URL] [--check]
     dualres-issuer db upgrade
     dualres-issuer municipality add CODE | municipality list
-    dualres-issuer keys generate --municipality CODE [--not-before T]
-    dualres-issuer keys generate --trust-anchor
+    dualres-issuer keys generate --municipality CODE [--not-before T] [--pkcs11 URI [--existing]]
+    dualres-issuer keys generate --trust-anchor [--pkcs11 URI [--existing]]
     dualres-issuer keys list [--municipality CODE] [--json]
     dualres-issuer keys remove --kid KID --reason TEXT
     dualres-issuer token create --municipality CODE --role clerk|supervisor [--label TEXT]
@@ -52,6 +52,9 @@ from .db import MIGRATIONS, Database
 from .errors import IssuerError
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from .keys import KeyStore
     from .models import Municipality
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -223,7 +226,7 @@ def _municipality(s: Session, code: str) -> Municipality:
 def startup_problems(settings: Settings, session: Session, now: datetime) -> list[str]:
     """What would make this deployment fail once serving: each key it may sign with
     must load (outside --demo: encrypted at rest, not a published development key)."""
-    from .keys import KeyStore, KeyUnavailable
+    from .keys import DEFAULT_ANCHOR_REF, KeyStore, KeyUnavailable
     from .models import Municipality, SigningKey
 
     keys = KeyStore(settings)
@@ -238,11 +241,17 @@ def startup_problems(settings: Settings, session: Session, now: datetime) -> lis
             problems.append(f"{what}: private key file missing")
         except (TypeError, ValueError):
             # cryptography says TypeError without a passphrase, ValueError with a wrong one.
-            problems.append(f"{what}: cannot decrypt (is DUALRES_KEY_PASSPHRASE set and right?)")
+            problems.append(
+                f"{what}: cannot decrypt (is DUALRES_KEY_PASSPHRASE or its _FILE set and right?)"
+            )
         except OSError as exc:
             problems.append(f"{what}: {exc.strerror}")
 
-    if not settings.demo and not (settings.data_dir / "keys" / "trust-anchor.pem").exists():
+    if (
+        not settings.demo
+        and keys.anchor_ref() == DEFAULT_ANCHOR_REF
+        and not (settings.data_dir / "keys" / "trust-anchor.pem").exists()
+    ):
         problems.append(
             "trust anchor: no keys/trust-anchor.pem (dualres-issuer keys generate --trust-anchor)"
         )
@@ -581,6 +590,57 @@ def _key_state(key: Any, signer: str | None, now: datetime) -> str:
     return "退役 retired"
 
 
+MIN_PASSPHRASE = 20
+
+
+def _need_passphrase(keys: KeyStore) -> None:
+    try:
+        passphrase = keys.passphrase()
+    except IssuerError as exc:
+        raise CliError("パスフレーズのファイルを読めません", exc.description) from None
+    if not passphrase:
+        raise CliError(
+            "DUALRES_KEY_PASSPHRASE を設定してください（秘密鍵は暗号化して保存します）",
+            "set DUALRES_KEY_PASSPHRASE (or DUALRES_KEY_PASSPHRASE_FILE): "
+            "private keys are stored encrypted",
+        )
+    if len(passphrase) < MIN_PASSPHRASE:
+        # PKCS#8 as cryptography writes it stretches with only 2,048 PBKDF2 rounds:
+        # the passphrase itself must carry the strength against a stolen file.
+        raise CliError(
+            f"パスフレーズは{MIN_PASSPHRASE}文字以上にしてください（例: openssl rand -base64 32）",
+            f"the key passphrase must be at least {MIN_PASSPHRASE} characters "
+            "(e.g. openssl rand -base64 32)",
+        )
+
+
+def _token_key(
+    keys: KeyStore, uri_text: str, *, existing: bool
+) -> tuple[str, ec.EllipticCurvePublicKey]:
+    """Make a key pair inside the token ``uri_text`` names (or take the one there);
+    its reference and public key.
+
+    The key is then opened as the issuer will open it (PIN, label, sensitivity,
+    a test signature), so a reference that cannot sign is never stored.
+    """
+    from . import hsm
+
+    try:
+        uri = hsm.parse_uri(uri_text)
+        ref = str(uri)
+        if existing:
+            public = keys.signer(ref).public_key()
+        else:
+            public = hsm.generate(
+                uri, module=keys.settings.pkcs11_module, pin=keys.pkcs11_pin(uri)
+            )
+            if keys.signer(ref).public_key() != public:
+                raise hsm.KeyUnavailable("key_mismatch", f"{ref} opens another key")
+    except IssuerError as exc:
+        raise CliError(f"HSM の鍵を使えません ({exc.error})", exc.description) from None
+    return ref, public
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     if args.trust_anchor:
         return _generate_anchor(args)
@@ -591,13 +651,12 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     keys = KeyStore(settings)
-    if not settings.key_passphrase:
-        raise CliError(
-            "DUALRES_KEY_PASSPHRASE を設定してください（秘密鍵は暗号化して保存します）",
-            "set DUALRES_KEY_PASSPHRASE: private keys are stored encrypted",
-        )
+    if args.existing and not args.pkcs11:
+        raise CliError("--existing は --pkcs11 と使います", "--existing goes with --pkcs11")
+    if not args.pkcs11:
+        _need_passphrase(keys)
     now = _now()
-    private = jws.generate_key()
+    private = None if args.pkcs11 else jws.generate_key()
     written: Path | None = None
     try:
         with _database(settings) as db, db.session() as s:
@@ -612,12 +671,16 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
                 # the first credential it signs.
                 now + timedelta(seconds=settings.trust_list_lifetime) if current else now
             )
-            name = f"lg-{m.lg_code}-{int(now.timestamp())}-{os.urandom(3).hex()}.pem"
-            ref = keys.write_encrypted(name, private)
-            written = settings.data_dir / "keys" / name
-            key = add_key(
-                s, m, public=private.public_key(), key_ref=ref, not_before=not_before, now=now
-            )
+            if private is None:
+                # After the municipality check: no orphan key in the token either.
+                ref, public = _token_key(keys, args.pkcs11, existing=args.existing)
+                where = ref
+            else:
+                name = f"lg-{m.lg_code}-{int(now.timestamp())}-{os.urandom(3).hex()}.pem"
+                ref = keys.write_encrypted(name, private)
+                written = settings.data_dir / "keys" / name
+                public, where = private.public_key(), str(written)
+            key = add_key(s, m, public=public, key_ref=ref, not_before=not_before, now=now)
             audit.append(
                 s,
                 m,
@@ -632,7 +695,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
         if written is not None:
             written.unlink(missing_ok=True)  # nothing in the database points at it
         raise
-    _info(f"鍵を作成しました / key created: {kid} ({code}), {written}")
+    _info(f"鍵を作成しました / key created: {kid} ({code}), {where}")
     _info(f"  署名開始 / signs from: {_iso(not_before)}")
     if current:
         _info(
@@ -645,32 +708,42 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 def _generate_anchor(args: argparse.Namespace) -> int:
     from verifier.wire import jws, trustlist
 
-    from .keys import KeyStore
+    from .keys import DEFAULT_ANCHOR_REF, KeyStore
 
     settings = settings_for(args)
     keys = KeyStore(settings)
-    if not settings.key_passphrase:
-        raise CliError(
-            "DUALRES_KEY_PASSPHRASE を設定してください（秘密鍵は暗号化して保存します）",
-            "set DUALRES_KEY_PASSPHRASE: private keys are stored encrypted",
-        )
-    private = jws.generate_key()
-    try:
-        keys.write_encrypted("trust-anchor.pem", private)
-    except FileExistsError:
-        raise CliError(
-            "keys/trust-anchor.pem は既にあります"
-            "（信頼アンカーを替えると全検証端末の再設定が必要です）",
-            "keys/trust-anchor.pem exists: a new trust anchor means every verifier must pin "
-            "the new key; move the old file away first if that is really meant",
-        ) from None
-    pem = jws.public_pem(private)
-    pub = settings.data_dir / "keys" / "trust-anchor.pub.pem"
+    kdir = settings.data_dir / "keys"
+    pub = kdir / "trust-anchor.pub.pem"
+    exists = CliError(
+        "keys/trust-anchor.pem は既にあります"
+        "（信頼アンカーを替えると全検証端末の再設定が必要です）",
+        "keys/trust-anchor.pem exists: a new trust anchor means every verifier must pin "
+        "the new key; move the old file away first if that is really meant",
+    )
+    if pub.exists() or (kdir / "trust-anchor.pem").exists():
+        raise exists
+    public: ec.EllipticCurvePublicKey
+    if args.existing and not args.pkcs11:
+        raise CliError("--existing は --pkcs11 と使います", "--existing goes with --pkcs11")
+    if args.pkcs11:
+        ref, public = _token_key(keys, args.pkcs11, existing=args.existing)
+    else:
+        _need_passphrase(keys)
+        private = jws.generate_key()
+        try:
+            ref = keys.write_encrypted("trust-anchor.pem", private)
+        except FileExistsError:
+            raise exists from None
+        public = private.public_key()
+    pem = jws.public_pem(public)
+    kdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     pub.write_bytes(pem)
     _info(
         f"信頼アンカーを作成しました / trust anchor created: kid "
-        f"{trustlist.anchor_kid(private.public_key())}"
+        f"{trustlist.anchor_kid(public)}"
     )
+    if ref != DEFAULT_ANCHOR_REF:
+        _info(f"  発行サーバーの設定 / set for the issuer: DUALRES_TRUST_ANCHOR_KEY='{ref}'")
     _info(f"  公開鍵 / public key: {pub}  (検証端末に配布 / give it to every verifier:")
     _info(
         "   dualres-verify sync --trust-list URL --anchor trust-anchor.pub.pem --out bundle.json)"
@@ -951,7 +1024,9 @@ def _parser() -> argparse.ArgumentParser:
         dest="keys_command", required=True, metavar="ACTION", parser_class=_Parser
     )
     gen = keys.add_parser(
-        "generate", parents=[common], help="a new P-256 key, encrypted with DUALRES_KEY_PASSPHRASE"
+        "generate",
+        parents=[common],
+        help="a new P-256 key, encrypted with DUALRES_KEY_PASSPHRASE or made in a PKCS#11 token",
     )
     which = gen.add_mutually_exclusive_group(required=True)
     which.add_argument("--municipality", metavar="CODE", help="an issuer key (rotation)")
@@ -966,6 +1041,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="T",
         help="when it starts signing: now, a date (00:00 JST) or ISO date-time; "
         "default now for a first key, else a trust-list lifetime ahead",
+    )
+    gen.add_argument(
+        "--pkcs11",
+        metavar="URI",
+        help="make the key inside a PKCS#11 token instead (HSM; never extractable), e.g. "
+        "'pkcs11:token=dualres;object=lg-203211-2'; module and PIN from "
+        "DUALRES_PKCS11_MODULE and DUALRES_PKCS11_PIN[_FILE] (docs/keys.md)",
+    )
+    gen.add_argument(
+        "--existing",
+        action="store_true",
+        help="with --pkcs11: take the key pair already in the token (made by the HSM "
+        "vendor's tool or in a key ceremony) instead of making one",
     )
     gen.set_defaults(func=cmd_keys_generate)
     ls = keys.add_parser("list", parents=[common], help="keys and their state")

@@ -7,6 +7,14 @@
 | DUALRES_BASE_URL           | public base URL, the prefix of every ``iss``         |
 | DUALRES_IDENTITY_SECRET    | hex HMAC key for identity hashes (else a 0600 file)  |
 | DUALRES_KEY_PASSPHRASE     | passphrase of the encrypted private keys             |
+| DUALRES_KEY_PASSPHRASE_FILE| a file holding it instead (one line; docs/keys.md)   |
+| DUALRES_TRUST_ANCHOR_KEY   | key reference of the trust-anchor key (default       |
+|                            | ``file:keys/trust-anchor.pem``; or ``pkcs11:...``)   |
+| DUALRES_PKCS11_MODULE      | PKCS#11 module (default SoftHSM2's)                  |
+| DUALRES_PKCS11_PIN[_FILE]  | the tokens' user PIN, or a file holding it           |
+| DUALRES_TRUSTED_PROXIES    | reverse proxies in front that set X-Forwarded-For    |
+|                            | and X-Forwarded-Proto (default 0: trust no header);  |
+|                            | 1 behind one TLS-terminating proxy                   |
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_KEYS_DIR = ROOT / "keys.example"
@@ -28,7 +37,12 @@ class Settings:
     base_url: str = "http://127.0.0.1:8080"
     demo: bool = False
     identity_secret: bytes = b""
-    key_passphrase: bytes | None = None
+    key_passphrase: bytes | None = field(default=None, repr=False)
+    key_passphrase_file: Path | None = None  # read when a key is loaded (docs/keys.md)
+    trust_anchor_key: str = "file:keys/trust-anchor.pem"
+    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    pkcs11_pin: str | None = field(default=None, repr=False)
+    pkcs11_pin_file: Path | None = None
     keys_dir: Path = field(default_factory=lambda: DEV_KEYS_DIR)
     status_list_size: int = 131_072  # herd privacy: never smaller (DESIGN §6)
     status_list_token_lifetime: int = 86_400  # exp of a served status list token
@@ -36,6 +50,9 @@ class Settings:
     trust_list_lifetime: int = 7 * 86_400
     credential_max_days: int = 366  # about one year (DESIGN §1)
     max_request_bytes: int = 1024 * 1024
+    # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes
+    # none: a client could otherwise claim https (and get HSTS) or any address.
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(
@@ -54,6 +71,9 @@ class Settings:
             or f"sqlite:///{data / 'dualres.sqlite3'}"
         )
         passphrase = os.environ.get("DUALRES_KEY_PASSPHRASE")
+        proxies = os.environ.get("DUALRES_TRUSTED_PROXIES", "0").strip() or "0"
+        if not proxies.isdigit() or int(proxies) > 10:
+            raise ValueError("DUALRES_TRUSTED_PROXIES must be a number of proxies, 0 to 10")
         return cls(
             data_dir=data,
             database_url=url,
@@ -61,7 +81,28 @@ class Settings:
             demo=demo,
             identity_secret=_identity_secret(data),
             key_passphrase=passphrase.encode("utf-8") if passphrase else None,
+            **_key_settings(),
+            trusted_proxies=int(proxies),
         )
+
+
+def _key_settings() -> dict[str, Any]:
+    env = os.environ
+    out: dict[str, Any] = {}
+    for name, attr in (
+        ("DUALRES_KEY_PASSPHRASE_FILE", "key_passphrase_file"),
+        ("DUALRES_PKCS11_PIN_FILE", "pkcs11_pin_file"),
+    ):
+        if env.get(name):
+            out[attr] = Path(env[name])
+    for name, attr in (
+        ("DUALRES_TRUST_ANCHOR_KEY", "trust_anchor_key"),
+        ("DUALRES_PKCS11_MODULE", "pkcs11_module"),
+        ("DUALRES_PKCS11_PIN", "pkcs11_pin"),
+    ):
+        if env.get(name):
+            out[attr] = env[name]
+    return out
 
 
 def _identity_secret(data_dir: Path) -> bytes:

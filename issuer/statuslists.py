@@ -99,19 +99,27 @@ class TokenCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tokens: dict[int, tuple[int, int, str]] = {}  # id -> (version, iat, token)
+        self._tokens: dict[int, tuple[int, int, str, str]] = {}  # id -> (version, iat, token, kid)
 
     def get(
         self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
     ) -> str:
         t = int(now.timestamp())
+        # A token signed by a key that was removed since (compromised) must not
+        # outlive it: verifiers refuse the whole sync over it (unknown kid).
+        kid = signing_key(session, lst.municipality, now).kid
         with self._lock:
             cached = self._tokens.get(lst.id)
-        if cached and cached[0] == lst.version and t - cached[1] < settings.status_list_ttl:
+        if (
+            cached
+            and cached[0] == lst.version
+            and cached[3] == kid
+            and t - cached[1] < settings.status_list_ttl
+        ):
             return cached[2]
         token = build_token(session, lst, settings, keys, now)
         with self._lock:
-            self._tokens[lst.id] = (lst.version, t, token)
+            self._tokens[lst.id] = (lst.version, t, token, kid)
         return token
 
 
