@@ -5,11 +5,15 @@ Every test that uses ``app`` runs on SQLite and on PostgreSQL (conftest.py)."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import html
 import io
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select, text
@@ -155,8 +159,14 @@ def test_static_css_is_served(app):
 
 def test_every_page_needs_sign_in(app, staff):
     c = app.test_client()
-    for path in ("/", "/registrations", "/registrations/new", "/registrations/abc", "/audit",
-                 "/import"):
+    for path in (
+        "/",
+        "/registrations",
+        "/registrations/new",
+        "/registrations/abc",
+        "/audit",
+        "/import",
+    ):
         r = c.get(C + path, base_url=HTTPS)
         assert r.status_code == 302 and r.headers["Location"].endswith("/console/login"), path
 
@@ -272,9 +282,15 @@ def test_the_number_and_pin_never_come_back_to_the_browser(app, staff, clock):
     assert YAMADA.my_number not in r.headers.get("Set-Cookie", "")
     # The second step uses the check just made; after 10 minutes it must be made again.
     clock.advance(601)
-    r = b.post("/registrations/new", {"tier": "premium", "activities": ["telework"],
-                                      "second_home_address": "軽井沢町1-1",
-                                      "valid_until": (TODAY + timedelta(days=300)).isoformat()})
+    r = b.post(
+        "/registrations/new",
+        {
+            "tier": "premium",
+            "activities": ["telework"],
+            "second_home_address": "軽井沢町1-1",
+            "valid_until": (TODAY + timedelta(days=300)).isoformat(),
+        },
+    )
     assert r.status_code == 400 and "もう一度カードを読み取ってください" in text_of(r)
 
 
@@ -303,8 +319,11 @@ def test_wrong_pin_is_a_message_and_counts(app, staff):
         ({"valid_until": TODAY.isoformat()}, "valid_until", "終了日は開始日より後"),
         ({"valid_until": (TODAY + timedelta(days=400)).isoformat()}, "valid_until", "最長366日"),
         ({"valid_from": (TODAY + timedelta(days=91)).isoformat()}, "valid_from", "前日から90日後"),
-        ({"registered_since": (TODAY + timedelta(days=1)).isoformat()}, "registered_since",
-         "未来の日付"),
+        (
+            {"registered_since": (TODAY + timedelta(days=1)).isoformat()},
+            "registered_since",
+            "未来の日付",
+        ),
         ({"registered_since": "1980-01-01"}, "registered_since", "生年月日より前"),
         ({"valid_from": "2026-02-30"}, "valid_from", "存在しない日付"),
         ({"second_home_address": "軽井沢 123456789018"}, "second_home_address", "個人番号"),
@@ -521,45 +540,394 @@ def upload(b: Console, content: bytes, name: str = "r.csv"):
                     data={"csrf_token": b.token, "file": (io.BytesIO(content), name)})  # fmt: skip
 
 
-def test_bulk_import_all_or_nothing(app, staff):
+def checked_csv(page: str) -> str:
+    m = re.search(r'<textarea name="csv"[^>]*>(.*?)</textarea>', page, re.S)
+    assert m, page[-3000:]
+    return html.unescape(m.group(1))
+
+
+def run_import(b: Console, page: str, csv_text: str | None = None):
+    b.token = csrf(page.split('id="outcome"', 1)[1])
+    ticket = re.search(r'name="ticket" value="([^"]+)"', page)
+    data = {
+        "csrf_token": b.token,
+        "csv": checked_csv(page) if csv_text is None else csv_text,
+        "ticket": ticket.group(1) if ticket else "",
+    }
+    return b.c.post(f"{C}/import/run", base_url=HTTPS, content_type="multipart/form-data",
+                    data=data)  # fmt: skip
+
+
+def count_regs(app) -> int:
+    with app.app_context(), services().db.session() as s:
+        return len(list(s.execute(select(Registration)).scalars()))
+
+
+def test_bulk_import_checks_first_then_imports_in_one_go(app, staff):
     b = signed_in(app, "clerk")
-    assert b.get("/import").status_code == 200
+    page = text_of(b.get("/import"))
+    assert "family_name_kana" in page and "ひな形" in page  # the documented template
     second = LINE.replace("山川", "川上").replace("やまかわ", "カワカミ")
-    # Shift_JIS from Excel is read too.
+    # Shift_JIS from Excel is read too.  Step 1 checks and keeps nothing.
     r = upload(b, (HEADER + LINE + second).encode("cp932"))
-    assert r.status_code == 302, text_of(r)[:3000]
-    assert "2件登録しました" in text_of(b.get("/registrations"))
+    page = text_of(r)
+    assert r.status_code == 200 and r.headers["X-Accel-Buffering"] == "no"
+    assert "全2行に誤りはありません" in page and "2件を登録する" in page
+    assert '<progress max="2" value="2"' in page  # the bar reached the end
+    assert count_regs(app) == 0
+    # Step 2: the same lines, in one transaction, with the bar.
+    checked = page
+    r = run_import(b, checked)
+    page = text_of(r)
+    assert r.status_code == 200 and "2件登録しました" in page, page[-2000:]
+    assert '<progress max="2" value="2"' in page
     with app.app_context(), services().db.session() as s:
         regs = list(s.execute(select(Registration)).scalars())
         assert {r.family_name_kana for r in regs} == {"ヤマカワ", "カワカミ"}
         assert not any(r.identity_checked for r in regs)
+    # Sent again, the same lines are refused by the rules, all of them.
+    r = run_import(b, checked)
+    assert "確認の後に2行が登録できなくなりました" in text_of(r)
+    assert count_regs(app) == 2
+    # Only lines whose check passed: no ticket, another's ticket, or a failed check's.
+    ticket = re.search(r'name="ticket" value="([^"]+)"', checked).group(1)  # type: ignore[union-attr]
+    r = b.c.post(
+        f"{C}/import/run", base_url=HTTPS, data={"csrf_token": b.token, "csv": checked_csv(checked)}
+    )
+    assert r.status_code == 400 and "先にファイルの内容を確認してください" in text_of(r)
+    other = signed_in(app, "super")
+    r = other.c.post(
+        f"{C}/import/run",
+        base_url=HTTPS,
+        data={"csrf_token": other.token, "csv": checked_csv(checked), "ticket": ticket},
+    )
+    assert r.status_code == 400
+    failed = text_of(upload(b, (HEADER + LINE.replace("basic", "premium")).encode()))
+    assert 'name="ticket"' not in failed
+
+
+def test_bulk_import_reports_every_bad_line_and_writes_nothing(app, staff):
+    b = signed_in(app, "clerk")
     bad = (LINE.replace("山川", "森").replace("やまかわ", "モリ")
            + LINE.replace("basic", "premium").replace("山川", "林").replace("やまかわ", "ハヤシ")
            + LINE.replace("389-0111", "3890111").replace("山川", "谷").replace("やまかわ", "タニ")
-           + LINE)  # fmt: skip
+           + LINE.replace("山川", "森").replace("やまかわ", "モリ"))  # fmt: skip
     r = upload(b, (HEADER + bad).encode("utf-8"))
     page = text_of(r)
-    assert r.status_code == 422 and "何も登録していません" in page
-    assert "マイナンバーカードによる本人確認が必要です" in page  # line 3
-    assert "郵便番号は NNN-NNNN" in page  # line 4
-    assert "すでにこの市区町村に登録されています" in page  # line 5
-    assert "<td>2</td>" not in page  # line 2 was fine
-    with app.app_context(), services().db.session() as s:
-        assert len(list(s.execute(select(Registration)).scalars())) == 2
+    assert "4行のうち3行に誤りがあります" in page and "何も登録していません" in page
+    report = page.split('id="import-problems"', 1)[1]
+    assert "<td>3</td>" in report and "マイナンバーカードによる本人確認が必要です" in report
+    assert "<td>4</td>" in report and "郵便番号は NNN-NNNN" in report
+    assert "<td>5</td>" in report and "すでにこの市区町村に登録されています" in report
+    assert "<td>2</td>" not in report  # line 2 was fine
+    assert 'name="csv"' not in page  # nothing to import
+    assert count_regs(app) == 0
+
+
+def test_bulk_import_refuses_what_changed_since_the_check(app, staff):
+    b = signed_in(app, "clerk")
+    page = text_of(upload(b, (HEADER + LINE).encode("utf-8")))
+    assert "全1行に誤りはありません" in page
+    # The same person is registered in between (another clerk, another file).
+    other = signed_in(app, "super")
+    other_page = text_of(upload(other, (HEADER + LINE).encode("utf-8")))
+    assert "1件登録しました" in text_of(run_import(other, other_page))
+    r = run_import(b, page)
+    assert "確認の後に1行が登録できなくなりました" in text_of(r)
+    assert "<td>2</td>" in text_of(r) and count_regs(app) == 1
+    # A file changed after its check is refused before any line is tried.
+    page = text_of(
+        upload(b, (HEADER + LINE.replace("山川", "西").replace("やまかわ", "ニシ")).encode("utf-8"))
+    )
+    r = run_import(b, page, checked_csv(page).replace("西", "東"))
+    assert r.status_code == 400 and "先にファイルの内容を確認してください" in text_of(r)
 
 
 def test_bulk_import_unreadable_files(app, staff):
     b = signed_in(app, "clerk")
     for content, words in ((b"\xff\xfe\x00garbage\x81", "読み取れません"),
                            (b"a,b\n1,2\n", "見出しが足りません"),
-                           (HEADER.encode(), "登録する行がありません")):  # fmt: skip
+                           (HEADER.encode(), "登録する行がありません"),
+                           ((HEADER + LINE * 1001).encode(), "1000行まで")):  # fmt: skip
         r = upload(b, content)
         assert r.status_code == 400 and words in text_of(r), words
+        assert 'aria-describedby="import-note err-file"' in text_of(r)
     r = b.c.post(f"{C}/import", base_url=HTTPS, data={"csrf_token": b.token})
     assert r.status_code == 400 and "ファイルを選んでください" in text_of(r)
-    r = b.c.post(f"{C}/import", base_url=HTTPS, content_type="multipart/form-data",
-                 data={"file": (io.BytesIO(HEADER.encode() + LINE.encode()), "r.csv")})
+    r = b.c.post(
+        f"{C}/import",
+        base_url=HTTPS,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(HEADER.encode() + LINE.encode()), "r.csv")},
+    )
     assert r.status_code == 400  # CSRF
+    r = b.c.post(f"{C}/import/run", base_url=HTTPS, data={"csv": HEADER + LINE})
+    assert r.status_code == 400 and "不正な送信" in text_of(r)  # CSRF
+
+
+def test_import_template_is_the_documented_header(app, staff):
+    b = signed_in(app, "clerk")
+    r = b.get("/import/template.csv")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert r.data.startswith("\ufeff".encode()) and r.data.decode("utf-8-sig") == HEADER.replace(
+        "\n", "\r\n"
+    )
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+def export(b: Console, **query: str):
+    return b.c.get(f"{C}/export.csv", base_url=HTTPS, query_string=query)
+
+
+def test_export_csv_utf8_and_shift_jis(app, staff):
+    sup = signed_in(app, "super")
+    yamada = register(sup)
+    sup.get(f"/registrations/{yamada}")
+    sup.post(f"/registrations/{yamada}/suspend", {"reason": '=HYPERLINK("x")'})
+    page = text_of(upload(sup, (HEADER + LINE).encode("utf-8")))
+    assert "1件登録しました" in text_of(run_import(sup, page)), page[-1500:]
+    r = export(sup)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert (
+        "attachment" in r.headers["Content-Disposition"]
+        and "203211" in r.headers["Content-Disposition"]
+    )
+    assert r.data.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(r.data.decode("utf-8-sig"))))
+    assert list(rows[0])[:15] == HEADER.strip().split(",")
+    by_name = {row["family_name"]: row for row in rows}
+    y, k = by_name["山田"], by_name["山川"]
+    assert y["id"] == yamada and y["tier"] == "premium" and y["identity_checked"] == "card"
+    assert y["activities"] == "telework;volunteer" and y["birthdate"] == "1985-06-15"
+    assert y["state"] == "suspended" and y["state_reason"].startswith("'=")  # no formula
+    assert k["family_name_kana"] == "ヤマカワ" and k["identity_checked"] == "declared"
+    assert YAMADA.my_number not in r.data.decode("utf-8-sig")
+    # The importer reads an export back (its own columns; the rest ignored).
+    assert "my_number" not in r.data.decode("utf-8-sig")
+    # Filters as in the search; Shift_JIS for older systems.
+    r = export(sup, state="active", encoding="shift_jis")
+    assert r.headers["Content-Type"] == "text/csv; charset=Shift_JIS"
+    rows = list(csv.DictReader(io.StringIO(r.data.decode("cp932"))))
+    assert [row["family_name"] for row in rows] == ["山川"]
+    # Every export is audited, without the name looked for.
+    export(sup, q="山田")
+    with app.app_context(), services().db.session() as s:
+        done = [e for e in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
+                if e.action == "registration.export"]  # fmt: skip
+    assert [e.detail["rows"] for e in done] == [2, 1, 1]
+    assert done[1].detail["filters"] == {"state": "active"} and done[1].detail["encoding"] == (
+        "shift_jis"
+    )
+    assert (
+        done[2].detail["filters"] == {"q": "(name)"} and done[0].actor == "staff:super (supervisor)"
+    )
+    # Another town's staff export nothing of it.
+    other = signed_in(app, "sapporo")
+    assert export(other).data.decode("utf-8-sig").count("\n") == 1  # the header only
+
+
+def test_export_refuses_what_shift_jis_cannot_say(app, staff):
+    b = signed_in(app, "clerk")
+    page = text_of(upload(b, (HEADER + LINE.replace("山川", "𠮷川")).encode("utf-8")))
+    assert "1件登録しました" in text_of(run_import(b, page))
+    b.get("/registrations")
+    r = export(b, encoding="shift_jis")
+    assert r.status_code == 422 and "Shift_JIS で表せない文字があります（2行目）" in text_of(r)
+    assert "𠮷川" in export(b).data.decode("utf-8-sig")
+    assert export(b, encoding="latin-1").status_code == 400
+    r = export(b, created_from="yesterday")
+    assert r.status_code == 400 and "検索条件を直してから" in text_of(r)
+    assert app.test_client().get(f"{C}/export.csv", base_url=HTTPS).status_code == 302
+
+
+# --- issue to a phone ----------------------------------------------------------------------
+
+
+def offer_page(b: Console, reg: str):
+    b.get(f"/registrations/{reg}")
+    r = b.post(f"/registrations/{reg}/offers")
+    assert r.status_code == 201, text_of(r)[:2000]
+    page = text_of(r)
+    status_url = re.search(r'data-status-url="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    return page, status_url.removeprefix(C)
+
+
+def qr_text(page: str) -> str:
+    import zxingcpp
+    from PIL import Image
+
+    m = re.search(r'id="offer-qr" src="data:image/png;base64,([^"]+)"', page)
+    assert m, page[-3000:]
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(m.group(1)))))
+    assert len(found) == 1
+    return str(found[0].text)
+
+
+def wallet_collects(client, clock, offer_uri: str, tx_code: str, *, collect: bool = True) -> None:
+    """What a wallet does with the QR and the code (OpenID4VCI, pre-authorized code)."""
+    from tests.test_oid4vci import CONFIG, credential_req, nonce, proof, token_req
+    from verifier.wire import jws
+
+    url = parse_qs(urlsplit(offer_uri).query)["credential_offer_uri"][0]
+    offer = client.get(urlsplit(url).path).json
+    code = offer["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"][
+        "pre-authorized_code"
+    ]
+    r = token_req(client, code, tx_code)
+    assert r.status_code == 200, r.json
+    if not collect:
+        return
+    hk = jws.generate_key()
+    r = credential_req(
+        client,
+        r.json["access_token"],
+        {
+            "credential_configuration_id": CONFIG,
+            "proofs": {"jwt": [proof(hk, clock, nonce(client))]},
+        },
+    )
+    assert r.status_code == 200, r.json
+
+
+def test_issue_to_a_phone_until_collected(app, staff, clock):
+    b = signed_in(app, "clerk")
+    reg = register(b)
+    assert "スマートフォンに発行する" in text_of(b.get(f"/registrations/{reg}"))
+    page, status = offer_page(b, reg)
+    tx = re.search(r'id="tx-code"[^>]*>.*?</span>(\d{6})</p>', page, re.S)
+    assert tx, page
+    assert "受け取り待ち" in page and "10:00" in page and "offer.js" in page
+    uri = qr_text(page)
+    assert uri.startswith("openid-credential-offer://?credential_offer_uri=")
+    assert tx.group(1) not in uri  # the code goes by another channel
+    assert uri not in page.replace("&amp;", "&")  # only in the image
+    r = b.get(status)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    assert r.json == {"state": "waiting", "label": "受け取り待ち", "final": False, "remaining": 600}
+    clock.advance(30)
+    assert b.get(status).json["remaining"] == 570
+    wallet_collects(b.c, clock, uri, tx.group(1), collect=False)
+    assert b.get(status).json["state"] == "redeemed"
+    wallet_collects_rest = b.get(status).json
+    assert wallet_collects_rest["final"] is False
+    # The wallet fetches the credential: the page flips to collected.
+    page2, status2 = offer_page(b, reg)
+    tx2 = re.search(r"</span>(\d{6})</p>", page2).group(1)  # type: ignore[union-attr]
+    wallet_collects(b.c, clock, qr_text(page2), tx2)
+    assert b.get(status2).json == {
+        "state": "collected",
+        "label": "受け取り済み",
+        "final": True,
+        "remaining": 600,
+    }
+    later = text_of(b.get(status2.removesuffix("/status")))
+    assert "受け取り済み" in later and 'id="offer-qr"' not in later
+    assert tx2 not in later and "一度だけ表示されます" in later  # the code is never shown again
+    detail = text_of(b.get(f"/registrations/{reg}"))
+    assert "発行済みの証明書" in detail and "<td>1</td>" in detail
+    with app.app_context(), services().db.session() as s:
+        actions = [e.action for e in s.execute(select(AuditEntry)).scalars()]
+    assert actions.count("oid4vci.offer") == 2 and "credential.issue" in actions
+    # English labels from the same endpoint.
+    b.post("/lang", {"lang": "en", "next": "/console/"})
+    assert b.get(status2).json["label"] == "Collected"
+
+
+def test_offer_expires_and_locks(app, staff, clock):
+    b = signed_in(app, "clerk")
+    reg = register(b)
+    _, status = offer_page(b, reg)
+    clock.advance(601)
+    assert b.get(status).json == {
+        "state": "expired",
+        "label": "期限切れ。もう一度発行してください",
+        "final": True,
+        "remaining": 0,
+    }
+    page, status = offer_page(b, reg)
+    url = parse_qs(urlsplit(qr_text(page)).query)["credential_offer_uri"][0]
+    code = b.c.get(urlsplit(url).path).json["grants"][
+        "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+    ]["pre-authorized_code"]
+    from tests.test_oid4vci import token_req
+
+    for _ in range(5):
+        assert token_req(b.c, code, "000000").status_code == 400
+    assert b.get(status).json["state"] == "locked"
+
+
+def test_offer_isolation_roles_and_csrf(app, staff, clock):
+    sup = signed_in(app, "super")
+    reg = register(sup)
+    _, status = offer_page(sup, reg)
+    other = signed_in(app, "sapporo")
+    r = other.get(status)
+    assert r.status_code == 404 and r.json["error"] == "not_found"
+    assert other.get(status.removesuffix("/status")).status_code == 404
+    assert other.post(f"/registrations/{reg}/offers").status_code == 404
+    # Another registration's offer under this one's address: the same 404.
+    second = register(sup, SATO, tier="basic")
+    assert sup.get(status.replace(reg, second)).status_code == 404
+    assert sup.get(status.replace("/offers/1/", "/offers/999/")).status_code == 404
+    assert sup.get(status.replace("/offers/1/", "/offers/99999999999999999999/")).status_code == 404
+    # Signed out: JSON, not a redirect the page's script would follow.
+    r = app.test_client().get(C + status, base_url=HTTPS)
+    assert r.status_code == 401 and r.json["error"] == "signed_out"
+    r = sup.post(f"/registrations/{reg}/offers", token=False)
+    assert r.status_code == 400
+    # Only an active registration is issued to.
+    sup.post(f"/registrations/{reg}/suspend", {"reason": "確認中"})
+    sup.get(f"/registrations/{reg}")
+    r = sup.post(f"/registrations/{reg}/offers")
+    assert r.status_code == 409 and "有効な登録ではないため発行できません" in text_of(r)
+    assert 'id="err-offer"' in text_of(r)
+
+
+def test_polling_does_not_keep_a_session_alive(app, staff, clock):
+    b = signed_in(app, "clerk")
+    reg = register(b)
+    _, status = offer_page(b, reg)
+    for _ in range(4):
+        clock.advance(7 * 60)
+        assert b.get(status).status_code == 200
+    clock.advance(3 * 60)  # 31 minutes since the clerk last did anything
+    assert b.get(status).status_code == 401
+    assert b.get(f"/registrations/{reg}").status_code == 302
+
+
+# --- accessibility in the markup -----------------------------------------------------------
+
+
+def test_date_inputs_show_wareki_and_every_input_is_labelled(app, staff):
+    b = signed_in(app, "clerk")
+    r = b.post("/registrations/new/card", {"my_number": YAMADA.my_number, "pin": YAMADA.pin})
+    page = text_of(r)
+    assert 'id="f-valid_until" name="valid_until" type="date" value="2027-11-18" lang="ja"' in page
+    assert (
+        'id="wareki-valid_until" data-wareki-for="f-valid_until" data-lang="ja">令和9年11月18日'
+        in page
+    )
+    assert 'aria-describedby="wareki-valid_until"' in page
+    reg = register(b)
+    pages = [page, text_of(b.get("/registrations")), text_of(b.get("/registrations/new")),
+             text_of(b.get(f"/registrations/{reg}")), text_of(b.get("/audit")),
+             text_of(b.get("/import")), text_of(Console(app).get("/login"))]  # fmt: skip
+    for html_ in pages:
+        assert '<a class="skip" href="#main">' in html_
+        for m in re.finditer(r"<(input|select|textarea)\b([^>]*)>", html_):
+            attrs = m.group(2)
+            if 'type="hidden"' in attrs or " hidden" in attrs:
+                continue
+            ident = re.search(r'id="([^"]+)"', attrs)
+            inside_label = html_.rfind("<label", 0, m.start()) > html_.rfind(
+                "</label>", 0, m.start()
+            )
+            assert inside_label or (ident and f'for="{ident.group(1)}"' in html_), attrs
+    b.post("/lang", {"lang": "en", "next": "/console/registrations?created_from=2026-11-18"})
+    page = text_of(b.get("/registrations", query_string={"created_from": "2026-11-18"}))
+    assert 'lang="en"' in page and ">Reiwa 8</span>" in page
 
 
 def test_session_secret_is_private_shared_and_stable(tmp_path: Path, monkeypatch):
@@ -574,3 +942,37 @@ def test_session_secret_is_private_shared_and_stable(tmp_path: Path, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == ["session-secret.key"]
     monkeypatch.setenv("DUALRES_SESSION_SECRET", "ab" * 32)
     assert session_secret(settings) == b"\xab" * 32
+
+
+def test_new_screens_in_english(app, staff):
+    b = signed_in(app, "clerk")
+    reg = register(b)
+    b.post("/lang", {"lang": "en", "next": "/console/"})
+    page = text_of(b.get("/import"))
+    assert "Check the file" in page and "Download the template" in page
+    page = text_of(upload(b, (HEADER + LINE).encode()))
+    assert "All 1 lines are correct" in page and "Import 1 registrations" in page
+    page, _ = offer_page(b, reg)
+    assert "Issue to a phone" in page and "Waiting for the phone" in page
+    assert "Expires in" in page and 'lang="en"' in page
+    page = text_of(b.get("/registrations"))
+    assert "Export to CSV" in page and "UTF-8 (with BOM, for Excel)" in page
+
+
+def test_import_page_streams_its_progress(app, staff):
+    b = signed_in(app, "clerk")
+    b.get("/import")
+    lines = [
+        LINE.replace("山川", f"山{i}").replace("やまかわ", "ヤマ" + "アイウエオ"[i])
+        for i in range(5)
+    ]
+    content = (HEADER + "".join(lines)).encode()
+    r = b.c.post(f"{C}/import", base_url=HTTPS, content_type="multipart/form-data", buffered=False,
+                 data={"csrf_token": b.token, "file": (io.BytesIO(content), "r.csv")})  # fmt: skip
+    chunks = [c.decode() if isinstance(c, bytes) else c for c in r.response]
+    r.close()
+    # The top of the page leaves before any line is tried, then one bar per step.
+    assert "<progress" not in chunks[0] and 'id="outcome"' not in chunks[0]
+    bars = [c for c in chunks if c.startswith("<progress")]
+    assert [re.search(r'value="(\d+)"', c).group(1) for c in bars] == ["0", "1", "2", "3", "4", "5"]  # type: ignore[union-attr]
+    assert "全5行に誤りはありません" in "".join(chunks)

@@ -23,6 +23,7 @@ from flask import (
     Blueprint,
     Response,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -38,7 +39,7 @@ from ..app import session as db_session
 from ..config import Settings
 from ..errors import IssuerError
 from ..models import Municipality
-from .i18n import LANGS, date_text, datetime_text, word
+from .i18n import LANGS, date_text, datetime_text, wareki_hint, word
 from .models import StaffUser
 
 log = logging.getLogger("dualres.issuer.console")
@@ -54,6 +55,8 @@ bp = Blueprint(
 IDLE_SECONDS: Final = 30 * 60
 SECRET_ENV: Final = "DUALRES_SESSION_SECRET"  # noqa: S105 - a variable name
 _OPEN: Final = frozenset({"console.login", "console.static", "console.set_lang"})
+# Polled by a page's script: answered in JSON, and not counted as activity.
+_JSON: Final = frozenset({"console.offer_status"})
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -150,6 +153,12 @@ def _jdate(d: Any) -> str:
     return date_text(d, lang())
 
 
+@bp.app_template_filter("wareki")
+def _wareki(value: Any) -> str:
+    """The 和暦 beside a date input: ``令和8年11月18日`` / ``Reiwa 8``; empty if no date yet."""
+    return wareki_hint(value, lang())
+
+
 @bp.app_template_filter("jdatetime")
 def _jdatetime(dt: Any) -> str:
     return datetime_text(dt, lang())
@@ -185,18 +194,33 @@ def _guard() -> BaseResponse | None:
         return None
     uid, last = session.get("uid"), session.get("last")
     if not isinstance(uid, int) or not isinstance(last, (int, float)):
-        return redirect(url_for("console.login"))
+        return _signed_out()
     if _clock() - last > IDLE_SECONDS:
         _end_session()
         session["expired"] = True
-        return redirect(url_for("console.login"))
+        return _signed_out()
     user = db_session().get(StaffUser, uid)
     if user is None:
         _end_session()
-        return redirect(url_for("console.login"))
+        return _signed_out()
     g.staff = user
-    session["last"] = _clock()
+    if not json_call():
+        # A page left open polls on its own: that is no one at the counter,
+        # so it must not keep the session alive.
+        session["last"] = _clock()
     return None
+
+
+def json_call() -> bool:
+    return request.endpoint in _JSON
+
+
+def _signed_out() -> BaseResponse:
+    if json_call():
+        resp = jsonify({"error": "signed_out", "error_description": t("expired")})
+        resp.status_code = 401
+        return resp
+    return redirect(url_for("console.login"))
 
 
 def _end_session() -> None:
@@ -218,26 +242,34 @@ def _error_page(status: int, text: str) -> tuple[str, int]:
     return render_template("console/error.html", status=status, message=text), status
 
 
+def _error(status: int, key: str, text: str | None = None) -> tuple[str | Response, int]:
+    if json_call():
+        return jsonify({"error": key, "error_description": text or t(key)}), status
+    return _error_page(status, text or t(key))
+
+
 @bp.errorhandler(IssuerError)
-def _issuer_error(exc: IssuerError) -> tuple[str, int]:
-    return _error_page(exc.status, message(exc))
+def _issuer_error(exc: IssuerError) -> tuple[str | Response, int]:
+    return _error(exc.status, exc.error, message(exc))
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> tuple[str, int]:
+def _http_error(exc: HTTPException) -> tuple[str | Response, int]:
     code = exc.code or 500
     if isinstance(exc, CsrfFailure):
         key = "csrf"
     else:
         key = {403: "forbidden", 404: "not_found"}.get(code, "bad_request")
-    return _error_page(code, t(key))
+    return _error(code, key)
 
 
 @bp.errorhandler(Exception)
-def _unexpected(exc: Exception) -> tuple[str, int]:
+def _unexpected(exc: Exception) -> tuple[str | Response, int]:
     # The type only: a message could carry personal data.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
-    return _error_page(500, t("server_error"))
+    return _error(500, "server_error")
 
 
-from . import views as _views  # noqa: E402,F401  (routes attach to bp)
+from . import bulk as _bulk  # noqa: E402,F401  (routes attach to bp)
+from . import issue as _issue  # noqa: E402,F401
+from . import views as _views  # noqa: E402,F401

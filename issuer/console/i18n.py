@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-from verifier._wareki import wareki
+from verifier._wareki import era, wareki
 
 LANGS: Final = ("ja", "en")
 JST: Final = timedelta(hours=9)
@@ -114,12 +114,69 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "import_file": ("CSV ファイル（UTF-8 または Shift_JIS）", "CSV file (UTF-8 or Shift_JIS)"),
     "import_note": ("自己申告によるベーシック登録のみ一括登録できます"
                     "（プレミアムはカードによる本人確認が必要です）。"
-                    "1行目は見出し行です。1行でも誤りがあれば何も登録しません。",
+                    "まず全行を確認して誤りを行ごとに示し、誤りがなければ全行を一度に登録します"
+                    "（1行でも登録できなければ何も登録しません）。",
                     "Only self-declared basic registrations can be imported (premium needs "
-                    "the card). Line 1 is the header. "
-                    "If any line is wrong, nothing is registered."),
-    "import_columns": ("列", "Columns"),
-    "import_send": ("読み込んで登録する", "Import"),
+                    "the card). Every line is checked first and errors are listed by line; "
+                    "then all lines are imported at once (if any fails, none is)."),
+    "import_check": ("内容を確認する", "Check the file"),
+    "import_send": ("{n}件を登録する", "Import {n} registrations"),
+    "import_template": ("CSV のひな形", "The CSV template"),
+    "import_template_download": ("ひな形（見出し行のみ、UTF-8）をダウンロード",
+                                 "Download the template (header line only, UTF-8)"),
+    "import_template_note": ("UTF-8 または Shift_JIS、1行目は見出し、1回{n}行まで",
+                             "UTF-8 or Shift_JIS, header on line 1, at most {n} lines"),
+    "column_meaning": ("内容", "Meaning"),
+    "column_example": ("例", "Example"),
+    "import_checking": ("{n}行を確認しています（まだ登録しません）",
+                        "Checking {n} lines (nothing is registered yet)"),
+    "import_running": ("{n}行を登録しています（すべて登録するか、何も登録しません）",
+                       "Importing {n} lines (all of them, or none)"),
+    "import_report": ("誤りのある行", "Lines with errors"),
+    "import_again": ("ファイルを直してもう一度確認する", "Fix the file and check it again"),
+    "import_ok": ("全{n}行に誤りはありません。まだ登録していません。",
+                  "All {n} lines are correct. Nothing is registered yet."),
+    "import_check_first": ("先にファイルの内容を確認してください",
+                           "Check the file first"),
+    "cancel": ("やめる", "Cancel"),
+    "export": ("CSV に書き出す", "Export to CSV"),
+    "export_encoding": ("文字コード", "Encoding"),
+    "export_utf8": ("UTF-8（BOM付き・Excel 対応）", "UTF-8 (with BOM, for Excel)"),
+    "export_sjis_name": ("Shift_JIS", "Shift_JIS"),
+    "export_note": ("上の条件に合う登録を書き出します（個人番号は含みません）。"
+                    "書き出しは監査ログに残ります。",
+                    "Exports the registrations the search selects (never any My Number). "
+                    "Every export is audited."),
+    "export_filters": ("検索条件を直してから書き出してください",
+                       "Correct the search conditions before exporting"),
+    "export_sjis": ("Shift_JIS で表せない文字があります（{lines}行目）。UTF-8 で書き出してください",
+                    "Some characters have no Shift_JIS form (lines {lines}): export as UTF-8"),
+    "offer_title": ("スマートフォンに発行", "Issue to a phone"),
+    "offer_issue": ("スマートフォンに発行する", "Issue to a phone"),
+    "offer_issue_note": ("QRコードと確認番号を表示します（10分間有効）",
+                         "Shows a QR code and a code, valid for 10 minutes"),
+    "offer_back": ("登録内容に戻る", "Back to the registration"),
+    "offer_step_scan": ("1. 受け取るアプリでこのQRコードを読み取ってください",
+                        "1. Scan this QR code with the wallet app"),
+    "offer_qr_alt": ("証明書を受け取るためのQRコード", "QR code to receive the credential"),
+    "offer_step_code": ("2. アプリに確認番号を入力してください", "2. Type this code into the app"),
+    "offer_code_label": ("確認番号", "Code"),
+    "offer_code_note": ("確認番号（6桁）は口頭でお伝えください。"
+                        "この画面を離れると再表示できません。",
+                        "Tell the resident this 6-digit code; it cannot be shown again."),
+    "offer_code_gone": ("確認番号は発行時に一度だけ表示されます。必要なら発行し直してください。",
+                        "The code is shown once, when the offer is made; "
+                        "make a new offer if needed."),
+    "offer_expires": ("有効期限まで", "Expires in"),
+    "offer_left": ("残り", "left"),
+    "offer_refresh": ("状態を確認する", "Check the status"),
+    "offer_new": ("もう一度発行する", "Make a new offer"),
+    "offer_waiting": ("受け取り待ち", "Waiting for the phone"),
+    "offer_redeemed": ("受け取り中", "Receiving"),
+    "offer_collected": ("受け取り済み", "Collected"),
+    "offer_expired": ("期限切れ。もう一度発行してください", "Expired: make a new offer"),
+    "offer_locked": ("確認番号の誤りが続いたため無効になりました。もう一度発行してください",
+                     "Too many wrong codes: make a new offer"),
     "import_no_file": ("ファイルを選んでください", "Choose a file"),
     "import_encoding": ("CSV ファイルとして読み取れません（UTF-8 か Shift_JIS で保存してください）",
                         "Not a readable CSV file (save it as UTF-8 or Shift_JIS)"),
@@ -127,8 +184,10 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
                       "The header line lacks columns. Columns: "),
     "import_too_many": ("一度に登録できるのは{n}行までです", "At most {n} lines at a time"),
     "import_empty": ("登録する行がありません", "The file has no lines to register"),
-    "import_failed": ("誤りのある行があるため、何も登録していません",
-                      "Some lines are wrong: nothing was registered"),
+    "import_failed": ("{total}行のうち{n}行に誤りがあります。何も登録していません",
+                      "{n} of {total} lines are wrong: nothing was registered"),
+    "import_failed_run": ("確認の後に{n}行が登録できなくなりました。何も登録していません",
+                          "{n} lines could no longer be registered: nothing was registered"),
     "import_done": ("{n}件登録しました", "{n} registrations imported"),
     "line": ("行", "Line"),
     "column": ("列", "Column"),
@@ -163,3 +222,18 @@ def datetime_text(dt: datetime | None, lang: str) -> str:
         return "-"
     jst = (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)) + JST
     return f"{date_text(jst.date(), lang)} {jst:%H:%M} JST"
+
+
+def wareki_hint(value: object, lang: str) -> str:
+    """The era date of an ISO ``YYYY-MM-DD`` text, or ``""`` (wareki.js does the same)."""
+    if isinstance(value, date):
+        d = value
+    else:
+        try:
+            d = date.fromisoformat(str(value or ""))
+        except ValueError:
+            return ""
+    if lang == "en":
+        found = era(d)
+        return f"{found[1]} {found[2]}" if found else ""
+    return wareki(d)

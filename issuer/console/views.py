@@ -4,9 +4,6 @@ its field in the staff member's language, never as a stack trace."""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -163,10 +160,8 @@ def _offset() -> int:
     return min(int(raw), MAX_OFFSET)
 
 
-@bp.get("/registrations")
-def search() -> str:
-    args = request.args
-    errors: dict[str, str] = {}
+def search_filters(args: MultiDict[str, str], errors: dict[str, str]) -> list[Any]:
+    """The search form's conditions, this municipality's rows only (also used by the export)."""
     where: list[Any] = [Registration.municipality_id == municipality().id]
     q = args.get("q", "").strip()[:64]
     if q:
@@ -182,6 +177,18 @@ def search() -> str:
     if tier in registrations.TIERS:
         where.append(Registration.tier == tier)
     _day_range(args, Registration.created_at, ("created_from", "created_to"), errors, where)
+    return where
+
+
+@bp.get("/registrations")
+def search() -> tuple[str, int]:
+    return search_page()
+
+
+def search_page(export_error: str | None = None, status: int = 200) -> tuple[str, int]:
+    args = request.args
+    errors: dict[str, str] = {}
+    where = search_filters(args, errors)
     regs, total, offset = _page(
         Registration, where, Registration.created_at.desc(), Registration.id.desc()
     )
@@ -195,7 +202,8 @@ def search() -> str:
         args=args,
         states=STATES,
         tiers=registrations.TIERS,
-    )
+        export_error=export_error,
+    ), status
 
 
 def _detail(
@@ -479,118 +487,3 @@ def audit_log() -> str:
         actions=actions,
         check=check,
     )
-
-
-# --- bulk import -------------------------------------------------------------------------------
-
-IMPORT_COLUMNS: Final = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birthdate",
-    "sex",
-    "address",
-    "address_lg_code",
-    "tier",
-    "activities",
-    "second_home_address",
-    "postal_code",
-    "valid_from",
-    "valid_until",
-    "registered_since",
-)
-MAX_IMPORT_ROWS: Final = 1000
-_DECLARED_COLUMNS: Final = IMPORT_COLUMNS[:8]
-
-
-def _import_column(exc: IssuerError) -> str:
-    f = exc.field or ""
-    if f.startswith("activities"):
-        return "activities"
-    f = f.removeprefix("identity.declared.")
-    return {"second_home.address": "second_home_address",
-            "second_home.postal_code": "postal_code"}.get(f, f)  # fmt: skip
-
-
-def _import_request(row: dict[str, str]) -> dict[str, Any]:
-    def cell(k: str) -> str:
-        return (row.get(k) or "").strip()
-
-    declared: dict[str, Any] = {k: cell(k) for k in _DECLARED_COLUMNS if cell(k)}
-    home: dict[str, Any] = {"address": cell("second_home_address")}
-    if cell("postal_code"):
-        home["postal_code"] = cell("postal_code")
-    acts = [a.strip() for a in re.split(r"[;、,]", cell("activities")) if a.strip()]
-    data: dict[str, Any] = {
-        "identity": {"declared": declared},
-        "tier": cell("tier"),
-        "activities": acts,
-        "second_home": home,
-    }
-    for k in ("valid_from", "valid_until", "registered_since"):
-        if cell(k):
-            data[k] = cell(k)
-    return data
-
-
-def _read_csv() -> list[dict[str, str]] | str:
-    """The uploaded rows, or the words of why the file cannot be read."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return t("import_no_file")
-    raw = upload.read()
-    for encoding in ("utf-8-sig", "cp932"):  # UTF-8, or Excel's Japanese Shift_JIS
-        try:
-            content = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        return t("import_encoding")
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    missing = [c for c in ("family_name", "birthdate", "tier", "valid_until")
-               if c not in (reader.fieldnames or [])]  # fmt: skip
-    if missing:
-        return t("import_header") + ", ".join(IMPORT_COLUMNS)
-    try:
-        rows = []
-        for row in reader:
-            rows.append({k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)})
-            if len(rows) > MAX_IMPORT_ROWS:
-                return t("import_too_many").format(n=MAX_IMPORT_ROWS)
-    except csv.Error:
-        return t("import_encoding")
-    if not rows:
-        return t("import_empty")
-    return rows
-
-
-@bp.route("/import", methods=["GET", "POST"])
-def bulk_import() -> Response | tuple[str, int]:
-    if request.method == "GET":
-        return render_template("console/import.html", problems=[], error=None,
-                               columns=IMPORT_COLUMNS), 200  # fmt: skip
-    rows = _read_csv()
-    if isinstance(rows, str):
-        return render_template("console/import.html", problems=[], error=rows,
-                               columns=IMPORT_COLUMNS), 400  # fmt: skip
-    s = db_session()
-    m = municipality()
-    problems: list[tuple[int, str, str]] = []
-    for number, row in enumerate(rows, start=2):  # line 1 is the header
-        try:
-            with s.begin_nested():
-                registrations.create_registration(
-                    s, m, _import_request(row), actor=actor(), now=now(),
-                    settings=services().settings,
-                )  # fmt: skip
-        except IssuerError as exc:
-            problems.append((number, _import_column(exc), message(exc)))
-    if problems:
-        s.rollback()  # all or nothing: fix the file and send it again
-        return render_template("console/import.html", problems=problems,
-                               error=t("import_failed"), columns=IMPORT_COLUMNS), 422  # fmt: skip
-    s.commit()
-    flash(t("import_done").format(n=len(rows)))
-    return redirect(url_for("console.search"))
