@@ -1,0 +1,400 @@
+"""Export the shared test corpus and the verifier app's data from Python.
+
+    PYTHONPATH=. .venv/bin/python -m tests.vectors.make_vectors          # rewrite
+    PYTHONPATH=. .venv/bin/python -m tests.vectors.make_vectors --check  # exit 1 if stale
+
+Writes
+
+- ``tests/vectors/good.json``: the wire format's good cases (base64url, Base45,
+  status lists, the RFC 9901 example, DR1 round trips) and accepted
+  presentations with every field of the result, for each profile;
+- ``tests/vectors/edge.json``: hostile cases aimed where JavaScript's defaults
+  differ from Python's (JSON numbers and member names, string lengths in code
+  points, what ``str.strip`` removes), in the format of ``hostile.json``;
+- ``webapps/verify/data/reasons.json``: the ja/en words of ``verifier.reasons``;
+- ``webapps/verify/data/profiles.json``: ``schemas/profiles/*.json`` in one file.
+
+``hostile.json`` stays with ``tests/test_hostile.py``, which makes it.  The
+app data is derived, never edited by hand: ``tests/test_vectors.py`` fails when
+it differs from what this script would write.  ``good.json`` holds signatures
+over fresh keys, so it is only compared for what does not depend on them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import schemas
+from tests.support import DAY, NOW, World
+from verifier import Bundle, MemoryReplayStore, verify
+from verifier.profiles import PROFILE_NAMES
+from verifier.reasons import MESSAGES
+from verifier.wire import jws, sdjwt, transport
+from verifier.wire._b64 import b64d, b64e
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "tests" / "vectors"
+GOOD = VECTORS / "good.json"
+EDGE = VECTORS / "edge.json"
+APP_DATA = ROOT / "webapps" / "verify" / "data"
+
+
+
+def reasons_json() -> dict[str, Any]:
+    # The other words a counter reads, as the CLI prints them.
+    from verifier.cli import PREFECTURES_EN, TIERS, WARNINGS
+
+    return {
+        "generated_by": "tests/vectors/make_vectors.py from verifier/reasons.py",
+        "reasons": {str(r): {"ja": ja, "en": en} for r, (ja, en) in MESSAGES.items()},
+        "warnings": {k: {"ja": ja, "en": en} for k, (ja, en) in WARNINGS.items()},
+        "tiers": {k: {"ja": ja, "en": en} for k, (ja, en) in TIERS.items()},
+        "prefectures_en": PREFECTURES_EN,
+    }
+
+
+def profiles_json() -> dict[str, Any]:
+    return {
+        "generated_by": "tests/vectors/make_vectors.py from schemas/profiles/*.json",
+        "profiles": {n: schemas.load_json(f"profiles/{n}.json") for n in PROFILE_NAMES},
+    }
+
+
+def app_files() -> dict[Path, str]:
+    def dump(obj: Any) -> str:
+        return json.dumps(obj, ensure_ascii=False, indent=1) + "\n"
+
+    return {APP_DATA / "reasons.json": dump(reasons_json()),
+            APP_DATA / "profiles.json": dump(profiles_json())}
+
+
+# --- good.json --------------------------------------------------------------------------------
+
+
+def _wire_cases(world: World) -> dict[str, Any]:
+    b64 = [b"", b"A", b"AB", b"ABC", b"\xff\xfe\xfd\xfc", bytes(range(256))]
+    b45 = [(b"AB", "BB8"), (b"Hello!!", "%69 VD92EX0"), (b"base-45", "UJCLQE7W581"),
+           (b"ietf!", "QED8WEX0"), (b"", ""), (b"\x00", "00"), (b"\xff\xff", "FGW")]
+    status = [
+        {"name": "draft-1bit", "bits": 1, "lst": "eNrbuRgAAhcBXQ",
+         "statuses": [1 if i in {0, 3, 4, 5, 7, 8, 9, 13, 15} else 0 for i in range(16)]},
+        {"name": "draft-2bit", "bits": 2, "lst": "eNo76fITAAPfAgc",
+         "statuses": [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]},
+        {"name": "python-zlib-8bit", "bits": 8,
+         "lst": b64e(zlib.compress(bytes([0, 1, 2, 3, 255] * 3), 9)),
+         "statuses": [0, 1, 2, 3, 255] * 3},
+    ]
+    names = list(world_disclosable())
+    issued = world.issue()
+    round_trips = []
+    for n in range(len(names) + 1):
+        sd = sdjwt.select(issued, names[:n])
+        for kb in (False, True):
+            text = (sdjwt.present(sd, world.holder_key, aud="urn:dualres:counter",
+                                  nonce=f"round-trip-nonce-{n:02d}", iat=NOW)
+                    if kb else sd.sd_jwt)
+            round_trips.append({"name": f"{n}-disclosures-{'kb' if kb else 'no-kb'}",
+                                "compact": text, "dr1": transport.encode(text)})
+    rfc = json.loads((VECTORS / "rfc9901_example.json").read_text(encoding="utf-8"))
+    body = jws.parse(rfc["issuer_jwt"]).payload
+    return {
+        "base64url": [{"hex": d.hex(), "text": b64e(d)} for d in b64],
+        "base45": [{"hex": d.hex(), "text": t} for d, t in b45],
+        "status_lists": status,
+        "transport": round_trips,
+        "rfc9901": {
+            "source": "RFC 9901 section 5.1 (tests/vectors/rfc9901_example.json)",
+            "issuer_jwt": rfc["issuer_jwt"],
+            "issuer_public_jwk": rfc["issuer_public_jwk"],
+            "disclosures": rfc["disclosures"],
+            "digest_of_given_name": sdjwt.digest(rfc["disclosures"]["given_name"]),
+            "all_disclosures_claims": sdjwt.process_disclosures(
+                body, rfc["disclosures"].values()),
+        },
+    }
+
+
+def world_disclosable() -> dict[str, Any]:
+    from tests.support import DISCLOSABLE
+
+    return DISCLOSABLE
+
+
+def _verify_cases(world: World) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    bundle = world.bundle(statuses={7: 1, 8: 2})
+    stale = world.bundle(statuses={7: 1}, status_iat=NOW - 3 * DAY, status_exp=NOW - DAY)
+    bundles = {"default": bundle, "stale-status": stale}
+    premium = world.issue()
+    basic = world.issue(tier="basic", status_idx=11)
+    later = world.issue(status_idx=12, iat=NOW - DAY, exp=NOW + 2 * DAY)
+    sapporo = world.issue(lg=world.lgs["011002"], status_idx=5)
+    cases: list[tuple[str, str, str, str, dict[str, Any]]] = []
+    for profile in PROFILE_NAMES:
+        cases.append((f"{profile}-dr1-premium", profile, "default",
+                      world.present(premium, profile=profile), {}))
+        cases.append((f"{profile}-plain-premium", profile, "default",
+                      world.present(premium, profile=profile, qr=False), {}))
+    cases += [
+        ("counter-dr1-basic", "counter", "default", world.present(basic), {}),
+        ("counter-dr1-sapporo", "counter", "default", world.present(sapporo), {}),
+        ("counter-short-validity", "counter", "default", world.present(later), {}),
+        ("counter-kb-iat-100s-old", "counter", "default",
+         world.present(premium, now=NOW - 100), {}),
+        ("counter-kb-iat-20s-ahead", "counter", "default",
+         world.present(premium, now=NOW + 20), {}),
+        ("counter-all-disclosures", "counter", "default",
+         transport.encode(holder_present(world, premium, list(world_disclosable()))), {}),
+        ("shelter-stale-status-within-grace", "shelter", "stale-status",
+         world.present(premium, profile="shelter"), {}),
+    ]
+    out = []
+    for name, profile, bundle_id, payload, _ in cases:
+        r = verify(payload, bundles[bundle_id], profile, now=NOW, replay=MemoryReplayStore())
+        assert r.ok, (name, r.reason, r.detail)
+        expected = r.to_json()
+        expected.pop("message")
+        out.append({"name": name, "profile": profile, "bundle": bundle_id, "now": NOW,
+                    "payload": payload, "expected": expected})
+    return {k: json.loads(b.dumps()) for k, b in bundles.items()}, out
+
+
+def holder_present(world: World, issued: str, names: Sequence[str]) -> str:
+    from wallet import holder
+
+    return holder.present(issued, world.holder_key, now=NOW, disclose=names)
+
+
+def good_json() -> dict[str, Any]:
+    world = World()
+    bundles, cases = _verify_cases(world)
+    return {
+        "description": "Good cases for dualres verifiers. wire: base64url and Base45 pairs "
+        "(hex bytes <-> text), status lists (bits, lst -> statuses by index), DR1 round "
+        "trips (decode(dr1) == compact exactly; decode(encode(compact)) == compact), the "
+        "RFC 9901 example (tests/vectors/rfc9901_example.json). verify: each payload "
+        "verified against its bundle, profile and clock with a fresh replay memory must give "
+        "exactly `expected` (the JSON of verifier.VerificationResult without `message`); "
+        "verifying it again with the same memory must give `replayed` when a KB-JWT is present.",
+        "generated_by": "tests/vectors/make_vectors.py",
+        "anchor_jwk": jws.public_jwk(world.anchor),
+        "wire": _wire_cases(world),
+        "bundles": bundles,
+        "verify": cases,
+    }
+
+
+# --- edge.json ---------------------------------------------------------------------------------
+
+
+def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
+    """(lab, [(name, expected reason, payload or (payload, accept_first))])."""
+    from tests.support import sign_bytes
+    from tests.test_hostile import Lab
+    from verifier.wire import _json
+
+    lab = Lab()
+    key = lab.k.key
+    head = _json.dumps({k: v for k, v in lab.header().items()})
+
+    def issuer_jwt(edit: Any) -> str:
+        body = _json.dumps(lab.body())
+        out = edit(body)
+        assert out != body
+        return sign_bytes(head, out, key)
+
+    def bound(jwt: str, disclosures: Sequence[str] = (), **kw: Any) -> str:
+        return transport.encode(lab.bound(jwt, disclosures, **kw))
+
+    def kb_edit(edit: Any) -> str:
+        sd = sdjwt.parse_compact(lab.issued).issuer_jwt + "~"
+        body = _json.dumps(lab.kb_payload(sd))
+        out = edit(body)
+        assert out != body
+        return sd + sign_bytes(b'{"alg":"ES256","typ":"kb+jwt"}', out, lab.world.holder_key)
+
+    iat = str(lab.body()["iat"]).encode()
+    exp = str(lab.body()["exp"]).encode()
+    plain = lab.present(qr=False)
+    dr1 = lab.present()
+    astral = "\U0001f600"
+    proto = sdjwt.make_disclosure("__proto__", {"tier": "basic"})
+    with_proto = issuer_jwt(lambda b: b.replace(
+        b'"_sd":[', b'"_sd":["' + sdjwt.digest(proto).encode() + b'",'))
+
+    def nonce_kb(nonce_json: bytes) -> str:
+        return kb_edit(lambda b: b.replace(b'"n0nce-xxxxxxxxxxxxxxxx"', nonce_json))
+
+    cases: list[tuple[str, str, Any]] = [
+        ("iat-written-with-a-fraction", "invalid_claims",
+         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":' + iat + b".0")))),
+        ("iat-written-with-an-exponent", "invalid_claims",
+         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":1.7949e9')))),
+        ("iat-of-4301-digits", "malformed",
+         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":' + b"1" * 4301)))),
+        ("exp-of-400-digits", "ok",
+         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":' + b"9" * 400)))),
+        ("exp-minus-zero", "expired",
+         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":-0')))),
+        ("iat-nan", "malformed",
+         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":NaN')))),
+        ("duplicate-member-differing-only-after-an-escape", "malformed",
+         bound(issuer_jwt(lambda b: b.replace(b'"tier":', b'"ti\\u0065r":"basic","tier":')))),
+        ("visible-claim-named-__proto__", "ok",
+         bound(issuer_jwt(lambda b: b.replace(b'"tier":', b'"__proto__":{"tier":"x"},"tier":')))),
+        ("disclosure-named-__proto__", "ok", bound(with_proto, [proto])),
+        ("errors-in-text-order-not-integer-key-order", "malformed",
+         bound(issuer_jwt(lambda b: b.replace(
+             b'"tier":', b'"b":{"_sd":"x"},"1":{"_sd":["d","d"]},"tier":')))),
+        ("header-with-utf8-bom", "malformed",
+         bound(sign_bytes(b"\xef\xbb\xbf" + head, _json.dumps(lab.body()), key))),
+        ("kb-iat-with-a-fraction", "holder_binding_invalid",
+         transport.encode(kb_edit(lambda b: b.replace(b'"iat":%d' % NOW, b'"iat":%d.0' % NOW)))),
+        ("status-idx-with-a-fraction", "invalid_claims",
+         bound(issuer_jwt(lambda b: b.replace(b'"idx":4242', b'"idx":4242.0')))),
+        ("nonce-of-16-astral-characters", "ok",
+         transport.encode(nonce_kb(('"' + astral * 16 + '"').encode()))),
+        ("nonce-of-15-astral-characters", "wrong_nonce",
+         transport.encode(nonce_kb(('"' + astral * 15 + '"').encode()))),
+        ("nonce-of-100-astral-characters", "ok",
+         transport.encode(nonce_kb(('"' + astral * 100 + '"').encode()))),
+        ("nonce-of-16-lone-surrogates-replayed", "replayed",
+         (transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"')),
+          [transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"'))])),
+        ("payload-after-a-byte-order-mark", "malformed", "\ufeff" + dr1),
+        ("payload-between-information-separators", "ok", "\x1c\x1f" + dr1 + "\x85"),
+        ("payload-between-ideographic-spaces", "ok", "\u3000" + plain + "\u3000"),
+        ("payload-of-4097-astral-characters", "malformed", astral * 4097),
+        ("payload-of-8193-astral-characters", "too_large", astral * 8193),
+    ]
+    return lab, cases
+
+
+def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
+    """Bundles the app must refuse to load, each with BundleError's code."""
+    from verifier import BundleError
+    from verifier.wire import statuslist
+
+    w = lab.world
+    kz, other = w.karuizawa, w.lgs["011002"]
+    good = json.loads(lab.bundle.dumps())
+
+    def edited(**parts: Any) -> dict[str, Any]:
+        raw = json.loads(json.dumps(good))
+        for k, v in parts.items():
+            if k == "status":
+                raw["status_lists"][kz.status_uri] = v
+            else:
+                raw[k] = v
+        return raw
+
+    def flip(token: str) -> str:
+        i = len(token) - 20
+        return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+
+    def later_exp(token: str) -> str:
+        h, p, sig = token.split(".")
+        payload = json.loads(b64d(p))
+        payload["exp"] += 365 * DAY
+        return f"{h}.{b64e(json.dumps(payload).encode())}.{sig}"
+
+    lst = statuslist.StatusList.new(1024, 2)
+    forged = statuslist.sign_token(lst, uri=kz.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
+                                   key=other.key, kid=kz.kid)
+    unknown_kid = statuslist.sign_token(lst, uri=kz.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
+                                        key=kz.key, kid="nobody")
+    misnamed = statuslist.sign_token(lst, uri=other.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
+                                     key=kz.key, kid=kz.kid)
+    mine = good["status_lists"][kz.status_uri]
+    stranger = dict(good["status_lists"])
+    stranger["https://elsewhere.example/status/1"] = good["status_lists"][kz.status_uri]
+    cases: list[tuple[str, Any]] = [
+        ("trust-list-of-another-anchor",
+         edited(trust_list=w.trust_list(anchor=jws.generate_key()))),
+        ("trust-list-signature-altered", edited(trust_list=flip(good["trust_list"]))),
+        ("trust-list-exp-pushed-on", edited(trust_list=later_exp(good["trust_list"]))),
+        ("status-list-signature-altered", edited(status=flip(mine))),
+        ("status-list-exp-pushed-on", edited(status=later_exp(mine))),
+        ("status-list-signed-by-another-issuer", edited(status=forged)),
+        ("status-list-of-an-unknown-kid", edited(status=unknown_kid)),
+        ("status-list-naming-another-uri", edited(status=misnamed)),
+        ("status-list-not-in-the-trust-list", edited(status_lists=stranger)),
+        ("not-a-bundle", {"format": "dualres-bundle/0"}),
+        ("bundle-without-parts", {"format": "dualres-bundle/1"}),
+        ("not-json", "not json"),
+    ]
+    out = []
+    anchor = w.anchor.public_key()
+    for name, raw in cases:
+        text = raw if isinstance(raw, str) else json.dumps(raw)
+        try:
+            Bundle.loads(text, [anchor])
+        except BundleError as exc:
+            code = exc.code
+        else:
+            raise AssertionError(f"{name}: bundle accepted")
+        out.append({"name": name, "bundle_text": text, "expected_code": code})
+    return out
+
+
+def edge_json() -> dict[str, Any]:
+    lab, cases = _edge_cases()
+    out = []
+    for name, reason, item in cases:
+        payload, first = item if isinstance(item, tuple) else (item, [])
+        store = MemoryReplayStore()
+        for earlier in first:
+            assert verify(earlier, lab.bundle, "counter", now=NOW, replay=store).ok, name
+        r = verify(payload, lab.bundle, "counter", now=NOW, replay=store)
+        assert str(r.reason) == reason, (name, r.reason, r.detail)
+        entry: dict[str, Any] = {"name": name, "profile": "counter", "now": NOW,
+                                 "bundle": "default", "expected_reason": reason,
+                                 "payload": payload}
+        if first:
+            entry["accept_first"] = first
+        out.append(entry)
+    return {
+        "description": "Edge cases for dualres verifiers where JavaScript's defaults differ "
+        "from Python's; the format of hostile.json: verify each payload against its bundle, "
+        "profile and clock with a fresh replay memory (after accept_first, which must be "
+        "accepted); the reason must be exactly expected_reason. bundle_cases: loading "
+        "bundle_text against anchor_jwk must fail with exactly expected_code.",
+        "generated_by": "tests/vectors/make_vectors.py",
+        "anchor_jwk": jws.public_jwk(lab.world.anchor),
+        "bundles": {"default": json.loads(lab.bundle.dumps())},
+        "cases": out,
+        "bundle_cases": _bundle_cases(lab),
+    }
+
+
+def main(argv: Sequence[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for path, text in app_files().items():
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(path)
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if check:
+        for p in stale:
+            print(f"stale: {p.relative_to(ROOT)}")
+        return 1 if stale else 0
+    data = good_json()
+    GOOD.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    edge = edge_json()
+    # ensure_ascii: lone surrogates must survive the file as \ud800 escapes.
+    EDGE.write_text(json.dumps(edge, ensure_ascii=True, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(data['verify'])} verify cases -> {GOOD.relative_to(ROOT)}; "
+          f"{len(edge['cases'])} edge cases -> {EDGE.relative_to(ROOT)}; "
+          f"app data -> {APP_DATA.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

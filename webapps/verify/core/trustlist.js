@@ -1,0 +1,79 @@
+// The national trust list, mirroring verifier/wire/trustlist.py: verified
+// against a pinned anchor named by its RFC 7638 thumbprint.
+
+import { WireError, malformed } from './errors.js';
+import { checkJwk, importPoint, parse as parseJws, thumbprint } from './jws.js';
+import { get, isInt, isObj } from './json.js';
+
+export const TRUST_LIST_TYP = 'dualres-trust-list+jwt';
+
+function optInt(obj, name) {
+  const v = get(obj, name);
+  if (v != null && !isInt(v)) throw malformed(`${name} must be an integer`);
+  return v ?? null;
+}
+
+function str(obj, name) {
+  const v = get(obj, name);
+  if (typeof v !== 'string' || !v) throw malformed(`${name} must be a non-empty string`);
+  return v;
+}
+
+async function issuer(entry) {
+  if (!isObj(entry)) throw malformed('issuer entry must be an object');
+  const keys = new Map();
+  const rawKeys = get(entry, 'keys');
+  if (!Array.isArray(rawKeys) || rawKeys.length === 0) throw malformed('issuer entry needs keys');
+  for (const k of rawKeys) {
+    if (!isObj(k)) throw malformed('key entry must be an object');
+    const kid = str(k, 'kid');
+    if (keys.has(kid)) throw malformed(`duplicate kid ${kid}`);
+    const { x, y } = checkJwk(get(k, 'jwk'));
+    keys.set(kid, {
+      kid,
+      key: await importPoint(x, y),
+      notBefore: optInt(k, 'not_before'),
+      notAfter: optInt(k, 'not_after'),
+    });
+  }
+  const lists = get(entry, 'status_lists') ?? [];
+  if (!Array.isArray(lists) || !lists.every((u) => typeof u === 'string')) {
+    throw malformed('status_lists must be an array of URIs');
+  }
+  const nameEn = get(entry, 'name_en');
+  return {
+    iss: str(entry, 'iss'),
+    lgCode: str(entry, 'lg_code'),
+    name: str(entry, 'name'),
+    prefecture: str(entry, 'prefecture'),
+    keys,
+    statusLists: lists,
+    nameEn: typeof nameEn === 'string' ? nameEn : null,
+  };
+}
+
+// anchors: [{x, y, key}] (coordinates as bytes, key as a CryptoKey).
+export async function parse(text, anchors) {
+  const token = parseJws(text);
+  token.expectTyp(TRUST_LIST_TYP);
+  const kid = get(token.header, 'kid');
+  let anchor = null;
+  for (const a of anchors) {
+    if ((await thumbprint(a.x, a.y)) === kid) anchor = a;
+  }
+  if (anchor === null) throw new WireError('unknown_key', 'trust list is not signed by a pinned trust anchor');
+  await token.verify(anchor.key);
+  const p = token.payload;
+  const iat = optInt(p, 'iat');
+  const exp = optInt(p, 'exp');
+  if (iat === null || exp === null) throw malformed('trust list needs iat and exp');
+  const entries = get(p, 'issuers');
+  if (!Array.isArray(entries)) throw malformed('issuers must be an array');
+  const issuers = new Map();
+  for (const entry of entries) {
+    const one = await issuer(entry);
+    if (issuers.has(one.iss)) throw malformed(`issuer ${one.iss} listed twice`);
+    issuers.set(one.iss, one);
+  }
+  return { iss: str(p, 'iss'), iat, exp, issuers };
+}

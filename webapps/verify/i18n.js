@@ -1,0 +1,150 @@
+// The app's own words (Japanese first).  Reason, tier and warning words come
+// from data/reasons.json, generated from verifier/reasons.py and verifier/cli.py,
+// so the app and the CLI say exactly the same thing.
+
+export const WORDS = {
+  ja: {
+    app_title: '二地域居住 確認アプリ',
+    loading: '読み込み中…',
+    setup_title: 'はじめての設定',
+    setup_help: '自治体から受け取った「信頼の起点の公開鍵」を貼り付け、この端末での確認の種類を選んでください。設定は一度だけです。',
+    anchor_label: '信頼の起点の公開鍵（PEM または JWK）',
+    anchor_hint: '別の経路（紙・メール・USBなど）で受け取ったものを使います。下に表示される指紋が自治体の案内と一致することを確かめてください。',
+    anchor_file: 'ファイルから読み込む',
+    anchor_thumb: '鍵の指紋（SHA-256）',
+    source_label: '信頼リストの場所（URL）',
+    profile_label: '使い方（確認の種類）',
+    setup_save: '保存して同期する',
+    camera: 'カメラで読み取る',
+    camera_stop: 'カメラを止める',
+    image: '画像から読み取る',
+    wedge_label: 'QRリーダー（キーボード入力）',
+    wedge_hint: 'USB・Bluetooth のQRリーダーはここに入力されます（最後に Enter）。',
+    sync: '今すぐ同期',
+    bundle_file: 'ファイルから同期',
+    settings: '設定',
+    next: '次の人を確認する',
+    valid: '有効',
+    invalid: '無効',
+    municipality: '自治体',
+    tier: '区分',
+    valid_until: '有効期限',
+    valid_from: '有効開始',
+    name: '氏名',
+    kana: 'フリガナ',
+    birthdate: '生年月日',
+    residence: '住所（市区町村）',
+    data_fresh: '確認用データ: {age}に更新（{time}）',
+    data_stale: '確認用データの期限が切れています。インターネットにつないで同期してください。この状態では確認できません。',
+    data_grace: '確認用データの期限が切れています（避難所の猶予期間中）。つながり次第、同期してください。',
+    data_none: '確認用データがありません。同期してください。',
+    ago_s: '{n}秒前', ago_m: '{n}分前', ago_h: '{n}時間前', ago_d: '{n}日前',
+    synced: '同期しました（発行元 {n}、失効リスト {m}）',
+    sync_failed: '同期できませんでした: {msg}',
+    offline: 'オフラインです。保存済みのデータで確認します。',
+    no_qr: 'QRコードが見つかりません',
+    camera_failed: 'カメラを使えません: {msg}',
+    anchor_bad: '公開鍵を読み取れません（PEM の "BEGIN PUBLIC KEY" または JWK）',
+    profile_counter_help: '店舗など。本人確認の項目は受け取りません。',
+    profile_office_help: '学校・保育・医療機関。氏名・生年月日・住所の開示が必要です。',
+    profile_shelter_help: '災害時の避難所。データが古くても30日までは警告付きで確認します。',
+    lang_switch: 'English',
+    code: 'コード',
+  },
+  en: {
+    app_title: 'Dual-residence verifier',
+    loading: 'Loading…',
+    setup_title: 'First-time setup',
+    setup_help: 'Paste the trust-anchor public key your municipality gave you and choose what this device checks. You do this once.',
+    anchor_label: 'Trust-anchor public key (PEM or JWK)',
+    anchor_hint: 'Use the key you received through another channel (paper, e-mail, USB). Check that the fingerprint below matches the one your municipality published.',
+    anchor_file: 'Load from a file',
+    anchor_thumb: 'Key fingerprint (SHA-256)',
+    source_label: 'Trust list location (URL)',
+    profile_label: 'Use (kind of check)',
+    setup_save: 'Save and sync',
+    camera: 'Scan with the camera',
+    camera_stop: 'Stop the camera',
+    image: 'Read from an image',
+    wedge_label: 'QR scanner (keyboard input)',
+    wedge_hint: 'USB or Bluetooth QR scanners type here (ending with Enter).',
+    sync: 'Sync now',
+    bundle_file: 'Sync from a file',
+    settings: 'Settings',
+    next: 'Check the next person',
+    valid: 'Valid',
+    invalid: 'Invalid',
+    municipality: 'Municipality',
+    tier: 'Tier',
+    valid_until: 'Valid until',
+    valid_from: 'Valid from',
+    name: 'Name',
+    kana: 'Name (kana)',
+    birthdate: 'Date of birth',
+    residence: 'Residence (municipality)',
+    data_fresh: 'Trust data: updated {age} ({time})',
+    data_stale: 'The trust data has expired. Connect to the internet and sync: nothing can be checked until then.',
+    data_grace: 'The trust data has expired (shelter grace period). Sync as soon as you can.',
+    data_none: 'No trust data yet: sync first.',
+    ago_s: '{n} s ago', ago_m: '{n} min ago', ago_h: '{n} h ago', ago_d: '{n} days ago',
+    synced: 'Synced ({n} issuers, {m} status lists)',
+    sync_failed: 'Sync failed: {msg}',
+    offline: 'Offline: checking with the saved data.',
+    no_qr: 'No QR code found',
+    camera_failed: 'Cannot use the camera: {msg}',
+    anchor_bad: 'Cannot read the public key (PEM "BEGIN PUBLIC KEY" or JWK)',
+    profile_counter_help: 'Shops: no personal data is received.',
+    profile_office_help: 'Schools, childcare, clinics: name, birth date and residence must be disclosed.',
+    profile_shelter_help: 'Disaster shelters: trust data up to 30 days old is accepted with a warning.',
+    lang_switch: '日本語',
+    code: 'code',
+  },
+};
+
+export function t(lang, key, vars = {}) {
+  const s = (WORDS[lang] && WORDS[lang][key]) ?? WORDS.ja[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
+}
+
+// 和暦, as verifier/_wareki.py: each era from its official first day.
+const ERAS = [
+  ['2019-05-01', '令和', 'Reiwa'],
+  ['1989-01-08', '平成', 'Heisei'],
+  ['1926-12-25', '昭和', 'Showa'],
+  ['1912-07-30', '大正', 'Taisho'],
+  ['1868-10-23', '明治', 'Meiji'],
+];
+
+export function wareki(iso, lang) {
+  const [y, m, d] = iso.split('-').map(Number);
+  const found = ERAS.find(([start]) => iso >= start);
+  if (lang === 'en') return found ? `${found[2]} ${y - Number(found[0].slice(0, 4)) + 1} (${iso})` : iso;
+  if (!found) return `${y}年${m}月${d}日`;
+  const n = y - Number(found[0].slice(0, 4)) + 1;
+  return `${found[1]}${n === 1 ? '元' : n}年${m}月${d}日`;
+}
+
+// Japan has had no daylight saving since 1951: JST is a fixed +9 h.
+export function jst(epoch) {
+  const t = new Date((epoch + 9 * 3600) * 1000);
+  const p = (n) => String(n).padStart(2, '0');
+  return { iso: `${t.getUTCFullYear()}-${p(t.getUTCMonth() + 1)}-${p(t.getUTCDate())}`, hm: `${p(t.getUTCHours())}:${p(t.getUTCMinutes())}` };
+}
+
+// As the CLI prints it: 令和9年11月18日（2027-11-18）, or Reiwa 9 (2027-11-18).
+export function dateText(iso, lang) {
+  return lang === 'en' ? wareki(iso, 'en') : `${wareki(iso, 'ja')}（${iso}）`;
+}
+
+export function momentText(epoch, lang) {
+  const { iso, hm } = jst(epoch);
+  return lang === 'en' ? `${iso} ${hm} JST` : `${wareki(iso, 'ja')} ${hm}`;
+}
+
+export function ago(seconds, lang) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return t(lang, 'ago_s', { n: s });
+  if (s < 3600) return t(lang, 'ago_m', { n: Math.floor(s / 60) });
+  if (s < 86400) return t(lang, 'ago_h', { n: Math.floor(s / 3600) });
+  return t(lang, 'ago_d', { n: Math.floor(s / 86400) });
+}
