@@ -2,6 +2,10 @@
 
 Prints Markdown tables; ``--write`` puts them into docs/benchmarks.md between
 the figures markers.  Run from the repository root (it imports ``tests.support``).
+Two groups run apart and keep their own blocks of the document: ``browser``
+(the verifier web app in Chromium, bench/browser.py) and ``load`` (gunicorn on
+PostgreSQL under a second process's load, bench/load.py); each says why and
+is left out when its Chromium or PostgreSQL is missing.
 """
 
 from __future__ import annotations
@@ -56,12 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a short run (fewer calls and rounds)")
     ap.add_argument("--write", action="store_true",
                     help=f"rewrite the figures section of {DOC.relative_to(DOC.parent.parent)}")
-    groups = [*GROUPS, "issuer"]
+    groups = [*GROUPS, "issuer", *APART]
     ap.add_argument("--only", action="append", choices=sorted(groups), metavar="NAME",
                     help=f"run only this group (repeatable): {', '.join(groups)}")
     args = ap.parse_args(argv)
-    if args.write and args.only:
-        ap.error("--write needs the whole run (leave out --only)")
+    in_process = [g for g in args.only or [] if g not in APART]
+    if args.write and in_process:
+        ap.error("--write needs the whole run (leave out --only, or name only browser/load)")
+    rc = 0
+    if args.only and not in_process:
+        for name in args.only:
+            rc = max(rc, _apart(name, args.quick, args.write))
+        return rc
 
     settings = Settings(quick=args.quick)
     started = time.perf_counter()
@@ -87,7 +97,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         write_doc(out)
         print(f"[bench] figures written to {DOC}", file=sys.stderr)
-    return 0
+    for name in APART:
+        if not args.only or name in args.only:
+            _apart(name, args.quick, args.write)
+    return rc
+
+
+# Groups with a process (and a block of the document) of their own.
+APART = ("browser", "load")
+
+
+def _apart(name: str, quick: bool, write: bool) -> int:
+    print(f"[bench] {name} …", file=sys.stderr, flush=True)
+    if name == "browser":
+        from . import browser as mod
+    else:
+        from . import load as mod
+    flags = [f for f, on in (("--quick", quick), ("--write", write)) if on]
+    rc = mod.main(flags)
+    if rc:
+        print(f"[bench] {name}: skipped (exit {rc}, reason above)", file=sys.stderr)
+    return rc
 
 
 if __name__ == "__main__":

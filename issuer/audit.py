@@ -59,7 +59,10 @@ def append(
     """Add an entry in the caller's transaction: it commits or vanishes with the change."""
     # Lock the chain head; SQLite's BEGIN IMMEDIATE already serializes writers.
     locked = session.execute(
-        select(Municipality).where(Municipality.id == municipality.id).with_for_update()
+        select(Municipality)
+        .where(Municipality.id == municipality.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     ).scalar_one()
     seq = locked.audit_seq + 1
     at = _utc(now)

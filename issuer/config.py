@@ -114,9 +114,29 @@ def _identity_secret(data_dir: Path) -> bytes:
     env = os.environ.get("DUALRES_IDENTITY_SECRET")
     if env:
         return bytes.fromhex(env)
-    path = data_dir / "identity-secret.key"
+    return shared_secret_file(data_dir / "identity-secret.key")
+
+
+def shared_secret_file(path: Path) -> bytes:
+    """32 random bytes kept hex in a 0600 file, made on first use.
+
+    Every worker of a deployment must read the same key, and gunicorn boots
+    them together: the key is written whole under a private name and then
+    linked into place, so a worker never reads a half-written or empty file
+    and never fails because another one won the race.
+    """
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another worker won; use its key
+        finally:
+            tmp.unlink()
+    key = bytes.fromhex(path.read_text().strip())
+    if len(key) < 32:
+        raise ValueError(f"{path} must hold at least 32 random bytes in hex")
+    return key

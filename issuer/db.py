@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -39,11 +40,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+class _Session(Session):
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection died under the transaction (backend terminated,
+            # server restarted): the server has discarded the transaction, and
+            # the pool drops the connection.  Raising here, in a request's
+            # teardown, would bypass the JSON error handler and leave the WSGI
+            # server to answer with its own HTML 500 and a traceback.
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, class_=_Session)
 
     @property
     def is_postgres(self) -> bool:

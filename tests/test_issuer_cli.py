@@ -418,3 +418,20 @@ def test_wsgi_app_production_and_demo(capsys, tmp_path, monkeypatch):
         assert app.test_client().get("/lg/203211/status/1").status_code == 200
     finally:
         app.extensions["dualres"].db.dispose()
+
+
+def test_workers_booting_together_share_one_whole_secret(tmp_path) -> None:
+    # gunicorn boots its workers at once: each must read the same full key,
+    # none may fail because another created the file first.
+    import concurrent.futures
+
+    from issuer.config import shared_secret_file
+
+    for round_ in range(20):
+        path = tmp_path / f"secret-{round_}.key"
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            keys = set(pool.map(lambda _: shared_secret_file(path), range(8)))
+        assert len(keys) == 1
+        assert len(keys.pop()) == 32
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -36,7 +36,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..app import now
 from ..app import session as db_session
-from ..config import Settings
+from ..config import Settings, shared_secret_file
 from ..errors import IssuerError
 from ..models import Municipality
 from .i18n import LANGS, date_text, datetime_text, wareki_hint, word
@@ -70,24 +70,7 @@ def session_secret(settings: Settings) -> bytes:
     env = os.environ.get(SECRET_ENV)
     if env:
         return bytes.fromhex(env)
-    path = Path(settings.data_dir) / "session-secret.key"
-    if not path.exists():
-        # Written whole under a private name, then linked into place: workers
-        # starting together never read a half-written (or empty) key.
-        tmp = path.with_name(f".session-secret.{secrets.token_hex(8)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another worker won; use its key
-        finally:
-            tmp.unlink()
-    key = bytes.fromhex(path.read_text().strip())
-    if len(key) < 32:
-        raise ValueError(f"{path} must hold at least 32 random bytes in hex")
-    return key
+    return shared_secret_file(Path(settings.data_dir) / "session-secret.key")
 
 
 @bp.record_once
