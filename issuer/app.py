@@ -9,7 +9,8 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
 from .db import Database
@@ -19,6 +20,15 @@ from .statuslists import TokenCache
 from .trust import TrustListCache
 
 log = logging.getLogger("dualres.issuer")
+
+HTML_CSP = (
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+HSTS = "max-age=63072000; includeSubDomains"
+_SECRET_ENDPOINTS = frozenset(
+    {"oid4vci.token", "oid4vci.nonce", "oid4vci.credential", "oid4vci.credential_offer"}
+)
 
 
 class Services:
@@ -105,15 +115,35 @@ def create_app(
             {"error": "server_error", "error_description": "internal error; nothing was changed"}
         ), 500
 
+    if settings.trusted_proxies:
+        # Only For and Proto: X-Forwarded-Host would let a client choose the host,
+        # and every public URL is built from base_url anyway.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+
+    @app.before_request
+    def _declared_size() -> None:
+        # Refuse a declared oversized body before any view, token lookup or query:
+        # Flask alone would only notice if the view read the body.
+        if (request.content_length or 0) > settings.max_request_bytes:
+            raise RequestEntityTooLarge()
+
     @app.after_request
     def _headers(resp: Response) -> Response:
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        h = resp.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "no-referrer")
         if resp.mimetype == "text/html":
-            resp.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
-            )
+            h.setdefault("Content-Security-Policy", HTML_CSP)
+            h.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for older browsers
+        if request.is_secure:
+            # Over plain http a browser ignores it, and a proxy-less http deployment
+            # (the demo on 127.0.0.1) must not be told to upgrade.
+            h.setdefault("Strict-Transport-Security", HSTS)
+        if resp.status_code >= 400 or request.endpoint in _SECRET_ENDPOINTS:
+            # Tokens, nonces, offers carry secrets (RFC 6749 §5.1); an error is
+            # about one request and no cache should answer the next with it.
+            h.setdefault("Cache-Control", "no-store")
         return resp
 
     from .public import bp as public_bp

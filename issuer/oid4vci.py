@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any, Final
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select, update
 
 from schemas import load_json
@@ -29,6 +29,7 @@ from .app import now, services, session
 from .errors import IssuerError, NotFound, StateConflict
 from .models import Municipality, OAuthAccessToken
 from .offers import CONFIGURATION_ID, PRE_AUTH_GRANT, oauth_error
+from .throttle import Throttle
 from .tokens import authenticate
 from .trust import issuer_url
 
@@ -228,8 +229,19 @@ def _b64(raw: bytes) -> str:
 # --- token -----------------------------------------------------------------------------
 
 
+def _throttle() -> None:
+    """429 for a client address past its bucket (issuer/throttle.py), before any query."""
+    bucket: Throttle = current_app.extensions.setdefault("dualres_throttle", Throttle())
+    wait = bucket.hit(request.remote_addr or "-", now().timestamp())
+    if wait is not None:
+        exc = oauth_error("slow_down", "too many requests from this address; retry later", 429)
+        exc.headers["Retry-After"] = str(int(wait) + 1)
+        raise exc
+
+
 @bp.post("/lg/<lg_code>/token")
 def token(lg_code: str) -> tuple[Response, int]:
+    _throttle()
     m = _municipality(lg_code)
     if request.mimetype != "application/x-www-form-urlencoded":
         raise oauth_error("invalid_request", "send the request form-encoded")
@@ -267,6 +279,7 @@ def token(lg_code: str) -> tuple[Response, int]:
 
 @bp.post("/lg/<lg_code>/nonce")
 def nonce(lg_code: str) -> tuple[Response, int]:
+    _throttle()  # each nonce is a row: one address must not fill the table
     m = _municipality(lg_code)
     value = offers.new_nonce(session(), m, now())
     session().commit()

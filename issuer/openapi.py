@@ -15,6 +15,13 @@ _ID: Final = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}
 _DATE: Final = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 _DATETIME: Final = {"type": "string", "format": "date-time"}
 _LG_CODE: Final = {"type": "string", "pattern": "^[0-9]{6}$"}
+# What registrations.text() accepts: no control characters (C0, DEL, C1), and not
+# blank once trimmed.  Multi-line text (reasons) may also hold tab and newline.
+_CTRL: Final = "\\u0000-\\u001f\\u007f-\\u009f"
+_CTRL_ML: Final = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f"
+_PRINTABLE: Final = f"^[^{_CTRL}]*$"
+_NOT_BLANK: Final = f"^[^{_CTRL}]*[^\\s{_CTRL}][^{_CTRL}]*$"
+_NOT_BLANK_ML: Final = f"^[^{_CTRL_ML}]*[^\\s{_CTRL}][^{_CTRL_ML}]*$"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -58,6 +65,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"$ref": f"#/components/responses/{names[c]}"} for c in codes}
 
 
+_QUERY_TEXT: Final = {"type": "string", "maxLength": 64, "pattern": _PRINTABLE}
 _PATH_ID: Final = {
     "name": "id",
     "in": "path",
@@ -71,7 +79,11 @@ _PAGE: Final = [
         "in": "query",
         "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
     },
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0},
+    },
 ]
 
 
@@ -92,7 +104,7 @@ def _action(summary: str, description: str, *extra_errors: int) -> dict[str, Any
 
 def _schemas() -> dict[str, Any]:
     activities = [a["code"] for a in load_json("activities.json")]
-    text = {"type": "string", "minLength": 1}
+    text = {"type": "string", "minLength": 1, "pattern": _NOT_BLANK}
     return {
         "Error": {
             "type": "object",
@@ -164,7 +176,12 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "identity": {"oneOf": [_ref("CardIdentity"), _ref("DeclaredIdentity")]},
                 "tier": {"enum": ["basic", "premium"]},
-                "activities": {"type": "array", "minItems": 1, "items": {"enum": activities}},
+                "activities": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 2 * len(activities),
+                    "items": {"enum": activities},
+                },
                 "second_home": _ref("SecondHome"),
                 "valid_from": {**_DATE, "description": "Default: today (JST)."},
                 "valid_until": _DATE,
@@ -250,7 +267,9 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["reason"],
             "additionalProperties": False,
-            "properties": {"reason": {**text, "maxLength": 500}},
+            "properties": {
+                "reason": {**text, "maxLength": 500, "pattern": _NOT_BLANK_ML}
+            },
         },
         "Renewal": {
             "type": "object",
@@ -271,8 +290,8 @@ def _schemas() -> dict[str, Any]:
                     "properties": {
                         "kty": {"const": "EC"},
                         "crv": {"const": "P-256"},
-                        "x": {"type": "string"},
-                        "y": {"type": "string"},
+                        "x": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+                        "y": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
                     },
                 }
             },
@@ -401,7 +420,7 @@ def _paths() -> dict[str, Any]:
                         "name": "q",
                         "in": "query",
                         "description": "Name or kana fragment.",
-                        "schema": {"type": "string", "maxLength": 64},
+                        "schema": {"type": "string", "maxLength": 64, "pattern": _PRINTABLE},
                     },
                     *_PAGE,
                 ],
@@ -469,13 +488,13 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "This municipality's audit log, oldest first",
                 "parameters": [
-                    {"name": "action", "in": "query", "schema": {"type": "string"}},
-                    {"name": "target", "in": "query", "schema": {"type": "string"}},
+                    {"name": "action", "in": "query", "schema": _QUERY_TEXT},
+                    {"name": "target", "in": "query", "schema": _QUERY_TEXT},
                     {
                         "name": "since",
                         "in": "query",
                         "description": "ISO 8601 date-time, or a date (from 00:00 JST).",
-                        "schema": {"type": "string"},
+                        "schema": {"type": "string", "maxLength": 40, "pattern": _PRINTABLE},
                     },
                     *_PAGE,
                 ],

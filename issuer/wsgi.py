@@ -11,6 +11,12 @@ if one fails (gunicorn then stops rather than serve errors): the schema must
 be current and every key that may sign must load, which outside demo mode
 means encrypted at rest and not a published development key.
 
+Request limits (request line, header count and size) and timeouts are in
+``gunicorn.conf.py`` at the top of the repository, which gunicorn reads from
+its working directory (or pass ``-c``).  Behind a TLS-terminating proxy set
+``DUALRES_TRUSTED_PROXIES=1`` so that https requests are seen as such (HSTS,
+client addresses); see issuer/config.py.
+
 It does not migrate: N workers booting at once would race to run the same
 migration, and a schema change is a step an operator chooses.
 ``DUALRES_DEMO=1`` runs the demo set-up (development keys) behind gunicorn.
