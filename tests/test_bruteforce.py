@@ -212,3 +212,20 @@ def test_a_replayed_dpop_proof_is_refused_at_the_credential_endpoint(client, clo
     r = client.post("/lg/203211/credential", json=good,
                     headers={"Authorization": f"DPoP {tok}", "DPoP": fresh})
     assert r.status_code == 200, r.json
+
+
+def test_password_spraying_from_one_address_is_cut_off(app) -> None:
+    # One address, one common password, many account names: no account's own
+    # lock trips, so the address itself is slowed down (console/views.py).
+    b = Console(app)
+    b.c.environ_base.update(addr(7))
+    statuses = [b.login(f"clerk{i}", "Password123!").status_code for i in range(25)]
+    assert statuses[:20] == [401] * 20
+    assert set(statuses[20:]) == {429}
+    r = b.login("clerk99", "Password123!")
+    assert "この端末からのサインインが多すぎます" in r.get_data(as_text=True)
+    assert int(r.headers["Retry-After"]) >= 1
+    # Another address is not affected.
+    other = Console(app)
+    other.c.environ_base.update(addr(8))
+    assert other.login("clerk0", "x").status_code == 401

@@ -21,6 +21,8 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "bad_login": ("ユーザー名またはパスワードが違います", "Wrong username or password"),
     "locked": ("サインインの失敗が続いたため、15分間ロックされています",
                "Too many failed sign-ins: locked for 15 minutes"),
+    "busy_address": ("この端末からのサインインが多すぎます。しばらく待ってからお試しください",
+                     "Too many sign-in attempts from this address: wait a moment and try again"),
     "expired": ("一定時間操作がなかったため、サインアウトしました",
                 "You were signed out after 30 minutes without activity"),
     "signed_in_as": ("サインイン中", "Signed in as"),

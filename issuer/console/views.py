@@ -8,7 +8,16 @@ import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -22,6 +31,7 @@ from ..app import session as db_session
 from ..errors import IssuerError
 from ..identity import IdentityError, VerifiedIdentity, identity_hash, provider_for
 from ..models import AuditEntry, Credential, Municipality, Registration
+from ..throttle import Throttle
 from . import _clock, _end_session, actor, bp, csrf_token, message, municipality, staff, t
 from .auth import sign_in
 from .i18n import LANGS
@@ -61,8 +71,14 @@ def _activities() -> list[dict[str, str]]:
 # --- sign-in, sign-out, language ---------------------------------------------------------------
 
 
+def _login_throttle(app: Any) -> Throttle:
+    # 20 attempts at once, then one every 10 s: a town hall behind one NAT
+    # address signs in far less often than that.
+    return app.extensions.setdefault("dualres_login_throttle", Throttle(burst=20, rate=0.1))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str | tuple[str, int]:
+def login() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]:
     error = t("expired") if session.pop("expired", False) else None
     if request.method == "GET":
         if "uid" in session:
@@ -70,6 +86,12 @@ def login() -> Response | str | tuple[str, int]:
         return render_template("console/login.html", error=error, username="")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
+    # The per-account lock (auth.py) stops guessing one account's password; this
+    # stops one address trying a common password across many accounts (spraying).
+    wait = _login_throttle(current_app).hit(request.remote_addr or "-", now().timestamp())
+    if wait is not None:
+        resp = render_template("console/login.html", error=t("busy_address"), username=username)
+        return resp, 429, {"Retry-After": str(int(wait) + 1)}
     s = db_session()
     result = sign_in(s, username, password, now())
     s.commit()  # the failure counter, whatever the outcome
