@@ -2,6 +2,7 @@
 
     dualres-issuer serve [--demo] [--host H] [--port P] [--base-url URL] [--check]
     dualres-issuer db upgrade
+    dualres-issuer db purge [--older-than DAYS] [--dry-run]
     dualres-issuer municipality add CODE | municipality list
     dualres-issuer keys generate --municipality CODE [--not-before T] [--pkcs11 URI [--existing]]
     dualres-issuer keys generate --trust-anchor [--pkcs11 URI [--existing]]
@@ -506,6 +507,41 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number of days (0 or more): {text!r}")
+    return days
+
+
+def cmd_db_purge(args: argparse.Namespace) -> int:
+    from .purge import TABLES, purge
+
+    settings = settings_for(args)
+    older_than = timedelta(days=args.older_than)
+    with _database(settings) as db:
+        report = purge(db.sessions, _now(), older_than, dry_run=args.dry_run, actor=_actor())
+    what = "対象 / would delete" if args.dry_run else "削除 / deleted"
+    totals = report.totals()
+    print(table(["テーブル / table", what], [[t, str(totals[t])] for t in TABLES]), flush=True)
+    cutoff = _iso(report.cutoff)
+    scope = (
+        f"{cutoff} より前に期限切れのオファーとトークン（{args.older_than} 日前）/ offers and "
+        f"tokens expired before {cutoff} ({args.older_than} days ago), expired nonces and jtis"
+    )
+    if args.dry_run:
+        _info(f"試行のみ、削除していません / dry run, nothing deleted: {scope}")
+    else:
+        _info(
+            f"削除しました / purged: {scope}; 監査記録 / audit entries: "
+            f"{len(report.audited)} municipalities"
+        )
+    return EXIT_OK
+
+
 # --- municipality ------------------------------------------------------------------------
 
 
@@ -1003,12 +1039,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(
+    db = sub.add_parser("db", help="database schema and housekeeping").add_subparsers(
         dest="db_command", required=True, metavar="ACTION", parser_class=_Parser
     )
     db.add_parser("upgrade", parents=[common], help="apply migrations (Alembic)").set_defaults(
         func=cmd_db_upgrade
     )
+    pg = db.add_parser(
+        "purge",
+        parents=[common],
+        help="delete expired credential offers, access tokens, nonces and DPoP jtis "
+        "(safe while serving; run daily)",
+    )
+    pg.add_argument(
+        "--older-than",
+        type=_days,
+        default=30,
+        metavar="DAYS",
+        help="keep offers and access tokens until DAYS after they expired (default 30); "
+        "nonces and jtis go as soon as they expire",
+    )
+    pg.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    pg.set_defaults(func=cmd_db_purge)
 
     mun = sub.add_parser("municipality", help="municipalities served here").add_subparsers(
         dest="municipality_command", required=True, metavar="ACTION", parser_class=_Parser
