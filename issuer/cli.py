@@ -366,6 +366,9 @@ def banner(settings: Settings, *, host: str, port: int, names: Sequence[str]) ->
         "dualres 発行サーバー / issuer",
         mode,
         "",
+        f"  職員コンソール / console     {base}/console/",
+        f"  ウォレット / wallet          {base}/wallet/",
+        f"  確認アプリ / verifier app    {base}/verify/",
         f"  信頼リスト / trust list      {base}/trust-list",
         f"  職員 API / staff API         {base}/api/v1",
         f"  API 仕様 / OpenAPI           {base}/api/v1/openapi.json",
@@ -373,6 +376,10 @@ def banner(settings: Settings, *, host: str, port: int, names: Sequence[str]) ->
         f"  自治体 / municipalities      {served}",
         f"  待ち受け / listening         http://{host or '*'}:{port}",
         "",
+        "職員アカウントの作成 / create a console account:",
+        f"  {issuer_cmd} staff create{data_opt} --municipality "
+        f"{DEMO_MUNICIPALITIES[0] if settings.demo else 'CODE'} --role supervisor "
+        "--username tanaka",
         "職員用トークンの作成（一度だけ表示） / create a staff API token (shown once):",
         f"  {issuer_cmd} token create{data_opt} --municipality "
         f"{DEMO_MUNICIPALITIES[0] if settings.demo else 'CODE'} --role supervisor --label 窓口",

@@ -367,8 +367,10 @@ def test_banner_says_how_to_sync_a_verifier(tmp_path, monkeypatch):
         "--anchor keys.example/trust-anchor.pub.pem --out bundle.json"
     ) in text
     assert text.lstrip().startswith("dualres 発行サーバー")  # Japanese first
-    for url in ("/trust-list", "/api/v1", "/api/v1/openapi.json"):
+    for url in ("/trust-list", "/api/v1", "/api/v1/openapi.json", "/console/", "/wallet/",
+                "/verify/"):
         assert f"http://127.0.0.1:8080{url}" in text
+    assert "staff create" in text
     assert "token create" in text and str(tmp_path) in text
 
 
