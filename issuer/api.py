@@ -381,6 +381,7 @@ def create_offer(public_id: str) -> tuple[Response, int]:
         {
             "offer_id": made.offer.public_id,
             "offer_uri": made.offer_uri,
+            "wallet_uri": made.wallet_uri,
             "tx_code": made.tx_code,
             "expires_at": _utc(made.offer.expires_at),
             "qr_png": base64.b64encode(offers.qr_png(made.offer_uri)).decode("ascii"),

@@ -65,6 +65,7 @@ def oauth_error(error: str, description: str, status: int = 400) -> IssuerError:
 class NewOffer:
     offer: CredentialOffer
     offer_uri: str
+    wallet_uri: str
     tx_code: str
 
 
@@ -92,6 +93,18 @@ def offer_url(settings: Settings, lg_code: str, offer_public_id: str) -> str:
 def offer_uri(settings: Settings, lg_code: str, offer_public_id: str) -> str:
     url = offer_url(settings, lg_code, offer_public_id)
     return f"openid-credential-offer://?credential_offer_uri={quote(url, safe='')}"
+
+
+def wallet_uri(settings: Settings, lg_code: str, offer_public_id: str) -> str:
+    """The same offer as an https link to this deployment's browser wallet (webapps/wallet/).
+
+    For a phone with no OpenID4VCI wallet app, whose camera cannot open
+    ``openid-credential-offer://``.  The fragment is offer_uri's query, byte for
+    byte, so the wallet fills in exactly the offer_uri; a fragment never leaves
+    the phone, so the offer URL stays out of every server and proxy log.
+    """
+    url = offer_url(settings, lg_code, offer_public_id)
+    return f"{settings.base_url}/wallet/#credential_offer_uri={quote(url, safe='')}"
 
 
 def create_offer(
@@ -126,8 +139,13 @@ def create_offer(
         detail={"offer": offer.id, "expires_at": offer.expires_at.isoformat()},
         now=now,
     )
-    uri = offer_uri(settings, reg.municipality.lg_code, public_id)
-    return NewOffer(offer, uri, tx_code)
+    lg_code = reg.municipality.lg_code
+    return NewOffer(
+        offer,
+        offer_uri(settings, lg_code, public_id),
+        wallet_uri(settings, lg_code, public_id),
+        tx_code,
+    )
 
 
 def qr_png(text: str) -> bytes:

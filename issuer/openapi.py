@@ -354,10 +354,19 @@ def _schemas() -> dict[str, Any]:
         "AuditList": _page_of("AuditEntry"),
         "CredentialOffer": {
             "type": "object",
-            "required": ["offer_id", "offer_uri", "tx_code", "expires_at", "qr_png"],
+            "required": ["offer_id", "offer_uri", "wallet_uri", "tx_code", "expires_at", "qr_png"],
             "properties": {
                 "offer_id": {"type": "string"},
                 "offer_uri": {"type": "string", "pattern": "^openid-credential-offer://"},
+                "wallet_uri": {
+                    "type": "string",
+                    "format": "uri",
+                    "pattern": "^https?://[^?#]*/wallet/#credential_offer_uri=[^&#]+$",
+                    "description": "The same offer as an https link to this deployment's "
+                    "browser wallet (/wallet/), for a phone with no OpenID4VCI wallet app: "
+                    "its credential_offer_uri is offer_uri's, in the fragment (never sent "
+                    "to a server, so never in a log).",
+                },
                 "tx_code": {"type": "string", "pattern": "^[0-9]{6}$"},
                 "expires_at": {"type": "string", "format": "date-time"},
                 "qr_png": {"type": "string", "contentEncoding": "base64"},
@@ -475,8 +484,9 @@ def _paths() -> dict[str, Any]:
         "/registrations/{id}/offers": {
             "post": {
                 "summary": "Make an OpenID4VCI pre-authorized credential offer (10 minutes)",
-                "description": "The wallet scans qr_png (the offer_uri); the holder types "
-                "tx_code, told at the counter. See docs/oid4vci.md.",
+                "description": "The wallet app scans qr_png (the offer_uri); a phone "
+                "without one opens wallet_uri (the browser wallet, same offer) instead. The "
+                "holder types tx_code, told at the counter. See docs/oid4vci.md.",
                 "parameters": [_PATH_ID],
                 "responses": {
                     "201": _ok("CredentialOffer", "Offered"),

@@ -8,6 +8,7 @@ import logging
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -538,6 +539,17 @@ def test_openapi_describes_every_route_and_real_responses_fit(app, client, token
     _validator(doc, "CredentialList").validate(
         client.get(f"{API}/registrations/{reg['id']}/credentials", headers=sup).json
     )
+    offer = call(client, "POST", f"/registrations/{reg['id']}/offers", tokens["super"]).json
+    _validator(doc, "CredentialOffer").validate(offer)
+    # The browser-wallet link carries the very offer of the QR: one offer, two ways in.
+    wallet = urlsplit(offer["wallet_uri"])
+    assert f"{wallet.scheme}://{wallet.netloc}" == "https://issuer.test"
+    # In the fragment: it never reaches a server or proxy log.
+    assert (wallet.path, wallet.query) == ("/wallet/", "")
+    assert wallet.fragment == urlsplit(offer["offer_uri"]).query
+    assert parse_qs(wallet.fragment)["credential_offer_uri"] == [
+        f"https://issuer.test/lg/203211/offers/{offer['offer_id']}"
+    ]
     _validator(doc, "AuditList").validate(client.get(f"{API}/audit", headers=sup).json)
     _validator(doc, "ChainCheck").validate(client.get(f"{API}/audit/verify", headers=sup).json)
     for bad in (client.get(f"{API}/audit"), client.post(f"{API}/registrations", json={},

@@ -754,11 +754,11 @@ def offer_page(b: Console, reg: str):
     return page, status_url.removeprefix(C)
 
 
-def qr_text(page: str) -> str:
+def qr_text(page: str, img_id: str = "offer-qr") -> str:
     import zxingcpp
     from PIL import Image
 
-    m = re.search(r'id="offer-qr" src="data:image/png;base64,([^"]+)"', page)
+    m = re.search(rf'id="{img_id}" src="data:image/png;base64,([^"]+)"', page)
     assert m, page[-3000:]
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(m.group(1)))))
     assert len(found) == 1
@@ -803,6 +803,20 @@ def test_issue_to_a_phone_until_collected(app, staff, clock):
     assert uri.startswith("openid-credential-offer://?credential_offer_uri=")
     assert tx.group(1) not in uri  # the code goes by another channel
     assert uri not in page.replace("&amp;", "&")  # only in the image
+    # Two ways to receive, the wallet app's first and selected; the browser's QR is the
+    # same offer as an https link to /wallet/.
+    app_tab = page.index("スマートフォンのウォレットアプリで読み取る")
+    assert app_tab < page.index("ブラウザで受け取る（アプリ不要）")
+    assert re.search(r'id="tab-app" aria-controls="panel-app" aria-selected="true"', page)
+    assert re.search(r'id="tab-browser"[^>]*aria-selected="false" tabindex="-1"', page)
+    # offer.js makes the tabs; without it both QRs stay, each with its instruction.
+    assert re.search(r'id="qr-tabs" hidden>', page)
+    assert re.search(r'id="panel-browser"[^>]*tabindex="0">', page)
+    link = qr_text(page, "wallet-qr")
+    assert link == f"{HTTPS}/wallet/#" + uri.split("?", 1)[1]
+    assert link not in page.replace("&amp;", "&") and tx.group(1) not in link
+    assert page.count('id="tx-code"') == 1  # the code once, for both ways
+    assert " style=" not in page and "<script>" not in page  # the CSP allows neither
     r = b.get(status)
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     assert r.json == {"state": "waiting", "label": "受け取り待ち", "final": False, "remaining": 600}
@@ -824,6 +838,7 @@ def test_issue_to_a_phone_until_collected(app, staff, clock):
     }
     later = text_of(b.get(status2.removesuffix("/status")))
     assert "受け取り済み" in later and 'id="offer-qr"' not in later
+    assert 'id="wallet-qr"' not in later
     assert tx2 not in later and "一度だけ表示されます" in later  # the code is never shown again
     detail = text_of(b.get(f"/registrations/{reg}"))
     assert "発行済みの証明書" in detail and "<td>1</td>" in detail
@@ -955,6 +970,8 @@ def test_new_screens_in_english(app, staff):
     page, _ = offer_page(b, reg)
     assert "Issue to a phone" in page and "Waiting for the phone" in page
     assert "Expires in" in page and 'lang="en"' in page
+    assert "Scan with a wallet app on the phone" in page
+    assert "Receive in the browser (no app needed)" in page
     page = text_of(b.get("/registrations"))
     assert "Export to CSV" in page and "UTF-8 (with BOM, for Excel)" in page
 

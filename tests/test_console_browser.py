@@ -1,11 +1,12 @@
 """The staff console in a real browser: Debian's Chromium driven by Playwright.
 
 Against a real ``dualres-issuer serve --demo`` process: sign in, read a demo
-card and register, issue to a phone (the QR read back from the screen with
-zxing-cpp, then collected by the reference wallet over HTTP while the page
-waits), revoke as a supervisor, import a CSV with a bad line and then a good
-one, export; and an accessibility pass (accessible names from Chromium's own
-accessibility tree, keyboard order, visible focus, contrast).
+card and register, issue to a phone (both tabs' QRs read back from the screen
+with zxing-cpp, the offer URI and the browser-wallet link; then collected by
+the reference wallet over HTTP while the page waits), revoke as a supervisor,
+import a CSV with a bad line and then a good one, export; and an accessibility
+pass (accessible names from Chromium's own accessibility tree, keyboard order,
+visible focus, contrast).
 
 With ``DUALRES_SCREENSHOTS=docs/screenshots`` it also writes the screenshots
 kept in docs/.  Skipped (with the reason) where Chromium or Playwright is
@@ -175,6 +176,20 @@ def test_sign_in_register_issue_collect_revoke(
     uri = _read_qr(page.locator("#offer-qr").screenshot())
     assert uri.startswith("openid-credential-offer://?credential_offer_uri=")
     assert tx_code not in uri
+    # The second way, for a phone without a wallet app: a tab whose QR is an https link
+    # to the browser wallet with the same offer.  One QR on screen at a time, so the
+    # camera cannot pick the wrong one.
+    assert page.locator("#tab-app").get_attribute("aria-selected") == "true"
+    assert page.locator("#wallet-qr").is_hidden()
+    assert _read_qr(page.screenshot(full_page=True)) == uri
+    page.click("#tab-browser")
+    assert page.locator("#tab-browser").get_attribute("aria-selected") == "true"
+    assert page.locator("#offer-qr").is_hidden() and page.locator("#tx-code").is_visible()
+    wallet_uri = _read_qr(page.locator("#wallet-qr").screenshot())
+    assert wallet_uri == f"{server.base}/wallet/#" + uri.split("?", 1)[1]
+    assert _read_qr(page.screenshot(full_page=True)) == wallet_uri
+    page.click("#tab-app")
+    page.wait_for_selector("#offer-qr")
     # The countdown runs in the page (offer.js), from the server's 10 minutes.
     first = page.locator("#offer-left").inner_text()
     assert re.fullmatch(r"(10:00|9:5\d)", first), first
@@ -196,6 +211,7 @@ def test_sign_in_register_issue_collect_revoke(
     page.wait_for_selector("#offer-state.state-collected", timeout=20_000)
     assert page.locator("#offer-state").inner_text() == "受け取り済み"
     assert page.locator("#offer-qr").is_hidden() and page.locator("#tx-code").is_hidden()
+    assert page.locator("#wallet-qr").is_hidden()
     _shot(page, "5-offer-collected", tmp_path)
 
     # Revoke, as a supervisor, with a reason.
@@ -394,6 +410,18 @@ def test_accessibility(server: Server, browser: Any, tmp_path: Path) -> None:  #
     page.wait_for_selector("#offer-qr")
     assert _unnamed_controls(page) == []
     assert page.evaluate(_CONTRAST_JS) == []
+    # The two ways to receive, by keyboard: one Tab stop, the arrows switch.
+    _tab_until(page, "#tab-app")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("() => document.activeElement.id") == "tab-browser"
+    assert page.locator("#wallet-qr").is_visible() and page.locator("#offer-qr").is_hidden()
+    assert page.evaluate(_CONTRAST_JS) == []  # the selected tab's colours too
+    page.keyboard.press("Tab")  # into the panel, not onto the other tab
+    assert page.evaluate("() => document.activeElement.id") == "panel-browser"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Home")
+    assert page.evaluate("() => document.activeElement.id") == "tab-app"
+    assert page.locator("#offer-qr").is_visible() and page.locator("#wallet-qr").is_hidden()
     login = browser.new_page(locale="ja-JP")
     login.goto(server.base + "/console/login")
     assert _unnamed_controls(login) == [] and login.evaluate(_CONTRAST_JS) == []

@@ -156,6 +156,8 @@ def test_metadata(client) -> None:
 def test_offer_shape_qr_and_isolation(client, staff, reg_id) -> None:
     offer = make_offer(client, staff, reg_id)
     assert offer["offer_uri"].startswith("openid-credential-offer://?credential_offer_uri=https%3A")
+    # The https link to the browser wallet, for a phone without a wallet app: the same offer.
+    assert offer["wallet_uri"] == f"{BASE}/wallet/#" + offer["offer_uri"].split("?", 1)[1]
     assert len(offer["tx_code"]) == 6 and offer["tx_code"].isdigit()
     assert base64.b64decode(offer["qr_png"]).startswith(b"\x89PNG")
     got = resolve(client, offer)

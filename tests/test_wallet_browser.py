@@ -1,13 +1,14 @@
 """The browser wallet (webapps/wallet/) in a real browser: Debian's Chromium, driven by Playwright.
 
 A real ``dualres-issuer serve --demo`` process on 127.0.0.1; the staff API makes an
-OpenID4VCI offer; the wallet page accepts it with the tx_code; its counter QR is
-captured as a screenshot, decoded by zxing-cpp and accepted by ``dualres-verify
-check`` offline.  Then the network is cut: the reloaded page (served by its service
-worker) still shows the card and a fresh QR, which the verifier accepts now and
-rejects as stale after the window.  With ``DUALRES_SCREENSHOTS=docs/screenshots``
-it also writes the screenshots kept in docs/.  Skipped (with the reason) where
-Chromium or Playwright is missing; ``.ci/run`` installs both.
+OpenID4VCI offer; the wallet page, opened from the offer's ``wallet_uri``, accepts it
+with the tx_code; its counter QR is captured as a screenshot, decoded by zxing-cpp
+and accepted by ``dualres-verify check`` offline.  Then the network is cut: the
+reloaded page (served by its service worker) still shows the card and a fresh QR,
+which the verifier accepts now and rejects as stale after the window.  With
+``DUALRES_SCREENSHOTS=docs/screenshots`` it also writes the screenshots kept in
+docs/.  Skipped (with the reason) where Chromium or Playwright is missing;
+``.ci/run`` installs both.
 """
 
 from __future__ import annotations
@@ -228,9 +229,11 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     _same_wareki_as_python(page)
 
-    # The offer as a link to the wallet (https form): it opens the page with the offer filled in.
+    # The offer as a link to the wallet (the API's wallet_uri, the console's second QR): it
+    # opens the page with the offer filled in.
     query = offer["offer_uri"].split("?", 1)[1]
-    page.goto(f"{server.base}/wallet/?{query}")
+    assert offer["wallet_uri"] == f"{server.base}/wallet/#{query}"
+    page.goto(offer["wallet_uri"])
     page.wait_for_selector("body[data-ready=true]")
     assert page.input_value("#offer") == offer["offer_uri"]
     assert page.evaluate("() => document.activeElement.id") == "tx-code"

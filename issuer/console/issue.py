@@ -2,7 +2,10 @@
 
 The clerk presses one button; the page shows the offer QR (large, for a phone
 held at arm's length) and, apart from it, the 6-digit ``tx_code`` that the
-resident types into the wallet.  The code exists in clear only in that one
+resident types into the wallet.  The QR comes in two forms, one tab each: the
+``openid-credential-offer://`` URI for a wallet app, and an https link to the
+browser wallet (``offers.wallet_uri``) for a phone without one, whose camera
+app would open nothing for the first.  The code exists in clear only in that one
 response (the database keeps an HMAC of it, :mod:`issuer.offers`), so a later
 visit to the page shows the QR and the state but not the code.
 
@@ -87,7 +90,8 @@ def _page(
 ) -> tuple[str, int]:
     at = now()
     state = offer_state(offer, at)
-    uri = offers.offer_uri(services().settings, reg.municipality.lg_code, offer.public_id)
+    settings, lg_code = services().settings, reg.municipality.lg_code
+    live = state == WAITING
     return render_template(
         "console/offer.html",
         reg=reg,
@@ -96,7 +100,10 @@ def _page(
         state=state,
         final=state in FINAL,
         remaining=_remaining(offer, at),
-        qr=_qr_data_uri(uri) if state == WAITING else None,
+        qr=_qr_data_uri(offers.offer_uri(settings, lg_code, offer.public_id)) if live else None,
+        wallet_qr=(
+            _qr_data_uri(offers.wallet_uri(settings, lg_code, offer.public_id)) if live else None
+        ),
         poll_ms=POLL_MS,
     ), status
 

@@ -229,8 +229,8 @@ async function onAccept(event) {
   }
 }
 
-// An offer can arrive as a link to this page: …/wallet/?credential_offer_uri=…
-// (or in the fragment, which never reaches a server log).
+// An offer can arrive as a link to this page: …/wallet/#credential_offer_uri=… (the
+// issuer's wallet_uri: a fragment never reaches a server log) or with ?credential_offer_uri=….
 function offerFromLocation() {
   const q = location.search.slice(1) || location.hash.slice(1);
   if (!/credential_offer(_uri)?=/.test(q)) return null;

@@ -29,7 +29,7 @@ function checkUrl(url) {
 }
 
 // An offer arrives as the openid-credential-offer:// URI of the counter QR, as an
-// https link to this wallet (…/wallet/?credential_offer_uri=…), or pasted with
+// https link to this wallet (…/wallet/#credential_offer_uri=… or ?…), or pasted with
 // stray whitespace.  All three carry the same two query parameters.
 export function parseOfferText(text) {
   const s = (text || '').trim();

@@ -1,7 +1,7 @@
 // Offline after the first visit: every file the wallet needs is cached at
 // install and served from the cache first.  Bump VERSION with any file change
 // (the server sends this file with no-cache, so phones see the new version).
-const VERSION = 'dualres-wallet-v1';
+const VERSION = 'dualres-wallet-v2';
 const PRECACHE = [
   './',
   'index.html',
@@ -49,7 +49,7 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   if (req.method !== 'GET') return;
   const url = new URL(req.url);
-  // An offer link (…/wallet/?credential_offer_uri=…) opens the cached app.
+  // An offer link (…/wallet/?credential_offer_uri=…; the #… form never reaches here) opens the cached app.
   if (req.mode === 'navigate' && url.origin === self.location.origin && (url.href.split(/[?#]/)[0] === INDEX || url.pathname.endsWith('/wallet/index.html'))) {
     event.respondWith(caches.match(INDEX).then((hit) => hit || fetch(req)));
     return;

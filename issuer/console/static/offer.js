@@ -58,6 +58,35 @@
       .catch(function () { poll = setTimeout(ask, pollMs * 3); });  // network hiccup: keep trying
   }
 
+  // The two QRs become tabs, as the WAI-ARIA tabs pattern: one Tab stop, the
+  // arrows move between the tabs and show their panel at once.  The server
+  // sends both panels shown, so the page still offers both ways without script.
+  var tablist = document.getElementById("qr-tabs");
+  var tabs = Array.prototype.slice.call(document.querySelectorAll("#qr-tabs [role=tab]"));
+  function select(tab, focus) {
+    tabs.forEach(function (t) {
+      var on = t === tab;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+      var panel = document.getElementById(t.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !on;
+    });
+    if (focus) tab.focus();
+  }
+  tabs.forEach(function (tab, i) {
+    tab.addEventListener("click", function () { select(tab, false); });
+    tab.addEventListener("keydown", function (e) {
+      var to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      select(tabs[(to + tabs.length) % tabs.length], true);
+    });
+  });
+  if (tablist && tabs.length) {
+    select(tabs[0], false);
+    tablist.hidden = false;
+  }
+
   if (!done) {
     tick = setInterval(countdown, 1000);
     countdown();
