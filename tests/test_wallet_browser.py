@@ -196,7 +196,7 @@ def _same_wareki_as_python(page: Any) -> None:
             date(2019, 5, 1), date(2020, 1, 1), date(2027, 11, 18)]
     isos = [d.isoformat() for d in days]
     got = page.evaluate(
-        "async isos => { const w = await import('./wareki.js');"
+        "async isos => { const w = await import('../lib/wareki.js');"
         " return isos.map(d => [w.formatDate(d, 'ja'), w.formatDate(d, 'en')]); }", isos)
     for d, (ja, en) in zip(days, got, strict=True):
         era = _wareki.era(d)

@@ -1,6 +1,7 @@
 // The app's own words (Japanese first).  Reason, tier and warning words come
 // from data/reasons.json, generated from verifier/reasons.py and verifier/cli.py,
 // so the app and the CLI say exactly the same thing.
+import { formatDate, jstParts, warekiJa } from '../lib/wareki.js';
 
 export const WORDS = {
   ja: {
@@ -106,35 +107,15 @@ export function t(lang, key, vars = {}) {
   return s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
 }
 
-// 和暦, as verifier/_wareki.py: each era from its official first day.
-const ERAS = [
-  ['2019-05-01', '令和', 'Reiwa'],
-  ['1989-01-08', '平成', 'Heisei'],
-  ['1926-12-25', '昭和', 'Showa'],
-  ['1912-07-30', '大正', 'Taisho'],
-  ['1868-10-23', '明治', 'Meiji'],
-];
-
-export function wareki(iso, lang) {
-  const [y, m, d] = iso.split('-').map(Number);
-  const found = ERAS.find(([start]) => iso >= start);
-  if (lang === 'en') return found ? `${found[2]} ${y - Number(found[0].slice(0, 4)) + 1} (${iso})` : iso;
-  if (!found) return `${y}年${m}月${d}日`;
-  const n = y - Number(found[0].slice(0, 4)) + 1;
-  return `${found[1]}${n === 1 ? '元' : n}年${m}月${d}日`;
-}
+// 和暦 (../lib/wareki.js, shared with the wallet): 令和9年11月18日 in Japanese,
+// "Reiwa 9 (2027-11-18)" in English.
+export const wareki = (iso, lang) => (lang === 'en' ? formatDate(iso, 'en') : warekiJa(iso));
 
 // Japan has had no daylight saving since 1951: JST is a fixed +9 h.
-export function jst(epoch) {
-  const t = new Date((epoch + 9 * 3600) * 1000);
-  const p = (n) => String(n).padStart(2, '0');
-  return { iso: `${t.getUTCFullYear()}-${p(t.getUTCMonth() + 1)}-${p(t.getUTCDate())}`, hm: `${p(t.getUTCHours())}:${p(t.getUTCMinutes())}` };
-}
+export const jst = jstParts;
 
 // As the CLI prints it: 令和9年11月18日（2027-11-18）, or Reiwa 9 (2027-11-18).
-export function dateText(iso, lang) {
-  return lang === 'en' ? wareki(iso, 'en') : `${wareki(iso, 'ja')}（${iso}）`;
-}
+export const dateText = formatDate;
 
 export function momentText(epoch, lang) {
   const { iso, hm } = jst(epoch);

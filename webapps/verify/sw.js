@@ -1,9 +1,12 @@
 // Offline after the first visit: every file the verifier needs (the QR
 // decoder's WebAssembly included) is cached at install and served from the
-// cache first.  The trust list and status lists are never cached here: they
-// go to the network, and the app keeps its own verified copy in IndexedDB.
-// Bump VERSION with any file change (the server sends this file with no-cache).
-const VERSION = 'dualres-verify-v1';
+// cache first (../lib/offline.js).  The trust list and status lists are never
+// cached here: they go to the network, and the app keeps its own verified copy
+// in IndexedDB.  Bump VERSION with any file change (the server sends this file
+// with no-cache).
+importScripts('../lib/offline.js');
+
+const VERSION = 'v2';
 const PRECACHE = [
   './',
   'index.html',
@@ -32,38 +35,9 @@ const PRECACHE = [
   '../lib/b64.js',
   '../lib/base45.js',
   '../lib/errors.js',
+  '../lib/wareki.js',
   '../lib/transport.js',
   '../lib/vendor/pako/pako.mjs',
 ];
-const URLS = new Set(PRECACHE.map((p) => new URL(p, self.registration.scope).href));
-const INDEX = new URL('./', self.registration.scope).href;
 
-self.addEventListener('install', (event) => {
-  event.waitUntil(
-    caches.open(VERSION)
-      // 'reload': never fill the new cache from a stale HTTP cache entry.
-      .then((cache) => cache.addAll(PRECACHE.map((p) => new Request(p, { cache: 'reload' }))))
-      .then(() => self.skipWaiting()),
-  );
-});
-
-self.addEventListener('activate', (event) => {
-  event.waitUntil(
-    caches.keys()
-      .then((keys) => Promise.all(keys.filter((k) => k.startsWith('dualres-verify-') && k !== VERSION).map((k) => caches.delete(k))))
-      .then(() => self.clients.claim()),
-  );
-});
-
-self.addEventListener('fetch', (event) => {
-  const req = event.request;
-  if (req.method !== 'GET') return;
-  const url = new URL(req.url);
-  if (req.mode === 'navigate' && url.origin === self.location.origin && (url.href.split(/[?#]/)[0] === INDEX || url.pathname.endsWith('/verify/index.html'))) {
-    event.respondWith(caches.match(INDEX).then((hit) => hit || fetch(req)));
-    return;
-  }
-  const key = url.origin + url.pathname;
-  if (!URLS.has(key)) return; // trust list, status lists: network only
-  event.respondWith(caches.match(key).then((hit) => hit || fetch(req)));
-});
+serveOffline({ app: 'verify', version: VERSION, precache: PRECACHE });

@@ -7,7 +7,7 @@ import { drawQr } from './qr.js';
 import { GROUPS, newKeyPair, parseIssued, present, PROFILE_DISCLOSURES } from './sdjwt.js';
 import { checkStatus } from './status.js';
 import * as store from './store.js';
-import { formatDate, formatMoment, jstParts } from './wareki.js';
+import { formatDate, formatMoment, jstParts } from '../lib/wareki.js';
 
 // A fresh KB-JWT this often; the counter profile accepts 120 s, so a code on
 // screen is always well inside the verifier's window.

@@ -1,7 +1,10 @@
 // Offline after the first visit: every file the wallet needs is cached at
-// install and served from the cache first.  Bump VERSION with any file change
-// (the server sends this file with no-cache, so phones see the new version).
-const VERSION = 'dualres-wallet-v2';
+// install and served from the cache first (../lib/offline.js).  Bump VERSION
+// with any file change (the server sends this file with no-cache, so phones
+// see the new version).
+importScripts('../lib/offline.js');
+
+const VERSION = 'v3';
 const PRECACHE = [
   './',
   'index.html',
@@ -13,7 +16,6 @@ const PRECACHE = [
   'sdjwt.js',
   'status.js',
   'store.js',
-  'wareki.js',
   'manifest.webmanifest',
   'icons/icon.svg',
   'icons/icon-192.png',
@@ -22,39 +24,9 @@ const PRECACHE = [
   '../lib/b64.js',
   '../lib/base45.js',
   '../lib/errors.js',
+  '../lib/wareki.js',
   '../lib/transport.js',
   '../lib/vendor/pako/pako.mjs',
 ];
-const URLS = new Set(PRECACHE.map((p) => new URL(p, self.registration.scope).href));
-const INDEX = new URL('./', self.registration.scope).href;
 
-self.addEventListener('install', (event) => {
-  event.waitUntil(
-    caches.open(VERSION)
-      // 'reload': never fill the new cache from a stale HTTP cache entry.
-      .then((cache) => cache.addAll(PRECACHE.map((p) => new Request(p, { cache: 'reload' }))))
-      .then(() => self.skipWaiting()),
-  );
-});
-
-self.addEventListener('activate', (event) => {
-  event.waitUntil(
-    caches.keys()
-      .then((keys) => Promise.all(keys.filter((k) => k.startsWith('dualres-wallet-') && k !== VERSION).map((k) => caches.delete(k))))
-      .then(() => self.clients.claim()),
-  );
-});
-
-self.addEventListener('fetch', (event) => {
-  const req = event.request;
-  if (req.method !== 'GET') return;
-  const url = new URL(req.url);
-  // An offer link (…/wallet/?credential_offer_uri=…; the #… form never reaches here) opens the cached app.
-  if (req.mode === 'navigate' && url.origin === self.location.origin && (url.href.split(/[?#]/)[0] === INDEX || url.pathname.endsWith('/wallet/index.html'))) {
-    event.respondWith(caches.match(INDEX).then((hit) => hit || fetch(req)));
-    return;
-  }
-  const key = url.origin + url.pathname;
-  if (!URLS.has(key)) return; // the issuer's endpoints and status lists: network only
-  event.respondWith(caches.match(key).then((hit) => hit || fetch(req)));
-});
+serveOffline({ app: 'wallet', version: VERSION, precache: PRECACHE });

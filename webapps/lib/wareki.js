@@ -1,4 +1,5 @@
-// 和暦 as a municipal counter writes it; same era table as verifier/_wareki.py.
+// 和暦 as a municipal counter writes it, for both apps; the same era table as
+// verifier/_wareki.py (tests/test_wallet_browser.py compares them).
 // Each era starts on its official first day, so 1989-01-07 is 昭和64年.
 const ERAS = [
   ['2019-05-01', '令和', 'Reiwa'],
@@ -22,14 +23,19 @@ export function era(iso) {
   return null;
 }
 
+// 令和9年11月17日 (before 明治: 1867年1月1日).
+export function warekiJa(iso) {
+  const found = era(iso);
+  const [y, m, d] = iso.split('-').map(Number);
+  if (!found) return `${y}年${m}月${d}日`;
+  return `${found.ja}${found.year === 1 ? '元' : found.year}年${m}月${d}日`;
+}
+
 // 令和9年11月17日（2027-11-17）, or "Reiwa 9 (2027-11-17)" in English.
 export function formatDate(iso, lang) {
   const found = era(iso);
-  const [y, m, d] = iso.split('-').map(Number);
   if (lang === 'en') return found ? `${found.en} ${found.year} (${iso})` : iso;
-  if (!found) return `${y}年${m}月${d}日`;
-  const year = found.year === 1 ? '元' : String(found.year);
-  return `${found.ja}${year}年${m}月${d}日（${iso}）`;
+  return found ? `${warekiJa(iso)}（${iso}）` : warekiJa(iso);
 }
 
 // Japan has had no daylight saving since 1951: JST is a fixed +9 h.
