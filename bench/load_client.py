@@ -133,30 +133,15 @@ class TimedWallet(oid4vci.Client):
         self.rec = rec
         self.address = address
 
-    def _request(
-        self,
-        method: str,
-        url: str,
-        *,
-        form: dict[str, str] | None = None,
-        body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
+    def _exchange(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str]
     ) -> dict[str, Any]:
-        oid4vci.check_url(url, insecure_http=True)
-        hdrs = {"Accept": "application/json", **(headers or {})}
         if self.address:
             # Each phone has its own address, as it would behind the load balancer
             # (the server trusts one proxy hop): the per-address throttle on the
             # token and nonce endpoints must meet many phones, not one.
-            hdrs["X-Forwarded-For"] = self.address
-        data = None
-        if form is not None:
-            data = urllib.parse.urlencode(form).encode("ascii")
-            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
-        elif body is not None:
-            data = json.dumps(body).encode("utf-8")
-            hdrs["Content-Type"] = "application/json"
-        status, raw, _ = http(self.rec, method, url, data=data, headers=hdrs)
+            headers = {**headers, "X-Forwarded-For": self.address}
+        status, raw, _ = http(self.rec, method, url, data=data, headers=headers)
         if status == 0:
             raise oid4vci.IssuanceError(f"{method} {url}: no answer", None, 0)
         try:
@@ -247,14 +232,14 @@ def issue_once(
     wallet = TimedWallet(rec, f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")
     holder = jws.generate_key()
     try:
-        issued = _accept(wallet, offer["offer_uri"], offer["tx_code"], holder)
+        issued = oid4vci.run_flow(wallet, offer["offer_uri"], holder, tx_code=offer["tx_code"])
     except oid4vci.IssuanceError as exc:
         (out.unacknowledged if exc.status in (0, None) else out.refused).append(
             f"issue {rid}: {exc}"[:300]
         )
         return
     out.flows_ms.append((time.perf_counter() - t0) * 1000)
-    uri, idx = status_of(issued)
+    uri, idx = status_of(issued.credential)
     out.issued.append({"reg": rid, "uri": uri, "idx": idx, "code": code})
     if not revoke:
         return
@@ -265,20 +250,6 @@ def issue_once(
         out.revoked.append({"reg": rid, "uri": uri, "idx": idx})
     else:
         (out.unacknowledged if status == 0 else out.refused).append(f"revoke {rid}: {status}")
-
-
-def _accept(wallet: TimedWallet, offer_uri: str, tx_code: str, holder: Any) -> str:
-    """oid4vci.accept_offer's steps, on the timed client."""
-    offer = wallet.resolve_offer(offer_uri)
-    issuer_id = offer["credential_issuer"]
-    grant = offer["grants"][oid4vci.PRE_AUTH_GRANT]
-    meta, auth = wallet.metadata(issuer_id)
-    config = offer["credential_configuration_ids"][0]
-    access = wallet.token(auth["token_endpoint"], grant["pre-authorized_code"], tx_code)
-    nonce = wallet.nonce(meta["nonce_endpoint"])
-    proof = oid4vci.key_proof(holder, aud=issuer_id, nonce=nonce)
-    return wallet.credential(meta["credential_endpoint"], access, configuration_id=config,
-                             proof=proof)  # fmt: skip
 
 
 @dataclass

@@ -36,13 +36,13 @@ new and writes no audit entry.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -116,6 +116,49 @@ def _locking(stmt: _Stmt, dry_run: bool, of: Any) -> _Stmt:
     return stmt if dry_run else stmt.with_for_update(skip_locked=True, of=of)
 
 
+def _batches(
+    session_factory: Callable[[], Session],
+    dry_run: bool,
+    model: type[CredentialOffer] | type[OneTimeValue],
+    where: ColumnElement[bool],
+    batch: int,
+) -> Iterator[tuple[Session, Sequence[Row[int, int]]]]:
+    """The (id, municipality_id) rows ``where`` selects, ``batch`` at a time in id order.
+
+    The caller's loop body runs inside the batch's transaction (``_batch``),
+    which ends when the loop asks for the next batch: leaving the loop early
+    (break, return, an exception) rolls the current batch back.
+    """
+    last = 0
+    while True:
+        with _batch(session_factory, dry_run) as s:
+            stmt = (
+                select(model.id, model.municipality_id)
+                .where(model.id > last, where)
+                .order_by(model.id)
+                .limit(batch)
+            )
+            rows = s.execute(_locking(stmt, dry_run, model)).all()
+            if not rows:
+                return
+            last = rows[-1].id
+            yield s, rows
+
+
+def _delete(
+    s: Session,
+    model: type[CredentialOffer] | type[OAuthAccessToken] | type[OneTimeValue],
+    *where: ColumnElement[bool],
+) -> Iterable[int]:
+    """Delete the rows ``where`` still selects; a municipality id for each one gone."""
+    return s.execute(
+        delete(model)
+        .where(*where)
+        .returning(model.municipality_id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+
+
 def _purge_offers(
     session_factory: Callable[[], Session],
     report: PurgeReport,
@@ -127,49 +170,28 @@ def _purge_offers(
     if top is None:
         return
     tokens, offers_ = report.counts[TABLES[0]], report.counts[TABLES[1]]
-    last = 0
-    while True:
-        with _batch(session_factory, report.dry_run) as s:
-            stmt = (
-                select(CredentialOffer.id, CredentialOffer.municipality_id)
-                .where(CredentialOffer.id > last, _offer_candidates(cutoff, top))
-                .order_by(CredentialOffer.id)
-                .limit(batch)
-            )
-            rows = s.execute(_locking(stmt, report.dry_run, CredentialOffer)).all()
-            if not rows:
-                return
-            last = rows[-1].id
-            ids = [r.id for r in rows]
-            if report.dry_run:
-                tokens.update(
-                    s.execute(
-                        select(OAuthAccessToken.municipality_id).where(
-                            OAuthAccessToken.offer_id.in_(ids)
-                        )
-                    ).scalars()
-                )
-                offers_.update(r.municipality_id for r in rows)
-                continue
+    candidates = _offer_candidates(cutoff, top)
+    for s, rows in _batches(session_factory, report.dry_run, CredentialOffer, candidates, batch):
+        ids = [offer_id for offer_id, _ in rows]
+        if report.dry_run:
             tokens.update(
                 s.execute(
-                    delete(OAuthAccessToken)
-                    .where(
-                        OAuthAccessToken.offer_id.in_(ids),
-                        OAuthAccessToken.expires_at < cutoff,
+                    select(OAuthAccessToken.municipality_id).where(
+                        OAuthAccessToken.offer_id.in_(ids)
                     )
-                    .returning(OAuthAccessToken.municipality_id)
-                    .execution_options(synchronize_session=False)
                 ).scalars()
             )
-            offers_.update(
-                s.execute(
-                    delete(CredentialOffer)
-                    .where(CredentialOffer.id.in_(ids), _offer_candidates(cutoff, top))
-                    .returning(CredentialOffer.municipality_id)
-                    .execution_options(synchronize_session=False)
-                ).scalars()
+            offers_.update(mid for _, mid in rows)
+            continue
+        tokens.update(
+            _delete(
+                s,
+                OAuthAccessToken,
+                OAuthAccessToken.offer_id.in_(ids),
+                OAuthAccessToken.expires_at < cutoff,
             )
+        )
+        offers_.update(_delete(s, CredentialOffer, CredentialOffer.id.in_(ids), candidates))
 
 
 def _purge_once(
@@ -178,34 +200,12 @@ def _purge_once(
     batch: int,
 ) -> None:
     counts = report.counts[TABLES[2]]
-    now = report.now
-    last = 0
-    while True:
-        with _batch(session_factory, report.dry_run) as s:
-            stmt = (
-                select(OneTimeValue.id, OneTimeValue.municipality_id)
-                .where(OneTimeValue.id > last, OneTimeValue.expires_at < now)
-                .order_by(OneTimeValue.id)
-                .limit(batch)
-            )
-            rows = s.execute(_locking(stmt, report.dry_run, OneTimeValue)).all()
-            if not rows:
-                return
-            last = rows[-1].id
-            if report.dry_run:
-                counts.update(r.municipality_id for r in rows)
-                continue
-            counts.update(
-                s.execute(
-                    delete(OneTimeValue)
-                    .where(
-                        OneTimeValue.id.in_([r.id for r in rows]),
-                        OneTimeValue.expires_at < now,
-                    )
-                    .returning(OneTimeValue.municipality_id)
-                    .execution_options(synchronize_session=False)
-                ).scalars()
-            )
+    expired = OneTimeValue.expires_at < report.now
+    for s, rows in _batches(session_factory, report.dry_run, OneTimeValue, expired, batch):
+        if report.dry_run:
+            counts.update(mid for _, mid in rows)
+            continue
+        counts.update(_delete(s, OneTimeValue, OneTimeValue.id.in_([i for i, _ in rows]), expired))
 
 
 def purge(

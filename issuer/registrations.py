@@ -289,18 +289,18 @@ _TOP: Final = frozenset(
     }
 )
 _CARD: Final = frozenset({"my_number", "pin"})
-_DECLARED: Final = frozenset(
-    {
-        "family_name",
-        "given_name",
-        "family_name_kana",
-        "given_name_kana",
-        "birthdate",
-        "sex",
-        "address",
-        "address_lg_code",
-    }
+# In the order the console's CSV import and export put them.
+DECLARED_FIELDS: Final = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birthdate",
+    "sex",
+    "address",
+    "address_lg_code",
 )
+_DECLARED: Final = frozenset(DECLARED_FIELDS)
 _SECOND_HOME: Final = frozenset({"address", "postal_code"})
 SEXES: Final = ("male", "female")
 

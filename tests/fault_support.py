@@ -1,7 +1,7 @@
 """Machinery for tests/test_faults.py: a gunicorn + PostgreSQL stack, ways to hurt
 it (kill a worker, cut its database connections, restart the server), and a
 private PostgreSQL cluster that can be restarted without disturbing anyone
-else's tests on the shared server.
+else's tests on the shared server.  tests/test_load.py skips as these do.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class Stack:
 
 
 def need_tools() -> str:
+    """The PostgreSQL server URL, or a skip saying what is missing for a gunicorn stack."""
     url = postgres_url()
     if not url:
         pytest.skip("PostgreSQL not available: set DUALRES_TEST_POSTGRES_URL "

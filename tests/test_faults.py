@@ -35,9 +35,14 @@ pytestmark = pytest.mark.slow
 LOAD_SECONDS = 7.0
 JOIN_SECONDS = 150.0
 PASSWORD = "faults-password-1234"
+# Enough lines that an import holds its one transaction open long enough to be hurt.
+IMPORT_ROWS = 400
 
 
-def _in_background(plan: Plan) -> tuple[threading.Thread, dict[str, Any]]:
+def _in_background(st: fs.Stack, issuers: int) -> tuple[threading.Thread, dict[str, Any]]:
+    """Issuances (half of them revoked) and status fetches for LOAD_SECONDS, on a thread."""
+    plan = Plan(st.base, st.tokens, issuers=issuers, fetchers=1, seconds=LOAD_SECONDS,
+                revoke_every=2)  # fmt: skip
     box: dict[str, Any] = {}
     t = threading.Thread(target=lambda: box.update(drive(plan)), daemon=True)
     t.start()
@@ -86,9 +91,7 @@ def _consistent(st: fs.Stack, *outcomes: dict[str, Any]) -> None:
 def test_kill9_worker_during_issuance_and_revocation(tmp_path: Path) -> None:
     url = fs.need_tools()
     with fs.stack(url, tmp_path / "data", workers=3) as st:
-        plan = Plan(st.base, st.tokens, issuers=6, fetchers=1, seconds=LOAD_SECONDS,
-                    revoke_every=2)  # fmt: skip
-        t, box = _in_background(plan)
+        t, box = _in_background(st, issuers=6)
         killed = []
         time.sleep(1.5)
         for _ in range(3):
@@ -115,11 +118,7 @@ def test_kill9_worker_during_issuance_and_revocation(tmp_path: Path) -> None:
 def test_kill9_worker_running_a_bulk_import(tmp_path: Path) -> None:
     url = fs.need_tools()
     with fs.stack(url, tmp_path / "data", workers=2) as st:
-        console = _console(st)
-        checked = _checked(console, "kill9", 400)
-        outcome: dict[str, Any] = {}
-        t = threading.Thread(target=_run_import, args=(console, checked, outcome), daemon=True)
-        t.start()
+        console, t, outcome = _import_in_background(st, "kill9")
         hit = fs.busy_worker(st.server, st.database_url, min_seconds=0.3, wait=20)
         assert hit is not None, "the import never held a transaction"
         fs.kill9(hit[0])
@@ -129,12 +128,7 @@ def test_kill9_worker_running_a_bulk_import(tmp_path: Path) -> None:
         # All or nothing: the half-done transaction died with the worker.
         assert fs.count_tagged(st.database_url, "kill9") == 0
         fs.wait_workers(st.server, 2)
-        # The same file again, through the whole check → import, goes in whole.
-        again = _checked(console, "kill9", 400)
-        status, page = _run_import_now(console, again)
-        assert status == 200 and 'id="import-done"' in page
-        assert fs.count_tagged(st.database_url, "kill9") == 400
-        _consistent(st, _recovers(st, 50_000))
+        _imports_whole_again(st, console, "kill9")
 
 
 # --- the database connection cut mid-transaction ----------------------------------------------
@@ -143,9 +137,7 @@ def test_kill9_worker_running_a_bulk_import(tmp_path: Path) -> None:
 def test_database_connections_cut_during_issuance_and_revocation(tmp_path: Path) -> None:
     url = fs.need_tools()
     with fs.stack(url, tmp_path / "data", workers=3) as st:
-        plan = Plan(st.base, st.tokens, issuers=6, fetchers=1, seconds=LOAD_SECONDS,
-                    revoke_every=2)  # fmt: skip
-        t, box = _in_background(plan)
+        t, box = _in_background(st, issuers=6)
         cut_in_tx = 0
         time.sleep(1.5)
         for _ in range(3):
@@ -171,11 +163,7 @@ def test_database_connections_cut_during_issuance_and_revocation(tmp_path: Path)
 def test_database_connection_cut_during_a_bulk_import(tmp_path: Path) -> None:
     url = fs.need_tools()
     with fs.stack(url, tmp_path / "data", workers=2) as st:
-        console = _console(st)
-        checked = _checked(console, "cut", 400)
-        outcome: dict[str, Any] = {}
-        t = threading.Thread(target=_run_import, args=(console, checked, outcome), daemon=True)
-        t.start()
+        console, t, outcome = _import_in_background(st, "cut")
         deadline = time.monotonic() + 20
         victims: list[int] = []
         while not victims and time.monotonic() < deadline:
@@ -192,11 +180,7 @@ def test_database_connection_cut_during_a_bulk_import(tmp_path: Path) -> None:
         assert 'id="import-done"' not in outcome["page"]
         assert "Traceback" not in outcome["page"]
         assert fs.count_tagged(st.database_url, "cut") == 0
-        again = _checked(console, "cut", 400)
-        status, page = _run_import_now(console, again)
-        assert status == 200 and 'id="import-done"' in page
-        assert fs.count_tagged(st.database_url, "cut") == 400
-        _consistent(st, _recovers(st, 50_000))
+        _imports_whole_again(st, console, "cut")
 
 
 # --- PostgreSQL restarted -------------------------------------------------------------------------
@@ -208,9 +192,7 @@ def test_postgresql_restart_while_serving(tmp_path: Path) -> None:
     try:
         server_url = cluster.start()
         with fs.stack(server_url, tmp_path / "data", workers=2) as st:
-            plan = Plan(st.base, st.tokens, issuers=4, fetchers=1, seconds=LOAD_SECONDS,
-                        revoke_every=2)  # fmt: skip
-            t, box = _in_background(plan)
+            t, box = _in_background(st, issuers=4)
             time.sleep(2)
             t0 = time.monotonic()
             # Down for a moment longer than a fast restart takes, so that
@@ -271,3 +253,23 @@ def _run_import(console: fs.Console, form: tuple[str, dict[str, str]], out: dict
             out["done"] = True
     except Exception as exc:  # the worker died under it: no answer
         out["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def _import_in_background(
+    st: fs.Stack, tag: str
+) -> tuple[fs.Console, threading.Thread, dict[str, Any]]:
+    """A checked file of IMPORT_ROWS lines, its import started on a thread to be hurt."""
+    console = _console(st)
+    checked = _checked(console, tag, IMPORT_ROWS)
+    outcome: dict[str, Any] = {}
+    t = threading.Thread(target=_run_import, args=(console, checked, outcome), daemon=True)
+    t.start()
+    return console, t, outcome
+
+
+def _imports_whole_again(st: fs.Stack, console: fs.Console, tag: str) -> None:
+    """After the fault, the same file again, through the whole check → import, goes in whole."""
+    status, page = _run_import_now(console, _checked(console, tag, IMPORT_ROWS))
+    assert status == 200 and 'id="import-done"' in page
+    assert fs.count_tagged(st.database_url, tag) == IMPORT_ROWS
+    _consistent(st, _recovers(st, 50_000))

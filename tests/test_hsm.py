@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from issuer import hsm
-from issuer.cli import main
 from issuer.config import ROOT, Settings
 from issuer.keys import KeyStore, KeyUnavailable
+from tests.cli_support import clear_issuer_env, one_line_error, run
 from tests.issuer_support import Clock
 from verifier import verify
 from verifier.sync import sync
@@ -80,29 +80,13 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm
         "objectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
     )
     monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    for name in ("DATABASE_URL", "DUALRES_DATA_DIR", "DUALRES_KEY_PASSPHRASE",
-                 "DUALRES_KEY_PASSPHRASE_FILE", "DUALRES_TRUST_ANCHOR_KEY",
-                 "DUALRES_PKCS11_PIN_FILE", "DUALRES_BASE_URL", "DUALRES_IDENTITY_SECRET",
-                 "DUALRES_DEMO"):
-        monkeypatch.delenv(name, raising=False)
+    clear_issuer_env(monkeypatch)
     monkeypatch.setenv("DUALRES_PKCS11_MODULE", MODULE)
     monkeypatch.setenv("DUALRES_PKCS11_PIN", PIN)
     h = SoftHsm(root, conf)
     h.init_token(TOKEN)
     yield h
     hsm.reinitialize(MODULE)  # close every session on this test's tokens
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _settings(demo: bool) -> Settings:

@@ -9,40 +9,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from issuer.cli import banner, main, parse_when, table
+from issuer.cli import banner, parse_when, table
 from issuer.config import ROOT, Settings
 from issuer.db import Database
 from issuer.models import ApiToken, AuditEntry, SigningKey
+from tests.cli_support import clean_env, one_line_error, run  # noqa: F401 (a fixture)
 from verifier.wire import jws, trustlist
 
 PASS = "correct horse battery staple"
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The developer's own deployment settings must not leak into these tests.
-    for name in ("DATABASE_URL", "DUALRES_DATA_DIR", "DUALRES_KEY_PASSPHRASE",
-                 "DUALRES_BASE_URL", "DUALRES_IDENTITY_SECRET", "DUALRES_DEMO"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> str:
     return str(tmp_path / "issuer-data")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith("dualres-issuer: エラー: ")
-    return lines[0]
 
 
 def rows(data_dir: str, model: type) -> list:

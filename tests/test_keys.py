@@ -14,42 +14,22 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from issuer import hsm
-from issuer.cli import main
 from issuer.config import ROOT, Settings
 from issuer.db import Database
 from issuer.errors import IssuerError
 from issuer.keys import KeyStore, KeyUnavailable, PemSigner, add_key
+from tests.cli_support import clean_env, one_line_error, run  # noqa: F401 (a fixture)
 from verifier.wire import jws, trustlist
 
 PASS = "correct horse battery staple"
 ANCHOR_PASS = "a different passphrase for the trust anchor"
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "DUALRES_DATA_DIR", "DUALRES_KEY_PASSPHRASE",
-                 "DUALRES_KEY_PASSPHRASE_FILE", "DUALRES_TRUST_ANCHOR_KEY",
-                 "DUALRES_PKCS11_MODULE", "DUALRES_PKCS11_PIN", "DUALRES_PKCS11_PIN_FILE",
-                 "DUALRES_BASE_URL", "DUALRES_IDENTITY_SECRET", "DUALRES_DEMO"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> str:
     return str(tmp_path / "issuer-data")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def production(capsys, data: str, monkeypatch: pytest.MonkeyPatch) -> None:

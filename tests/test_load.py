@@ -13,18 +13,13 @@ from __future__ import annotations
 import pytest
 
 from bench.load import Config, run
-from bench.load_server import gunicorn_path, postgres_url
+from tests.fault_support import need_tools
 
 pytestmark = pytest.mark.slow
 
 
 def test_concurrent_issuance_on_gunicorn_and_postgresql() -> None:
-    server = postgres_url()
-    if not server:
-        pytest.skip("PostgreSQL not available: set DUALRES_TEST_POSTGRES_URL "
-                    "(scripts/pg-test-server prints one)")
-    if gunicorn_path() is None:
-        pytest.skip("gunicorn is not installed")
+    server = need_tools()
     config = Config(workers=2, issuers=4, fetchers=1, seconds=12, max_issuances=30,
                     revoke_every=3, warmup=False)  # fmt: skip
     result = run(config, server)

@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 
 from issuer import audit
 from issuer.app import services
-from issuer.cli import main
 from issuer.config import Settings
 from issuer.console.models import StaffUser
 from issuer.db import Database
@@ -42,6 +41,7 @@ from issuer.models import (
 from issuer.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
 from issuer.purge import ACTION, TABLES, purge
 from issuer.tokens import create_token
+from tests.cli_support import clean_env, run  # noqa: F401 (a fixture)
 from tests.issuer_support import T0, Clock
 from tests.test_registrations import body
 from verifier.wire import jws
@@ -302,28 +302,16 @@ def test_arguments(app):
 # --- the command ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "DUALRES_DATA_DIR", "DUALRES_KEY_PASSPHRASE",
-                 "DUALRES_BASE_URL", "DUALRES_IDENTITY_SECRET", "DUALRES_DEMO"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def _cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _counts(out: str) -> dict[str, int]:
     rows = [line.split() for line in out.splitlines()[2:]]
     return {name: int(n) for name, n in rows}
 
 
-def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path, clean_env):
+@pytest.mark.usefixtures("clean_env")
+def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path):
     data = str(tmp_path / "issuer-data")
-    assert _cli(capsys, "serve", "--demo", "--check", "--data-dir", data)[0] == 0
-    code, _, _ = _cli(capsys, "db", "purge", "--data-dir", data)
+    assert run(capsys, "serve", "--demo", "--check", "--data-dir", data)[0] == 0
+    code, _, _ = run(capsys, "db", "purge", "--data-dir", data)
     assert code == 0  # an empty deployment is fine
 
     # Rows made on 2026-11-18 through the app (the CLI itself runs on the real clock).
@@ -354,28 +342,28 @@ def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path, clean_env):
 
     assert datetime.now(UTC) > T0 + timedelta(minutes=20)
     # A century of grace keeps offers and tokens; expired nonces go regardless.
-    code, out, err = _cli(capsys, "db", "purge", "--dry-run", "--older-than", "36500",
+    code, out, err = run(capsys, "db", "purge", "--dry-run", "--older-than", "36500",
                           "--data-dir", data)
     assert code == 0 and "dry run" in err
     assert _counts(out) == {TOKENS: 0, OFFERS: 0, ONCE: 1}
 
-    code, out, err = _cli(capsys, "db", "purge", "--dry-run", "--older-than", "0",
+    code, out, err = run(capsys, "db", "purge", "--dry-run", "--older-than", "0",
                           "--data-dir", data)
     assert code == 0 and "nothing deleted" in err and "would delete" in out
     assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1}
     assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (2, 1, 1)
     audited = count(AuditEntry)
 
-    code, out, err = _cli(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)
+    code, out, err = run(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)
     assert code == 0 and "deleted" in out and "audit entries: 1" in err
     assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1}
     assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (1, 0, 0)
     assert count(AuditEntry) == audited + 1
 
-    code, out, _ = _cli(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)
+    code, out, _ = run(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)
     assert code == 0 and _counts(out) == {TOKENS: 0, OFFERS: 0, ONCE: 0}
     assert count(AuditEntry) == audited + 1
 
     for bad in ("-1", "x", "1.5"):
-        code, out, err = _cli(capsys, "db", "purge", "--older-than", bad, "--data-dir", data)
+        code, out, err = run(capsys, "db", "purge", "--older-than", bad, "--data-dir", data)
         assert code == 2 and out == "" and "--older-than" in err

@@ -89,8 +89,14 @@ class Client:
         elif body is not None:
             data = json.dumps(body).encode("utf-8")
             hdrs["Content-Type"] = "application/json"
-        # The scheme was checked above: https, or http to loopback only.
-        req = urllib.request.Request(url, data=data, method=method, headers=hdrs)  # noqa: S310
+        return self._exchange(method, url, data, hdrs)
+
+    def _exchange(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """One request on the wire; its answer as a JSON object, or IssuanceError."""
+        # _request checked the scheme: https, or http to loopback only.
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
         try:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310
                 raw = resp.read(MAX_RESPONSE)
@@ -221,6 +227,17 @@ def accept_offer(
 ) -> Issued:
     """Run the whole pre-authorized flow; return the issued compact SD-JWT."""
     client = Client(insecure_http=insecure_http, dpop_key=jws.generate_key() if dpop else None)
+    return run_flow(client, offer_uri, holder_key, tx_code=tx_code)
+
+
+def run_flow(
+    client: Client,
+    offer_uri: str,
+    holder_key: ec.EllipticCurvePrivateKey,
+    *,
+    tx_code: str | None,
+) -> Issued:
+    """``accept_offer`` on a client of the caller's (one that times or routes its requests)."""
     offer = client.resolve_offer(offer_uri)
     issuer_id: str = offer["credential_issuer"]
     grant = (offer.get("grants") or {}).get(PRE_AUTH_GRANT)

@@ -48,14 +48,7 @@ from .views import search_filters, search_page
 log = logging.getLogger("dualres.issuer.console")
 
 IMPORT_COLUMNS: Final = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birthdate",
-    "sex",
-    "address",
-    "address_lg_code",
+    *registrations.DECLARED_FIELDS,
     "tier",
     "activities",
     "second_home_address",
@@ -92,7 +85,6 @@ EXPORT_ENCODINGS: Final = {"utf-8": "utf-8-sig", "shift_jis": "cp932"}
 MAX_IMPORT_ROWS: Final = 1000
 TICKET_SECONDS: Final = 3600
 BAR_STEPS: Final = 50
-_DECLARED_COLUMNS: Final = IMPORT_COLUMNS[:8]
 _MARK: Final = "<!--progress-->"
 # Excel runs a cell that starts like a formula; a leading ' keeps it text.
 _FORMULA: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -114,7 +106,7 @@ def _import_request(row: dict[str, str]) -> dict[str, Any]:
     def cell(k: str) -> str:
         return (row.get(k) or "").strip()
 
-    declared: dict[str, Any] = {k: cell(k) for k in _DECLARED_COLUMNS if cell(k)}
+    declared: dict[str, Any] = {k: cell(k) for k in registrations.DECLARED_FIELDS if cell(k)}
     home: dict[str, Any] = {"address": cell("second_home_address")}
     if cell("postal_code"):
         home["postal_code"] = cell("postal_code")
