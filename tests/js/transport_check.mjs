@@ -8,7 +8,7 @@ const run = (f) => {
   try {
     return { ok: f() };
   } catch (exc) {
-    return { reason: exc.reason ?? `uncaught ${exc.name}: ${exc.message}` };
+    return { reason: exc.code ?? `uncaught ${exc.name}: ${exc.message}` };
   }
 };
 const out = {

@@ -242,7 +242,7 @@ function unlift(body, blobs) {
 
 /**
  * Give back the exact compact SD-JWT a transport string carries.
- * Throws WireError with reason "malformed", "too_large" or "unsupported_version".
+ * Throws WireError with code "malformed", "too_large" or "unsupported_version".
  */
 export function decode(text) {
   if (typeof text !== 'string') throw malformed('not a dualres transport string');

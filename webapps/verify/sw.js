@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v2';
+const VERSION = 'v3';
 const PRECACHE = [
   './',
   'index.html',
@@ -16,7 +16,6 @@ const PRECACHE = [
   'scan.js',
   'store.js',
   'core/bundle.js',
-  'core/errors.js',
   'core/json.js',
   'core/jws.js',
   'core/sdjwt.js',
@@ -35,6 +34,7 @@ const PRECACHE = [
   '../lib/b64.js',
   '../lib/base45.js',
   '../lib/errors.js',
+  '../lib/statuslist.js',
   '../lib/wareki.js',
   '../lib/transport.js',
   '../lib/vendor/pako/pako.mjs',

@@ -1,27 +1,12 @@
 // "Status as of the last check": read the credential's entry in its issuer's
 // Token Status List.  Only shown to the holder: the trust decision is the
 // verifier's, against its own signed bundle, so no signature is checked here.
-import { Inflate } from '../lib/vendor/pako/pako.mjs';
 import { b64uDecode } from '../lib/b64.js';
+import { MAX_LIST_BYTES, StatusList, inflateCapped } from '../lib/statuslist.js';
 import { decodeJwtPart } from './sdjwt.js';
 
 const MAX_TOKEN = 4 * 1024 * 1024;
-const MAX_INFLATED = 8 * 1024 * 1024; // as the verifier: 33 million 2-bit entries
 export const STATUS_NAMES = { 0: 'valid', 1: 'revoked', 2: 'suspended' };
-
-function inflateCapped(bytes) {
-  const inf = new Inflate();
-  const keep = inf.onData.bind(inf);
-  let total = 0;
-  inf.onData = (chunk) => {
-    total += chunk.length;
-    if (total > MAX_INFLATED) throw new Error('status list inflates beyond the limit');
-    keep(chunk);
-  };
-  inf.push(bytes, true);
-  if (inf.err || !inf.result) throw new Error(`status list is not zlib data: ${inf.msg}`);
-  return inf.result;
-}
 
 export function statusAt(token, uri, idx) {
   const segs = token.trim().split('.');
@@ -32,12 +17,9 @@ export function statusAt(token, uri, idx) {
   if (payload.sub !== uri) throw new Error('status list of another URI');
   const { bits, lst } = payload.status_list || {};
   if (![1, 2, 4, 8].includes(bits) || typeof lst !== 'string') throw new Error('bad status_list');
-  const data = inflateCapped(b64uDecode(lst));
-  const pos = idx * bits;
-  const byte = pos >> 3;
-  if (!Number.isInteger(idx) || idx < 0 || byte >= data.length) throw new Error('index outside the list');
-  // Least-significant bit first (Token Status List §4.1).
-  return (data[byte] >> (pos & 7)) & ((1 << bits) - 1);
+  const value = new StatusList(bits, inflateCapped(b64uDecode(lst), MAX_LIST_BYTES)).get(idx);
+  if (value === null || !Number.isInteger(idx)) throw new Error('index outside the list');
+  return value;
 }
 
 // Returns {value, name, checked_at, list_exp} or throws when offline / broken.

@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v3';
+const VERSION = 'v4';
 const PRECACHE = [
   './',
   'index.html',
@@ -24,6 +24,7 @@ const PRECACHE = [
   '../lib/b64.js',
   '../lib/base45.js',
   '../lib/errors.js',
+  '../lib/statuslist.js',
   '../lib/wareki.js',
   '../lib/transport.js',
   '../lib/vendor/pako/pako.mjs',

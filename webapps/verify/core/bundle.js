@@ -3,7 +3,7 @@
 // the bundle is made and again whenever it is loaded, so a Bundle object only
 // exists in a verified state.  Expiry is the profile's decision at scan time.
 
-import { WireError } from './errors.js';
+import { WireError } from '../../lib/errors.js';
 import { anchorFromText, importPoint, publicPem, thumbprint } from './jws.js';
 import { parseToken } from './statuslist.js';
 import { parse as parseTrustList } from './trustlist.js';

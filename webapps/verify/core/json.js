@@ -6,7 +6,7 @@
 // (Python keeps text order, and the order decides which error is met first).
 // Objects here have no prototype, so a member named "__proto__" is data.
 
-import { WireError, malformed, tooLarge } from './errors.js';
+import { WireError, malformed, tooLarge } from '../../lib/errors.js';
 
 export const MAX_DEPTH = 16;
 // CPython refuses to parse integers longer than this (sys.int_info.default_max_str_digits).

@@ -2,7 +2,7 @@
 // algorithm, and the key always supplied by the caller (never by a header).
 
 import { b64uDecode, b64uEncode } from '../../lib/b64.js';
-import { WireError, malformed } from './errors.js';
+import { WireError, malformed } from '../../lib/errors.js';
 import { get, loadsObject, has } from './json.js';
 
 export const ES256 = 'ES256';

@@ -2,7 +2,7 @@
 // verifier/wire/sdjwt.py rule by rule and in the same order, so a hostile
 // presentation gets the same reason code from both verifiers.
 
-import { WireError, malformed } from './errors.js';
+import { WireError, malformed } from '../../lib/errors.js';
 import { b64d, b64e, parse as parseJws, sha256 } from './jws.js';
 import { JFloat, get, has, isObj, keysOf, loads } from './json.js';
 

@@ -1,7 +1,7 @@
 // The national trust list, mirroring verifier/wire/trustlist.py: verified
 // against a pinned anchor named by its RFC 7638 thumbprint.
 
-import { WireError, malformed } from './errors.js';
+import { WireError, malformed } from '../../lib/errors.js';
 import { checkJwk, importPoint, parse as parseJws, thumbprint } from './jws.js';
 import { get, isInt, isObj } from './json.js';
 

@@ -3,7 +3,7 @@
 // (tests/vectors/*.json) hold both verifiers to the same reason code.
 
 import { decode as transportDecode } from '../../lib/transport.js';
-import { WireError, malformed } from './errors.js';
+import { WireError, malformed } from '../../lib/errors.js';
 import { ES256, keyFromJwk, parse as parseJws } from './jws.js';
 import { get, isInt, isObj, decodeUtf8 } from './json.js';
 import { SD_JWT_VC_TYP, RESERVED_CLAIMS, parseCompact, processDisclosures, verifyKbJwt, toPlain } from './sdjwt.js';
@@ -143,7 +143,7 @@ class Context {
       try {
         compact = transportDecode(text);
       } catch (e) {
-        throw new WireError(typeof e.reason === 'string' ? e.reason : 'malformed', e.message);
+        throw e instanceof WireError ? e : new WireError('malformed', e.message);
       }
     }
 
@@ -273,7 +273,6 @@ export async function verify(payload, bundle, profile, { now, replay, challenge 
   } catch (e) {
     if (e instanceof Reject) return ctx.result(e.reason, e.detail);
     if (e instanceof WireError) return ctx.result(e.code, e.description);
-    if (e && typeof e.reason === 'string' && e.name === 'WireError') return ctx.result(e.reason, e.message);
     return ctx.result('malformed', `unexpected ${e && e.name}`);
   }
 }
