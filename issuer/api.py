@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 
 from . import audit, offers, registrations
 from .app import now, services, session
+from .db import utc
 from .errors import IssuerError
 from .identity import IdentityError
 from .issuance import person_claims, primary_residence_name
@@ -133,16 +135,28 @@ def _choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     return raw
 
 
-def _page() -> tuple[int, int]:
-    return (
-        _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        _int_arg("offset", 0, 0, MAX_OFFSET),
-    )
+def page_rows(
+    model: Any, where: list[Any], order: tuple[Any, ...], *, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    """Up to ``limit`` rows of ``model`` matching ``where``, in ``order`` from ``offset``,
+    and how many match in all (the console's pages use it too)."""
+    s = session()
+    total = s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+    query = select(model).where(*where).order_by(*order).limit(limit).offset(offset)
+    return list(s.execute(query).scalars()), total
+
+
+def _page_of(model: Any, where: list[Any], *order: Any) -> tuple[list[Any], dict[str, int]]:
+    """The page of ``model`` rows that ``limit`` and ``offset`` ask for, and where it
+    stands (``total``, ``limit``, ``offset``) for the listing."""
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0, MAX_OFFSET)
+    rows, total = page_rows(model, where, order, limit=limit, offset=offset)
+    return rows, {"total": total, "limit": limit, "offset": offset}
 
 
 def _utc(dt: datetime) -> str:
-    aware = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-    return aware.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc(dt).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _registration(public_id: str, *, lock: bool = False) -> Registration:
@@ -263,7 +277,6 @@ def list_registrations() -> Response:
     if q:
         # A My Number is no search key (番号法): refuse it before it reaches a query.
         registrations.no_my_number(q, "q")
-    limit, offset = _page()
     where = [Registration.municipality_id == _municipality().id]
     if state:
         where.append(Registration.state == state)
@@ -271,25 +284,11 @@ def list_registrations() -> Response:
         where.append(Registration.tier == tier)
     if q:
         where.append(_search(q))
-    s = session()
-    total = s.execute(select(func.count()).select_from(Registration).where(*where)).scalar_one()
-    query = (
-        select(Registration)
-        .where(*where)
-        .order_by(Registration.created_at.desc(), Registration.id.desc())
-        .limit(limit)
-        .offset(offset)
+    regs, page = _page_of(
+        Registration, where, Registration.created_at.desc(), Registration.id.desc()
     )
-    regs = list(s.execute(query).scalars())
     counts = _credential_counts([r.id for r in regs])
-    return jsonify(
-        {
-            "items": [registration_json(r, counts.get(r.id, 0)) for r in regs],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
-    )
+    return jsonify({"items": [registration_json(r, counts.get(r.id, 0)) for r in regs], **page})
 
 
 @bp.get("/registrations/<public_id>")
@@ -297,37 +296,33 @@ def get_one(public_id: str) -> tuple[Response, int]:
     return _one(_registration(public_id))
 
 
-def _reason() -> str:
-    return registrations.reason(registrations.obj(_body(), "", frozenset({"reason"})))
+def _change_state(
+    public_id: str, change: Callable[..., Registration], *, supervisor: bool = False
+) -> tuple[Response, int]:
+    """Suspend, reinstate or revoke, with the reason the body gives."""
+    # Existence first: a clerk of another town gets 404 here, not 403.
+    reg = _registration(public_id)
+    if supervisor:
+        require_role(_token(), "supervisor")
+    why = registrations.reason(registrations.obj(_body(), "", frozenset({"reason"})))
+    reg = change(session(), reg, reason=why, actor=_actor(), now=now())
+    session().commit()
+    return _one(reg)
 
 
 @bp.post("/registrations/<public_id>/suspend")
 def suspend(public_id: str) -> tuple[Response, int]:
-    reg = _registration(public_id)
-    why = _reason()
-    reg = registrations.suspend(session(), reg, reason=why, actor=_actor(), now=now())
-    session().commit()
-    return _one(reg)
+    return _change_state(public_id, registrations.suspend)
 
 
 @bp.post("/registrations/<public_id>/reinstate")
 def reinstate(public_id: str) -> tuple[Response, int]:
-    reg = _registration(public_id)
-    why = _reason()
-    reg = registrations.reinstate(session(), reg, reason=why, actor=_actor(), now=now())
-    session().commit()
-    return _one(reg)
+    return _change_state(public_id, registrations.reinstate)
 
 
 @bp.post("/registrations/<public_id>/revoke")
 def revoke(public_id: str) -> tuple[Response, int]:
-    # Existence first: a clerk of another town gets 404 here, not 403.
-    reg = _registration(public_id)
-    require_role(_token(), "supervisor")
-    why = _reason()
-    reg = registrations.revoke(session(), reg, reason=why, actor=_actor(), now=now())
-    session().commit()
-    return _one(reg)
+    return _change_state(public_id, registrations.revoke, supervisor=True)
 
 
 @bp.post("/registrations/<public_id>/renew")
@@ -403,7 +398,7 @@ def _since() -> datetime | None:
             return datetime.combine(d, time(0), tzinfo=UTC) - registrations.JST
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         # Stored in UTC (SQLite keeps no offset): compare in UTC.
-        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        return utc(dt)
     except (ValueError, OverflowError):  # year 1 minus nine hours does not exist
         raise invalid("since", "since must be an ISO 8601 date or date-time") from None
 
@@ -413,7 +408,6 @@ def list_audit() -> Response:
     action = _str_arg("action", 64)
     target = _str_arg("target", 64)
     since = _since()
-    limit, offset = _page()
     where = [AuditEntry.municipality_id == _municipality().id]
     if action:
         where.append(AuditEntry.action == action)
@@ -421,19 +415,8 @@ def list_audit() -> Response:
         where.append(AuditEntry.target == target)
     if since:
         where.append(AuditEntry.at >= since)
-    s = session()
-    total = s.execute(select(func.count()).select_from(AuditEntry).where(*where)).scalar_one()
-    rows = s.execute(
-        select(AuditEntry).where(*where).order_by(AuditEntry.seq).limit(limit).offset(offset)
-    ).scalars()
-    return jsonify(
-        {
-            "items": [audit_json(e) for e in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
-    )
+    rows, page = _page_of(AuditEntry, where, AuditEntry.seq)
+    return jsonify({"items": [audit_json(e) for e in rows], **page})
 
 
 @bp.get("/audit/verify")

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .db import utc
 from .models import AuditEntry, Municipality
 
 GENESIS = "0" * 64
-
-
-def _utc(dt: datetime) -> datetime:
-    # SQLite gives naive datetimes back and PostgreSQL gives the session's zone:
-    # hash one spelling whatever the database did.
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def _digest(
@@ -38,7 +33,7 @@ def _digest(
     detail: dict[str, Any],
 ) -> str:
     body = json.dumps(
-        [prev, seq, _utc(at).isoformat(timespec="microseconds"), actor, action, target, detail],
+        [prev, seq, utc(at).isoformat(timespec="microseconds"), actor, action, target, detail],
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
@@ -65,7 +60,7 @@ def append(
         .execution_options(populate_existing=True)
     ).scalar_one()
     seq = locked.audit_seq + 1
-    at = _utc(now)
+    at = utc(now)
     h = _digest(locked.audit_head, seq, at, actor, action, target, detail)
     entry = AuditEntry(
         municipality_id=locked.id,
@@ -93,12 +88,7 @@ class ChainCheck:
     problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "entries": self.entries,
-            "first_bad_seq": self.first_bad_seq,
-            "problem": self.problem,
-        }
+        return asdict(self)
 
 
 def verify_chain(session: Session, municipality: Municipality) -> ChainCheck:

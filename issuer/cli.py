@@ -42,14 +42,17 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+# One parser for both command lines: it raises ParserExit where argparse would exit.
+from verifier.cli import Parser, ParserExit
+
 from .config import DEMO_MUNICIPALITIES, Settings
-from .db import MIGRATIONS, Database
+from .db import MIGRATIONS, Database, utc
 from .errors import IssuerError
 
 if TYPE_CHECKING:
@@ -73,25 +76,6 @@ class CliError(Exception):
         self.en = en
 
 
-class _ParserExit(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse calls sys.exit() itself; raising lets main() return the code, so
-    # tests (and programs embedding the CLI) keep running.
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            self._print_message(message, sys.stderr)
-        raise _ParserExit(status)
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
-
-
 def _info(text: str = "") -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -109,15 +93,25 @@ def _actor() -> str:
     return f"cli:{user}"[:128]
 
 
-def _aware(dt: datetime) -> datetime:
-    # SQLite hands datetimes back naive (they were stored as UTC).
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+def _audit(
+    s: Session,
+    m: Municipality,
+    action: str,
+    *,
+    target: str | None,
+    detail: dict[str, Any],
+    now: datetime,
+) -> None:
+    """The audit entry for what this command did, naming who ran it."""
+    from . import audit
+
+    audit.append(s, m, actor=_actor(), action=action, target=target, detail=detail, now=now)
 
 
 def _iso(dt: datetime | None) -> str:
     if dt is None:
         return "-"
-    return _aware(dt).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc(dt).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_when(text: str) -> datetime:
@@ -130,13 +124,12 @@ def parse_when(text: str) -> datetime:
         if len(s) == 10:
             d = date.fromisoformat(s)
             return datetime.combine(d, time(0), tzinfo=UTC) - JST
-        dt = datetime.fromisoformat(s)
-    except ValueError:
+        return utc(datetime.fromisoformat(s))
+    except (ValueError, OverflowError):  # year 1 minus nine hours does not exist
         raise argparse.ArgumentTypeError(
             f"not a date or ISO 8601 date-time: {text!r} (e.g. 2027-04-01 or "
             "2027-04-01T09:00:00+09:00)"
         ) from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 # --- text tables -----------------------------------------------------------------------
@@ -266,7 +259,7 @@ def startup_problems(settings: Settings, session: Session, now: datetime) -> lis
     ).all()
     for key, code in rows:
         # A retired key signs nothing any more; its private part may be destroyed.
-        if key.not_after is not None and _aware(key.not_after) <= now:
+        if key.not_after is not None and key.not_after <= now:
             continue
         attempt(f"{code} key {key.kid}", functools.partial(keys.load, key.key_ref))
     return problems
@@ -555,7 +548,6 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
 def cmd_municipality_add(args: argparse.Namespace) -> int:
     from schemas import lgcodes
 
-    from . import audit
     from .models import Municipality
     from .tenants import ensure_municipality
 
@@ -575,15 +567,7 @@ def cmd_municipality_add(args: argparse.Namespace) -> int:
         m = ensure_municipality(s, code, now)
         _open_first_list(s, m, settings, now)
         if not existed:
-            audit.append(
-                s,
-                m,
-                actor=_actor(),
-                action="municipality.add",
-                target=code,
-                detail={"name": m.name},
-                now=now,
-            )
+            _audit(s, m, "municipality.add", target=code, detail={"name": m.name}, now=now)
         label = f"{m.lg_code} {m.prefecture} {m.name}"
     if existed:
         _info(f"登録済みです / already served: {label}")
@@ -620,17 +604,27 @@ def cmd_municipality_list(args: argparse.Namespace) -> int:
 # --- keys ----------------------------------------------------------------------------------
 
 
+# A key's state (keys list --json) -> its Japanese word in the table.
+KEY_STATES_JA = {
+    "removed": "削除",
+    "signing": "使用中",
+    "next": "予告",
+    "standby": "待機",
+    "retired": "退役",
+}
+
+
 def _key_state(key: Any, signer: str | None, now: datetime) -> str:
     if key.removed_at is not None:
-        return "削除 removed"
+        return "removed"
     if key.kid == signer:
-        return "使用中 signing"
-    if _aware(key.not_before) > now:
-        return "予告 next"
-    if key.not_after is None or _aware(key.not_after) > now:
+        return "signing"
+    if key.not_before > now:
+        return "next"
+    if key.not_after is None or key.not_after > now:
         # In its window but a newer key signs; it would again if that one were removed.
-        return "待機 standby"
-    return "退役 retired"
+        return "standby"
+    return "retired"
 
 
 MIN_PASSPHRASE = 20
@@ -689,7 +683,6 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
         return _generate_anchor(args)
     from verifier.wire import jws
 
-    from . import audit
     from .keys import KeyStore, add_key, signing_key
 
     settings = settings_for(args)
@@ -724,15 +717,8 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
                 written = settings.data_dir / "keys" / name
                 public, where = private.public_key(), str(written)
             key = add_key(s, m, public=public, key_ref=ref, not_before=not_before, now=now)
-            audit.append(
-                s,
-                m,
-                actor=_actor(),
-                action="key.add",
-                target=key.kid,
-                detail={"not_before": _iso(not_before), "replaces": current},
-                now=now,
-            )
+            detail = {"not_before": _iso(not_before), "replaces": current}
+            _audit(s, m, "key.add", target=key.kid, detail=detail, now=now)
             kid, code = key.kid, m.lg_code
     except BaseException:
         if written is not None:
@@ -819,25 +805,22 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
                     {
                         "lg_code": m.lg_code,
                         "kid": k.kid,
-                        "state": _key_state(k, signer, now).split(" ", 1)[1],
+                        "state": _key_state(k, signer, now),
                         "in_trust_list": k.kid in listed,
                         "not_before": _iso(k.not_before),
                         "not_after": None if k.not_after is None else _iso(k.not_after),
                         "removed_at": None if k.removed_at is None else _iso(k.removed_at),
                         "key_ref": k.key_ref,
-                        "_state": _key_state(k, signer, now),
                     }
                 )
     if args.json:
-        for it in items:
-            it.pop("_state")
         print(json.dumps(items, ensure_ascii=False, indent=1))
         return EXIT_OK
     rows = [
         [
             it["lg_code"],
             it["kid"],
-            it["_state"],
+            f"{KEY_STATES_JA[it['state']]} {it['state']}",
             "掲載" if it["in_trust_list"] else "-",
             it["not_before"],
             it["not_after"] or "-",
@@ -852,7 +835,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_remove(args: argparse.Namespace) -> int:
-    from . import audit, registrations
+    from . import registrations
     from .keys import signing_key
     from .models import Credential, SigningKey
 
@@ -877,15 +860,8 @@ def cmd_keys_remove(args: argparse.Namespace) -> int:
             .where(Credential.kid == key.kid, Credential.expires_at > now)
         ).scalar_one()
         m = key.municipality
-        audit.append(
-            s,
-            m,
-            actor=_actor(),
-            action="key.remove",
-            target=key.kid,
-            detail={"reason": reason, "unexpired_credentials": affected},
-            now=now,
-        )
+        detail = {"reason": reason, "unexpired_credentials": affected}
+        _audit(s, m, "key.remove", target=key.kid, detail=detail, now=now)
         s.flush()
         try:
             successor: str | None = signing_key(s, m, now).kid
@@ -909,7 +885,6 @@ def cmd_keys_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from . import audit
     from .tokens import create_token
 
     settings = settings_for(args)
@@ -918,15 +893,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     with _database(settings) as db, db.session() as s:
         m = _municipality(s, args.municipality)
         token = create_token(s, m, args.role, label, now)
-        audit.append(
-            s,
-            m,
-            actor=_actor(),
-            action="api_token.create",
-            target=None,
-            detail={"role": args.role, "label": label},
-            now=now,
-        )
+        detail = {"role": args.role, "label": label}
+        _audit(s, m, "api_token.create", target=None, detail=detail, now=now)
     _info(f"{m.lg_code} {m.name} の {args.role} 用トークン（この一度だけ表示します / shown once):")
     print(token, flush=True)
     return EXIT_OK
@@ -946,7 +914,6 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_staff_create(args: argparse.Namespace) -> int:
-    from . import audit
     from .console.auth import MIN_PASSWORD, create_staff
 
     password = _read_password(args)
@@ -962,15 +929,8 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
         user = create_staff(
             s, m, username=args.username, role=args.role, password=password, now=now
         )
-        audit.append(
-            s,
-            m,
-            actor=_actor(),
-            action="staff.create",
-            target=None,
-            detail={"username": user.username, "role": user.role},
-            now=now,
-        )
+        detail = {"username": user.username, "role": user.role}
+        _audit(s, m, "staff.create", target=None, detail=detail, now=now)
     _info(f"{m.lg_code} {m.name} の職員 {args.username}（{args.role}）を作成しました / created")
     return EXIT_OK
 
@@ -1010,7 +970,7 @@ def cmd_identity_demo_cards(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -1019,12 +979,12 @@ def _parser() -> argparse.ArgumentParser:
         "DATABASE_URL overrides its SQLite file",
     )
 
-    p = _Parser(
+    p = Parser(
         prog=PROG,
         description="dualres 発行サーバーの起動と管理 / run and administer "
         "a dual-residence credential issuer",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     serve = sub.add_parser("serve", parents=[common], help="start the issuer (Flask's server)")
     serve.add_argument(
@@ -1047,7 +1007,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema and housekeeping").add_subparsers(
-        dest="db_command", required=True, metavar="ACTION", parser_class=_Parser
+        dest="db_command", required=True, metavar="ACTION", parser_class=Parser
     )
     db.add_parser("upgrade", parents=[common], help="apply migrations (Alembic)").set_defaults(
         func=cmd_db_upgrade
@@ -1070,7 +1030,7 @@ def _parser() -> argparse.ArgumentParser:
     pg.set_defaults(func=cmd_db_purge)
 
     mun = sub.add_parser("municipality", help="municipalities served here").add_subparsers(
-        dest="municipality_command", required=True, metavar="ACTION", parser_class=_Parser
+        dest="municipality_command", required=True, metavar="ACTION", parser_class=Parser
     )
     add = mun.add_parser("add", parents=[common], help="serve a municipality")
     add.add_argument("code", metavar="CODE", help="6-digit local government code, e.g. 203211")
@@ -1080,7 +1040,7 @@ def _parser() -> argparse.ArgumentParser:
     ).set_defaults(func=cmd_municipality_list)
 
     keys = sub.add_parser("keys", help="signing keys").add_subparsers(
-        dest="keys_command", required=True, metavar="ACTION", parser_class=_Parser
+        dest="keys_command", required=True, metavar="ACTION", parser_class=Parser
     )
     gen = keys.add_parser(
         "generate",
@@ -1127,7 +1087,7 @@ def _parser() -> argparse.ArgumentParser:
     rm.set_defaults(func=cmd_keys_remove)
 
     tok = sub.add_parser("token", help="staff API tokens").add_subparsers(
-        dest="token_command", required=True, metavar="ACTION", parser_class=_Parser
+        dest="token_command", required=True, metavar="ACTION", parser_class=Parser
     )
     tc = tok.add_parser("create", parents=[common], help="print a new bearer token once")
     tc.add_argument("--municipality", metavar="CODE", required=True)
@@ -1136,7 +1096,7 @@ def _parser() -> argparse.ArgumentParser:
     tc.set_defaults(func=cmd_token_create)
 
     staff = sub.add_parser("staff", help="staff console accounts").add_subparsers(
-        dest="staff_command", required=True, metavar="ACTION", parser_class=_Parser
+        dest="staff_command", required=True, metavar="ACTION", parser_class=Parser
     )
     sc = staff.add_parser("create", parents=[common], help="a console sign-in (password prompted)")
     sc.add_argument("--municipality", metavar="CODE", required=True)
@@ -1148,7 +1108,7 @@ def _parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_staff_create)
 
     ident = sub.add_parser("identity", help="the identity stub").add_subparsers(
-        dest="identity_command", required=True, metavar="ACTION", parser_class=_Parser
+        dest="identity_command", required=True, metavar="ACTION", parser_class=Parser
     )
     dc = ident.add_parser(
         "demo-cards", parents=[common], help="the synthetic My Number cards the stub accepts"
@@ -1169,7 +1129,7 @@ def _db_message(exc: SQLAlchemyError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-    except _ParserExit as exc:
+    except ParserExit as exc:
         return exc.status
     try:
         func: Callable[[argparse.Namespace], int] = args.func

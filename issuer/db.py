@@ -4,14 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def utc(dt: datetime) -> datetime:
+    """A datetime in UTC; a naive one is taken as UTC (how everything is stored)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp column that reads back as an aware UTC datetime on every database.
+
+    SQLite hands datetimes back naive and PostgreSQL in the session's zone; the
+    code compares them with an aware clock and the audit hash depends on their
+    spelling, so they are made one thing here, once, rather than at each use.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else utc(value)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
@@ -17,8 +17,9 @@ from .errors import IssuerError, StateConflict
 from .keys import KeyStore, signing_key
 from .models import ACTIVE, Credential, Registration
 from .statuslists import place, status_uri
+from .trust import issuer_url
 
-JST = timedelta(hours=9)
+JST: Final = timedelta(hours=9)  # validity dates are Japanese days
 
 
 def end_of_day_jst(d: date) -> datetime:
@@ -59,6 +60,16 @@ def disclosable(reg: Registration) -> dict[str, Any]:
     }
 
 
+def require_active(reg: Registration) -> None:
+    """Credentials, and offers of one, are for an active registration only."""
+    if reg.state != ACTIVE:
+        raise StateConflict(
+            "invalid_state",
+            f"registration is {reg.state}",
+            description_ja="有効な登録ではないため発行できません",
+        )
+
+
 def issue_credential(
     session: Session,
     reg: Registration,
@@ -73,12 +84,7 @@ def issue_credential(
     Returns the row and the compact SD-JWT (with every disclosure), which is
     handed to the wallet and never stored.
     """
-    if reg.state != ACTIVE:
-        raise StateConflict(
-            "invalid_state",
-            f"registration is {reg.state}",
-            description_ja="有効な登録ではないため発行できません",
-        )
+    require_active(reg)
     try:
         holder_key = jws.key_from_jwk(holder_jwk)
     except MalformedError as exc:
@@ -107,7 +113,7 @@ def issue_credential(
     iat = int(now.timestamp())
     nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
     issued = vc.issue(
-        iss=f"{settings.base_url}/lg/{municipality.lg_code}",
+        iss=issuer_url(settings, municipality.lg_code),
         kid=key.kid,
         key=keys.load(key.key_ref),
         holder_jwk=public,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -249,19 +249,15 @@ def trusted_keys(session: Session, municipality: Municipality, now: datetime) ->
     )
     out = []
     for k in keys:
-        if k.not_after is None or _aware(k.not_after) > now:
+        if k.not_after is None or k.not_after > now:
             out.append(k)
             continue
         last = session.execute(
             select(func.max(Credential.expires_at)).where(Credential.kid == k.kid)
         ).scalar_one_or_none()
-        if last is not None and _aware(last) > now:
+        if last is not None and last > now:
             out.append(k)
     return out
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def next_kid(session: Session, municipality: Municipality) -> str:

@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .db import UTCDateTime
 
 # Registration and credential states, as stored.
 ACTIVE, SUSPENDED, REVOKED, EXPIRED = "active", "suspended", "revoked", "expired"
@@ -44,7 +45,7 @@ class Municipality(Base):
     name: Mapped[str] = mapped_column(String(64))
     prefecture: Mapped[str] = mapped_column(String(16))
     name_en: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Head of this municipality's audit hash chain; also the row appends lock.
     audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
     audit_seq: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -62,10 +63,10 @@ class SigningKey(Base):
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     public_jwk: Mapped[dict[str, Any]]
     key_ref: Mapped[str] = mapped_column(String(512))  # file path or pkcs11: URI
-    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # stops signing
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # compromised
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime())  # stops signing
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # compromised
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     municipality: Mapped[Municipality] = relationship(back_populates="keys")
 
@@ -77,7 +78,7 @@ class Person(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     identity_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Registration(Base):
@@ -120,8 +121,8 @@ class Registration(Base):
     valid_until: Mapped[date] = mapped_column(Date)
     pairwise_sub: Mapped[str] = mapped_column(String(64))
     state_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     municipality: Mapped[Municipality] = relationship()
     person: Mapped[Person] = relationship()
@@ -141,7 +142,7 @@ class StatusList(Base):
     # Bumped in the same transaction as any status change: the served token
     # is rebuilt whenever it moves, so a change shows in the very next fetch.
     version: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     municipality: Mapped[Municipality] = relationship()
 
@@ -159,8 +160,8 @@ class Credential(Base):
     status: Mapped[int] = mapped_column(Integer, default=CRED_VALID)
     kid: Mapped[str] = mapped_column(String(64), index=True)
     holder_thumbprint: Mapped[str] = mapped_column(String(64))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     registration: Mapped[Registration] = relationship(back_populates="credentials")
     status_list: Mapped[StatusList] = relationship()
@@ -175,7 +176,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
     seq: Mapped[int] = mapped_column(BigInteger)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(64))
@@ -192,8 +193,8 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(128))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     municipality: Mapped[Municipality] = relationship()
 
@@ -228,9 +229,9 @@ class CredentialOffer(Base):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     tx_code_hash: Mapped[str] = mapped_column(String(64))
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     registration: Mapped[Registration] = relationship()
 
@@ -244,8 +245,8 @@ class OAuthAccessToken(Base):
     municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
     registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"))
     dpop_jkt: Mapped[str | None] = mapped_column(String(64))  # RFC 9449 binding
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     registration: Mapped[Registration] = relationship()
 
@@ -260,4 +261,4 @@ class OneTimeValue(Base):
     kind: Mapped[str] = mapped_column(String(8))
     value_hash: Mapped[str] = mapped_column(String(64))
     municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

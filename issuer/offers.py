@@ -7,14 +7,13 @@ a database dump replays nothing.  The protocol itself is in issuer/oid4vci.py.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import io
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import quote
 
@@ -23,11 +22,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from verifier.wire._b64 import b64e
+
 from . import audit
 from .config import Settings
-from .errors import IssuerError, StateConflict
+from .errors import IssuerError
+from .issuance import require_active
 from .models import (
-    ACTIVE,
     CredentialOffer,
     Municipality,
     OAuthAccessToken,
@@ -50,11 +51,6 @@ TX_CODE_DESCRIPTION: Final = "窓口でお伝えした6桁の番号 / the 6-digi
 
 def sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def aware(dt: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> IssuerError:
@@ -82,8 +78,7 @@ def pre_authorized_code(settings: Settings, offer_public_id: str) -> str:
     hand it out while the database holds only its hash.
     """
     msg = f"oid4vci-code|{offer_public_id}".encode()
-    digest = hmac.new(settings.identity_secret, msg, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return b64e(hmac.new(settings.identity_secret, msg, hashlib.sha256).digest())
 
 
 def offer_url(settings: Settings, lg_code: str, offer_public_id: str) -> str:
@@ -110,12 +105,7 @@ def wallet_uri(settings: Settings, lg_code: str, offer_public_id: str) -> str:
 def create_offer(
     session: Session, reg: Registration, *, actor: str, settings: Settings, now: datetime
 ) -> NewOffer:
-    if reg.state != ACTIVE:
-        raise StateConflict(
-            "invalid_state",
-            f"registration is {reg.state}",
-            description_ja="有効な登録ではないため発行できません",
-        )
+    require_active(reg)
     public_id = secrets.token_urlsafe(24)  # 192 bits: the URL is a bearer of the code
     tx_code = "".join(secrets.choice("0123456789") for _ in range(TX_CODE_LENGTH))
     offer = CredentialOffer(
@@ -157,6 +147,15 @@ def qr_png(text: str) -> bytes:
     return buf.getvalue()
 
 
+def _redeemable(offer: CredentialOffer, now: datetime) -> bool:
+    """Not used, not locked by wrong transaction codes, not expired."""
+    return (
+        offer.redeemed_at is None
+        and offer.failures < MAX_TX_FAILURES
+        and offer.expires_at > now
+    )
+
+
 def live_offer(
     session: Session, municipality: Municipality, public_id: str, now: datetime
 ) -> CredentialOffer | None:
@@ -169,14 +168,7 @@ def live_offer(
             CredentialOffer.municipality_id == municipality.id,
         )
     ).scalar_one_or_none()
-    if (
-        offer is None
-        or offer.redeemed_at is not None
-        or offer.failures >= MAX_TX_FAILURES
-        or aware(offer.expires_at) <= now
-    ):
-        return None
-    return offer
+    return offer if offer is not None and _redeemable(offer, now) else None
 
 
 def offer_json(settings: Settings, lg_code: str, offer: CredentialOffer) -> dict[str, object]:
@@ -222,12 +214,7 @@ def redeem(
         )
         .with_for_update()
     ).scalar_one_or_none()
-    if (
-        offer is None
-        or offer.redeemed_at is not None
-        or offer.failures >= MAX_TX_FAILURES
-        or aware(offer.expires_at) <= now
-    ):
+    if offer is None or not _redeemable(offer, now):
         raise bad
     if tx_code is None:
         raise oauth_error("invalid_request", "tx_code is required for this offer")
@@ -283,7 +270,7 @@ def access_token(
         )
         .with_for_update()
     ).scalar_one_or_none()
-    if row is None or row.used_at is not None or aware(row.expires_at) <= now:
+    if row is None or row.used_at is not None or row.expires_at <= now:
         return None
     return row
 
@@ -315,7 +302,7 @@ def consume_nonce(session: Session, municipality: Municipality, nonce: str, now:
         return False
     # Delete first, check after: a used nonce is gone either way.
     gone = session.execute(delete(OneTimeValue).where(OneTimeValue.id == row.id))
-    return gone.rowcount == 1 and aware(row.expires_at) > now  # type: ignore[attr-defined]
+    return gone.rowcount == 1 and row.expires_at > now  # type: ignore[attr-defined]
 
 
 def remember_jti(session: Session, municipality: Municipality, jti: str, now: datetime) -> bool:

@@ -11,17 +11,17 @@ Errors are the spec's codes as JSON (``{"error": ...}``) with
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import re
+from functools import cache
 from typing import Any, Final
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import select, update
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import update
 
 from schemas import load_json
 from verifier.wire import jws
+from verifier.wire._b64 import b64e
 from verifier.wire.errors import WireError
 
 from . import offers, registrations
@@ -29,7 +29,8 @@ from .app import now, services, session
 from .errors import IssuerError, NotFound, StateConflict
 from .models import Municipality, OAuthAccessToken
 from .offers import CONFIGURATION_ID, PRE_AUTH_GRANT, oauth_error
-from .throttle import Throttle
+from .public import issuer_municipality
+from .throttle import app_throttle
 from .tokens import authenticate
 from .trust import issuer_url
 
@@ -40,7 +41,6 @@ PROOF_TYP: Final = "openid4vci-proof+jwt"
 DPOP_TYP: Final = "dpop+jwt"
 MAX_SKEW: Final = 300  # seconds either side for iat of proofs
 MAX_JWT: Final = 8192
-_LG: Final = re.compile(r"^[0-9]{6}$")
 
 
 # A wallet is often a web page on another origin (webapps/wallet/ served from a
@@ -64,19 +64,6 @@ def _cors(resp: Response) -> Response:
     return resp
 
 
-def _municipality(lg_code: str) -> Municipality:
-    m = None
-    if _LG.match(lg_code):
-        m = (
-            session()
-            .execute(select(Municipality).where(Municipality.lg_code == lg_code))
-            .scalar_one_or_none()
-        )
-    if m is None:
-        raise NotFound("issuer")
-    return m
-
-
 def _no_store(body: dict[str, Any], status: int = 200) -> tuple[Response, int]:
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-store"
@@ -86,6 +73,7 @@ def _no_store(body: dict[str, Any], status: int = 200) -> tuple[Response, int]:
 # --- metadata ---------------------------------------------------------------------
 
 
+@cache  # a shipped file: read and shaped once, not on every metadata request
 def _credential_configuration() -> dict[str, Any]:
     vct = load_json("dual-residence.vct.json")
     claims = [{"path": c["path"], "display": c["display"]} for c in vct.get("claims", [])]
@@ -108,7 +96,7 @@ def _credential_configuration() -> dict[str, Any]:
 
 @bp.get("/.well-known/openid-credential-issuer/lg/<lg_code>")
 def issuer_metadata(lg_code: str) -> Response:
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     base = issuer_url(services().settings, m.lg_code)
     display = [
         {"name": m.name, "locale": "ja-JP"},
@@ -129,7 +117,7 @@ def issuer_metadata(lg_code: str) -> Response:
 
 @bp.get("/.well-known/oauth-authorization-server/lg/<lg_code>")
 def as_metadata(lg_code: str) -> Response:
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     base = issuer_url(services().settings, m.lg_code)
     resp = jsonify(
         {
@@ -150,7 +138,7 @@ def as_metadata(lg_code: str) -> Response:
 
 @bp.get("/lg/<lg_code>/offers/<offer_id>")
 def credential_offer(lg_code: str, offer_id: str) -> tuple[Response, int]:
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     offer = offers.live_offer(session(), m, offer_id, now())
     if offer is None:
         raise NotFound("credential offer")
@@ -209,7 +197,7 @@ def _dpop(m: Municipality, access_token: str | None = None) -> str | None:
         raise oauth_error(err, "htm/htu do not match this request")
     _fresh_iat(p, err)
     if access_token is not None:
-        ath = _b64(hashlib.sha256(access_token.encode("ascii")).digest())
+        ath = b64e(hashlib.sha256(access_token.encode("ascii")).digest())
         if p.get("ath") != ath:
             raise oauth_error(err, "ath does not match the access token")
     jti = p.get("jti")
@@ -222,16 +210,12 @@ def _dpop(m: Municipality, access_token: str | None = None) -> str | None:
     return jws.thumbprint(jwk)
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 # --- token -----------------------------------------------------------------------------
 
 
 def _throttle() -> None:
     """429 for a client address past its bucket (issuer/throttle.py), before any query."""
-    bucket: Throttle = current_app.extensions.setdefault("dualres_throttle", Throttle())
+    bucket = app_throttle("dualres_throttle")
     wait = bucket.hit(request.remote_addr or "-", now().timestamp())
     if wait is not None:
         exc = oauth_error("slow_down", "too many requests from this address; retry later", 429)
@@ -242,7 +226,7 @@ def _throttle() -> None:
 @bp.post("/lg/<lg_code>/token")
 def token(lg_code: str) -> tuple[Response, int]:
     _throttle()
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     if request.mimetype != "application/x-www-form-urlencoded":
         raise oauth_error("invalid_request", "send the request form-encoded")
     form = request.form
@@ -280,7 +264,7 @@ def token(lg_code: str) -> tuple[Response, int]:
 @bp.post("/lg/<lg_code>/nonce")
 def nonce(lg_code: str) -> tuple[Response, int]:
     _throttle()  # each nonce is a row: one address must not fill the table
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     value = offers.new_nonce(session(), m, now())
     session().commit()
     return _no_store({"c_nonce": value})
@@ -354,7 +338,7 @@ def _holder_key(m: Municipality, jwt: str) -> dict[str, Any]:
 
 @bp.post("/lg/<lg_code>/credential")
 def credential(lg_code: str) -> tuple[Response, int]:
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     _, tok = _bearer(m)
     try:
         # Not get_json(): deeply nested arrays make the parser recurse, which

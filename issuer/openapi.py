@@ -87,6 +87,24 @@ _PAGE: Final = [
 ]
 
 
+def _query(name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": "query"}
+    if description is not None:
+        param["description"] = description
+    return {**param, "schema": schema}
+
+
+def _listing(summary: str, schema: str, *params: dict[str, Any]) -> dict[str, Any]:
+    """A GET of one page of a listing: its filters, then limit and offset."""
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": [*params, *_PAGE],
+            "responses": {"200": _ok(schema), **_errors(400, 401)},
+        }
+    }
+
+
 def _action(summary: str, description: str, *extra_errors: int) -> dict[str, Any]:
     return {
         "post": {
@@ -416,25 +434,13 @@ def _paths() -> dict[str, Any]:
                     **_errors(400, 401, 415, 422, 423, 503),
                 },
             },
-            "get": {
-                "summary": "List this municipality's registrations, newest first",
-                "parameters": [
-                    {
-                        "name": "state",
-                        "in": "query",
-                        "schema": {"enum": ["active", "suspended", "revoked", "expired"]},
-                    },
-                    {"name": "tier", "in": "query", "schema": {"enum": ["basic", "premium"]}},
-                    {
-                        "name": "q",
-                        "in": "query",
-                        "description": "Name or kana fragment.",
-                        "schema": {"type": "string", "maxLength": 64, "pattern": _PRINTABLE},
-                    },
-                    *_PAGE,
-                ],
-                "responses": {"200": _ok("RegistrationList"), **_errors(400, 401)},
-            },
+            **_listing(
+                "List this municipality's registrations, newest first",
+                "RegistrationList",
+                _query("state", {"enum": ["active", "suspended", "revoked", "expired"]}),
+                _query("tier", {"enum": ["basic", "premium"]}),
+                _query("q", _QUERY_TEXT, "Name or kana fragment."),
+            ),
         },
         "/registrations/{id}": {
             "get": {
@@ -494,23 +500,17 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
-        "/audit": {
-            "get": {
-                "summary": "This municipality's audit log, oldest first",
-                "parameters": [
-                    {"name": "action", "in": "query", "schema": _QUERY_TEXT},
-                    {"name": "target", "in": "query", "schema": _QUERY_TEXT},
-                    {
-                        "name": "since",
-                        "in": "query",
-                        "description": "ISO 8601 date-time, or a date (from 00:00 JST).",
-                        "schema": {"type": "string", "maxLength": 40, "pattern": _PRINTABLE},
-                    },
-                    *_PAGE,
-                ],
-                "responses": {"200": _ok("AuditList"), **_errors(400, 401)},
-            }
-        },
+        "/audit": _listing(
+            "This municipality's audit log, oldest first",
+            "AuditList",
+            _query("action", _QUERY_TEXT),
+            _query("target", _QUERY_TEXT),
+            _query(
+                "since",
+                {**_QUERY_TEXT, "maxLength": 40},
+                "ISO 8601 date-time, or a date (from 00:00 JST).",
+            ),
+        ),
         "/audit/verify": {
             "get": {
                 "summary": "Recompute this municipality's audit hash chain",

@@ -3,6 +3,10 @@ lists, SD-JWT VC issuer metadata, type metadata."""
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from typing import Any, Final
+
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
@@ -16,6 +20,8 @@ from .trust import issuer_url
 
 bp = Blueprint("public", __name__)
 
+_LG: Final = re.compile(r"^[0-9]{6}$")
+
 
 @bp.after_request
 def _cors(resp: Response) -> Response:
@@ -26,12 +32,18 @@ def _cors(resp: Response) -> Response:
     return resp
 
 
-def _municipality(lg_code: str) -> Municipality:
-    m = (
-        session()
-        .execute(select(Municipality).where(Municipality.lg_code == lg_code))
-        .scalar_one_or_none()
-    )
+def issuer_municipality(lg_code: str) -> Municipality:
+    """The municipality an ``/lg/<lg_code>`` URL names, or 404 ``issuer``.
+
+    A code that is not six digits never reaches SQL (PostgreSQL refuses NUL).
+    """
+    m = None
+    if _LG.match(lg_code):
+        m = (
+            session()
+            .execute(select(Municipality).where(Municipality.lg_code == lg_code))
+            .scalar_one_or_none()
+        )
     if m is None:
         raise NotFound("issuer")
     return m
@@ -49,7 +61,7 @@ def trust_list() -> Response:
 @bp.get("/lg/<lg_code>/status/<int:number>")
 def status_list(lg_code: str, number: int) -> Response:
     svc = services()
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     lst = (
         session()
         .execute(
@@ -74,7 +86,7 @@ def status_list(lg_code: str, number: int) -> Response:
 @bp.get("/.well-known/jwt-vc-issuer/lg/<lg_code>")
 def jwt_vc_issuer(lg_code: str) -> Response:
     svc = services()
-    m = _municipality(lg_code)
+    m = issuer_municipality(lg_code)
     keys = [
         {**k.public_jwk, "kid": k.kid, "alg": "ES256", "use": "sig"}
         for k in trusted_keys(session(), m, now())
@@ -82,6 +94,12 @@ def jwt_vc_issuer(lg_code: str) -> Response:
     return jsonify({"issuer": issuer_url(svc.settings, lg_code), "jwks": {"keys": keys}})
 
 
+@cache  # a shipped file: read and parsed once, not on every request
+def _type_metadata() -> dict[str, Any]:
+    document: dict[str, Any] = load_json("dual-residence.vct.json")
+    return document
+
+
 @bp.get("/.well-known/vct/dual-residence/1")
 def type_metadata() -> Response:
-    return jsonify(load_json("dual-residence.vct.json"))
+    return jsonify(_type_metadata())

@@ -9,13 +9,12 @@ not at all.  Input problems (a missing field, a wrong type) are
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any, Final
@@ -25,12 +24,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from schemas import lgcodes, load_json
+from verifier.wire._b64 import b64e
 
 from . import audit
 from .config import Settings
 from .errors import IssuerError, NotFound, RuleViolation, StateConflict
-from .identity import IdentityError, IdentityProvider, VerifiedIdentity, identity_hash, mynumber
-from .issuance import issue_credential
+from .identity import (
+    IdentityError,
+    IdentityProvider,
+    PersonFacts,
+    VerifiedIdentity,
+    identity_hash,
+    mynumber,
+    provider_for,
+)
+from .issuance import JST, issue_credential
 from .keys import KeyStore
 from .models import (
     ACTIVE,
@@ -55,7 +63,6 @@ EARLIEST_BIRTH: Final = date(1900, 1, 1)
 MAX_NAME: Final = 64
 MAX_ADDRESS: Final = 256
 MAX_REASON: Final = 500
-JST: Final = timedelta(hours=9)
 PUBLIC_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _POSTAL: Final = re.compile(r"^[0-9]{3}-[0-9]{4}$")
 _DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -252,17 +259,8 @@ class CheckedCard:
 
 
 @dataclass(frozen=True)
-class Declared:
+class Declared(PersonFacts):
     """A self-declared identity (basic tier only): not checked, so never premium."""
-
-    family_name: str
-    given_name: str
-    family_name_kana: str
-    given_name_kana: str
-    birthdate: date
-    sex: str | None
-    address: str
-    address_lg_code: str
 
 
 @dataclass(frozen=True)
@@ -290,16 +288,7 @@ _TOP: Final = frozenset(
 )
 _CARD: Final = frozenset({"my_number", "pin"})
 # In the order the console's CSV import and export put them.
-DECLARED_FIELDS: Final = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birthdate",
-    "sex",
-    "address",
-    "address_lg_code",
-)
+DECLARED_FIELDS: Final = tuple(f.name for f in fields(Declared))
 _DECLARED: Final = frozenset(DECLARED_FIELDS)
 _SECOND_HOME: Final = frozenset({"address", "postal_code"})
 SEXES: Final = ("male", "female")
@@ -359,17 +348,16 @@ def parse_new(data: Any, *, checked: CheckedCard | None = None) -> NewRegistrati
     """
     body = obj(data, "", _TOP)
     identity: CardCheck | CheckedCard | Declared
-    ident: dict[str, Any] = {}
-    if checked is None:
-        ident = obj(body.get("identity"), "identity", _CARD | {"declared"})
     if checked is not None:
         identity = checked
-    elif "declared" in ident:
-        if set(ident) != {"declared"}:
-            raise invalid("identity", "give either my_number and pin, or declared, not both")
-        identity = _declared(ident)
     else:
-        identity = _card(ident)
+        ident = obj(body.get("identity"), "identity", _CARD | {"declared"})
+        if "declared" not in ident:
+            identity = _card(ident)
+        elif set(ident) != {"declared"}:
+            raise invalid("identity", "give either my_number and pin, or declared, not both")
+        else:
+            identity = _declared(ident)
     tier = body.get("tier")
     if not isinstance(tier, str):
         raise invalid("tier", "tier is required: 'basic' or 'premium'", "区分を指定してください")
@@ -462,15 +450,13 @@ def _check_identity(
     actor: str,
     now: datetime,
     settings: Settings,
-) -> tuple[VerifiedIdentity | Declared, str]:
+) -> tuple[PersonFacts, str]:
     """The facts to register and the person's keyed identity hash."""
     if isinstance(req.identity, Declared):
         return req.identity, _declared_hash(settings.identity_secret, req.identity)
     if isinstance(req.identity, CheckedCard):
         return req.identity.facts, req.identity.identity_hash
     if provider is None:
-        from .identity import provider_for
-
         provider = provider_for(session, settings)
     try:
         verified = provider.check(req.identity.my_number, req.identity.pin)
@@ -539,7 +525,7 @@ def _check_person(
     session: Session,
     municipality: Municipality,
     person: Person,
-    facts: VerifiedIdentity | Declared,
+    facts: PersonFacts,
     tier: str,
     since: date,
     day: date,
@@ -566,8 +552,7 @@ def _check_person(
 
 def pairwise_sub(secret: bytes, lg_code: str, ident_hash: str) -> str:
     """A subject id per person and municipality: two issuers' ids cannot be linked."""
-    mac = hmac.new(secret, f"sub:{lg_code}{ident_hash}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+    return b64e(hmac.new(secret, f"sub:{lg_code}{ident_hash}".encode(), hashlib.sha256).digest())
 
 
 # --- the actions -----------------------------------------------------------------
@@ -679,18 +664,19 @@ def _conflict(reg: Registration, action: str) -> StateConflict:
     )
 
 
+# action -> (the states it may start from, the state it leads to, what it does
+# to the registration's credentials: status -> new status).
+_TRANSITIONS: Final[dict[str, tuple[tuple[str, ...], str, dict[int, int]]]] = {
+    "suspend": ((ACTIVE,), SUSPENDED, {CRED_VALID: CRED_SUSPENDED}),
+    "reinstate": ((SUSPENDED,), ACTIVE, {CRED_SUSPENDED: CRED_VALID}),
+    "revoke": (LIVE, REVOKED, {CRED_VALID: CRED_REVOKED, CRED_SUSPENDED: CRED_REVOKED}),
+}
+
+
 def _transition(
-    session: Session,
-    reg: Registration,
-    *,
-    action: str,
-    allowed: tuple[str, ...],
-    to: str,
-    credentials: dict[int, int],
-    why: str,
-    actor: str,
-    now: datetime,
+    session: Session, reg: Registration, action: str, *, why: str, actor: str, now: datetime
 ) -> Registration:
+    allowed, to, credentials = _TRANSITIONS[action]
     reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
     if reg.state not in allowed:
         raise _conflict(reg, action)
@@ -732,17 +718,7 @@ def suspend(
     now: datetime,
     settings: Settings | None = None,
 ) -> Registration:
-    return _transition(
-        session,
-        reg,
-        action="suspend",
-        allowed=(ACTIVE,),
-        to=SUSPENDED,
-        credentials={CRED_VALID: CRED_SUSPENDED},
-        why=reason,
-        actor=actor,
-        now=now,
-    )
+    return _transition(session, reg, "suspend", why=reason, actor=actor, now=now)
 
 
 def reinstate(
@@ -754,17 +730,7 @@ def reinstate(
     now: datetime,
     settings: Settings | None = None,
 ) -> Registration:
-    return _transition(
-        session,
-        reg,
-        action="reinstate",
-        allowed=(SUSPENDED,),
-        to=ACTIVE,
-        credentials={CRED_SUSPENDED: CRED_VALID},
-        why=reason,
-        actor=actor,
-        now=now,
-    )
+    return _transition(session, reg, "reinstate", why=reason, actor=actor, now=now)
 
 
 def revoke(
@@ -777,17 +743,7 @@ def revoke(
     settings: Settings | None = None,
 ) -> Registration:
     """Final: a revoked registration never comes back (register anew instead)."""
-    return _transition(
-        session,
-        reg,
-        action="revoke",
-        allowed=LIVE,
-        to=REVOKED,
-        credentials={CRED_VALID: CRED_REVOKED, CRED_SUSPENDED: CRED_REVOKED},
-        why=reason,
-        actor=actor,
-        now=now,
-    )
+    return _transition(session, reg, "revoke", why=reason, actor=actor, now=now)
 
 
 def renew(

@@ -17,6 +17,8 @@ import threading
 from collections import OrderedDict
 from typing import Final
 
+from flask import current_app
+
 BURST: Final = 120
 RATE: Final = 2.0  # per second: 120 a minute, sustained
 MAX_CLIENTS: Final = 50_000  # bounded memory: the least recently seen address goes first
@@ -40,3 +42,12 @@ class Throttle:
             while len(self._buckets) > self.max_clients:
                 self._buckets.popitem(last=False)
             return None
+
+
+def app_throttle(name: str, **kwargs: float) -> Throttle:
+    """The current app's bucket set called ``name``, made on first use only."""
+    found: Throttle | None = current_app.extensions.get(name)
+    if found is None:
+        # Two first requests at once may each make one; setdefault keeps one.
+        found = current_app.extensions.setdefault(name, Throttle(**kwargs))  # type: ignore[arg-type]
+    return found

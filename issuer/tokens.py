@@ -52,6 +52,17 @@ class InsufficientScope(IssuerError):
         )
 
 
+def check_role(role: str) -> None:
+    """One of :data:`ROLES`, or ``invalid_request`` on ``role`` (API tokens and staff alike)."""
+    if role not in ROLES:
+        raise IssuerError(
+            "invalid_request",
+            "role must be 'clerk' or 'supervisor'",
+            field="role",
+            description_ja="役割は clerk か supervisor です",
+        )
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -74,13 +85,7 @@ def create_token(
         if m is None:
             raise NotFound("municipality")
         municipality = m
-    if role not in ROLES:
-        raise IssuerError(
-            "invalid_request",
-            "role must be 'clerk' or 'supervisor'",
-            field="role",
-            description_ja="役割は clerk か supervisor です",
-        )
+    check_role(role)
     if not isinstance(label, str) or not label.strip() or len(label) > 128:
         raise IssuerError(
             "invalid_request",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from verifier.wire import trustlist
 
 from .config import Settings
-from .keys import KeyStore, _aware, trusted_keys
+from .keys import KeyStore, trusted_keys
 from .models import Municipality, SigningKey, StatusList
 from .statuslists import status_uri
 
@@ -30,7 +30,7 @@ def issuer_url(settings: Settings, lg_code: str) -> str:
 def _epoch(dt: datetime | None) -> int | None:
     if dt is None:
         return None
-    return int(_aware(dt).timestamp())
+    return int(dt.timestamp())
 
 
 def issuer_entry(

@@ -100,20 +100,25 @@ class _UsageError(Exception):
         self.en = en
 
 
-class _Parser(argparse.ArgumentParser):
-    # argparse prints usage and calls sys.exit(2) itself; raising instead lets
-    # main() return the code, so tests (and embedding programs) keep running.
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises ParserExit where argparse would call sys.exit().
+
+    argparse prints usage and exits 2 itself; raising instead lets main() return
+    the code, so tests (and embedding programs) keep running.  dualres-issuer's
+    command line uses it too.
+    """
+
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             self._print_message(message, sys.stderr)
-        raise _ParserExit(status)
+        raise ParserExit(status)
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
-class _ParserExit(Exception):
+class ParserExit(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
@@ -376,11 +381,11 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="dualres-verify",
         description="Verify dual-residence (二地域居住) credentials offline.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--now", type=parse_time, default=None, metavar="T",
@@ -438,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     try:
         args = _parser().parse_args(None if argv is None else list(argv))
-    except _ParserExit as exc:
+    except ParserExit as exc:
         return exc.status
     lang = str(getattr(args, "lang", "ja"))
     try:

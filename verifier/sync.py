@@ -167,7 +167,7 @@ def sync(
     except WireError as exc:
         raise SyncError(exc.code, f"trust list: {exc.description}") from exc
     _not_expired(tl, now)
-    uris = list(dict.fromkeys(u for iss in tl.issuers.values() for u in iss.status_lists))
+    uris = _status_uris(tl)
     get = fetch_status or fetch_url
     with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
         # map() re-raises the first failure: one missing list fails the sync,
@@ -192,9 +192,17 @@ def _warnings(bundle: Bundle, now: int) -> tuple[str, ...]:
         for uri, entry in bundle.status.items()
         if entry.token.exp is not None and now >= entry.token.exp
     ]
-    named = (u for iss in bundle.trust_list.issuers.values() for u in iss.status_lists)
-    out += [f"missing_status_list {u}" for u in dict.fromkeys(named) if u not in bundle.status]
+    out += [
+        f"missing_status_list {u}"
+        for u in _status_uris(bundle.trust_list)
+        if u not in bundle.status
+    ]
     return tuple(out)
+
+
+def _status_uris(tl: trustlist.TrustList) -> list[str]:
+    """Every status list the trust list names, once each, in the order named."""
+    return list(dict.fromkeys(u for iss in tl.issuers.values() for u in iss.status_lists))
 
 
 def save(bundle: Bundle, out: str | Path) -> None:

@@ -14,7 +14,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import select
@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from ..errors import IssuerError
 from ..models import Municipality
-from .models import ROLES, StaffUser
+from ..tokens import check_role
+from .models import StaffUser
 
 N, R, P = 2**14, 8, 1
 MIN_PASSWORD: Final = 12
@@ -49,29 +50,26 @@ def hash_password(password: str) -> str:
 
 def check_password(encoded: str, password: str) -> bool:
     try:
-        kind, n, r, p, salt, want = encoded.split("$")
+        kind, n, r, p, salt, encoded_want = encoded.split("$")
         if kind != "scrypt":
             return False
+        want = _unb64(encoded_want)
         dk = hashlib.scrypt(
             password.encode("utf-8"),
             salt=_unb64(salt),
             n=int(n),
             r=int(r),
             p=int(p),
-            dklen=len(_unb64(want)),
+            dklen=len(want),
             maxmem=64 * 1024 * 1024,
         )
     except (ValueError, TypeError):
         return False
-    return hmac.compare_digest(dk, _unb64(want))
+    return hmac.compare_digest(dk, want)
 
 
 # Checked for unknown usernames too, so that timing does not tell which exist.
 _DUMMY: Final = hash_password(secrets.token_urlsafe(16))
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def create_staff(
@@ -90,13 +88,7 @@ def create_staff(
             field="username",
             description_ja="ユーザー名は英数字と . _ @ - の1〜64文字です",
         )
-    if role not in ROLES:
-        raise IssuerError(
-            "invalid_request",
-            "role must be 'clerk' or 'supervisor'",
-            field="role",
-            description_ja="役割は clerk か supervisor です",
-        )
+    check_role(role)
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise IssuerError(
             "invalid_request",
@@ -144,13 +136,13 @@ def sign_in(session: Session, username: str, password: str, now: datetime) -> Si
     if user is None:
         check_password(_DUMMY, password[:MAX_PASSWORD])
         return SignIn(None)
-    if user.locked_until is not None and _aware(user.locked_until) > now:
+    if user.locked_until is not None and user.locked_until > now:
         return SignIn(None, locked=True)
     if check_password(user.password_hash, password):
         user.failed_attempts, user.failed_since, user.locked_until = 0, None, None
         session.flush()
         return SignIn(user)
-    if user.failed_since is None or now - _aware(user.failed_since) > WINDOW:
+    if user.failed_since is None or now - user.failed_since > WINDOW:
         user.failed_attempts, user.failed_since = 0, now
     user.failed_attempts += 1
     locked = user.failed_attempts >= MAX_FAILURES

@@ -43,7 +43,7 @@ from ..errors import IssuerError
 from ..models import Municipality, Registration
 from . import actor, bp, message, municipality, staff, t
 from .i18n import JST
-from .views import search_filters, search_page
+from .views import registration_request, search_filters, search_page
 
 log = logging.getLogger("dualres.issuer.console")
 
@@ -107,20 +107,8 @@ def _import_request(row: dict[str, str]) -> dict[str, Any]:
         return (row.get(k) or "").strip()
 
     declared: dict[str, Any] = {k: cell(k) for k in registrations.DECLARED_FIELDS if cell(k)}
-    home: dict[str, Any] = {"address": cell("second_home_address")}
-    if cell("postal_code"):
-        home["postal_code"] = cell("postal_code")
     acts = [a.strip() for a in re.split(r"[;、,]", cell("activities")) if a.strip()]
-    data: dict[str, Any] = {
-        "identity": {"declared": declared},
-        "tier": cell("tier"),
-        "activities": acts,
-        "second_home": home,
-    }
-    for k in ("valid_from", "valid_until", "registered_since"):
-        if cell(k):
-            data[k] = cell(k)
-    return data
+    return {"identity": {"declared": declared}, **registration_request(cell, acts)}
 
 
 def _decode(raw: bytes) -> str | None:
@@ -304,7 +292,7 @@ def _cell(value: Any) -> str:
 
 
 def _export_row(r: Registration) -> list[str]:
-    created = r.created_at.replace(tzinfo=UTC) if r.created_at.tzinfo is None else r.created_at
+    created = r.created_at
     values: list[Any] = [
         r.family_name,
         r.given_name,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from verifier._wareki import era, wareki
+
+from ..db import utc
 
 LANGS: Final = ("ja", "en")
 JST: Final = timedelta(hours=9)
@@ -235,7 +237,7 @@ def datetime_text(dt: datetime | None, lang: str) -> str:
     """A moment in Japan time, with its date as :func:`date_text`."""
     if dt is None:
         return "-"
-    jst = (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)) + JST
+    jst = utc(dt) + JST
     return f"{date_text(jst.date(), lang)} {jst:%H:%M} JST"
 
 

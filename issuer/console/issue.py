@@ -21,7 +21,7 @@ import base64
 from datetime import datetime
 from typing import Any, Final
 
-from flask import jsonify, render_template
+from flask import abort, jsonify, render_template
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -53,18 +53,18 @@ def offer_state(offer: CredentialOffer, at: datetime) -> str:
         rows = list(tokens)
         if any(used is not None for used, _ in rows):
             return COLLECTED
-        if any(offers.aware(until) > at for _, until in rows):
+        if any(until > at for _, until in rows):
             return REDEEMED
         return EXPIRED
     if offer.failures >= offers.MAX_TX_FAILURES:
         return LOCKED
-    if offers.aware(offer.expires_at) <= at:
+    if offer.expires_at <= at:
         return EXPIRED
     return WAITING
 
 
 def _remaining(offer: CredentialOffer, at: datetime) -> int:
-    return max(0, int((offers.aware(offer.expires_at) - at).total_seconds()))
+    return max(0, int((offer.expires_at - at).total_seconds()))
 
 
 def _offer_of(reg: Registration, number: int) -> CredentialOffer:
@@ -136,7 +136,7 @@ def offer_status(public_id: str, number: int) -> tuple[Response, int]:
         reg = registrations.get_registration(db_session(), municipality(), public_id)
         offer = _offer_of(reg, number)
     except IssuerError:
-        return json_error(404, "not_found")
+        abort(404)  # the console's JSON 404, the same for anything not this town's
     at = now()
     state = offer_state(offer, at)
     body: dict[str, Any] = {
@@ -146,7 +146,3 @@ def offer_status(public_id: str, number: int) -> tuple[Response, int]:
         "remaining": _remaining(offer, at),
     }
     return jsonify(body), 200
-
-
-def json_error(status: int, error: str) -> tuple[Response, int]:
-    return jsonify({"error": error, "error_description": t(error)}), status

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..db import UTCDateTime
 from ..models import Base, Municipality
 
 ROLES = ("clerk", "supervisor")
@@ -22,8 +23,8 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     # Sign-in rate limit (kept in the database so that it holds across workers).
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    failed_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     municipality: Mapped[Municipality] = relationship()

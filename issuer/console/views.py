@@ -4,13 +4,14 @@ its field in the staff member's language, never as a stack trace."""
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
 from flask import (
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -18,20 +19,20 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from schemas import load_json
 
 from .. import audit, registrations
-from ..api import STATES, _search
+from ..api import STATES, _search, page_rows
 from ..app import now, services
 from ..app import session as db_session
 from ..errors import IssuerError
 from ..identity import IdentityError, VerifiedIdentity, identity_hash, provider_for
 from ..models import AuditEntry, Credential, Municipality, Registration
-from ..throttle import Throttle
+from ..throttle import Throttle, app_throttle
 from . import _clock, _end_session, actor, bp, csrf_token, message, municipality, staff, t
 from .auth import sign_in
 from .i18n import LANGS
@@ -63,7 +64,9 @@ def _field(exc: IssuerError) -> str:
     return FIELDS.get(f, "form")
 
 
+@functools.cache
 def _activities() -> list[dict[str, str]]:
+    # Read once: the file ships with the package.  Callers only read the list.
     acts: list[dict[str, str]] = load_json("activities.json")
     return acts
 
@@ -71,10 +74,10 @@ def _activities() -> list[dict[str, str]]:
 # --- sign-in, sign-out, language ---------------------------------------------------------------
 
 
-def _login_throttle(app: Any) -> Throttle:
+def _login_throttle() -> Throttle:
     # 20 attempts at once, then one every 10 s: a town hall behind one NAT
     # address signs in far less often than that.
-    return app.extensions.setdefault("dualres_login_throttle", Throttle(burst=20, rate=0.1))
+    return app_throttle("dualres_login_throttle", burst=20, rate=0.1)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -88,7 +91,7 @@ def login() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]
     password = request.form.get("password", "")
     # The per-account lock (auth.py) stops guessing one account's password; this
     # stops one address trying a common password across many accounts (spraying).
-    wait = _login_throttle(current_app).hit(request.remote_addr or "-", now().timestamp())
+    wait = _login_throttle().hit(request.remote_addr or "-", now().timestamp())
     if wait is not None:
         resp = render_template("console/login.html", error=t("busy_address"), username=username)
         return resp, 429, {"Retry-After": str(int(wait) + 1)}
@@ -166,12 +169,8 @@ def _day_range(
 
 def _page(model: Any, where: list[Any], *order: Any) -> tuple[list[Any], int, int]:
     """One page of ``model`` rows matching ``where``, the total, and the page's offset."""
-    s = db_session()
     offset = _offset()
-    total = s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
-    rows = list(
-        s.execute(select(model).where(*where).order_by(*order).limit(PAGE).offset(offset)).scalars()
-    )
+    rows, total = page_rows(model, where, order, limit=PAGE, offset=offset)
     return rows, total, offset
 
 
@@ -382,6 +381,17 @@ def new_card() -> tuple[str, int]:
 
 
 CARD_CHECK_SECONDS: Final = 600
+# What of a card check the session keeps, besides the birthdate (kept as ISO text):
+# the facts the clerk already sees, never stable_id.
+SHOWN_FACTS: Final = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "sex",
+    "address",
+    "address_lg_code",
+)
 
 
 def _remember_card(facts: VerifiedIdentity) -> None:
@@ -396,14 +406,8 @@ def _remember_card(facts: VerifiedIdentity) -> None:
         "lg": municipality().lg_code,
         "at": int(now().timestamp()),
         "facts": {
-            "family_name": facts.family_name,
-            "given_name": facts.given_name,
-            "family_name_kana": facts.family_name_kana,
-            "given_name_kana": facts.given_name_kana,
+            **{k: getattr(facts, k) for k in SHOWN_FACTS},
             "birthdate": facts.birthdate.isoformat(),
-            "sex": facts.sex,
-            "address": facts.address,
-            "address_lg_code": facts.address_lg_code,
         },
     }
 
@@ -417,32 +421,32 @@ def _checked_card() -> registrations.CheckedCard | None:
     f = kept["facts"]
     facts = VerifiedIdentity(
         stable_id="",  # never kept: the hash below is all the registration needs
-        family_name=f["family_name"],
-        given_name=f["given_name"],
-        family_name_kana=f["family_name_kana"],
-        given_name_kana=f["given_name_kana"],
+        **{k: f[k] for k in SHOWN_FACTS},
         birthdate=date.fromisoformat(f["birthdate"]),
-        sex=f["sex"],
-        address=f["address"],
-        address_lg_code=f["address_lg_code"],
     )
     return registrations.CheckedCard(identity_hash=str(kept["hash"]), facts=facts)
 
 
-def _new_request() -> dict[str, Any]:
-    f = request.form
-    home: dict[str, Any] = {"address": f.get("second_home_address", "")}
-    if f.get("postal_code", "").strip():
-        home["postal_code"] = f.get("postal_code", "")
+def registration_request(cell: Callable[[str], str], activities: list[str]) -> dict[str, Any]:
+    """A create_registration body (identity aside) from the register form's inputs or
+    an import line's columns, as ``cell`` gives them by name ("" when absent)."""
+    home: dict[str, Any] = {"address": cell("second_home_address")}
+    if cell("postal_code").strip():
+        home["postal_code"] = cell("postal_code")
     data: dict[str, Any] = {
-        "tier": f.get("tier", ""),
-        "activities": f.getlist("activities"),
+        "tier": cell("tier"),
+        "activities": activities,
         "second_home": home,
     }
     for k in ("valid_from", "valid_until", "registered_since"):
-        if f.get(k, "").strip():
-            data[k] = f.get(k, "").strip()
+        if cell(k).strip():
+            data[k] = cell(k).strip()
     return data
+
+
+def _new_request() -> dict[str, Any]:
+    f = request.form
+    return registration_request(lambda k: f.get(k, ""), f.getlist("activities"))
 
 
 @bp.post("/registrations/new")

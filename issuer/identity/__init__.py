@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import IssuerError
 
@@ -26,11 +26,10 @@ MAX_PIN_TRIES = 3  # as with the real card's 4-digit PINs
 
 
 @dataclass(frozen=True)
-class VerifiedIdentity:
-    """What a successful card check proves.  ``stable_id`` is kept out of repr()
-    so that a stray log line or traceback cannot print it."""
+class PersonFacts:
+    """The basic four facts (基本4情報) and the name's kana: what a registration
+    records of a person, whether a card proved them or the person declared them."""
 
-    stable_id: str = field(repr=False)
     family_name: str
     given_name: str
     family_name_kana: str
@@ -39,6 +38,22 @@ class VerifiedIdentity:
     sex: str | None
     address: str
     address_lg_code: str
+
+    def facts(self) -> dict[str, Any]:
+        """These fields alone, by name (a subclass's own fields left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(PersonFacts)}
+
+
+@dataclass(frozen=True)
+class _StableId:
+    stable_id: str = field(repr=False)
+
+
+# A dataclass lists its bases' fields last base first: stable_id, then the facts.
+@dataclass(frozen=True)
+class VerifiedIdentity(PersonFacts, _StableId):
+    """What a successful card check proves.  ``stable_id`` is kept out of repr()
+    so that a stray log line or traceback cannot print it."""
 
 
 class IdentityError(IssuerError):

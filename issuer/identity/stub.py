@@ -18,21 +18,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..models import CardState
-from . import MAX_PIN_TRIES, CardLocked, UnknownCard, VerifiedIdentity, WrongPin
+from . import MAX_PIN_TRIES, CardLocked, PersonFacts, UnknownCard, VerifiedIdentity, WrongPin
 
 
 @dataclass(frozen=True)
-class Card:
+class _CardKeys:
     my_number: str
     pin: str
-    family_name: str
-    given_name: str
-    family_name_kana: str
-    given_name_kana: str
-    birthdate: date
-    sex: str
-    address: str
-    address_lg_code: str
+
+
+# Fields in the order my_number, pin, then the facts (see VerifiedIdentity).
+@dataclass(frozen=True)
+class Card(PersonFacts, _CardKeys):
+    """A synthetic card: its number and PIN, and the facts it proves."""
 
 
 def _card(
@@ -45,18 +43,7 @@ def _card(
     address: str,
     lg_code: str,
 ) -> Card:
-    return Card(
-        my_number,
-        pin,
-        name[0],
-        name[1],
-        kana[0],
-        kana[1],
-        date.fromisoformat(birthdate),
-        sex,
-        address,
-        lg_code,
-    )
+    return Card(my_number, pin, *name, *kana, date.fromisoformat(birthdate), sex, address, lg_code)
 
 
 # fmt: off
@@ -173,17 +160,7 @@ class StubIdentityProvider:
         if state is not None and state.failures:
             state.failures = 0
             self.session.flush()
-        return VerifiedIdentity(
-            stable_id=c.my_number,
-            family_name=c.family_name,
-            given_name=c.given_name,
-            family_name_kana=c.family_name_kana,
-            given_name_kana=c.given_name_kana,
-            birthdate=c.birthdate,
-            sex=c.sex,
-            address=c.address,
-            address_lg_code=c.address_lg_code,
-        )
+        return VerifiedIdentity(stable_id=c.my_number, **c.facts())
 
     def unlock(self, card: str) -> bool:
         """Reset a locked card (what the municipal office does with the real one)."""
