@@ -42,12 +42,11 @@ import os
 import random
 import statistics
 import tempfile
-import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import perf_counter, perf_counter_ns
 from typing import Any
@@ -127,19 +126,13 @@ def _scratch_database(kind: str, workdir: Path) -> Iterator[str | None]:
     if url is None:
         yield None
         return
-    from sqlalchemy import create_engine, text
+    from .load_server import create_database, drop_database
 
-    base = url.rsplit("/", 1)[0]
-    name = f"dualres_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    scratch = create_database(url, prefix="dualres_bench")  # migrated; upgrading again is a no-op
     try:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        yield f"{base}/{name}"
+        yield scratch
     finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(scratch)
 
 
 def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
@@ -149,8 +142,9 @@ def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
     from issuer.config import Settings
     from issuer.db import Database
     from issuer.keys import KeyStore
-    from issuer.models import ACTIVE, Municipality, Person, Registration
+    from issuer.models import Municipality
     from issuer.tenants import bootstrap_demo
+    from tests.issuer_support import add_registration
 
     settings = Settings(data_dir=workdir, database_url=url, base_url="https://issuer.bench",
                         demo=True, identity_secret=b"\x01" * 32)
@@ -162,23 +156,12 @@ def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
         bootstrap_demo(s, settings, keys, NOW)
         m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
         for i in range(10):
-            p = Person(identity_hash=f"{i:064x}", created_at=NOW)
-            s.add(p)
-            s.flush()
-            r = Registration(
-                public_id=f"bench{i}", municipality_id=m.id, person_id=p.id, tier="premium",
-                state=ACTIVE, identity_checked=True, family_name="山田", given_name="花子",
-                family_name_kana="ヤマダ", given_name_kana="ハナコ", birthdate=date(1985, 6, 15),
-                sex="female", primary_lg_code="131016",
+            r = add_registration(
+                s, m.id, f"bench{i}", identity_hash=f"{i:064x}", pairwise_sub="x" * 43, now=NOW,
                 primary_address="東京都千代田区神田神保町二丁目3番地4",
                 second_home_address="長野県北佐久郡軽井沢町大字長倉2140番地",
                 second_home_postal_code="389-0111", activities=["telework", "volunteer"],
-                registered_since=date(2026, 4, 1), valid_from=date(2026, 11, 1),
-                valid_until=date(2027, 10, 31), pairwise_sub="x" * 43,
-                created_at=NOW, updated_at=NOW,
             )
-            s.add(r)
-            s.flush()
             ids.append(r.id)
     return settings, db, keys, ids
 

@@ -20,11 +20,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ENVS = ("DUALRES_BENCH_POSTGRES_URL", "DUALRES_TEST_POSTGRES_URL")
@@ -54,17 +55,25 @@ def admin_url(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/postgres"
 
 
+@contextlib.contextmanager
+def admin_connection(url: str) -> Iterator[Connection]:
+    """An autocommit connection to the ``postgres`` database of ``url``'s server
+    (CREATE/DROP DATABASE, pg_stat_activity); its engine is disposed on the way out."""
+    admin = create_engine(_sa(admin_url(url)), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            yield c
+    finally:
+        admin.dispose()
+
+
 def create_database(server_url: str, prefix: str = "dualres_load") -> str:
     """A new, migrated database on the server of ``server_url``; returns its URL."""
     from issuer.db import Database
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(_sa(admin_url(server_url)), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
+    with admin_connection(server_url) as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
     url = server_url.rsplit("/", 1)[0] + "/" + name
     db = Database(url)
     try:
@@ -76,12 +85,8 @@ def create_database(server_url: str, prefix: str = "dualres_load") -> str:
 
 def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
-    admin = create_engine(_sa(admin_url(url)), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with admin_connection(url) as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def children(pid: int) -> list[int]:
@@ -246,13 +251,9 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
 def backend_pids(database_url: str) -> list[int]:
     """PostgreSQL server processes serving ``database_url``'s database."""
     name = database_url.rsplit("/", 1)[1]
-    admin = create_engine(_sa(admin_url(database_url)), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            rows = c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d "
-                                  "AND pid <> pg_backend_pid()"), {"d": name}).all()  # fmt: skip
-    finally:
-        admin.dispose()
+    with admin_connection(database_url) as c:
+        rows = c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d "
+                              "AND pid <> pg_backend_pid()"), {"d": name}).all()  # fmt: skip
     return [int(r[0]) for r in rows]
 
 

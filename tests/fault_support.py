@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text
 
 from bench.load_server import (
     Gunicorn,
-    admin_url,
+    admin_connection,
     create_database,
     drop_database,
     gunicorn_path,
@@ -87,18 +87,14 @@ def _engine(url: str):  # type: ignore[no-untyped-def]
 def backends(database_url: str, *, in_transaction: bool = False) -> list[tuple[int, int, float]]:
     """(backend pid, client port, seconds in transaction) of the app's connections."""
     name = database_url.rsplit("/", 1)[1]
-    e = _engine(admin_url(database_url))
-    try:
-        with e.connect() as c:
-            rows = c.execute(
-                text("SELECT pid, client_port, "
-                     "COALESCE(EXTRACT(EPOCH FROM now() - xact_start), -1) "
-                     "FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid() "
-                     "AND backend_type = 'client backend'"),
-                {"d": name},
-            ).all()  # fmt: skip
-    finally:
-        e.dispose()
+    with admin_connection(database_url) as c:
+        rows = c.execute(
+            text("SELECT pid, client_port, "
+                 "COALESCE(EXTRACT(EPOCH FROM now() - xact_start), -1) "
+                 "FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid() "
+                 "AND backend_type = 'client backend'"),
+            {"d": name},
+        ).all()  # fmt: skip
     out = [(int(p), int(port or 0), float(x)) for p, port, x in rows]
     return [r for r in out if r[2] >= 0] if in_transaction else out
 
@@ -106,19 +102,15 @@ def backends(database_url: str, *, in_transaction: bool = False) -> list[tuple[i
 def terminate(database_url: str, pids: list[int] | None = None) -> int:
     """pg_terminate_backend on the app's connections (all of them, or ``pids``)."""
     name = database_url.rsplit("/", 1)[1]
-    e = _engine(admin_url(database_url))
-    try:
-        with e.connect() as c:
-            if pids is None:
-                n = c.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = :d AND pid <> pg_backend_pid() "
-                    "AND backend_type = 'client backend'"), {"d": name}).scalar_one()  # fmt: skip
-            else:
-                n = sum(bool(c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": p})
-                             .scalar_one()) for p in pids)  # fmt: skip
-    finally:
-        e.dispose()
+    with admin_connection(database_url) as c:
+        if pids is None:
+            n = c.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :d AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"), {"d": name}).scalar_one()  # fmt: skip
+        else:
+            n = sum(bool(c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": p})
+                         .scalar_one()) for p in pids)  # fmt: skip
     return int(n)
 
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from bench.load_server import admin_connection, drop_database
 from issuer.config import Settings
 from issuer.db import Database
+from issuer.models import ACTIVE, Person, Registration
 
 PG_ENV = "DUALRES_TEST_POSTGRES_URL"
 T0 = datetime(2026, 11, 18, 0, 0, tzinfo=UTC)
@@ -43,9 +47,9 @@ def postgres_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
 
-def _admin_url(url: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/postgres"
+def _on_server(url: str, name: str) -> str:
+    """The URL of database ``name`` on ``url``'s PostgreSQL server."""
+    return url.rsplit("/", 1)[0] + "/" + name
 
 
 class DatabaseFactory:
@@ -72,11 +76,9 @@ class DatabaseFactory:
         else:
             url = self._pg()
             name = f"dualres_tpl_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
+            with admin_connection(url) as c:
                 c.execute(text(f'CREATE DATABASE "{name}"'))
-            admin.dispose()
-            db = Database(url.rsplit("/", 1)[0] + "/" + name)
+            db = Database(_on_server(url, name))
             db.upgrade()
             db.dispose()
             self._template = name
@@ -90,31 +92,21 @@ class DatabaseFactory:
             return f"sqlite:///{path}"
         url = self._pg()
         name = f"dualres_t_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
+        with admin_connection(url) as c:
             c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
-        admin.dispose()
-        return url.rsplit("/", 1)[0] + "/" + name
+        return _on_server(url, name)
 
     def drop(self, url: str) -> None:
         if self.kind == "sqlite":
             Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
             return
-        name = url.rsplit("/", 1)[1]
-        admin = create_engine(_admin_url(self._pg()), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+        drop_database(url)
 
     def close(self) -> None:
         """Drop the PostgreSQL template, so test runs do not pile databases up."""
         if self.kind == "postgresql" and self._template:
             name, self._template = self._template, None
-            admin = create_engine(_admin_url(self._pg()), isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            drop_database(_on_server(self._pg(), name))
 
 
 def demo_settings(data_dir: Path, database_url: str) -> Settings:
@@ -126,3 +118,29 @@ def demo_settings(data_dir: Path, database_url: str) -> Settings:
         identity_secret=b"\x01" * 32,
     )
     return s
+
+
+def add_registration(
+    s: Session, municipality_id: int, public_id: str, *, identity_hash: str,
+    pairwise_sub: str, now: datetime, **fields: Any,
+) -> Registration:
+    """A person and an active premium registration, written straight to the database
+    (no staff API, no identity check): 山田花子 of 千代田区, a second home in 軽井沢町,
+    telework, valid for the year from 2026-11-01.  ``fields`` change any column."""
+    person = Person(identity_hash=identity_hash, created_at=now)
+    s.add(person)
+    s.flush()
+    reg = Registration(**{
+        "public_id": public_id, "municipality_id": municipality_id, "person_id": person.id,
+        "tier": "premium", "state": ACTIVE, "identity_checked": True,
+        "family_name": "山田", "given_name": "花子", "family_name_kana": "ヤマダ",
+        "given_name_kana": "ハナコ", "birthdate": date(1985, 6, 15), "sex": "female",
+        "primary_lg_code": "131016", "primary_address": "東京都千代田区千代田1-1",
+        "second_home_address": "軽井沢町1-1", "second_home_postal_code": None,
+        "activities": ["telework"], "registered_since": date(2026, 4, 1),
+        "valid_from": date(2026, 11, 1), "valid_until": date(2027, 10, 31),
+        "pairwise_sub": pairwise_sub, "created_at": now, "updated_at": now, **fields,
+    })
+    s.add(reg)
+    s.flush()
+    return reg

@@ -7,6 +7,7 @@ signature, a claim, a status bit) and expect exactly one reason.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from verifier import Bundle
 from verifier.wire import credential, jws, sdjwt, statuslist, transport, trustlist
-from verifier.wire._b64 import b64e
+from verifier.wire._b64 import b64d, b64e
 from verifier.wire.base45 import encode as b45encode
 from wallet import holder
 
@@ -202,6 +203,33 @@ def replace_disclosures(compact: str, disclosures: Iterable[str]) -> str:
     """The SD-JWT (no KB-JWT) of ``compact``'s issuer JWT with other disclosures."""
     sd = sdjwt.parse_compact(compact)
     return "~".join([sd.issuer_jwt, *disclosures]) + "~"
+
+
+def signature_altered(token: str) -> str:
+    """``token`` with one character of its signature (20 from the end) changed."""
+    i = len(token) - 20
+    return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
+
+
+def exp_pushed_on(token: str) -> str:
+    """``token``'s expiry pushed a year on, as a forger would, its JSON still valid."""
+    h, p, sig = token.split(".")
+    payload = json.loads(b64d(p))
+    payload["exp"] += 365 * DAY
+    return f"{h}.{b64e(json.dumps(payload).encode())}.{sig}"
+
+
+def misissued_status_lists(lg: Municipality, other: Municipality) -> tuple[str, str, str]:
+    """Tokens for ``lg``'s status list that a bundle refuses: signed with ``other``'s key
+    under ``lg``'s kid, under a kid nobody has, and naming ``other``'s list."""
+    lst = statuslist.StatusList.new(1024, 2)
+    forged = statuslist.sign_token(lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
+                                   key=other.key, kid=lg.kid)
+    unknown_kid = statuslist.sign_token(lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
+                                        key=lg.key, kid="nobody")
+    misnamed = statuslist.sign_token(lst, uri=other.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
+                                     key=lg.key, kid=lg.kid)
+    return forged, unknown_kid, misnamed
 
 
 def dr1_frame(skeleton: bytes, blobs: bytes = b"", *, level: int = 9) -> str:

@@ -14,7 +14,6 @@ import multiprocessing
 import statistics
 import time
 from collections import Counter
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ from sqlalchemy import func, select
 
 from issuer.config import Settings
 from issuer.db import Database
-from issuer.models import ACTIVE, Credential, Municipality, Person, Registration, StatusList
-from tests.issuer_support import T0, DatabaseFactory
+from issuer.models import Credential, Municipality, Registration, StatusList
+from tests.issuer_support import T0, DatabaseFactory, add_registration
 
 pytestmark = pytest.mark.slow
 
@@ -91,21 +90,8 @@ def _registrations(url: str, data_dir: str, list_size: int, count: int) -> list[
         bootstrap_demo(s, s_, KeyStore(s_), T0)
         m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
         for i in range(count):
-            p = Person(identity_hash=f"{i:064x}", created_at=T0)
-            s.add(p)
-            s.flush()
-            r = Registration(
-                public_id=f"conc{i}", municipality_id=m.id, person_id=p.id, tier="premium",
-                state=ACTIVE, identity_checked=True, family_name="山田", given_name="花子",
-                family_name_kana="ヤマダ", given_name_kana="ハナコ", birthdate=date(1985, 6, 15),
-                sex="female", primary_lg_code="131016", primary_address="東京都千代田区千代田1-1",
-                second_home_address="軽井沢町1-1", second_home_postal_code=None,
-                activities=["telework"], registered_since=date(2026, 4, 1),
-                valid_from=date(2026, 11, 1), valid_until=date(2027, 10, 31),
-                pairwise_sub=f"{i:043d}", created_at=T0, updated_at=T0,
-            )
-            s.add(r)
-            s.flush()
+            r = add_registration(s, m.id, f"conc{i}", identity_hash=f"{i:064x}",
+                                 pairwise_sub=f"{i:043d}", now=T0)
             ids.append(r.id)
     db.dispose()
     return ids

@@ -19,7 +19,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -28,9 +27,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser_support import launch, playwright_api
 from tests.test_issuer_e2e import ROOT, YAMADA, Server, _command, _env, server  # noqa: F401
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 SECOND_HOME = "長野県北佐久郡軽井沢町大字長倉2140番地"
 HEADER = (
@@ -46,26 +45,8 @@ LINE = (
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--lang=ja-JP",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    with playwright_api().sync_playwright() as pw, launch(pw) as b:
+        yield b
 
 
 def _shot(page: Any, name: str, tmp_path: Path) -> None:
@@ -97,17 +78,26 @@ def _page(browser: Any, srv: Server, username: str) -> Any:
     return page
 
 
-def _register(page: Any, srv: Server) -> str:
+def _read_card(page: Any, srv: Server) -> None:
+    """A new registration: YAMADA's demo card read, up to the page that confirms it."""
     page.goto(srv.base + "/console/registrations/new")
     page.fill("#f-my_number", YAMADA["my_number"])
     page.fill("#f-pin", YAMADA["pin"])
     page.click("form button[type=submit].primary")
     page.wait_for_selector("#h-confirm")
-    page.fill("#f-second_home_address", SECOND_HOME)
-    page.locator("input[name=activities][value=telework]").check()
+
+
+def _submit_registration(page: Any) -> None:
     page.locator("form", has=page.locator("input[name=tier]")).locator(
         "button[type=submit]"
     ).click()
+
+
+def _register(page: Any, srv: Server) -> str:
+    _read_card(page, srv)
+    page.fill("#f-second_home_address", SECOND_HOME)
+    page.locator("input[name=activities][value=telework]").check()
+    _submit_registration(page)
     page.wait_for_selector("text=登録しました")
     return str(page.url.rsplit("/", 1)[1])
 
@@ -137,11 +127,7 @@ def test_sign_in_register_issue_collect_revoke(
     page.close()
 
     page = _page(browser, server, "tanaka")
-    page.goto(server.base + "/console/registrations/new")
-    page.fill("#f-my_number", YAMADA["my_number"])
-    page.fill("#f-pin", YAMADA["pin"])
-    page.click("form button[type=submit].primary")
-    page.wait_for_selector("#h-confirm")
+    _read_card(page, server)
     body = page.content()
     assert "山田" in body and "昭和60年6月15日（1985-06-15）" in body
     assert YAMADA["my_number"] not in body
@@ -151,16 +137,12 @@ def test_sign_in_register_issue_collect_revoke(
     page.fill("#f-valid_until", "2027-11-17")
     page.fill("#f-second_home_address", SECOND_HOME)
     # A rule refused (no activity chosen): the Japanese message beside its field.
-    page.locator("form", has=page.locator("input[name=tier]")).locator(
-        "button[type=submit]"
-    ).click()
+    _submit_registration(page)
     page.wait_for_selector("fieldset.invalid #err-activities")
     assert page.locator("text=Traceback").count() == 0
     page.locator("input[name=activities][value=telework]").check()
     _shot(page, "2-register-confirm", tmp_path)
-    page.locator("form", has=page.locator("input[name=tier]")).locator(
-        "button[type=submit]"
-    ).click()
+    _submit_registration(page)
     page.wait_for_selector("text=登録しました")
     reg = page.url.rsplit("/", 1)[1]
     _shot(page, "3-detail", tmp_path)

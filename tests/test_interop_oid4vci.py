@@ -18,14 +18,13 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.test_issuer_e2e import ANCHOR, YAMADA, Server, _command, run, server  # noqa: F401
+from tests.test_issuer_e2e import ANCHOR, Server, _command, run, server  # noqa: F401
 from verifier import Bundle, verify
 from verifier.wire import jws
 from verifier.wire.jws import b64d
@@ -65,17 +64,8 @@ def node_client() -> list[str]:
 
 
 def _staff_offer(srv: Server) -> dict[str, Any]:
-    made = run(_command("dualres-issuer", "issuer.cli"), "token", "create", "--data-dir",
-               str(srv.data), "--municipality", "203211", "--role", "clerk", "--label", "interop")
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip()
-    until = (datetime.now(UTC) + timedelta(days=300)).date().isoformat()
-    status, reg = srv.request("POST", "/api/v1/registrations", {
-        "identity": YAMADA, "tier": "premium", "activities": ["telework"],
-        "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地"},
-        "valid_until": until,
-    }, token)
-    assert status == 201, reg
+    token = srv.staff_token("clerk", "interop")
+    reg = srv.register(token)
     offers = []
     for _ in range(3):
         status, offer = srv.request("POST", f"/api/v1/registrations/{reg['id']}/offers", {},

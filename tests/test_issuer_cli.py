@@ -418,3 +418,14 @@ def test_workers_booting_together_share_one_whole_secret(tmp_path) -> None:
         assert len(keys.pop()) == 32
         assert oct(path.stat().st_mode & 0o777) == "0o600"
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_parse_when_refuses_dates_out_of_range() -> None:
+    # Year 1 at 00:00 JST is before the first UTC instant Python can hold.
+    import argparse
+
+    from issuer.cli import parse_when
+
+    for text in ("0001-01-01", "0001-01-01T00:00:00+09:00"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_when(text)

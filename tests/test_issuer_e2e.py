@@ -82,6 +82,28 @@ class Server:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
+    def staff_token(self, role: str, label: str) -> str:
+        """A staff bearer token for 軽井沢町, made by a second process beside the server."""
+        made = run(_command("dualres-issuer", "issuer.cli"), "token", "create", "--data-dir",
+                   str(self.data), "--municipality", "203211", "--role", role, "--label", label)
+        assert made.returncode == 0, made.stderr
+        return made.stdout.strip()
+
+    def register(self, token: str, card: dict[str, str] = YAMADA, *,
+                 activities: tuple[str, ...] = ("telework",),
+                 postal_code: str | None = None) -> dict[str, Any]:
+        """A premium registration in 軽井沢町 through the staff API, valid for 300 JST days."""
+        second_home = {"address": "長野県北佐久郡軽井沢町大字長倉2140番地"}
+        if postal_code:
+            second_home["postal_code"] = postal_code
+        until = (datetime.now(UTC) + timedelta(hours=9, days=300)).date().isoformat()
+        status, reg = self.request("POST", "/api/v1/registrations", {
+            "identity": card, "tier": "premium", "activities": list(activities),
+            "second_home": second_home, "valid_until": until,
+        }, token)
+        assert status == 201, reg
+        return dict(reg)
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
@@ -130,7 +152,6 @@ def run(cmd: list[str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None:
-    issuer_cli = _command("dualres-issuer", "issuer.cli")
     verify_cli = _command("dualres-verify", "verifier.cli")
     banner = server.log.read_text()
     sync_line = (f"dualres-verify sync --trust-list {server.base}/trust-list "
@@ -138,24 +159,11 @@ def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None
     assert sync_line in banner, banner
 
     # A second process beside the running server, on the same SQLite file.
-    made = run(issuer_cli, "token", "create", "--data-dir", str(server.data),
-               "--municipality", "203211", "--role", "supervisor", "--label", "e2e")
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip()
+    token = server.staff_token("supervisor", "e2e")
 
-    today = datetime.now(UTC) + timedelta(hours=9)  # a JST calendar day
-    until = (today + timedelta(days=300)).date().isoformat()
     issued: dict[str, tuple[str, Any, str]] = {}  # name -> (registration id, holder key, vc)
     for name, card in (("yamada", YAMADA), ("sato", SATO)):
-        status, reg = server.request("POST", "/api/v1/registrations", {
-            "identity": card,
-            "tier": "premium",
-            "activities": ["telework"],
-            "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地",
-                            "postal_code": "389-0111"},
-            "valid_until": until,
-        }, token)
-        assert status == 201, reg
+        reg = server.register(token, card, postal_code="389-0111")
         assert reg["municipality"]["lg_code"] == "203211" and reg["identity_checked"]
         hk = holder.new_holder_key()
         status, cred = server.request(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
@@ -10,7 +9,8 @@ from sqlalchemy import select
 from issuer import audit
 from issuer.app import services
 from issuer.issuance import issue_credential
-from issuer.models import ACTIVE, Municipality, Person, Registration
+from issuer.models import Municipality
+from tests.issuer_support import add_registration
 from verifier import Bundle, verify
 from verifier.wire import jws
 from wallet import holder
@@ -24,21 +24,8 @@ def test_issue_publish_and_verify_offline(app, client, clock):
         svc = services()
         with svc.db.session() as s:
             m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
-            p = Person(identity_hash="ab" * 32, created_at=clock())
-            s.add(p)
-            s.flush()
-            r = Registration(
-                public_id="r1", municipality_id=m.id, person_id=p.id, tier="premium",
-                state=ACTIVE, identity_checked=True, family_name="山田", given_name="花子",
-                family_name_kana="ヤマダ", given_name_kana="ハナコ", birthdate=date(1985, 6, 15),
-                sex="female", primary_lg_code="131016", primary_address="東京都千代田区千代田1-1",
-                second_home_address="軽井沢町1-1", second_home_postal_code=None,
-                activities=["telework"], registered_since=date(2026, 4, 1),
-                valid_from=date(2026, 11, 1), valid_until=date(2027, 10, 31),
-                pairwise_sub="x" * 43, created_at=clock(), updated_at=clock(),
-            )
-            s.add(r)
-            s.flush()
+            r = add_registration(s, m.id, "r1", identity_hash="ab" * 32, pairwise_sub="x" * 43,
+                                 now=clock())
             _, token = issue_credential(
                 s, r, jws.public_jwk(hk), settings=svc.settings, keys=svc.keys, now=clock()
             )

@@ -20,38 +20,29 @@ import functools
 import http.server
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from issuer.webapps import CSP
-from tests.test_issuer_e2e import ANCHOR, ROOT, YAMADA, Server, _command, run, server  # noqa: F401
+from tests.browser_support import launch, playwright_api
+from tests.test_issuer_e2e import ANCHOR, ROOT, Server, server  # noqa: F401
 from verifier.wire import jws
 from wallet import holder
 
-CHROMIUM = "/usr/bin/chromium"
 WEBAPPS = ROOT / "webapps"
 VECTORS = ROOT / "tests" / "vectors"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--lang=ja-JP",
-]
 PHONE = {"width": 430, "height": 932}
 TABLET = {"width": 820, "height": 1180}
 
 
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    sync_api = playwright_api()
     # One Playwright per module: a second sync instance cannot run beside the first.
     with sync_api.sync_playwright() as pw:
         yield pw
@@ -59,11 +50,8 @@ def playwright() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def chromium(playwright: Any) -> Iterator[Any]:
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-    try:
+    with launch(playwright) as b:
         yield b
-    finally:
-        b.close()
 
 
 class _Static(http.server.SimpleHTTPRequestHandler):
@@ -185,23 +173,8 @@ def _shot(page: Any, name: str, tmp_path: Path) -> None:
     page.screenshot(path=str(out / f"verify-{name}.png"), full_page=True)
 
 
-def _staff_token(server: Server) -> str:  # noqa: F811
-    made = run(_command("dualres-issuer", "issuer.cli"), "token", "create", "--data-dir",
-               str(server.data), "--municipality", "203211", "--role", "supervisor",
-               "--label", "verify-app")
-    assert made.returncode == 0, made.stderr
-    return made.stdout.strip()
-
-
 def _issue(server: Server, token: str) -> tuple[str, Any, str]:  # noqa: F811
-    until = (datetime.now(UTC) + timedelta(hours=9, days=300)).date().isoformat()
-    status, reg = server.request("POST", "/api/v1/registrations", {
-        "identity": YAMADA, "tier": "premium", "activities": ["telework"],
-        "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地",
-                        "postal_code": "389-0111"},
-        "valid_until": until,
-    }, token)
-    assert status == 201, reg
+    reg = server.register(token, postal_code="389-0111")
     hk = holder.new_holder_key()
     status, cred = server.request("POST", f"/api/v1/registrations/{reg['id']}/credentials",
                                   {"holder_jwk": jws.public_jwk(hk)}, token)
@@ -233,10 +206,29 @@ def _synced(page: Any, before: str | None = None) -> str:
     return str(page.evaluate("document.body.dataset.syncs"))
 
 
+def _set_up_from_file(page: Any, base: str, data: dict[str, Any], case: dict[str, Any],
+                      tmp_path: Path, profile: str | None = None) -> None:
+    """The app set up at a vector's clock from its bundle file, carried on a USB stick."""
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(data["bundles"][case["bundle"]]), encoding="utf-8")
+    # The vectors' clock: the case's own now (seconds in the Python API).
+    page.clock.set_fixed_time(case["now"])
+    page.goto(base + "/verify/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#anchor", json.dumps(data["anchor_jwk"]))
+    if profile:
+        page.check(f"input[name=profile][value={profile}]")
+    page.click("#setup-save")
+    page.wait_for_selector("#view-scan:not([hidden])")
+    before = page.evaluate("document.body.dataset.syncs || ''")
+    page.set_input_files("#bundle-file", str(bundle))
+    _synced(page, before)
+
+
 def test_issue_sync_offline_scan_replay_revoke(
     server: Server, chromium: Any, tmp_path: Path  # noqa: F811
 ) -> None:
-    token = _staff_token(server)
+    token = server.staff_token("supervisor", "verify-app")
     reg_id, hk, vc = _issue(server, token)
     context = chromium.new_context(viewport=PHONE, locale="ja-JP", device_scale_factor=2,
                                    service_workers="allow")
@@ -335,21 +327,10 @@ def test_stale_trust_data_refused_or_warned(
     data = json.loads((VECTORS / "hostile.json").read_text(encoding="utf-8"))
     cases = {c["name"]: c for c in data["cases"]}
     shelter = cases["stale-status-list-shelter-within-grace"]
-    bundle = tmp_path / "bundle.json"
-    bundle.write_text(json.dumps(data["bundles"][shelter["bundle"]]), encoding="utf-8")
     context = chromium.new_context(viewport=TABLET, locale="ja-JP")
     page = context.new_page()
     # The vectors' clock: their status list expired a while ago, their trust list not yet.
-    page.clock.set_fixed_time(shelter["now"])  # seconds in the Python API
-    page.goto(static_base + "/verify/")
-    page.wait_for_selector("body[data-ready='1']")
-    page.fill("#anchor", json.dumps(data["anchor_jwk"]))
-    page.check("input[name=profile][value=shelter]")
-    page.click("#setup-save")
-    page.wait_for_selector("#view-scan:not([hidden])")
-    before = page.evaluate("document.body.dataset.syncs || ''")
-    page.set_input_files("#bundle-file", str(bundle))  # a bundle carried on a USB stick
-    _synced(page, before)
+    _set_up_from_file(page, static_base, data, shelter, tmp_path, profile="shelter")
     assert page.get_attribute("#data-state", "data-state") == "warn"
     assert "猶予期間中" in page.inner_text("#data-state")
 
@@ -399,26 +380,14 @@ def test_camera_scan_with_a_fake_capture_device(
 
     data = json.loads((VECTORS / "hostile.json").read_text(encoding="utf-8"))
     case = next(c for c in data["cases"] if c["name"] == "valid-counter-dr1")
-    bundle = tmp_path / "bundle.json"
-    bundle.write_text(json.dumps(data["bundles"]["default"]), encoding="utf-8")
     render_png(case["payload"], tmp_path / "qr.png")
     video = _y4m(tmp_path / "qr.png", tmp_path / "qr.y4m")
     # Launched on its own: the fake camera is a browser-wide flag.
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-        *FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}"])
-    try:
+    with launch(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}") as b:
         context = b.new_context(viewport=TABLET, locale="ja-JP", permissions=["camera"])
         page = context.new_page()
-        page.clock.set_fixed_time(case["now"])
-        page.goto(static_base + "/verify/")
-        page.wait_for_selector("body[data-ready='1']")
-        page.fill("#anchor", json.dumps(data["anchor_jwk"]))
-        page.click("#setup-save")
-        page.wait_for_selector("#view-scan:not([hidden])")
-        before = page.evaluate("document.body.dataset.syncs || ''")
-        page.set_input_files("#bundle-file", str(bundle))
-        _synced(page, before)
+        _set_up_from_file(page, static_base, data, case, tmp_path)
         page.click("#camera")
         assert _result(page) == "ok"
         assert "軽井沢町" in page.inner_text("#view-result")
@@ -429,8 +398,6 @@ def test_camera_scan_with_a_fake_capture_device(
         assert page.is_visible("#view-scan")
         page.click("#camera-stop")
         context.close()
-    finally:
-        b.close()
 
 
 def test_office_profile_shows_the_disclosed_person(
@@ -438,20 +405,9 @@ def test_office_profile_shows_the_disclosed_person(
 ) -> None:
     data = json.loads((VECTORS / "hostile.json").read_text(encoding="utf-8"))
     case = next(c for c in data["cases"] if c["name"] == "valid-office-dr1")
-    bundle = tmp_path / "bundle.json"
-    bundle.write_text(json.dumps(data["bundles"]["default"]), encoding="utf-8")
     context = chromium.new_context(viewport=TABLET, locale="ja-JP")
     page = context.new_page()
-    page.clock.set_fixed_time(case["now"])
-    page.goto(static_base + "/verify/")
-    page.wait_for_selector("body[data-ready='1']")
-    page.fill("#anchor", json.dumps(data["anchor_jwk"]))
-    page.check("input[name=profile][value=office]")
-    page.click("#setup-save")
-    page.wait_for_selector("#view-scan:not([hidden])")
-    before = page.evaluate("document.body.dataset.syncs || ''")
-    page.set_input_files("#bundle-file", str(bundle))
-    _synced(page, before)
+    _set_up_from_file(page, static_base, data, case, tmp_path, profile="office")
     page.fill("#wedge", case["payload"])
     page.press("#wedge", "Enter")
     assert _result(page) == "ok"

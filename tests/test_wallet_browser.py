@@ -16,17 +16,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser_support import launch, playwright_api
 from tests.test_issuer_e2e import (  # noqa: F401  (server is a fixture)
     ANCHOR,
-    YAMADA,
     Server,
     _command,
     run,
@@ -34,7 +32,6 @@ from tests.test_issuer_e2e import (  # noqa: F401  (server is a fixture)
 )
 from webapps import ROOT as WEBAPPS
 
-CHROMIUM = "/usr/bin/chromium"
 WALLET = WEBAPPS / "wallet"
 PHONE = {"width": 390, "height": 844}
 COUNTER_MAX_AGE = 120  # schemas/profiles/counter.json presentation_max_age
@@ -94,29 +91,10 @@ def test_no_inline_script_or_style() -> None:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    sync_api = playwright_api()
     pytest.importorskip("zxingcpp", reason="zxing-cpp not installed (the [scan] extra)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--lang=ja-JP",
-            ],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    with sync_api.sync_playwright() as pw, launch(pw) as b:
+        yield b
 
 
 def _shots_dir() -> Path | None:
@@ -129,21 +107,8 @@ def _shots_dir() -> Path | None:
 
 
 def _offer(server: Server) -> dict[str, Any]:  # noqa: F811
-    made = run(_command("dualres-issuer", "issuer.cli"), "token", "create", "--data-dir",
-               str(server.data), "--municipality", "203211", "--role", "supervisor",
-               "--label", "wallet-browser")
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip()
-    until = (datetime.now(UTC) + timedelta(hours=9, days=300)).date().isoformat()
-    status, reg = server.request("POST", "/api/v1/registrations", {
-        "identity": YAMADA,
-        "tier": "premium",
-        "activities": ["telework", "volunteer"],
-        "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地",
-                        "postal_code": "389-0111"},
-        "valid_until": until,
-    }, token)
-    assert status == 201, reg
+    token = server.staff_token("supervisor", "wallet-browser")
+    reg = server.register(token, activities=("telework", "volunteer"), postal_code="389-0111")
     status, offer = server.request("POST", f"/api/v1/registrations/{reg['id']}/offers", {}, token)
     assert status == 201, offer
     assert offer["offer_uri"].startswith("openid-credential-offer://") and offer["tx_code"]

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.test_issuer_e2e import ANCHOR, YAMADA, Server, _command, run, server  # noqa: F401
+from tests.test_issuer_e2e import ANCHOR, Server, _command, run, server  # noqa: F401
 from wallet import cli
 from wallet.oid4vci import IssuanceError, check_url
 
@@ -21,17 +20,8 @@ def _offer(srv: Server, token: str, reg_id: str) -> dict[str, str]:
 
 
 def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F811
-    made = run(_command("dualres-issuer", "issuer.cli"), "token", "create", "--data-dir",
-               str(server.data), "--municipality", "203211", "--role", "clerk", "--label", "w")
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip()
-    until = (datetime.now(UTC) + timedelta(days=300)).date().isoformat()
-    status, reg = server.request("POST", "/api/v1/registrations", {
-        "identity": YAMADA, "tier": "premium", "activities": ["telework"],
-        "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地"},
-        "valid_until": until,
-    }, token)
-    assert status == 201, reg
+    token = server.staff_token("clerk", "w")
+    reg = server.register(token)
     wallet_cli = _command("dualres-wallet", "wallet.cli")
 
     offer = _offer(server, token, reg["id"])

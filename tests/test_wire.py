@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.support import DAY, DISCLOSABLE, NOW, World, dr1_frame, with_kb
+from tests.support import (
+    DAY,
+    DISCLOSABLE,
+    NOW,
+    World,
+    dr1_frame,
+    exp_pushed_on,
+    misissued_status_lists,
+    signature_altered,
+    with_kb,
+)
 from verifier import Bundle, BundleError
 from verifier.wire import base45, credential, jws, sdjwt, statuslist, transport, trustlist
 from verifier.wire._b64 import b64d, b64e
@@ -755,23 +765,11 @@ def test_bundle_save_load_round_trip(world: World, tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".bundle-*"))  # the temporary file is gone
 
 
-def _edit_char(text: str, index: int) -> str:
-    return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
-
-
-def _edit_exp(token: str) -> str:
-    # Push the expiry a year on, as a forger would, keeping the JSON valid.
-    h, p, s = token.split(".")
-    payload = json.loads(b64d(p))
-    payload["exp"] += 365 * DAY
-    return f"{h}.{b64e(json.dumps(payload).encode())}.{s}"
-
-
 @pytest.mark.parametrize(
     "edit",
     [
-        pytest.param(lambda t: _edit_char(t, len(t) - 20), id="signature-byte"),
-        pytest.param(_edit_exp, id="payload-exp"),
+        pytest.param(signature_altered, id="signature-byte"),
+        pytest.param(exp_pushed_on, id="payload-exp"),
     ],
 )
 @pytest.mark.parametrize("part", ["trust_list", "status_list"])
@@ -820,13 +818,7 @@ def test_bundle_from_tokens_refusals(world: World) -> None:
                                anchors=anchors, created_at=NOW)
         return exc.value.code
 
-    lst = statuslist.StatusList.new(1024, 2)
-    forged = statuslist.sign_token(lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                   key=other.key, kid=lg.kid)
-    unknown_kid = statuslist.sign_token(lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                        key=lg.key, kid="nobody")
-    misnamed = statuslist.sign_token(lst, uri=other.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                     key=lg.key, kid=lg.kid)
+    forged, unknown_kid, misnamed = misissued_status_lists(lg, other)
     assert code_of({"https://elsewhere.example/status/1": world.status_token(lg)}) == (
         "unknown_status_list")
     assert code_of({lg.status_uri: forged}) == "bad_signature"

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import schemas
-from tests.support import DAY, NOW, World
+from tests.support import DAY, NOW, World, exp_pushed_on, misissued_status_lists, signature_altered
 from verifier import Bundle, MemoryReplayStore, verify
 from verifier.profiles import PROFILE_NAMES
 from verifier.reasons import MESSAGES
 from verifier.wire import jws, sdjwt, transport
-from verifier.wire._b64 import b64d, b64e
+from verifier.wire._b64 import b64e
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
@@ -277,7 +277,6 @@ def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
 def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
     """Bundles the app must refuse to load, each with BundleError's code."""
     from verifier import BundleError
-    from verifier.wire import statuslist
 
     w = lab.world
     kz, other = w.karuizawa, w.lgs["011002"]
@@ -292,33 +291,17 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
                 raw[k] = v
         return raw
 
-    def flip(token: str) -> str:
-        i = len(token) - 20
-        return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
-
-    def later_exp(token: str) -> str:
-        h, p, sig = token.split(".")
-        payload = json.loads(b64d(p))
-        payload["exp"] += 365 * DAY
-        return f"{h}.{b64e(json.dumps(payload).encode())}.{sig}"
-
-    lst = statuslist.StatusList.new(1024, 2)
-    forged = statuslist.sign_token(lst, uri=kz.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                   key=other.key, kid=kz.kid)
-    unknown_kid = statuslist.sign_token(lst, uri=kz.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                        key=kz.key, kid="nobody")
-    misnamed = statuslist.sign_token(lst, uri=other.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                     key=kz.key, kid=kz.kid)
+    forged, unknown_kid, misnamed = misissued_status_lists(kz, other)
     mine = good["status_lists"][kz.status_uri]
     stranger = dict(good["status_lists"])
     stranger["https://elsewhere.example/status/1"] = good["status_lists"][kz.status_uri]
     cases: list[tuple[str, Any]] = [
         ("trust-list-of-another-anchor",
          edited(trust_list=w.trust_list(anchor=jws.generate_key()))),
-        ("trust-list-signature-altered", edited(trust_list=flip(good["trust_list"]))),
-        ("trust-list-exp-pushed-on", edited(trust_list=later_exp(good["trust_list"]))),
-        ("status-list-signature-altered", edited(status=flip(mine))),
-        ("status-list-exp-pushed-on", edited(status=later_exp(mine))),
+        ("trust-list-signature-altered", edited(trust_list=signature_altered(good["trust_list"]))),
+        ("trust-list-exp-pushed-on", edited(trust_list=exp_pushed_on(good["trust_list"]))),
+        ("status-list-signature-altered", edited(status=signature_altered(mine))),
+        ("status-list-exp-pushed-on", edited(status=exp_pushed_on(mine))),
         ("status-list-signed-by-another-issuer", edited(status=forged)),
         ("status-list-of-an-unknown-kid", edited(status=unknown_kid)),
         ("status-list-naming-another-uri", edited(status=misnamed)),
