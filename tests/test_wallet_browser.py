@@ -128,6 +128,9 @@ def _verify(bundle: Path, image: Path, *, now: int | None = None,
 
 
 def _show_qr(page: Any, button: str, after_iat: int = 0) -> dict[str, int]:
+    # Forget the previous code's marks first: the view opens before the new
+    # code is signed and drawn, and the old canvas would satisfy the wait.
+    page.eval_on_selector("#qr", "c => { delete c.dataset.iat; }")
     page.click(button)
     page.wait_for_function(
         "n => { const c = document.getElementById('qr');"
