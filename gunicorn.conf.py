@@ -1,7 +1,7 @@
 """gunicorn settings for the issuer (issuer/wsgi.py); gunicorn reads ./gunicorn.conf.py
 by itself when started from the repository or release directory::
 
-    gunicorn 'issuer.wsgi:app'                      # or: gunicorn -c /path/to/gunicorn.conf.py
+    gunicorn 'dualres.issuer.wsgi:app'     # or: gunicorn -c /path/to/gunicorn.conf.py
 
 Bind address and worker count stay on the command line (issuer/wsgi.py); every value
 here can be overridden there too, or with GUNICORN_CMD_ARGS.  The

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from verifier import Bundle, MemoryReplayStore, verify
-from verifier.wire import jws
+from dualres.verifier import Bundle, MemoryReplayStore, verify
+from dualres.verifier.wire import jws
 
 from .timing import machine
 from .world import NOW, build
@@ -82,7 +82,7 @@ def python_times(payloads: list[str], bundle: Bundle, rounds: int) -> list[float
 def _qr_png(text: str) -> bytes:
     import tempfile
 
-    from wallet.qr import render_png
+    from dualres.wallet.qr import render_png
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "qr.png"
@@ -96,7 +96,7 @@ def _python_decode(png: bytes, n: int) -> list[float] | None:
 
         from PIL import Image
 
-        from verifier.scan import decode_qr_image
+        from dualres.verifier.scan import decode_qr_image
     except ImportError:
         return None
     img = Image.open(io.BytesIO(png))

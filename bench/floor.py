@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from verifier.wire.transport import DICTIONARY_V1
+from dualres.verifier.wire.transport import DICTIONARY_V1
 
 _ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _B45 = bytes(_ALPHABET.index(i) if i in _ALPHABET else 0xFF for i in range(256))

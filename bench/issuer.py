@@ -54,8 +54,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from verifier import Bundle
-from verifier.wire import credential, jws, statuslist, trustlist
+from dualres.verifier import Bundle
+from dualres.verifier.wire import credential, jws, statuslist, trustlist
 
 NOW = datetime(2026, 11, 18, tzinfo=UTC)
 T = int(NOW.timestamp())
@@ -139,11 +139,11 @@ def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
     """Migrated schema, the demo municipalities with the development keys, 10 registrations."""
     from sqlalchemy import select
 
-    from issuer.config import Settings
-    from issuer.db import Database
-    from issuer.keys import KeyStore
-    from issuer.models import Municipality
-    from issuer.tenants import bootstrap_demo
+    from dualres.issuer.config import Settings
+    from dualres.issuer.db import Database
+    from dualres.issuer.keys import KeyStore
+    from dualres.issuer.models import Municipality
+    from dualres.issuer.tenants import bootstrap_demo
     from tests.issuer_support import add_registration
 
     settings = Settings(data_dir=workdir, database_url=url, base_url="https://issuer.bench",
@@ -168,8 +168,8 @@ def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
 
 def _bench_db_issuance(kind: str, n: int, holder_jwk: dict[str, str]) -> list[int] | str:
     """Per-credential ns of issue_credential + commit, or why it was not measured."""
-    from issuer.issuance import issue_credential
-    from issuer.models import Registration
+    from dualres.issuer.issuance import issue_credential
+    from dualres.issuer.models import Registration
 
     with tempfile.TemporaryDirectory(prefix="dualres-bench-") as tmp, \
             _scratch_database(kind, Path(tmp)) as url:
@@ -355,7 +355,7 @@ def bench_publish(quick: bool) -> list[Row]:
 
 
 def bench_bundle(quick: bool) -> list[Row]:
-    from schemas import lgcodes
+    from dualres.schemas import lgcodes
 
     rng = random.Random(SEED)
     codes = sorted(c for c in lgcodes._table() if lgcodes.is_municipality(c))

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from verifier.wire import jws, statuslist
+from dualres.verifier.wire import jws, statuslist
 
 
 @dataclass
@@ -96,9 +96,9 @@ def check(
 
 
 def _check_rows(rep: Report, database_url: str, outcome: dict[str, Any], revoked: set[str]) -> None:
-    from issuer import audit
-    from issuer.db import Database
-    from issuer.models import (
+    from dualres.issuer import audit
+    from dualres.issuer.db import Database
+    from dualres.issuer.models import (
         CRED_REVOKED,
         REVOKED,
         AuditEntry,

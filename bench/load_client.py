@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from verifier.wire import jws
-from wallet import oid4vci
+from dualres.verifier.wire import jws
+from dualres.wallet import oid4vci
 
 TIMEOUT = 30
 JST = timezone(timedelta(hours=9))

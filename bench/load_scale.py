@@ -16,7 +16,7 @@ import math
 import random
 import time
 
-from verifier.wire import statuslist
+from dualres.verifier.wire import statuslist
 
 MUNICIPALITIES = 1_741
 LIST_SIZE = 131_072

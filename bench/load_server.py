@@ -69,7 +69,7 @@ def admin_connection(url: str) -> Iterator[Connection]:
 
 def create_database(server_url: str, prefix: str = "dualres_load") -> str:
     """A new, migrated database on the server of ``server_url``; returns its URL."""
-    from issuer.db import Database
+    from dualres.issuer.db import Database
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin_connection(server_url) as c:
@@ -151,7 +151,7 @@ class Gunicorn:
                 [exe, "-w", str(self.workers), "-b", f"127.0.0.1:{port}",
                  "--timeout", str(self.timeout), "--graceful-timeout", "5",
                  "--access-logfile", "-", "--access-logformat", '%(m)s %(U)s %(s)s %(L)s',
-                 "issuer.wsgi:app"],
+                 "dualres.issuer.wsgi:app"],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
@@ -261,8 +261,8 @@ def make_tokens(
     database_url: str, codes: tuple[str, ...] = DEMO_CODES
 ) -> dict[str, dict[str, str]]:
     """A clerk and a supervisor bearer token per municipality, as the CLI would make."""
-    from issuer.db import Database
-    from issuer.tokens import create_token
+    from dualres.issuer.db import Database
+    from dualres.issuer.tokens import create_token
 
     db = Database(database_url)
     now = datetime.now(UTC)

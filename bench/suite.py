@@ -13,10 +13,10 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from verifier import MemoryReplayStore, get_profile, verify
-from verifier.wire import credential, jws, transport
-from verifier.wire._b64 import b64d
-from wallet import holder
+from dualres.verifier import MemoryReplayStore, get_profile, verify
+from dualres.verifier.wire import credential, jws, transport
+from dualres.verifier.wire._b64 import b64d
+from dualres.wallet import holder
 
 from . import floor
 from .timing import Case, Timing, run_interleaved

@@ -49,7 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 # One parser for both command lines: it raises ParserExit where argparse would exit.
-from verifier.cli import Parser, ParserExit
+from dualres.verifier.cli import Parser, ParserExit
 
 from .config import DEMO_MUNICIPALITIES, Settings
 from .db import MIGRATIONS, Database, utc
@@ -336,8 +336,8 @@ def program(name: str, module: str) -> str:
 
 def banner(settings: Settings, *, host: str, port: int, names: Sequence[str]) -> str:
     base = settings.base_url
-    issuer_cmd = program("dualres-issuer", "issuer.cli")
-    verify_cmd = program("dualres-verify", "verifier.cli")
+    issuer_cmd = program("dualres-issuer", "dualres.issuer.cli")
+    verify_cmd = program("dualres-verify", "dualres.verifier.cli")
     anchor = (
         settings.keys_dir / "trust-anchor.pub.pem"
         if settings.demo
@@ -388,7 +388,7 @@ def banner(settings: Settings, *, host: str, port: int, names: Sequence[str]) ->
     else:
         lines += [
             "本番の公開 / production: DUALRES_DATA_DIR=... gunicorn -w 4 -b 0.0.0.0:8080 "
-            "'issuer.wsgi:app'",
+            "'dualres.issuer.wsgi:app'",
         ]
     lines += ["停止 / stop: Ctrl+C", ""]
     return "\n".join(lines)
@@ -546,7 +546,7 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_municipality_add(args: argparse.Namespace) -> int:
-    from schemas import lgcodes
+    from dualres.schemas import lgcodes
 
     from .models import Municipality
     from .tenants import ensure_municipality
@@ -681,7 +681,7 @@ def _token_key(
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     if args.trust_anchor:
         return _generate_anchor(args)
-    from verifier.wire import jws
+    from dualres.verifier.wire import jws
 
     from .keys import KeyStore, add_key, signing_key
 
@@ -735,7 +735,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
 
 def _generate_anchor(args: argparse.Namespace) -> int:
-    from verifier.wire import jws, trustlist
+    from dualres.verifier.wire import jws, trustlist
 
     from .keys import DEFAULT_ANCHOR_REF, KeyStore
 

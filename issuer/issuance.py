@@ -7,10 +7,10 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from schemas import lgcodes
-from verifier.wire import credential as vc
-from verifier.wire import jws
-from verifier.wire.errors import MalformedError
+from dualres.schemas import lgcodes
+from dualres.verifier.wire import credential as vc
+from dualres.verifier.wire import jws
+from dualres.verifier.wire.errors import MalformedError
 
 from .config import Settings
 from .errors import IssuerError, StateConflict

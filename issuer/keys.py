@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from verifier.wire import jws
+from dualres.verifier.wire import jws
 
 from . import hsm
 from .config import Settings

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from verifier.wire._b64 import b64e
+from dualres.verifier.wire._b64 import b64e
 
 from . import audit
 from .config import Settings

@@ -19,10 +19,10 @@ from typing import Any, Final
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import update
 
-from schemas import load_json
-from verifier.wire import jws
-from verifier.wire._b64 import b64e
-from verifier.wire.errors import WireError
+from dualres.schemas import load_json
+from dualres.verifier.wire import jws
+from dualres.verifier.wire._b64 import b64e
+from dualres.verifier.wire.errors import WireError
 
 from . import offers, registrations
 from .app import now, services, session

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from schemas import load_json
+from dualres.schemas import load_json
 
 JSON: Final = "application/json"
 _ID: Final = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}

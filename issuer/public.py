@@ -10,7 +10,7 @@ from typing import Any, Final
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
-from schemas import load_json
+from dualres.schemas import load_json
 
 from .app import now, services, session
 from .errors import NotFound

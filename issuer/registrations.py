@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from schemas import lgcodes, load_json
-from verifier.wire._b64 import b64e
+from dualres.schemas import lgcodes, load_json
+from dualres.verifier.wire._b64 import b64e
 
 from . import audit
 from .config import Settings

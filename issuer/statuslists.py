@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from verifier.wire import statuslist
+from dualres.verifier.wire import statuslist
 
 from .config import Settings
 from .keys import KeyStore, signing_key

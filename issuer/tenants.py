@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas import lgcodes
+from dualres.schemas import lgcodes
 
 from .config import DEMO_MUNICIPALITIES, Settings
 from .errors import IssuerError

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from verifier.wire import trustlist
+from dualres.verifier.wire import trustlist
 
 from .config import Settings
 from .keys import KeyStore, trusted_keys

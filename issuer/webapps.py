@@ -13,7 +13,7 @@ import mimetypes
 
 from flask import Blueprint, Response, abort, redirect, send_from_directory
 
-from webapps import ROOT
+from dualres.webapps import ROOT
 
 bp = Blueprint("webapps", __name__)
 

@@ -3,7 +3,7 @@
     dualres-issuer db upgrade                      # the release step, once
     DUALRES_DATA_DIR=/srv/dualres DATABASE_URL=postgresql://... \\
     DUALRES_KEY_PASSPHRASE=... DUALRES_BASE_URL=https://issuer.example.jp \\
-        gunicorn -w 4 -b 0.0.0.0:8080 'issuer.wsgi:app'
+        gunicorn -w 4 -b 0.0.0.0:8080 'dualres.issuer.wsgi:app'
 
 Configured from the environment only (see issuer/config.py).  Each worker
 makes the checks ``dualres-issuer serve --check`` makes and refuses to boot

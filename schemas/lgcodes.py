@@ -77,7 +77,7 @@ class Municipality:
 
 @cache
 def _table() -> dict[str, Municipality]:
-    text = resources.files("schemas").joinpath("data/lg_codes.csv").read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("data/lg_codes.csv").read_text(encoding="utf-8")
     table: dict[str, Municipality] = {}
     for row in csv.DictReader(io.StringIO(text)):
         m = Municipality(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from issuer.cli import main
+from dualres.issuer.cli import main
 
 # Deployment settings a developer's shell may hold: inherited, they would decide
 # where a test's keys and database are, or how its keys are unlocked.

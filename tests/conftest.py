@@ -47,8 +47,8 @@ def clock():
 @pytest.fixture
 def app(database_url: str, tmp_path: Path, clock):
     """A demo deployment (development keys, three municipalities) at a fixed clock."""
-    from issuer.app import create_app, services
-    from issuer.tenants import bootstrap_demo
+    from dualres.issuer.app import create_app, services
+    from dualres.issuer.tenants import bootstrap_demo
     from tests.issuer_support import demo_settings
 
     application = create_app(demo_settings(tmp_path, database_url), clock=clock, upgrade=False)

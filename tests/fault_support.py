@@ -244,9 +244,9 @@ def make_staff(database_url: str, code: str, username: str, password: str) -> No
 
     from sqlalchemy import select
 
-    from issuer.console.auth import create_staff
-    from issuer.db import Database
-    from issuer.models import Municipality
+    from dualres.issuer.console.auth import create_staff
+    from dualres.issuer.db import Database
+    from dualres.issuer.models import Municipality
 
     db = Database(database_url)
     try:

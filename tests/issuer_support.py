@@ -20,9 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bench.load_server import admin_connection, drop_database
-from issuer.config import Settings
-from issuer.db import Database
-from issuer.models import ACTIVE, Person, Registration
+from dualres.issuer.config import Settings
+from dualres.issuer.db import Database
+from dualres.issuer.models import ACTIVE, Person, Registration
 
 PG_ENV = "DUALRES_TEST_POSTGRES_URL"
 T0 = datetime(2026, 11, 18, 0, 0, tzinfo=UTC)

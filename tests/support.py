@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from verifier import Bundle
-from verifier.wire import credential, jws, sdjwt, statuslist, transport, trustlist
-from verifier.wire._b64 import b64d, b64e
-from verifier.wire.base45 import encode as b45encode
-from wallet import holder
+from dualres.verifier import Bundle
+from dualres.verifier.wire import credential, jws, sdjwt, statuslist, transport, trustlist
+from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.verifier.wire.base45 import encode as b45encode
+from dualres.wallet import holder
 
 NOW = 1_795_000_000  # 2026-11-18T09:46:40Z
 HOST = "https://dualres.example.jp"

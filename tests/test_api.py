@@ -18,14 +18,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select, text
 
-from issuer import registrations
-from issuer.app import services
-from issuer.identity import identity_hash
-from issuer.models import AuditEntry, CardState, Credential, Person, Registration
-from issuer.tokens import create_token, revoke_token
+from dualres.issuer import registrations
+from dualres.issuer.app import services
+from dualres.issuer.identity import identity_hash
+from dualres.issuer.models import AuditEntry, CardState, Credential, Person, Registration
+from dualres.issuer.tokens import create_token, revoke_token
+from dualres.verifier.wire import jws, statuslist
 from tests.issuer_support import T0
 from tests.test_registrations import CARDS, TAKAHASHI, YAMADA, body, declared
-from verifier.wire import jws, statuslist
 
 API = "/api/v1"
 ID_ROUTES = [  # (method, path suffix, json): each would succeed on an own active registration
@@ -49,8 +49,8 @@ def tokens(app) -> dict[str, str]:
             "other_clerk": create_token(s, "131016", "clerk", "千代田区 窓口", T0),
             "revoked": create_token(s, "203211", "supervisor", "退職者", T0),
         }
-        from issuer.models import ApiToken
-        from issuer.tokens import token_hash
+        from dualres.issuer.models import ApiToken
+        from dualres.issuer.tokens import token_hash
 
         row = s.execute(
             select(ApiToken).where(ApiToken.token_hash == token_hash(out["revoked"]))

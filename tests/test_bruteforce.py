@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from issuer.app import create_app
-from issuer.offers import MAX_TX_FAILURES
-from issuer.throttle import BURST, Throttle
+from dualres.issuer.app import create_app
+from dualres.issuer.offers import MAX_TX_FAILURES
+from dualres.issuer.throttle import BURST, Throttle
+from dualres.verifier.wire import jws
 from tests.issuer_support import demo_settings
 from tests.test_console import Console, _staff
 from tests.test_oid4vci import (
@@ -35,7 +36,6 @@ from tests.test_oid4vci import (
 )
 from tests.test_oid4vci import reg_id as reg_id
 from tests.test_oid4vci import staff as staff
-from verifier.wire import jws
 
 
 def addr(i: int) -> dict[str, str]:

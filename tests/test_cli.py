@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from dualres.verifier import Bundle
+from dualres.verifier.cli import main, parse_time
+from dualres.verifier.wire import jws
 from tests.support import DAY, NOW, LocalServer, World
-from verifier import Bundle
-from verifier.cli import main, parse_time
-from verifier.wire import jws
 
 ROOT = Path(__file__).resolve().parents[1]
 REVOKED_IDX = 7
@@ -319,7 +319,7 @@ def test_check_image(capsys: pytest.CaptureFixture[str], lw: World, bundle_file:
                      tmp_path: Path) -> None:
     from PIL import Image
 
-    from wallet.qr import render_png
+    from dualres.wallet.qr import render_png
 
     png = tmp_path / "qr.png"
     render_png(lw.present(), png)
@@ -395,7 +395,7 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], bundle_file: Path,
 
 def test_console_module_in_a_subprocess(lw: World, bundle_file: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "verifier.cli", "check", "--bundle", str(bundle_file),
+    cmd = [sys.executable, "-m", "dualres.verifier.cli", "check", "--bundle", str(bundle_file),
            "--now", str(NOW), "--json", lw.present()]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from issuer.config import Settings
-from issuer.db import Database
-from issuer.models import Credential, Municipality, Registration, StatusList
+from dualres.issuer.config import Settings
+from dualres.issuer.db import Database
+from dualres.issuer.models import Credential, Municipality, Registration, StatusList
 from tests.issuer_support import T0, DatabaseFactory, add_registration
 
 pytestmark = pytest.mark.slow
@@ -48,9 +48,9 @@ def _worker(
     start: Any, results: Any,
 ) -> None:
     """Runs in a fresh interpreter: its own engine, key cache and session."""
-    from issuer.issuance import issue_credential
-    from issuer.keys import KeyStore
-    from verifier.wire import jws
+    from dualres.issuer.issuance import issue_credential
+    from dualres.issuer.keys import KeyStore
+    from dualres.verifier.wire import jws
 
     try:
         s_ = settings(url, data_dir, list_size)
@@ -80,8 +80,8 @@ def _worker(
 
 
 def _registrations(url: str, data_dir: str, list_size: int, count: int) -> list[int]:
-    from issuer.keys import KeyStore
-    from issuer.tenants import bootstrap_demo
+    from dualres.issuer.keys import KeyStore
+    from dualres.issuer.tenants import bootstrap_demo
 
     s_ = settings(url, data_dir, list_size)
     db = Database(url)

@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, text
 
-from issuer.app import services
-from issuer.console.auth import check_password, create_staff, hash_password
-from issuer.console.models import StaffUser
-from issuer.models import AuditEntry, Municipality, Registration
+from dualres.issuer.app import services
+from dualres.issuer.console.auth import check_password, create_staff, hash_password
+from dualres.issuer.console.models import StaffUser
+from dualres.issuer.models import AuditEntry, Municipality, Registration
 from tests.test_registrations import SATO, TAKAHASHI, TODAY, YAMADA
 
 C = "/console"
@@ -120,7 +120,7 @@ def test_password_hash_is_scrypt_salted_and_checked():
 
 
 def test_create_staff_rules(app, staff):
-    from issuer.errors import IssuerError
+    from dualres.issuer.errors import IssuerError
 
     with app.app_context(), services().db.session() as s:
         m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
@@ -496,9 +496,9 @@ def test_english_switch_and_dates(app, staff):
 
 
 def test_cli_staff_create(tmp_path: Path, monkeypatch, capsys):
-    from issuer.app import create_app
-    from issuer.cli import main
-    from issuer.config import Settings
+    from dualres.issuer.app import create_app
+    from dualres.issuer.cli import main
+    from dualres.issuer.config import Settings
 
     for name in ("DATABASE_URL", "DUALRES_DATA_DIR", "DUALRES_KEY_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
@@ -767,8 +767,8 @@ def qr_text(page: str, img_id: str = "offer-qr") -> str:
 
 def wallet_collects(client, clock, offer_uri: str, tx_code: str, *, collect: bool = True) -> None:
     """What a wallet does with the QR and the code (OpenID4VCI, pre-authorized code)."""
+    from dualres.verifier.wire import jws
     from tests.test_oid4vci import CONFIG, credential_req, nonce, proof, token_req
-    from verifier.wire import jws
 
     url = parse_qs(urlsplit(offer_uri).query)["credential_offer_uri"][0]
     offer = client.get(urlsplit(url).path).json
@@ -946,7 +946,7 @@ def test_date_inputs_show_wareki_and_every_input_is_labelled(app, staff):
 
 
 def test_session_secret_is_private_shared_and_stable(tmp_path: Path, monkeypatch):
-    from issuer.console import session_secret
+    from dualres.issuer.console import session_secret
     from tests.issuer_support import demo_settings
 
     monkeypatch.delenv("DUALRES_SESSION_SECRET", raising=False)

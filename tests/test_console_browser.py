@@ -57,7 +57,7 @@ def _shot(page: Any, name: str, tmp_path: Path) -> None:
 
 def _staff(srv: Server, username: str, role: str) -> None:
     made = subprocess.run(
-        [*_command("dualres-issuer", "issuer.cli"), "staff", "create",
+        [*_command("dualres-issuer", "dualres.issuer.cli"), "staff", "create",
          "--municipality", "203211", "--role", role, "--username", username,
          "--password-stdin", "--data-dir", str(srv.data)],
         input=PASSWORD + "\n", cwd=ROOT, env=_env(), capture_output=True, text=True,
@@ -116,8 +116,8 @@ def test_sign_in_register_issue_collect_revoke(
     browser: Any,
     tmp_path: Path,
 ) -> None:
-    from verifier.wire import jws
-    from wallet.oid4vci import accept_offer
+    from dualres.verifier.wire import jws
+    from dualres.wallet.oid4vci import accept_offer
 
     _staff(server, "tanaka", "supervisor")
     page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="ja-JP")

@@ -32,8 +32,8 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import func, select
 
-from issuer.app import services
-from issuer.models import (
+from dualres.issuer.app import services
+from dualres.issuer.models import (
     ApiToken,
     AuditEntry,
     CardState,
@@ -42,10 +42,10 @@ from issuer.models import (
     Person,
     Registration,
 )
-from issuer.tokens import create_token
+from dualres.issuer.tokens import create_token
+from dualres.verifier.wire import jws
 from tests.issuer_support import T0
 from tests.test_registrations import CARDS, body, declared
-from verifier.wire import jws
 
 API = "/api/v1"
 EXAMPLES = int(os.environ.get("DUALRES_FUZZ_EXAMPLES", "25"))

@@ -32,9 +32,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from issuer.app import services
-from issuer.models import AuditEntry, Credential, CredentialOffer, OAuthAccessToken, OneTimeValue
-from issuer.offers import PRE_AUTH_GRANT
+from dualres.issuer.app import services
+from dualres.issuer.models import (
+    AuditEntry,
+    Credential,
+    CredentialOffer,
+    OAuthAccessToken,
+    OneTimeValue,
+)
+from dualres.issuer.offers import PRE_AUTH_GRANT
+from dualres.verifier.wire import jws
 from tests.test_oid4vci import (
     BASE,
     CONFIG,
@@ -51,7 +58,6 @@ from tests.test_oid4vci import (
 )
 from tests.test_oid4vci import reg_id as reg_id
 from tests.test_oid4vci import staff as staff
-from verifier.wire import jws
 
 EXAMPLES = int(os.environ.get("DUALRES_FUZZ_EXAMPLES", "60"))
 RANDOM = os.environ.get("DUALRES_FUZZ") == "random"

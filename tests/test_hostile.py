@@ -25,17 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import (
-    DAY,
-    NOW,
-    NoReplay,
-    World,
-    dr1_frame,
-    replace_disclosures,
-    sign_bytes,
-    with_kb,
-)
-from verifier import (
+from dualres.verifier import (
     Bundle,
     BundleError,
     Challenge,
@@ -46,9 +36,19 @@ from verifier import (
     get_profile,
     verify,
 )
-from verifier.wire import _json, base45, credential, jws, sdjwt, transport
-from verifier.wire._b64 import b64d, b64e
-from wallet import holder
+from dualres.verifier.wire import _json, base45, credential, jws, sdjwt, transport
+from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.wallet import holder
+from tests.support import (
+    DAY,
+    NOW,
+    NoReplay,
+    World,
+    dr1_frame,
+    replace_disclosures,
+    sign_bytes,
+    with_kb,
+)
 
 VECTORS = Path(__file__).parent / "vectors" / "hostile.json"
 AUD = credential.COUNTER_AUDIENCE

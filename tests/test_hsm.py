@@ -22,15 +22,15 @@ from typing import Any
 
 import pytest
 
-from issuer import hsm
-from issuer.config import ROOT, Settings
-from issuer.keys import KeyStore, KeyUnavailable
+from dualres.issuer import hsm
+from dualres.issuer.config import ROOT, Settings
+from dualres.issuer.keys import KeyStore, KeyUnavailable
+from dualres.verifier import verify
+from dualres.verifier.sync import sync
+from dualres.verifier.wire import jws, trustlist
+from dualres.wallet import holder
 from tests.cli_support import clear_issuer_env, one_line_error, run
 from tests.issuer_support import Clock
-from verifier import verify
-from verifier.sync import sync
-from verifier.wire import jws, trustlist
-from wallet import holder
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN, SO_PIN = "246810", "13579111"
@@ -259,7 +259,7 @@ def test_trust_anchor_in_the_token(softhsm, capsys, tmp_path, monkeypatch):
     settings = Settings.from_env(data_dir=data)
     keys = KeyStore(settings)
     assert isinstance(keys.anchor(), hsm.SignerKey)  # signs through the signer abstraction
-    from issuer.app import create_app
+    from dualres.issuer.app import create_app
 
     app = create_app(settings, upgrade=False)
     try:
@@ -283,7 +283,7 @@ def test_issue_in_the_token_and_verify(softhsm, capsys, tmp_path, monkeypatch):
                        "--role", "supervisor", "--data-dir", data)
     staff = out.strip()
 
-    from issuer.app import create_app
+    from dualres.issuer.app import create_app
 
     clock = Clock(datetime.now(UTC) + timedelta(seconds=1))
     settings = Settings.from_env(data_dir=data, demo=True)

@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from issuer.app import services
-from issuer.config import Settings
-from issuer.identity import (
+from dualres.issuer.app import services
+from dualres.issuer.config import Settings
+from dualres.issuer.identity import (
     CardLocked,
     IdentityError,
     IdentityUnavailable,
@@ -22,10 +22,10 @@ from issuer.identity import (
     mynumber,
     provider_for,
 )
-from issuer.identity.stub import DEMO_CARDS, StubIdentityProvider, card_hash, cards_json
-from issuer.models import CardState
-from issuer.registrations import DECLARED_FIELDS
-from schemas import lgcodes
+from dualres.issuer.identity.stub import DEMO_CARDS, StubIdentityProvider, card_hash, cards_json
+from dualres.issuer.models import CardState
+from dualres.issuer.registrations import DECLARED_FIELDS
+from dualres.schemas import lgcodes
 
 KATAKANA = re.compile(r"^[ァ-ヺー・ヽヾ]+$")
 

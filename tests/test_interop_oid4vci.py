@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from dualres.verifier import Bundle, verify
+from dualres.verifier.wire import jws
+from dualres.verifier.wire.jws import b64d
+from dualres.wallet import holder
 from tests.test_issuer_e2e import ANCHOR, Server, _command, run, server  # noqa: F401
-from verifier import Bundle, verify
-from verifier.wire import jws
-from verifier.wire.jws import b64d
-from wallet import holder
 
 INTEROP = Path(__file__).resolve().parent / "interop"
 NPM_CI_SECONDS = 300
@@ -122,7 +122,7 @@ def test_independent_client_full_flow(
     assert refused.returncode != 0 and "invalid_grant" in refused.stderr, refused.stderr
 
     bundle_path = tmp_path / "bundle.json"
-    synced = run(_command("dualres-verify", "verifier.cli"), "sync", "--trust-list",
+    synced = run(_command("dualres-verify", "dualres.verifier.cli"), "sync", "--trust-list",
                  f"{server.base}/trust-list", "--anchor", ANCHOR, "--out", str(bundle_path))
     assert synced.returncode == 0, synced.stderr
     bundle = Bundle.load(bundle_path)

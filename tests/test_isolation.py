@@ -11,16 +11,17 @@ from pathlib import Path
 from tests.support import NOW, World
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("flask", "sqlalchemy", "jinja2", "werkzeug", "alembic", "issuer", "wallet")
+FORBIDDEN = ("flask", "sqlalchemy", "jinja2", "werkzeug", "alembic", "dualres.issuer", "dualres.wallet")
 
 _CHILD = """
 import json, sys
-from verifier import Bundle, MemoryReplayStore, verify
+from dualres.verifier import Bundle, MemoryReplayStore, verify
 bundle = Bundle.load(sys.argv[1])
 payloads = json.loads(open(sys.argv[2], encoding="utf-8").read())
 reasons = [str(verify(p, bundle, prof, now=int(sys.argv[3]), replay=MemoryReplayStore()).reason)
            for p, prof in payloads]
-loaded = sorted({name.split(".")[0] for name in sys.modules})
+loaded = sorted({".".join(name.split(".")[:2]) if name.startswith("dualres.") else name.split(".")[0]
+                 for name in sys.modules})
 print(json.dumps({"reasons": reasons, "modules": loaded}))
 """
 
@@ -44,5 +45,5 @@ def test_verifier_imports_no_issuer_stack(world: World, tmp_path: Path) -> None:
     out = json.loads(proc.stdout)
     assert out["reasons"] == ["ok", "ok", "malformed"]
     loaded = set(out["modules"])
-    assert "verifier" in loaded and "cryptography" in loaded
+    assert "dualres.verifier" in loaded and "cryptography" in loaded
     assert not loaded & set(FORBIDDEN), sorted(loaded & set(FORBIDDEN))

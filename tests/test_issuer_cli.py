@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from issuer.cli import banner, parse_when, table
-from issuer.config import ROOT, Settings
-from issuer.db import Database
-from issuer.models import ApiToken, AuditEntry, SigningKey
+from dualres.issuer.cli import banner, parse_when, table
+from dualres.issuer.config import ROOT, Settings
+from dualres.issuer.db import Database
+from dualres.issuer.models import ApiToken, AuditEntry, SigningKey
+from dualres.verifier.wire import jws, trustlist
 from tests.cli_support import clean_env, one_line_error, run  # noqa: F401 (a fixture)
-from verifier.wire import jws, trustlist
 
 PASS = "correct horse battery staple"
 
@@ -100,7 +100,7 @@ def test_token_create_prints_once_and_works_against_the_app(
     assert token not in stored[0].token_hash  # only the hash is kept
     assert "api_token.create" in [e.action for e in rows(data, AuditEntry)]
 
-    from issuer.app import create_app
+    from dualres.issuer.app import create_app
 
     app = create_app(Settings.from_env(data_dir=data), upgrade=False)
     try:
@@ -188,8 +188,8 @@ def test_development_keys_refused_without_demo(capsys, data, monkeypatch):
 def test_a_published_key_is_refused_even_encrypted(capsys, data, monkeypatch):
     """Re-encrypting keys.example/ does not make it a production key."""
     production(capsys, data, monkeypatch)
-    from issuer.keys import KeyStore, add_key
-    from issuer.tenants import ensure_municipality
+    from dualres.issuer.keys import KeyStore, add_key
+    from dualres.issuer.tenants import ensure_municipality
 
     settings = Settings.from_env(data_dir=data)
     leaked = jws.load_private_pem((ROOT / "keys.example" / "lg-011002.pem").read_bytes())
@@ -284,7 +284,7 @@ def test_keys_remove_drops_the_key_from_the_trust_list(capsys, data, monkeypatch
                        "--reason", "x")
     assert code == 2
 
-    from issuer.app import create_app
+    from dualres.issuer.app import create_app
 
     app = create_app(Settings.from_env(data_dir=data), upgrade=False)
     try:
@@ -319,7 +319,7 @@ def test_identity_demo_cards(capsys):
 
 
 def test_table_aligns_full_width_text():
-    from issuer.cli import _width
+    from dualres.issuer.cli import _width
 
     lines = table(["名前", "n"], [["山田 花子", "1"], ["ab", "22"]]).splitlines()
     # The second column starts at the same terminal column on every line,
@@ -370,7 +370,7 @@ def test_serve_refuses_a_busy_port(capsys, data):
 
 
 def test_wsgi_app_refuses_to_boot_without_schema_or_keys(capsys, data, monkeypatch):
-    from issuer.cli import StartupError, wsgi_app
+    from dualres.issuer.cli import StartupError, wsgi_app
 
     monkeypatch.setenv("DUALRES_DATA_DIR", data)
     with pytest.raises(StartupError, match="db upgrade"):
@@ -381,7 +381,7 @@ def test_wsgi_app_refuses_to_boot_without_schema_or_keys(capsys, data, monkeypat
 
 
 def test_wsgi_app_production_and_demo(capsys, tmp_path, monkeypatch):
-    from issuer.cli import wsgi_app
+    from dualres.issuer.cli import wsgi_app
 
     data = str(tmp_path / "prod")
     production(capsys, data, monkeypatch)
@@ -408,7 +408,7 @@ def test_workers_booting_together_share_one_whole_secret(tmp_path) -> None:
     # none may fail because another created the file first.
     import concurrent.futures
 
-    from issuer.config import shared_secret_file
+    from dualres.issuer.config import shared_secret_file
 
     for round_ in range(20):
         path = tmp_path / f"secret-{round_}.key"
@@ -424,7 +424,7 @@ def test_parse_when_refuses_dates_out_of_range() -> None:
     # Year 1 at 00:00 JST is before the first UTC instant Python can hold.
     import argparse
 
-    from issuer.cli import parse_when
+    from dualres.issuer.cli import parse_when
 
     for text in ("0001-01-01", "0001-01-01T00:00:00+09:00"):
         with pytest.raises(argparse.ArgumentTypeError):

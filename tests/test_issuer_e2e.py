@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from issuer.config import ROOT
-from verifier.wire import jws
-from wallet import holder
+from dualres.issuer.config import ROOT
+from dualres.verifier.wire import jws
+from dualres.wallet import holder
 
 STARTUP_SECONDS = 60  # a cold 2-core CI machine: imports + migrations + bootstrap
 ANCHOR = "keys.example/trust-anchor.pub.pem"
@@ -84,7 +84,7 @@ class Server:
 
     def staff_token(self, role: str, label: str) -> str:
         """A staff bearer token for 軽井沢町, made by a second process beside the server."""
-        made = run(_command("dualres-issuer", "issuer.cli"), "token", "create", "--data-dir",
+        made = run(_command("dualres-issuer", "dualres.issuer.cli"), "token", "create", "--data-dir",
                    str(self.data), "--municipality", "203211", "--role", role, "--label", label)
         assert made.returncode == 0, made.stderr
         return made.stdout.strip()
@@ -112,7 +112,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*_command("dualres-issuer", "issuer.cli"), "serve", "--demo",
+            [*_command("dualres-issuer", "dualres.issuer.cli"), "serve", "--demo",
              "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
             cwd=ROOT, env=_env(), stdout=out, stderr=subprocess.STDOUT,
         )
@@ -152,7 +152,7 @@ def run(cmd: list[str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None:
-    verify_cli = _command("dualres-verify", "verifier.cli")
+    verify_cli = _command("dualres-verify", "dualres.verifier.cli")
     banner = server.log.read_text()
     sync_line = (f"dualres-verify sync --trust-list {server.base}/trust-list "
                  f"--anchor {ANCHOR} --out bundle.json")
@@ -223,5 +223,5 @@ def test_console_scripts_are_installed() -> None:
     """``./dev`` installs the package: both programs are on the venv's PATH."""
     if shutil.which("dualres-issuer", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("dualres is not installed in this interpreter's environment (pip install -e .)")
-    done = run(_command("dualres-issuer", "issuer.cli"), "--help")
+    done = run(_command("dualres-issuer", "dualres.issuer.cli"), "--help")
     assert done.returncode == 0 and "serve" in done.stdout

@@ -6,14 +6,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from issuer import audit
-from issuer.app import services
-from issuer.issuance import issue_credential
-from issuer.models import Municipality
+from dualres.issuer import audit
+from dualres.issuer.app import services
+from dualres.issuer.issuance import issue_credential
+from dualres.issuer.models import Municipality
+from dualres.verifier import Bundle, verify
+from dualres.verifier.wire import jws
+from dualres.wallet import holder
 from tests.issuer_support import add_registration
-from verifier import Bundle, verify
-from verifier.wire import jws
-from wallet import holder
 
 ANCHOR_PUB = Path(__file__).resolve().parents[1] / "keys.example" / "trust-anchor.pub.pem"
 

@@ -38,13 +38,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from issuer.cli import main
-from issuer.config import ROOT, Settings
+from dualres.issuer.cli import main
+from dualres.issuer.config import ROOT, Settings
+from dualres.verifier import Bundle, BundleError, VerificationResult, verify
+from dualres.verifier.sync import sync
+from dualres.verifier.wire import credential, jws, statuslist, trustlist
+from dualres.wallet import holder
 from tests.issuer_support import Clock
-from verifier import Bundle, BundleError, VerificationResult, verify
-from verifier.sync import sync
-from verifier.wire import credential, jws, statuslist, trustlist
-from wallet import holder
 
 PASS = "correct horse battery staple"
 ANCHOR = jws.load_public_pem((ROOT / "keys.example" / "trust-anchor.pub.pem").read_bytes())
@@ -155,7 +155,7 @@ def deployment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 "--data-dir", data).split()[0]  # stdout first: the token alone
     assert staff.startswith("drs_")
 
-    from issuer.app import create_app
+    from dualres.issuer.app import create_app
 
     settings = Settings.from_env(data_dir=data, demo=True)
     # Not ahead of the wall clock the commands use: a credential "issued" after
@@ -292,10 +292,10 @@ def test_removal_reaches_a_verifier_over_http(tmp_path: Path, monkeypatch: pytes
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*_command("dualres-issuer", "issuer.cli"), "serve", "--demo", "--host", "127.0.0.1",
+            [*_command("dualres-issuer", "dualres.issuer.cli"), "serve", "--demo", "--host", "127.0.0.1",
              "--port", str(port), "--data-dir", str(data)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    verify_cli = _command("dualres-verify", "verifier.cli")
+    verify_cli = _command("dualres-verify", "dualres.verifier.cli")
     bundle = tmp_path / "bundle.json"
 
     def verifier(*args: str) -> subprocess.CompletedProcess[str]:

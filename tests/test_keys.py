@@ -13,13 +13,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from issuer import hsm
-from issuer.config import ROOT, Settings
-from issuer.db import Database
-from issuer.errors import IssuerError
-from issuer.keys import KeyStore, KeyUnavailable, PemSigner, add_key
+from dualres.issuer import hsm
+from dualres.issuer.config import ROOT, Settings
+from dualres.issuer.db import Database
+from dualres.issuer.errors import IssuerError
+from dualres.issuer.keys import KeyStore, KeyUnavailable, PemSigner, add_key
+from dualres.verifier.wire import jws, trustlist
 from tests.cli_support import clean_env, one_line_error, run  # noqa: F401 (a fixture)
-from verifier.wire import jws, trustlist
 
 PASS = "correct horse battery staple"
 ANCHOR_PASS = "a different passphrase for the trust anchor"
@@ -71,7 +71,7 @@ def test_unencrypted_key_file_stops_the_issuer_outside_demo(capsys, data, monkey
     code, _, err = run(capsys, "serve", "--check", "--data-dir", data)
     assert code == 2 and "not encrypted at rest" in one_line_error(err)
 
-    from issuer.cli import StartupError, wsgi_app
+    from dualres.issuer.cli import StartupError, wsgi_app
 
     monkeypatch.setenv("DUALRES_DATA_DIR", data)
     with pytest.raises(StartupError, match="not encrypted at rest"):
@@ -157,7 +157,7 @@ def test_trust_anchor_elsewhere_with_its_own_passphrase(capsys, data, monkeypatc
     monkeypatch.setenv("DUALRES_ANCHOR_PASSPHRASE", ANCHOR_PASS)
     assert run(capsys, "serve", "--check", "--data-dir", data)[0] == 0
     settings = Settings.from_env(data_dir=data)
-    from issuer.app import create_app
+    from dualres.issuer.app import create_app
 
     app = create_app(settings, upgrade=False)
     try:
@@ -198,7 +198,7 @@ def test_a_published_key_in_a_reference_of_any_kind_is_refused(capsys, data, mon
     now = datetime.now(UTC)
     try:
         with db.session() as s:
-            from issuer.tenants import ensure_municipality
+            from dualres.issuer.tenants import ensure_municipality
 
             m = ensure_municipality(s, "203211", now)
             add_key(s, m, public=leaked.public_key(), key_ref=ref, not_before=now, now=now)
@@ -296,8 +296,8 @@ def test_a_public_key_is_registered_once(capsys, data, monkeypatch):
     now = datetime.now(UTC)
     try:
         with db.session() as s:
-            from issuer.models import SigningKey
-            from issuer.tenants import ensure_municipality
+            from dualres.issuer.models import SigningKey
+            from dualres.issuer.tenants import ensure_municipality
 
             (row,) = s.query(SigningKey).all()
             public = jws.key_from_jwk(row.public_jwk)

@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from issuer.app import services
-from issuer.db import Database
-from issuer.tokens import create_token
+from dualres.issuer.app import services
+from dualres.issuer.db import Database
+from dualres.issuer.tokens import create_token
+from dualres.verifier.wire import jws
 from tests.issuer_support import T0
 from tests.test_oid4vci import CONFIG, code_of, make_offer, nonce, proof, redeem, token_req
 from tests.test_oid4vci import reg_id as reg_id
 from tests.test_oid4vci import staff as staff
 from tests.test_registrations import body
-from verifier.wire import jws
 
 REPO = Path(__file__).resolve().parents[1]
 API = "/api/v1"
@@ -255,7 +255,7 @@ def gunicorn_server(tmp_path_factory) -> Iterator[int]:
     env.pop("GUNICORN_CMD_ARGS", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py"),
-         "--bind", f"fd://{sock.fileno()}", "--workers", "1", "issuer.wsgi:app"],
+         "--bind", f"fd://{sock.fileno()}", "--workers", "1", "dualres.issuer.wsgi:app"],
         cwd=REPO, env=env, pass_fds=(sock.fileno(),),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -15,16 +15,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from issuer.app import services
-from issuer.models import AuditEntry
-from issuer.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
-from issuer.tokens import create_token
+from dualres.issuer.app import services
+from dualres.issuer.models import AuditEntry
+from dualres.issuer.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
+from dualres.issuer.tokens import create_token
+from dualres.verifier import Bundle, verify
+from dualres.verifier.wire import credential as vc
+from dualres.verifier.wire import jws
+from dualres.wallet import holder
 from tests.issuer_support import T0
 from tests.test_registrations import body
-from verifier import Bundle, verify
-from verifier.wire import credential as vc
-from verifier.wire import jws
-from wallet import holder
 
 API = "/api/v1"
 BASE = "https://issuer.test"

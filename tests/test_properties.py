@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dualres.verifier import Bundle, Reason, verify
+from dualres.verifier.wire import base45, transport
+from dualres.verifier.wire._b64 import b64e
+from dualres.verifier.wire.errors import WireError
 from tests.support import NOW, NoReplay, World, dr1_frame
-from verifier import Bundle, Reason, verify
-from verifier.wire import base45, transport
-from verifier.wire._b64 import b64e
-from verifier.wire.errors import WireError
 
 SETTINGS = settings(max_examples=400, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])

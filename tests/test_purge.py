@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from issuer import audit
-from issuer.app import services
-from issuer.config import Settings
-from issuer.console.models import StaffUser
-from issuer.db import Database
-from issuer.models import (
+from dualres.issuer import audit
+from dualres.issuer.app import services
+from dualres.issuer.config import Settings
+from dualres.issuer.console.models import StaffUser
+from dualres.issuer.db import Database
+from dualres.issuer.models import (
     ApiToken,
     AuditEntry,
     CardState,
@@ -38,13 +38,13 @@ from issuer.models import (
     SigningKey,
     StatusList,
 )
-from issuer.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
-from issuer.purge import ACTION, TABLES, purge
-from issuer.tokens import create_token
+from dualres.issuer.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
+from dualres.issuer.purge import ACTION, TABLES, purge
+from dualres.issuer.tokens import create_token
+from dualres.verifier.wire import jws
 from tests.cli_support import clean_env, run  # noqa: F401 (a fixture)
 from tests.issuer_support import T0, Clock
 from tests.test_registrations import body
-from verifier.wire import jws
 
 API = "/api/v1"
 BASE = "https://issuer.test"
@@ -315,7 +315,7 @@ def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path):
     assert code == 0  # an empty deployment is fine
 
     # Rows made on 2026-11-18 through the app (the CLI itself runs on the real clock).
-    from issuer.app import create_app
+    from dualres.issuer.app import create_app
 
     clock = Clock(T0)
     settings = Settings.from_env(data_dir=data, demo=True)

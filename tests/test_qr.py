@@ -11,11 +11,11 @@ import pytest
 from PIL import Image, ImageChops, ImageFilter
 from qrcode import util
 
+from dualres.verifier import Bundle, MemoryReplayStore, verify
+from dualres.verifier.scan import ScanUnavailableError, decode_qr_image
+from dualres.wallet import qr
+from dualres.wallet.qr import qr_version, render_png
 from tests.support import NOW, World
-from verifier import Bundle, MemoryReplayStore, verify
-from verifier.scan import ScanUnavailableError, decode_qr_image
-from wallet import qr
-from wallet.qr import qr_version, render_png
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,7 @@ def test_no_qr_is_an_empty_list(tmp_path: Path) -> None:
 
 
 def test_not_an_image(tmp_path: Path) -> None:
-    from verifier.scan import ScanError
+    from dualres.verifier.scan import ScanError
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG not really")
@@ -109,7 +109,7 @@ def test_not_an_image(tmp_path: Path) -> None:
 
 def test_missing_scan_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                             capsys: pytest.CaptureFixture[str], world: World) -> None:
-    from verifier.cli import main
+    from dualres.verifier.cli import main
 
     monkeypatch.setitem(sys.modules, "zxingcpp", None)  # import now raises ImportError
     with pytest.raises(ScanUnavailableError, match=r"dualres\[scan\]"):

@@ -18,12 +18,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from issuer import audit, registrations
-from issuer.app import services
-from issuer.errors import IssuerError, RuleViolation, StateConflict
-from issuer.identity import identity_hash
-from issuer.identity.stub import DEMO_CARDS, Card
-from issuer.models import (
+from dualres.issuer import audit, registrations
+from dualres.issuer.app import services
+from dualres.issuer.errors import IssuerError, RuleViolation, StateConflict
+from dualres.issuer.identity import identity_hash
+from dualres.issuer.identity.stub import DEMO_CARDS, Card
+from dualres.issuer.models import (
     CRED_REVOKED,
     CRED_SUSPENDED,
     CRED_VALID,
@@ -34,9 +34,9 @@ from issuer.models import (
     Registration,
     StatusList,
 )
-from issuer.tenants import ensure_municipality
+from dualres.issuer.tenants import ensure_municipality
+from dualres.verifier.wire import jws
 from tests.issuer_support import T0
-from verifier.wire import jws
 
 TODAY = date(2026, 11, 18)  # T0 is 09:00 JST on this day
 ACTOR = "test"

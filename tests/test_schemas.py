@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from schemas import lgcodes, load_json
-from verifier.wire.credential import DISCLOSABLE, RESERVED, TIERS, VCT
+from dualres.schemas import lgcodes, load_json
+from dualres.verifier.wire.credential import DISCLOSABLE, RESERVED, TIERS, VCT
 
 jsonschema = pytest.importorskip("jsonschema")
 

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from issuer.app import create_app
-from issuer.config import Settings
+from dualres.issuer.app import create_app
+from dualres.issuer.config import Settings
+from dualres.verifier.wire import jws
+from dualres.webapps import ROOT as WEBAPPS
 from tests.issuer_support import demo_settings
 from tests.test_console import HTTPS, Console, _staff, register, signed_in
 from tests.test_oid4vci import (
@@ -32,8 +34,6 @@ from tests.test_oid4vci import (
 )
 from tests.test_oid4vci import reg_id as reg_id
 from tests.test_oid4vci import staff as staff
-from verifier.wire import jws
-from webapps import ROOT as WEBAPPS
 
 HTTP = "http://issuer.test"
 

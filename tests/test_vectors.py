@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from dualres.verifier import Bundle, BundleError, Challenge, MemoryReplayStore, Reason, verify
+from dualres.verifier.wire import base45, jws, sdjwt, statuslist, transport
+from dualres.verifier.wire._b64 import b64d, b64e
 from tests.vectors import make_vectors
-from verifier import Bundle, BundleError, Challenge, MemoryReplayStore, Reason, verify
-from verifier.wire import base45, jws, sdjwt, statuslist, transport
-from verifier.wire._b64 import b64d, b64e
 
 VECTORS = make_vectors.VECTORS
 

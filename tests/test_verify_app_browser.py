@@ -28,11 +28,11 @@ from typing import Any
 
 import pytest
 
-from issuer.webapps import CSP
+from dualres.issuer.webapps import CSP
+from dualres.verifier.wire import jws
+from dualres.wallet import holder
 from tests.browser_support import launch, playwright_api
 from tests.test_issuer_e2e import ANCHOR, ROOT, Server, server  # noqa: F401
-from verifier.wire import jws
-from wallet import holder
 
 WEBAPPS = ROOT / "webapps"
 VECTORS = ROOT / "tests" / "vectors"
@@ -156,7 +156,7 @@ def test_replay_key_is_the_one_python_keeps(chromium: Any, static_base: str) -> 
 
 def test_app_data_is_what_python_says(chromium: Any, static_base: str) -> None:
     # The app shows the words of verifier/reasons.py: the served JSON, not a copy of it.
-    from verifier.reasons import MESSAGES
+    from dualres.verifier.reasons import MESSAGES
 
     page = _module_page(chromium, static_base)
     served = page.evaluate("async () => (await fetch('/verify/data/reasons.json')).json()")
@@ -183,7 +183,7 @@ def _issue(server: Server, token: str) -> tuple[str, Any, str]:  # noqa: F811
 
 
 def _qr_png(vc: str, hk: Any, path: Path) -> Path:
-    from wallet.qr import render_png
+    from dualres.wallet.qr import render_png
 
     render_png(holder.present_qr_text(vc, hk, now=int(time.time())), path)
     return path
@@ -376,7 +376,7 @@ def _y4m(png: Path, out: Path, size: tuple[int, int] = (1280, 720)) -> Path:
 def test_camera_scan_with_a_fake_capture_device(
     playwright: Any, static_base: str, tmp_path: Path
 ) -> None:
-    from wallet.qr import render_png
+    from dualres.wallet.qr import render_png
 
     data = json.loads((VECTORS / "hostile.json").read_text(encoding="utf-8"))
     case = next(c for c in data["cases"] if c["name"] == "valid-counter-dr1")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from dualres.webapps import ROOT as WEBAPPS
 from tests.browser_support import launch, playwright_api
 from tests.test_issuer_e2e import (  # noqa: F401  (server is a fixture)
     ANCHOR,
@@ -30,7 +31,6 @@ from tests.test_issuer_e2e import (  # noqa: F401  (server is a fixture)
     run,
     server,
 )
-from webapps import ROOT as WEBAPPS
 
 WALLET = WEBAPPS / "wallet"
 PHONE = {"width": 390, "height": 844}
@@ -120,7 +120,7 @@ def _verify(bundle: Path, image: Path, *, now: int | None = None,
     args = ["check", "--bundle", str(bundle), "--profile", profile, "--json", "--image", str(image)]
     if now is not None:
         args += ["--now", str(now)]
-    done = run(_command("dualres-verify", "verifier.cli"), *args)
+    done = run(_command("dualres-verify", "dualres.verifier.cli"), *args)
     assert done.stdout.strip(), done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
     assert done.returncode == (0 if result["ok"] else 1), (done.returncode, result)
@@ -146,7 +146,7 @@ def _show_qr(page: Any, button: str, after_iat: int = 0) -> dict[str, int]:
 
 
 def _decode(image: Path) -> str:
-    from verifier.scan import decode_qr_image
+    from dualres.verifier.scan import decode_qr_image
 
     texts = decode_qr_image(image, fallback=False)  # a crisp screen capture needs no help
     assert len(texts) == 1, texts
@@ -157,7 +157,7 @@ def _same_wareki_as_python(page: Any) -> None:
     """The card's dates use the same era boundaries as the verifier (verifier/_wareki.py)."""
     from datetime import date
 
-    from verifier import _wareki
+    from dualres.verifier import _wareki
 
     days = [date(1868, 10, 22), date(1912, 7, 29), date(1912, 7, 30), date(1926, 12, 24),
             date(1926, 12, 25), date(1989, 1, 7), date(1989, 1, 8), date(2019, 4, 30),
@@ -173,11 +173,11 @@ def _same_wareki_as_python(page: Any) -> None:
 
 
 def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path) -> None:  # noqa: F811
-    from wallet.qr import qr_version
+    from dualres.wallet.qr import qr_version
 
     offer = _offer(server)
     bundle = tmp_path / "bundle.json"
-    synced = run(_command("dualres-verify", "verifier.cli"), "sync", "--trust-list",
+    synced = run(_command("dualres-verify", "dualres.verifier.cli"), "sync", "--trust-list",
                  f"{server.base}/trust-list", "--anchor", ANCHOR, "--out", str(bundle))
     assert synced.returncode == 0, synced.stderr
     shots = _shots_dir()

@@ -8,9 +8,9 @@ import json
 import stat
 from pathlib import Path
 
+from dualres.wallet import cli
+from dualres.wallet.oid4vci import IssuanceError, check_url
 from tests.test_issuer_e2e import ANCHOR, Server, _command, run, server  # noqa: F401
-from wallet import cli
-from wallet.oid4vci import IssuanceError, check_url
 
 
 def _offer(srv: Server, token: str, reg_id: str) -> dict[str, str]:
@@ -22,7 +22,7 @@ def _offer(srv: Server, token: str, reg_id: str) -> dict[str, str]:
 def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F811
     token = server.staff_token("clerk", "w")
     reg = server.register(token)
-    wallet_cli = _command("dualres-wallet", "wallet.cli")
+    wallet_cli = _command("dualres-wallet", "dualres.wallet.cli")
 
     offer = _offer(server, token, reg["id"])
     store = tmp_path / "wallet"
@@ -54,7 +54,7 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
     assert text.startswith("DR1:") and qr.read_bytes().startswith(b"\x89PNG")
 
     bundle = tmp_path / "bundle.json"
-    verify_cli = _command("dualres-verify", "verifier.cli")
+    verify_cli = _command("dualres-verify", "dualres.verifier.cli")
     synced = run(verify_cli, "sync", "--trust-list", f"{server.base}/trust-list",
                  "--anchor", ANCHOR, "--out", str(bundle))
     assert synced.returncode == 0, synced.stderr

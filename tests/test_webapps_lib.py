@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from dualres.verifier.wire import transport
+from dualres.verifier.wire.errors import WireError
 from tests.support import World
-from verifier.wire import transport
-from verifier.wire.errors import WireError
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "tests" / "js" / "transport_check.mjs"

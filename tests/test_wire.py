@@ -11,21 +11,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.support import (
-    DAY,
-    DISCLOSABLE,
-    NOW,
-    World,
-    dr1_frame,
-    exp_pushed_on,
-    misissued_status_lists,
-    signature_altered,
-    with_kb,
-)
-from verifier import Bundle, BundleError
-from verifier.wire import base45, credential, jws, sdjwt, statuslist, transport, trustlist
-from verifier.wire._b64 import b64d, b64e
-from verifier.wire.errors import (
+from dualres.verifier import Bundle, BundleError
+from dualres.verifier.wire import base45, credential, jws, sdjwt, statuslist, transport, trustlist
+from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.verifier.wire.errors import (
     BadSignatureError,
     InvalidDisclosureError,
     MalformedError,
@@ -38,7 +27,18 @@ from verifier.wire.errors import (
     WireError,
     WrongTypeError,
 )
-from wallet import holder
+from dualres.wallet import holder
+from tests.support import (
+    DAY,
+    DISCLOSABLE,
+    NOW,
+    World,
+    dr1_frame,
+    exp_pushed_on,
+    misissued_status_lists,
+    signature_altered,
+    with_kb,
+)
 
 VECTORS = Path(__file__).parent / "vectors"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import schemas
+from dualres import schemas
 
 PROFILE_NAMES: tuple[str, ...] = ("counter", "office", "shelter")
 

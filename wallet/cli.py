@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from verifier.wire import jws
+from dualres.verifier.wire import jws
 
 from . import holder
 from .oid4vci import IssuanceError, accept_offer

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from verifier import Bundle, SqliteReplayStore, verify
-from verifier.result import VerificationResult
-from verifier.wire import credential, jws, statuslist, trustlist
-from wallet import holder
+from dualres.verifier import Bundle, SqliteReplayStore, verify
+from dualres.verifier.result import VerificationResult
+from dualres.verifier.wire import credential, jws, statuslist, trustlist
+from dualres.wallet import holder
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "https://demo.dualres.example.jp"
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     replay = SqliteReplayStore(replay_path)
 
     try:
-        from verifier.scan import decode_qr_image
-        from wallet.qr import render_png
+        from dualres.verifier.scan import decode_qr_image
+        from dualres.wallet.qr import render_png
     except ImportError as exc:  # the [scan] and [wallet] extras
         print(f"QR imaging needs the scan and wallet extras: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Final
 
-from verifier._wareki import era, wareki
+from dualres.verifier._wareki import era, wareki
 
 from ..db import utc
 

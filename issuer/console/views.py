@@ -23,7 +23,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from schemas import load_json
+from dualres.schemas import load_json
 
 from .. import audit, registrations
 from ..api import STATES, _search, page_rows

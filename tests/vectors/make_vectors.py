@@ -29,13 +29,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import schemas
+from dualres import schemas
+from dualres.verifier import Bundle, MemoryReplayStore, verify
+from dualres.verifier.profiles import PROFILE_NAMES
+from dualres.verifier.reasons import MESSAGES
+from dualres.verifier.wire import jws, sdjwt, transport
+from dualres.verifier.wire._b64 import b64e
 from tests.support import DAY, NOW, World, exp_pushed_on, misissued_status_lists, signature_altered
-from verifier import Bundle, MemoryReplayStore, verify
-from verifier.profiles import PROFILE_NAMES
-from verifier.reasons import MESSAGES
-from verifier.wire import jws, sdjwt, transport
-from verifier.wire._b64 import b64e
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
@@ -47,7 +47,7 @@ APP_DATA = ROOT / "webapps" / "verify" / "data"
 
 def reasons_json() -> dict[str, Any]:
     # The other words a counter reads, as the CLI prints them.
-    from verifier.cli import PREFECTURES_EN, TIERS, WARNINGS
+    from dualres.verifier.cli import PREFECTURES_EN, TIERS, WARNINGS
 
     return {
         "generated_by": "tests/vectors/make_vectors.py from verifier/reasons.py",
@@ -164,7 +164,7 @@ def _verify_cases(world: World) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def holder_present(world: World, issued: str, names: Sequence[str]) -> str:
-    from wallet import holder
+    from dualres.wallet import holder
 
     return holder.present(issued, world.holder_key, now=NOW, disclose=names)
 
@@ -193,9 +193,9 @@ def good_json() -> dict[str, Any]:
 
 def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
     """(lab, [(name, expected reason, payload or (payload, accept_first))])."""
+    from dualres.verifier.wire import _json
     from tests.support import sign_bytes
     from tests.test_hostile import Lab
-    from verifier.wire import _json
 
     lab = Lab()
     key = lab.k.key
@@ -276,7 +276,7 @@ def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
 
 def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
     """Bundles the app must refuse to load, each with BundleError's code."""
-    from verifier import BundleError
+    from dualres.verifier import BundleError
 
     w = lab.world
     kz, other = w.karuizawa, w.lgs["011002"]
