@@ -29,7 +29,7 @@ keepalive = 5
 
 # --- proxies --------------------------------------------------------------------------
 # Which proxy to believe is decided in one place, DUALRES_TRUSTED_PROXIES (werkzeug's
-# ProxyFix in issuer/app.py): gunicorn itself must not turn X-Forwarded-Proto into https.
+# ProxyFix in issuer/web/app.py): gunicorn itself must not turn X-Forwarded-Proto into https.
 forwarded_allow_ips = ""
 secure_scheme_headers: dict[str, str] = {}
 # Header names with "_" would alias "-" ones in the WSGI environ: drop them.

@@ -140,10 +140,10 @@ def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
     from sqlalchemy import select
 
     from dualres.issuer.config import Settings
-    from dualres.issuer.db import Database
-    from dualres.issuer.keys import KeyStore
-    from dualres.issuer.models import Municipality
-    from dualres.issuer.tenants import bootstrap_demo
+    from dualres.issuer.domain.db import Database
+    from dualres.issuer.domain.keys import KeyStore
+    from dualres.issuer.domain.models import Municipality
+    from dualres.issuer.domain.tenants import bootstrap_demo
     from tests.issuer_support import add_registration
 
     settings = Settings(data_dir=workdir, database_url=url, base_url="https://issuer.bench",
@@ -168,8 +168,8 @@ def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
 
 def _bench_db_issuance(kind: str, n: int, holder_jwk: dict[str, str]) -> list[int] | str:
     """Per-credential ns of issue_credential + commit, or why it was not measured."""
-    from dualres.issuer.issuance import issue_credential
-    from dualres.issuer.models import Registration
+    from dualres.issuer.domain.issuance import issue_credential
+    from dualres.issuer.domain.models import Registration
 
     with tempfile.TemporaryDirectory(prefix="dualres-bench-") as tmp, \
             _scratch_database(kind, Path(tmp)) as url:

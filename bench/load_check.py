@@ -96,9 +96,9 @@ def check(
 
 
 def _check_rows(rep: Report, database_url: str, outcome: dict[str, Any], revoked: set[str]) -> None:
-    from dualres.issuer import audit
-    from dualres.issuer.db import Database
-    from dualres.issuer.models import (
+    from dualres.issuer.domain import audit
+    from dualres.issuer.domain.db import Database
+    from dualres.issuer.domain.models import (
         CRED_REVOKED,
         REVOKED,
         AuditEntry,

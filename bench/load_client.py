@@ -20,14 +20,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from dualres.verifier.wareki import JST
 from dualres.verifier.wire import jws
 from dualres.wallet import oid4vci
 
 TIMEOUT = 30
-JST = timezone(timedelta(hours=9))
 KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモ"
 # Where each demo municipality's residents live (never the municipality itself:
 # the own-住所 rule refuses that).

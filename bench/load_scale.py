@@ -3,7 +3,7 @@
 Spreads N credentials over the 1,741 municipalities (evenly, or Zipf-skewed
 as populations are), each municipality's credentials over lists of 131,072
 entries at random slots (a list counts as full at 85 %, as
-issuer/statuslists.py's collision rule makes it), marks a share revoked or
+issuer/domain/statuslists.py's collision rule makes it), marks a share revoked or
 suspended, and builds every list with verifier.wire.statuslist: real zlib,
 real base64url.  Prints what docs/scale.md quotes: lists, compressed bytes,
 signed-token bytes, and what a verifier downloads per day.

@@ -69,7 +69,7 @@ def admin_connection(url: str) -> Iterator[Connection]:
 
 def create_database(server_url: str, prefix: str = "dualres_load") -> str:
     """A new, migrated database on the server of ``server_url``; returns its URL."""
-    from dualres.issuer.db import Database
+    from dualres.issuer.domain.db import Database
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin_connection(server_url) as c:
@@ -203,7 +203,7 @@ class Gunicorn:
                                                       text_)]  # fmt: skip
 
     def unhandled(self) -> list[str]:
-        """The app's own one-line reports of an unhandled exception (issuer/app.py)."""
+        """The app's own one-line reports of an unhandled exception (issuer/web/app.py)."""
         if self.log is None or not self.log.exists():
             return []
         return [line for line in self.log.read_text(errors="replace").splitlines()
@@ -261,8 +261,8 @@ def make_tokens(
     database_url: str, codes: tuple[str, ...] = DEMO_CODES
 ) -> dict[str, dict[str, str]]:
     """A clerk and a supervisor bearer token per municipality, as the CLI would make."""
-    from dualres.issuer.db import Database
-    from dualres.issuer.tokens import create_token
+    from dualres.issuer.domain.db import Database
+    from dualres.issuer.domain.tokens import create_token
 
     db = Database(database_url)
     now = datetime.now(UTC)

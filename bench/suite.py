@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier import MemoryReplayStore, get_profile, verify
 from dualres.verifier.wire import credential, jws, transport
-from dualres.verifier.wire._b64 import b64d
+from dualres.verifier.wire.b64 import b64d
 from dualres.wallet import holder
 
 from . import floor

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dualres.verifier import Bundle, get_profile, verify
 from dualres.verifier.wire import jws, sdjwt, transport
-from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.credential import COUNTER_AUDIENCE
 from dualres.wallet.holder import new_nonce
 from tests.support import DAY, NOW, World, reissue_payload

@@ -28,7 +28,6 @@ standard error, so ``TOKEN=$(dualres-issuer token create ...)`` works.
 from __future__ import annotations
 
 import argparse
-import functools
 import getpass
 import json
 import os
@@ -39,7 +38,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -48,21 +47,28 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-# One parser for both command lines: it raises ParserExit where argparse would exit.
-from dualres.verifier.cli import Parser, ParserExit
+from dualres.issuer.bootstrap import (
+    alembic_heads,
+    demo_setup,
+    open_first_list,
+    schema_problem,
+    startup_problems,
+)
+from dualres.issuer.config import DEMO_MUNICIPALITIES, Settings
+from dualres.issuer.domain.db import Database, utc
+from dualres.issuer.domain.errors import IssuerError
 
-from .config import DEMO_MUNICIPALITIES, Settings
-from .db import MIGRATIONS, Database, utc
-from .errors import IssuerError
+# One parser for both command lines: it raises ParserExit where argparse would exit.
+from dualres.verifier.cliparse import Parser, ParserExit, add_version
+from dualres.verifier.wareki import day_start
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from .keys import KeyStore
-    from .models import Municipality
+    from dualres.issuer.domain.keys import KeyStore
+    from dualres.issuer.domain.models import Municipality
 
 EXIT_OK, EXIT_ERROR = 0, 2
-JST = timedelta(hours=9)
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names, not a bind
 PROG = "dualres-issuer"
 
@@ -103,7 +109,7 @@ def _audit(
     now: datetime,
 ) -> None:
     """The audit entry for what this command did, naming who ran it."""
-    from . import audit
+    from dualres.issuer.domain import audit
 
     audit.append(s, m, actor=_actor(), action=action, target=target, detail=detail, now=now)
 
@@ -123,7 +129,7 @@ def parse_when(text: str) -> datetime:
     try:
         if len(s) == 10:
             d = date.fromisoformat(s)
-            return datetime.combine(d, time(0), tzinfo=UTC) - JST
+            return day_start(d)
         return utc(datetime.fromisoformat(s))
     except (ValueError, OverflowError):  # year 1 minus nine hours does not exist
         raise argparse.ArgumentTypeError(
@@ -162,49 +168,19 @@ def settings_for(
     return Settings.from_env(data_dir=args.data_dir, demo=demo, base_url=base_url)
 
 
-def _alembic_heads(db: Database) -> tuple[set[str], set[str]]:
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    heads = set(ScriptDirectory.from_config(cfg).get_heads())
-    with db.engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
-    return current, heads
-
-
-def schema_problem(db: Database) -> CliError | None:
-    """Why the schema is not usable as is, or None.  Admin commands never migrate
-    on their own: a schema change is a release step an operator chooses."""
-    current, heads = _alembic_heads(db)
-    if current == heads:
-        return None
-    if not current:
-        return CliError(
-            "データベースが初期化されていません: dualres-issuer db upgrade を実行してください",
-            "the database has no schema yet: run `dualres-issuer db upgrade` (or `serve`)",
-        )
-    return CliError(
-        "データベースが古い版です: dualres-issuer db upgrade を実行してください",
-        "the database schema is not current: run `dualres-issuer db upgrade`",
-    )
-
-
 @contextmanager
 def _database(settings: Settings, *, check_schema: bool = True) -> Iterator[Database]:
     db = Database(settings.database_url)
     try:
         if check_schema and (problem := schema_problem(db)) is not None:
-            raise problem
+            raise CliError(problem.ja, problem.en)
         yield db
     finally:
         db.dispose()
 
 
 def _municipality(s: Session, code: str) -> Municipality:
-    from .models import Municipality
+    from dualres.issuer.domain.models import Municipality
 
     m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
     if m is None:
@@ -215,84 +191,6 @@ def _municipality(s: Session, code: str) -> Municipality:
             f"`dualres-issuer municipality add {code}` first",
         )
     return m
-
-
-def startup_problems(settings: Settings, session: Session, now: datetime) -> list[str]:
-    """What would make this deployment fail once serving: each key it may sign with
-    must load (outside --demo: encrypted at rest, not a published development key)."""
-    from .keys import DEFAULT_ANCHOR_REF, KeyStore, KeyUnavailable
-    from .models import Municipality, SigningKey
-
-    keys = KeyStore(settings)
-    problems: list[str] = []
-
-    def attempt(what: str, load: Callable[[], object]) -> None:
-        try:
-            load()
-        except KeyUnavailable as exc:
-            problems.append(f"{what}: {exc.description}")
-        except FileNotFoundError:
-            problems.append(f"{what}: private key file missing")
-        except (TypeError, ValueError):
-            # cryptography says TypeError without a passphrase, ValueError with a wrong one.
-            problems.append(
-                f"{what}: cannot decrypt (is DUALRES_KEY_PASSPHRASE or its _FILE set and right?)"
-            )
-        except OSError as exc:
-            problems.append(f"{what}: {exc.strerror}")
-
-    if (
-        not settings.demo
-        and keys.anchor_ref() == DEFAULT_ANCHOR_REF
-        and not (settings.data_dir / "keys" / "trust-anchor.pem").exists()
-    ):
-        problems.append(
-            "trust anchor: no keys/trust-anchor.pem (dualres-issuer keys generate --trust-anchor)"
-        )
-    else:
-        attempt("trust anchor", keys.anchor)
-    rows = session.execute(
-        select(SigningKey, Municipality.lg_code)
-        .join(Municipality, SigningKey.municipality_id == Municipality.id)
-        .where(SigningKey.removed_at.is_(None))
-        .order_by(Municipality.lg_code, SigningKey.id)
-    ).all()
-    for key, code in rows:
-        # A retired key signs nothing any more; its private part may be destroyed.
-        if key.not_after is not None and key.not_after <= now:
-            continue
-        attempt(f"{code} key {key.kid}", functools.partial(keys.load, key.key_ref))
-    return problems
-
-
-def _open_first_list(s: Session, m: Municipality, settings: Settings, now: datetime) -> None:
-    # Open status list 1 with the municipality, not with its first credential:
-    # a verifier that synced before that credential then already holds the
-    # list (its index reads "valid"), instead of missing it until its next sync.
-    from .statuslists import open_list
-
-    open_list(s, m, settings.status_list_size, now)
-
-
-def demo_setup(db: Database, settings: Settings, now: datetime) -> None:
-    """The demo municipalities with the development keys and their first lists."""
-    from sqlalchemy.exc import IntegrityError
-
-    from .keys import KeyStore
-    from .tenants import bootstrap_demo
-
-    for attempt in (1, 2):
-        try:
-            with db.session() as s:
-                bootstrap_demo(s, settings, KeyStore(settings), now)
-                for code in DEMO_MUNICIPALITIES:
-                    _open_first_list(s, _municipality(s, code), settings, now)
-            return
-        except IntegrityError:
-            # Another process (a second gunicorn worker) set it up at the
-            # same moment: its rows are there now.
-            if attempt == 2:
-                raise
 
 
 # --- serve -------------------------------------------------------------------------------
@@ -399,7 +297,7 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .models import Municipality
+    from dualres.issuer.domain.models import Municipality
 
     host: str = args.host
     wildcard = host in WILDCARD_HOSTS
@@ -443,7 +341,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from werkzeug.serving import make_server
 
-    from .app import create_app
+    from dualres.issuer.web.app import create_app
 
     app = create_app(settings, upgrade=False)
     server = make_server(host, args.port, app, threaded=True)
@@ -461,44 +359,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class StartupError(RuntimeError):
-    """The deployment cannot serve as configured; the message says why."""
-
-
-def wsgi_app() -> Any:
-    """The Flask app for a production WSGI server (issuer/wsgi.py), from the environment.
-
-    Makes the checks ``serve --check`` makes and raises StartupError instead of
-    serving errors.  Does not migrate: N workers booting at once would race to
-    run the same migration, and a schema change is a step an operator chooses.
-    """
-    from .app import create_app
-
-    settings = Settings.from_env(demo=os.environ.get("DUALRES_DEMO") == "1")
-    now = _now()
-    db = Database(settings.database_url)
-    try:
-        problem = schema_problem(db)
-        if problem is not None:
-            raise StartupError(problem.en)
-        if settings.demo:
-            demo_setup(db, settings, now)
-        with db.session() as s:
-            problems = startup_problems(settings, s, now)
-    finally:
-        db.dispose()
-    if problems:
-        raise StartupError("; ".join(problems))
-    return create_app(settings, upgrade=False)
-
-
 # --- db ----------------------------------------------------------------------------------
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     with _database(settings, check_schema=False) as db:
-        before, heads = _alembic_heads(db)
+        before, heads = alembic_heads(db)
         db.upgrade()
     if before == heads:
         _info(f"最新です / already current ({', '.join(sorted(heads))})")
@@ -518,7 +385,7 @@ def _days(text: str) -> int:
 
 
 def cmd_db_purge(args: argparse.Namespace) -> int:
-    from .purge import TABLES, purge
+    from dualres.issuer.domain.purge import TABLES, purge
 
     settings = settings_for(args)
     older_than = timedelta(days=args.older_than)
@@ -546,10 +413,9 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_municipality_add(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.models import Municipality
+    from dualres.issuer.domain.tenants import ensure_municipality
     from dualres.schemas import lgcodes
-
-    from .models import Municipality
-    from .tenants import ensure_municipality
 
     code: str = args.code
     if not lgcodes.is_well_formed(code) or not lgcodes.is_municipality(code):
@@ -565,7 +431,7 @@ def cmd_municipality_add(args: argparse.Namespace) -> int:
             is not None
         )
         m = ensure_municipality(s, code, now)
-        _open_first_list(s, m, settings, now)
+        open_first_list(s, m, settings, now)
         if not existed:
             _audit(s, m, "municipality.add", target=code, detail={"name": m.name}, now=now)
         label = f"{m.lg_code} {m.prefecture} {m.name}"
@@ -578,8 +444,8 @@ def cmd_municipality_add(args: argparse.Namespace) -> int:
 
 
 def cmd_municipality_list(args: argparse.Namespace) -> int:
-    from .keys import signing_key
-    from .models import Credential, Municipality, Registration
+    from dualres.issuer.domain.keys import signing_key
+    from dualres.issuer.domain.models import Credential, Municipality, Registration
 
     settings = settings_for(args)
     now = _now()
@@ -660,7 +526,7 @@ def _token_key(
     The key is then opened as the issuer will open it (PIN, label, sensitivity,
     a test signature), so a reference that cannot sign is never stored.
     """
-    from . import hsm
+    from dualres.issuer.domain import hsm
 
     try:
         uri = hsm.parse_uri(uri_text)
@@ -681,9 +547,8 @@ def _token_key(
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     if args.trust_anchor:
         return _generate_anchor(args)
+    from dualres.issuer.domain.keys import KeyStore, add_key, signing_key
     from dualres.verifier.wire import jws
-
-    from .keys import KeyStore, add_key, signing_key
 
     settings = settings_for(args)
     keys = KeyStore(settings)
@@ -735,9 +600,8 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
 
 def _generate_anchor(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.keys import DEFAULT_ANCHOR_REF, KeyStore
     from dualres.verifier.wire import jws, trustlist
-
-    from .keys import DEFAULT_ANCHOR_REF, KeyStore
 
     settings = settings_for(args)
     keys = KeyStore(settings)
@@ -782,8 +646,8 @@ def _generate_anchor(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    from .keys import signing_key, trusted_keys
-    from .models import Municipality, SigningKey
+    from dualres.issuer.domain.keys import signing_key, trusted_keys
+    from dualres.issuer.domain.models import Municipality, SigningKey
 
     settings = settings_for(args)
     now = _now()
@@ -835,11 +699,11 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_remove(args: argparse.Namespace) -> int:
-    from . import registrations
-    from .keys import signing_key
-    from .models import Credential, SigningKey
+    from dualres.issuer.domain import parse
+    from dualres.issuer.domain.keys import signing_key
+    from dualres.issuer.domain.models import Credential, SigningKey
 
-    reason = registrations.reason({"reason": args.reason})  # 1..500 chars, no My Number
+    reason = parse.reason({"reason": args.reason})  # 1..500 chars, no My Number
     settings = settings_for(args)
     now = _now()
     with _database(settings) as db, db.session() as s:
@@ -885,7 +749,7 @@ def cmd_keys_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from .tokens import create_token
+    from dualres.issuer.domain.tokens import create_token
 
     settings = settings_for(args)
     now = _now()
@@ -914,7 +778,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_staff_create(args: argparse.Namespace) -> int:
-    from .console.auth import MIN_PASSWORD, create_staff
+    from dualres.issuer.domain.staff import MIN_PASSWORD, create_staff
 
     password = _read_password(args)
     if len(password) < MIN_PASSWORD:
@@ -942,7 +806,7 @@ SEX_JA = {"male": "男", "female": "女"}
 
 
 def cmd_identity_demo_cards(args: argparse.Namespace) -> int:
-    from .identity.stub import cards_json
+    from dualres.issuer.domain.identity.stub import cards_json
 
     cards = cards_json()
     if args.json:
@@ -984,6 +848,7 @@ def _parser() -> argparse.ArgumentParser:
         description="dualres 発行サーバーの起動と管理 / run and administer "
         "a dual-residence credential issuer",
     )
+    add_version(p)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     serve = sub.add_parser("serve", parents=[common], help="start the issuer (Flask's server)")

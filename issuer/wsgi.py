@@ -24,6 +24,6 @@ migration, and a schema change is a step an operator chooses.
 
 from __future__ import annotations
 
-from .cli import wsgi_app
+from dualres.issuer.bootstrap import wsgi_app
 
 app = wsgi_app()

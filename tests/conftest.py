@@ -47,8 +47,9 @@ def clock():
 @pytest.fixture
 def app(database_url: str, tmp_path: Path, clock):
     """A demo deployment (development keys, three municipalities) at a fixed clock."""
-    from dualres.issuer.app import create_app, services
-    from dualres.issuer.tenants import bootstrap_demo
+    from dualres.issuer.domain.tenants import bootstrap_demo
+    from dualres.issuer.web.app import create_app
+    from dualres.issuer.web.context import services
     from tests.issuer_support import demo_settings
 
     application = create_app(demo_settings(tmp_path, database_url), clock=clock, upgrade=False)

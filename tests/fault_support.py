@@ -244,9 +244,9 @@ def make_staff(database_url: str, code: str, username: str, password: str) -> No
 
     from sqlalchemy import select
 
-    from dualres.issuer.console.auth import create_staff
-    from dualres.issuer.db import Database
-    from dualres.issuer.models import Municipality
+    from dualres.issuer.domain.db import Database
+    from dualres.issuer.domain.models import Municipality
+    from dualres.issuer.domain.staff import create_staff
 
     db = Database(database_url)
     try:

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from bench.load_server import admin_connection, drop_database
 from dualres.issuer.config import Settings
-from dualres.issuer.db import Database
-from dualres.issuer.models import ACTIVE, Person, Registration
+from dualres.issuer.domain.db import Database
+from dualres.issuer.domain.models import ACTIVE, Person, Registration
 
 PG_ENV = "DUALRES_TEST_POSTGRES_URL"
 T0 = datetime(2026, 11, 18, 0, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from dualres.verifier import Bundle
 from dualres.verifier.wire import credential, jws, sdjwt, statuslist, transport, trustlist
-from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.base45 import encode as b45encode
 from dualres.wallet import holder
 

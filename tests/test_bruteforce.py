@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from dualres.issuer.app import create_app
-from dualres.issuer.offers import MAX_TX_FAILURES
-from dualres.issuer.throttle import BURST, Throttle
+from dualres.issuer.domain.offers import MAX_TX_FAILURES
+from dualres.issuer.web.app import create_app
+from dualres.issuer.web.throttle import BURST, Throttle
 from dualres.verifier.wire import jws
 from tests.issuer_support import demo_settings
 from tests.test_console import Console, _staff

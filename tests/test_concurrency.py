@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import func, select
 
 from dualres.issuer.config import Settings
-from dualres.issuer.db import Database
-from dualres.issuer.models import Credential, Municipality, Registration, StatusList
+from dualres.issuer.domain.db import Database
+from dualres.issuer.domain.models import Credential, Municipality, Registration, StatusList
 from tests.issuer_support import T0, DatabaseFactory, add_registration
 
 pytestmark = pytest.mark.slow
@@ -48,8 +48,8 @@ def _worker(
     start: Any, results: Any,
 ) -> None:
     """Runs in a fresh interpreter: its own engine, key cache and session."""
-    from dualres.issuer.issuance import issue_credential
-    from dualres.issuer.keys import KeyStore
+    from dualres.issuer.domain.issuance import issue_credential
+    from dualres.issuer.domain.keys import KeyStore
     from dualres.verifier.wire import jws
 
     try:
@@ -80,8 +80,8 @@ def _worker(
 
 
 def _registrations(url: str, data_dir: str, list_size: int, count: int) -> list[int]:
-    from dualres.issuer.keys import KeyStore
-    from dualres.issuer.tenants import bootstrap_demo
+    from dualres.issuer.domain.keys import KeyStore
+    from dualres.issuer.domain.tenants import bootstrap_demo
 
     s_ = settings(url, data_dir, list_size)
     db = Database(url)

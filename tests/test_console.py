@@ -18,10 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, text
 
-from dualres.issuer.app import services
-from dualres.issuer.console.auth import check_password, create_staff, hash_password
-from dualres.issuer.console.models import StaffUser
-from dualres.issuer.models import AuditEntry, Municipality, Registration
+from dualres.issuer.domain.models import AuditEntry, Municipality, Registration, StaffUser
+from dualres.issuer.domain.staff import check_password, create_staff, hash_password
+from dualres.issuer.web.context import services
 from tests.test_registrations import SATO, TAKAHASHI, TODAY, YAMADA
 
 C = "/console"
@@ -120,7 +119,7 @@ def test_password_hash_is_scrypt_salted_and_checked():
 
 
 def test_create_staff_rules(app, staff):
-    from dualres.issuer.errors import IssuerError
+    from dualres.issuer.domain.errors import IssuerError
 
     with app.app_context(), services().db.session() as s:
         m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
@@ -496,9 +495,9 @@ def test_english_switch_and_dates(app, staff):
 
 
 def test_cli_staff_create(tmp_path: Path, monkeypatch, capsys):
-    from dualres.issuer.app import create_app
     from dualres.issuer.cli import main
     from dualres.issuer.config import Settings
+    from dualres.issuer.web.app import create_app
 
     for name in ("DATABASE_URL", "DUALRES_DATA_DIR", "DUALRES_KEY_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
@@ -946,7 +945,7 @@ def test_date_inputs_show_wareki_and_every_input_is_labelled(app, staff):
 
 
 def test_session_secret_is_private_shared_and_stable(tmp_path: Path, monkeypatch):
-    from dualres.issuer.console import session_secret
+    from dualres.issuer.web.console.base import session_secret
     from tests.issuer_support import demo_settings
 
     monkeypatch.delenv("DUALRES_SESSION_SECRET", raising=False)

@@ -32,8 +32,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import func, select
 
-from dualres.issuer.app import services
-from dualres.issuer.models import (
+from dualres.issuer.domain.models import (
     ApiToken,
     AuditEntry,
     CardState,
@@ -42,7 +41,8 @@ from dualres.issuer.models import (
     Person,
     Registration,
 )
-from dualres.issuer.tokens import create_token
+from dualres.issuer.domain.tokens import create_token
+from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
 from tests.issuer_support import T0
 from tests.test_registrations import CARDS, body, declared

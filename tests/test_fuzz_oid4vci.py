@@ -32,15 +32,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from dualres.issuer.app import services
-from dualres.issuer.models import (
+from dualres.issuer.domain.models import (
     AuditEntry,
     Credential,
     CredentialOffer,
     OAuthAccessToken,
     OneTimeValue,
 )
-from dualres.issuer.offers import PRE_AUTH_GRANT
+from dualres.issuer.domain.offers import PRE_AUTH_GRANT
+from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
 from tests.test_oid4vci import (
     BASE,
@@ -74,7 +74,7 @@ _ADDRESSES = itertools.count(1)
 
 
 def somewhere() -> dict[str, str]:
-    """A new client address per request: the per-address throttle (issuer/throttle.py)
+    """A new client address per request: the per-address throttle (issuer/web/throttle.py)
     is tested in test_bruteforce.py; here it would only end the storm early."""
     i = next(_ADDRESSES)
     return {"REMOTE_ADDR": f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"}

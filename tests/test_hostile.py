@@ -37,7 +37,7 @@ from dualres.verifier import (
     verify,
 )
 from dualres.verifier.wire import _json, base45, credential, jws, sdjwt, transport
-from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.wallet import holder
 from tests.support import (
     DAY,

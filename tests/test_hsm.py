@@ -1,4 +1,4 @@
-"""The PKCS#11 signer (issuer/hsm.py) against SoftHSM2: keys made inside a token,
+"""The PKCS#11 signer (issuer/domain/hsm.py) against SoftHSM2: keys made inside a token,
 credentials and trust lists signed there and verified by the Python verifier.
 
 Every test gets its own token directory through ``SOFTHSM2_CONF`` (never
@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from dualres.issuer import hsm
 from dualres.issuer.config import ROOT, Settings
-from dualres.issuer.keys import KeyStore, KeyUnavailable
+from dualres.issuer.domain import hsm
+from dualres.issuer.domain.keys import KeyStore, KeyUnavailable
 from dualres.verifier import verify
 from dualres.verifier.sync import sync
 from dualres.verifier.wire import jws, trustlist
@@ -259,7 +259,7 @@ def test_trust_anchor_in_the_token(softhsm, capsys, tmp_path, monkeypatch):
     settings = Settings.from_env(data_dir=data)
     keys = KeyStore(settings)
     assert isinstance(keys.anchor(), hsm.SignerKey)  # signs through the signer abstraction
-    from dualres.issuer.app import create_app
+    from dualres.issuer.web.app import create_app
 
     app = create_app(settings, upgrade=False)
     try:
@@ -283,7 +283,7 @@ def test_issue_in_the_token_and_verify(softhsm, capsys, tmp_path, monkeypatch):
                        "--role", "supervisor", "--data-dir", data)
     staff = out.strip()
 
-    from dualres.issuer.app import create_app
+    from dualres.issuer.web.app import create_app
 
     clock = Clock(datetime.now(UTC) + timedelta(seconds=1))
     settings = Settings.from_env(data_dir=data, demo=True)

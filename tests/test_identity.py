@@ -9,9 +9,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from dualres.issuer.app import services
 from dualres.issuer.config import Settings
-from dualres.issuer.identity import (
+from dualres.issuer.domain.identity import (
     CardLocked,
     IdentityError,
     IdentityUnavailable,
@@ -22,9 +21,15 @@ from dualres.issuer.identity import (
     mynumber,
     provider_for,
 )
-from dualres.issuer.identity.stub import DEMO_CARDS, StubIdentityProvider, card_hash, cards_json
-from dualres.issuer.models import CardState
-from dualres.issuer.registrations import DECLARED_FIELDS
+from dualres.issuer.domain.identity.stub import (
+    DEMO_CARDS,
+    StubIdentityProvider,
+    card_hash,
+    cards_json,
+)
+from dualres.issuer.domain.models import CardState
+from dualres.issuer.domain.parse import DECLARED_FIELDS
+from dualres.issuer.web.context import services
 from dualres.schemas import lgcodes
 
 KATAKANA = re.compile(r"^[ァ-ヺー・ヽヾ]+$")

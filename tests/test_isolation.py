@@ -11,7 +11,9 @@ from pathlib import Path
 from tests.support import NOW, World
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("flask", "sqlalchemy", "jinja2", "werkzeug", "alembic", "dualres.issuer", "dualres.wallet")
+FORBIDDEN = (
+    "flask", "sqlalchemy", "jinja2", "werkzeug", "alembic", "dualres.issuer", "dualres.wallet",
+)
 
 _CHILD = """
 import json, sys
@@ -20,8 +22,8 @@ bundle = Bundle.load(sys.argv[1])
 payloads = json.loads(open(sys.argv[2], encoding="utf-8").read())
 reasons = [str(verify(p, bundle, prof, now=int(sys.argv[3]), replay=MemoryReplayStore()).reason)
            for p, prof in payloads]
-loaded = sorted({".".join(name.split(".")[:2]) if name.startswith("dualres.") else name.split(".")[0]
-                 for name in sys.modules})
+loaded = sorted({".".join(n.split(".")[:2]) if n.startswith("dualres.") else n.split(".")[0]
+                 for n in sys.modules})
 print(json.dumps({"reasons": reasons, "modules": loaded}))
 """
 

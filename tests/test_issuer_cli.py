@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from dualres.issuer.cli import banner, parse_when, table
 from dualres.issuer.config import ROOT, Settings
-from dualres.issuer.db import Database
-from dualres.issuer.models import ApiToken, AuditEntry, SigningKey
+from dualres.issuer.domain.db import Database
+from dualres.issuer.domain.models import ApiToken, AuditEntry, SigningKey
 from dualres.verifier.wire import jws, trustlist
 from tests.cli_support import clean_env, one_line_error, run  # noqa: F401 (a fixture)
 
@@ -100,7 +100,7 @@ def test_token_create_prints_once_and_works_against_the_app(
     assert token not in stored[0].token_hash  # only the hash is kept
     assert "api_token.create" in [e.action for e in rows(data, AuditEntry)]
 
-    from dualres.issuer.app import create_app
+    from dualres.issuer.web.app import create_app
 
     app = create_app(Settings.from_env(data_dir=data), upgrade=False)
     try:
@@ -188,8 +188,8 @@ def test_development_keys_refused_without_demo(capsys, data, monkeypatch):
 def test_a_published_key_is_refused_even_encrypted(capsys, data, monkeypatch):
     """Re-encrypting keys.example/ does not make it a production key."""
     production(capsys, data, monkeypatch)
-    from dualres.issuer.keys import KeyStore, add_key
-    from dualres.issuer.tenants import ensure_municipality
+    from dualres.issuer.domain.keys import KeyStore, add_key
+    from dualres.issuer.domain.tenants import ensure_municipality
 
     settings = Settings.from_env(data_dir=data)
     leaked = jws.load_private_pem((ROOT / "keys.example" / "lg-011002.pem").read_bytes())
@@ -284,7 +284,7 @@ def test_keys_remove_drops_the_key_from_the_trust_list(capsys, data, monkeypatch
                        "--reason", "x")
     assert code == 2
 
-    from dualres.issuer.app import create_app
+    from dualres.issuer.web.app import create_app
 
     app = create_app(Settings.from_env(data_dir=data), upgrade=False)
     try:
@@ -370,7 +370,7 @@ def test_serve_refuses_a_busy_port(capsys, data):
 
 
 def test_wsgi_app_refuses_to_boot_without_schema_or_keys(capsys, data, monkeypatch):
-    from dualres.issuer.cli import StartupError, wsgi_app
+    from dualres.issuer.bootstrap import StartupError, wsgi_app
 
     monkeypatch.setenv("DUALRES_DATA_DIR", data)
     with pytest.raises(StartupError, match="db upgrade"):
@@ -381,7 +381,7 @@ def test_wsgi_app_refuses_to_boot_without_schema_or_keys(capsys, data, monkeypat
 
 
 def test_wsgi_app_production_and_demo(capsys, tmp_path, monkeypatch):
-    from dualres.issuer.cli import wsgi_app
+    from dualres.issuer.bootstrap import wsgi_app
 
     data = str(tmp_path / "prod")
     production(capsys, data, monkeypatch)

@@ -32,7 +32,7 @@ from dualres.wallet import holder
 
 STARTUP_SECONDS = 60  # a cold 2-core CI machine: imports + migrations + bootstrap
 ANCHOR = "keys.example/trust-anchor.pub.pem"
-# Synthetic demo cards (issuer/identity/stub.py) whose 住所 is not 軽井沢町 (203211):
+# Synthetic demo cards (issuer/domain/identity/stub.py) whose 住所 is not 軽井沢町 (203211):
 # a premium registration is refused in one's own municipality.
 YAMADA = {"my_number": "860699400628", "pin": "2106"}  # 東京都千代田区
 SATO = {"my_number": "203314460101", "pin": "8130"}  # 札幌市中央区
@@ -84,8 +84,9 @@ class Server:
 
     def staff_token(self, role: str, label: str) -> str:
         """A staff bearer token for 軽井沢町, made by a second process beside the server."""
-        made = run(_command("dualres-issuer", "dualres.issuer.cli"), "token", "create", "--data-dir",
-                   str(self.data), "--municipality", "203211", "--role", role, "--label", label)
+        issuer_cli = _command("dualres-issuer", "dualres.issuer.cli")
+        made = run(issuer_cli, "token", "create", "--data-dir", str(self.data),
+                   "--municipality", "203211", "--role", role, "--label", label)
         assert made.returncode == 0, made.stderr
         return made.stdout.strip()
 

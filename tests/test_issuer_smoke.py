@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dualres.issuer import audit
-from dualres.issuer.app import services
-from dualres.issuer.issuance import issue_credential
-from dualres.issuer.models import Municipality
+from dualres.issuer.domain import audit
+from dualres.issuer.domain.issuance import issue_credential
+from dualres.issuer.domain.models import Municipality
+from dualres.issuer.web.context import services
 from dualres.verifier import Bundle, verify
 from dualres.verifier.wire import jws
 from dualres.wallet import holder

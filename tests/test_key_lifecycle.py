@@ -155,7 +155,7 @@ def deployment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 "--data-dir", data).split()[0]  # stdout first: the token alone
     assert staff.startswith("drs_")
 
-    from dualres.issuer.app import create_app
+    from dualres.issuer.web.app import create_app
 
     settings = Settings.from_env(data_dir=data, demo=True)
     # Not ahead of the wall clock the commands use: a credential "issued" after
@@ -292,8 +292,8 @@ def test_removal_reaches_a_verifier_over_http(tmp_path: Path, monkeypatch: pytes
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*_command("dualres-issuer", "dualres.issuer.cli"), "serve", "--demo", "--host", "127.0.0.1",
-             "--port", str(port), "--data-dir", str(data)],
+            [*_command("dualres-issuer", "dualres.issuer.cli"), "serve", "--demo",
+             "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     verify_cli = _command("dualres-verify", "dualres.verifier.cli")
     bundle = tmp_path / "bundle.json"

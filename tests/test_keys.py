@@ -1,4 +1,4 @@
-"""Private keys at rest (issuer/keys.py, issuer/hsm.py's reference parsing): encrypted
+"""Private keys at rest (issuer/domain/keys.py, issuer/domain/hsm.py's reference parsing): encrypted
 PEM, where passphrases come from, what is refused outside demo mode.  No HSM here:
 tests/test_hsm.py runs the PKCS#11 signer against SoftHSM2."""
 
@@ -13,11 +13,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dualres.issuer import hsm
 from dualres.issuer.config import ROOT, Settings
-from dualres.issuer.db import Database
-from dualres.issuer.errors import IssuerError
-from dualres.issuer.keys import KeyStore, KeyUnavailable, PemSigner, add_key
+from dualres.issuer.domain import hsm
+from dualres.issuer.domain.db import Database
+from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.keys import KeyStore, KeyUnavailable, PemSigner, add_key
 from dualres.verifier.wire import jws, trustlist
 from tests.cli_support import clean_env, one_line_error, run  # noqa: F401 (a fixture)
 
@@ -71,7 +71,7 @@ def test_unencrypted_key_file_stops_the_issuer_outside_demo(capsys, data, monkey
     code, _, err = run(capsys, "serve", "--check", "--data-dir", data)
     assert code == 2 and "not encrypted at rest" in one_line_error(err)
 
-    from dualres.issuer.cli import StartupError, wsgi_app
+    from dualres.issuer.bootstrap import StartupError, wsgi_app
 
     monkeypatch.setenv("DUALRES_DATA_DIR", data)
     with pytest.raises(StartupError, match="not encrypted at rest"):
@@ -157,7 +157,7 @@ def test_trust_anchor_elsewhere_with_its_own_passphrase(capsys, data, monkeypatc
     monkeypatch.setenv("DUALRES_ANCHOR_PASSPHRASE", ANCHOR_PASS)
     assert run(capsys, "serve", "--check", "--data-dir", data)[0] == 0
     settings = Settings.from_env(data_dir=data)
-    from dualres.issuer.app import create_app
+    from dualres.issuer.web.app import create_app
 
     app = create_app(settings, upgrade=False)
     try:
@@ -198,7 +198,7 @@ def test_a_published_key_in_a_reference_of_any_kind_is_refused(capsys, data, mon
     now = datetime.now(UTC)
     try:
         with db.session() as s:
-            from dualres.issuer.tenants import ensure_municipality
+            from dualres.issuer.domain.tenants import ensure_municipality
 
             m = ensure_municipality(s, "203211", now)
             add_key(s, m, public=leaked.public_key(), key_ref=ref, not_before=now, now=now)
@@ -296,8 +296,8 @@ def test_a_public_key_is_registered_once(capsys, data, monkeypatch):
     now = datetime.now(UTC)
     try:
         with db.session() as s:
-            from dualres.issuer.models import SigningKey
-            from dualres.issuer.tenants import ensure_municipality
+            from dualres.issuer.domain.models import SigningKey
+            from dualres.issuer.domain.tenants import ensure_municipality
 
             (row,) = s.query(SigningKey).all()
             public = jws.key_from_jwk(row.public_jwk)

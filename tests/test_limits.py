@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from dualres.issuer.app import services
-from dualres.issuer.db import Database
-from dualres.issuer.tokens import create_token
+from dualres.issuer.domain.db import Database
+from dualres.issuer.domain.tokens import create_token
+from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
 from tests.issuer_support import T0
 from tests.test_oid4vci import CONFIG, code_of, make_offer, nonce, proof, redeem, token_req

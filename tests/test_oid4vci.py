@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from dualres.issuer.app import services
-from dualres.issuer.models import AuditEntry
-from dualres.issuer.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
-from dualres.issuer.tokens import create_token
+from dualres.issuer.domain.models import AuditEntry
+from dualres.issuer.domain.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
+from dualres.issuer.domain.tokens import create_token
+from dualres.issuer.web.context import services
 from dualres.verifier import Bundle, verify
 from dualres.verifier.wire import credential as vc
 from dualres.verifier.wire import jws

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from dualres.verifier import Bundle, Reason, verify
 from dualres.verifier.wire import base45, transport
-from dualres.verifier.wire._b64 import b64e
+from dualres.verifier.wire.b64 import b64e
 from dualres.verifier.wire.errors import WireError
 from tests.support import NOW, NoReplay, World, dr1_frame
 

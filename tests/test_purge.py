@@ -1,4 +1,4 @@
-"""``dualres-issuer db purge`` (issuer/purge.py): dead OpenID4VCI rows go, nothing else does.
+"""``dualres-issuer db purge`` (issuer/domain/purge.py): dead OpenID4VCI rows go, nothing else does.
 
 The purge runs at a fixed ``now`` against offers, tokens, nonces and DPoP
 ``jti``s made through the real endpoints (SQLite and PostgreSQL); the CLI test
@@ -19,12 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from dualres.issuer import audit
-from dualres.issuer.app import services
 from dualres.issuer.config import Settings
-from dualres.issuer.console.models import StaffUser
-from dualres.issuer.db import Database
-from dualres.issuer.models import (
+from dualres.issuer.domain import audit
+from dualres.issuer.domain.db import Database
+from dualres.issuer.domain.models import (
     ApiToken,
     AuditEntry,
     CardState,
@@ -36,11 +34,13 @@ from dualres.issuer.models import (
     Person,
     Registration,
     SigningKey,
+    StaffUser,
     StatusList,
 )
-from dualres.issuer.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
-from dualres.issuer.purge import ACTION, TABLES, purge
-from dualres.issuer.tokens import create_token
+from dualres.issuer.domain.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
+from dualres.issuer.domain.purge import ACTION, TABLES, purge
+from dualres.issuer.domain.tokens import create_token
+from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
 from tests.cli_support import clean_env, run  # noqa: F401 (a fixture)
 from tests.issuer_support import T0, Clock
@@ -315,7 +315,7 @@ def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path):
     assert code == 0  # an empty deployment is fine
 
     # Rows made on 2026-11-18 through the app (the CLI itself runs on the real clock).
-    from dualres.issuer.app import create_app
+    from dualres.issuer.web.app import create_app
 
     clock = Clock(T0)
     settings = Settings.from_env(data_dir=data, demo=True)

@@ -18,12 +18,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from dualres.issuer import audit, registrations
-from dualres.issuer.app import services
-from dualres.issuer.errors import IssuerError, RuleViolation, StateConflict
-from dualres.issuer.identity import identity_hash
-from dualres.issuer.identity.stub import DEMO_CARDS, Card
-from dualres.issuer.models import (
+from dualres.issuer.domain import audit, parse, registrations
+from dualres.issuer.domain.errors import IssuerError, RuleViolation, StateConflict
+from dualres.issuer.domain.identity import identity_hash
+from dualres.issuer.domain.identity.stub import DEMO_CARDS, Card
+from dualres.issuer.domain.models import (
     CRED_REVOKED,
     CRED_SUSPENDED,
     CRED_VALID,
@@ -34,7 +33,8 @@ from dualres.issuer.models import (
     Registration,
     StatusList,
 )
-from dualres.issuer.tenants import ensure_municipality
+from dualres.issuer.domain.tenants import ensure_municipality
+from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
 from tests.issuer_support import T0
 
@@ -438,9 +438,9 @@ def test_reasons_are_checked(app) -> None:
         ({"reason": f"番号 {YAMADA.my_number} の件"}, "my_number_in_text"),
     ):
         with pytest.raises(IssuerError) as e:
-            registrations.reason(data)
+            parse.reason(data)
         assert e.value.error == error and e.value.field == "reason"
-    assert registrations.reason({"reason": " 転居のため\n確認済み "}) == "転居のため\n確認済み"
+    assert parse.reason({"reason": " 転居のため\n確認済み "}) == "転居のため\n確認済み"
 
 
 def test_renew(app) -> None:

@@ -1,4 +1,4 @@
-"""Security headers on what the issuer serves (issuer/app.py ``_headers``).
+"""Security headers on what the issuer serves (issuer/web/app.py ``_headers``).
 
 Every HTML response (console pages, their error pages, the browser apps) carries
 a CSP with ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff`` and a
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dualres.issuer.app import create_app
 from dualres.issuer.config import Settings
+from dualres.issuer.web.app import create_app
 from dualres.verifier.wire import jws
 from dualres.webapps import ROOT as WEBAPPS
 from tests.issuer_support import demo_settings

@@ -19,7 +19,7 @@ import pytest
 
 from dualres.verifier import Bundle, BundleError, Challenge, MemoryReplayStore, Reason, verify
 from dualres.verifier.wire import base45, jws, sdjwt, statuslist, transport
-from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.verifier.wire.b64 import b64d, b64e
 from tests.vectors import make_vectors
 
 VECTORS = make_vectors.VECTORS

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from dualres.issuer.webapps import CSP
+from dualres.issuer.web.webapps import CSP
 from dualres.verifier.wire import jws
 from dualres.wallet import holder
 from tests.browser_support import launch, playwright_api

@@ -78,7 +78,7 @@ def test_service_worker_precaches_every_module_and_asset() -> None:
 
 
 def test_no_inline_script_or_style() -> None:
-    """The CSP (issuer/webapps.py) allows neither: everything is an external file."""
+    """The CSP (issuer/web/webapps.py) allows neither: everything is an external file."""
     html = (WALLET / "index.html").read_text("utf-8")
     assert " style=" not in html and "<style" not in html
     assert all("src=" in tag for tag in re.findall(r"<script[^>]*>", html))
@@ -154,10 +154,10 @@ def _decode(image: Path) -> str:
 
 
 def _same_wareki_as_python(page: Any) -> None:
-    """The card's dates use the same era boundaries as the verifier (verifier/_wareki.py)."""
+    """The card's dates use the same era boundaries as the verifier (verifier/wareki.py)."""
     from datetime import date
 
-    from dualres.verifier import _wareki
+    from dualres.verifier import wareki
 
     days = [date(1868, 10, 22), date(1912, 7, 29), date(1912, 7, 30), date(1926, 12, 24),
             date(1926, 12, 25), date(1989, 1, 7), date(1989, 1, 8), date(2019, 4, 30),
@@ -167,9 +167,9 @@ def _same_wareki_as_python(page: Any) -> None:
         "async isos => { const w = await import('../lib/wareki.js');"
         " return isos.map(d => [w.formatDate(d, 'ja'), w.formatDate(d, 'en')]); }", isos)
     for d, (ja, en) in zip(days, got, strict=True):
-        era = _wareki.era(d)
-        assert ja == (f"{_wareki.wareki(d)}（{d.isoformat()}）" if era else _wareki.wareki(d)), ja
-        assert en == _wareki.wareki(d, "en"), en
+        era = wareki.era(d)
+        assert ja == (f"{wareki.wareki(d)}（{d.isoformat()}）" if era else wareki.wareki(d)), ja
+        assert en == wareki.wareki(d, "en"), en
 
 
 def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path) -> None:  # noqa: F811

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from dualres.verifier._wareki import wareki
+from dualres.verifier.wareki import wareki
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def test_the_issuer_serves_the_apps_as_static_files(client) -> None:
 
 
 def test_no_path_leaves_webapps(client) -> None:
-    for path in ("/lib/../../issuer/app.py", "/lib/%2e%2e/__init__.py", "/lib/__init__.py/x",
+    for path in ("/lib/../../issuer/web/app.py", "/lib/%2e%2e/__init__.py", "/lib/__init__.py/x",
                  "/wallet/../../pyproject.toml", "/lib/nope.js"):
         assert client.get(path).status_code == 404, path
 

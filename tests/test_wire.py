@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier import Bundle, BundleError
 from dualres.verifier.wire import base45, credential, jws, sdjwt, statuslist, transport, trustlist
-from dualres.verifier.wire._b64 import b64d, b64e
+from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.errors import (
     BadSignatureError,
     InvalidDisclosureError,

@@ -9,12 +9,12 @@ stable ``reason`` (see ``Reason``).  Call ``result.raise_for_reason()`` to get
 an exception instead.
 """
 
-from ._verify import Challenge, verify
-from .bundle import Bundle, BundleError
-from .profiles import PROFILES, Profile, get_profile
-from .reasons import Reason
-from .replay import MemoryReplayStore, ReplayStore, SqliteReplayStore
-from .result import IssuerInfo, VerificationError, VerificationResult
+from dualres.verifier._verify import Challenge, verify
+from dualres.verifier.bundle import Bundle, BundleError
+from dualres.verifier.profiles import PROFILES, Profile, get_profile
+from dualres.verifier.reasons import Reason
+from dualres.verifier.replay import MemoryReplayStore, ReplayStore, SqliteReplayStore
+from dualres.verifier.result import IssuerInfo, VerificationError, VerificationResult
 
 __all__ = [
     "PROFILES",

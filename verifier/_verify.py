@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .bundle import Bundle
-from .profiles import Profile, get_profile
-from .reasons import Reason
-from .replay import ReplayStore
-from .result import IssuerInfo, VerificationResult
-from .wire import credential, jws, sdjwt, statuslist, transport
-from .wire.errors import (
+from dualres.verifier.bundle import Bundle
+from dualres.verifier.profiles import Profile, get_profile
+from dualres.verifier.reasons import Reason
+from dualres.verifier.replay import ReplayStore
+from dualres.verifier.result import IssuerInfo, VerificationResult
+from dualres.verifier.wire import credential, jws, sdjwt, statuslist, transport
+from dualres.verifier.wire.errors import (
     BadSignatureError,
     MalformedError,
     SdHashMismatchError,

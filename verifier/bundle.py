@@ -19,9 +19,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .replay import MemoryReplayStore
-from .wire import jws, statuslist, trustlist
-from .wire.errors import WireError
+from dualres.verifier.replay import MemoryReplayStore
+from dualres.verifier.wire import jws, statuslist, trustlist
+from dualres.verifier.wire.errors import WireError
 
 BUNDLE_FORMAT = "dualres-bundle/1"
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024

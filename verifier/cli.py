@@ -32,20 +32,21 @@ import re
 import sqlite3
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from . import _wareki
-from ._verify import verify
-from .bundle import Bundle, BundleError
-from .profiles import PROFILE_NAMES
-from .replay import SqliteReplayStore
-from .result import VerificationResult
-from .sync import load_anchor, save, sync
+from dualres.verifier import wareki
+from dualres.verifier._verify import verify
+from dualres.verifier.bundle import Bundle, BundleError
+from dualres.verifier.cliparse import Parser, ParserExit, add_version
+from dualres.verifier.profiles import PROFILE_NAMES
+from dualres.verifier.replay import SqliteReplayStore
+from dualres.verifier.result import VerificationResult
+from dualres.verifier.sync import load_anchor, save, sync
+from dualres.verifier.wareki import JST
 
 # Japan has had no daylight saving since 1951: a fixed offset needs no tzdata.
-JST = timezone(timedelta(hours=9), "JST")
 MAX_LINE = 16_384  # a stdin line; a version-40 QR holds 4,296 characters
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
@@ -100,30 +101,6 @@ class _UsageError(Exception):
         self.en = en
 
 
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises ParserExit where argparse would call sys.exit().
-
-    argparse prints usage and exits 2 itself; raising instead lets main() return
-    the code, so tests (and embedding programs) keep running.  dualres-issuer's
-    command line uses it too.
-    """
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            self._print_message(message, sys.stderr)
-        raise ParserExit(status)
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
-
-
-class ParserExit(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
 # --- time ------------------------------------------------------------------------------
 
 
@@ -153,15 +130,15 @@ def _jst(epoch: int) -> datetime:
 
 def _date_text(d: date, lang: str) -> str:
     if lang == "en":
-        return _wareki.wareki(d, "en")
-    return f"{_wareki.wareki(d)}（{d.isoformat()}）"
+        return wareki.wareki(d, "en")
+    return f"{wareki.wareki(d)}（{d.isoformat()}）"
 
 
 def _moment_text(epoch: int, lang: str) -> str:
     t = _jst(epoch)
     if lang == "en":
         return f"{t:%Y-%m-%d %H:%M} JST"
-    return f"{_wareki.wareki(t.date())} {t:%H:%M}（{t:%Y-%m-%d}）"
+    return f"{wareki.wareki(t.date())} {t:%H:%M}（{t:%Y-%m-%d}）"
 
 
 # --- output ----------------------------------------------------------------------------
@@ -278,7 +255,7 @@ def _stdin_lines() -> Iterator[str]:
 
 def _payloads(args: argparse.Namespace) -> Iterator[str]:
     if args.image is not None:
-        from .scan import ScanError, decode_qr_image
+        from dualres.verifier.scan import ScanError, decode_qr_image
 
         try:
             texts = decode_qr_image(args.image)
@@ -385,6 +362,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="dualres-verify",
         description="Verify dual-residence (二地域居住) credentials offline.",
     )
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def common(p: argparse.ArgumentParser) -> None:

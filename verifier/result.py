@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .reasons import Reason, message
+from dualres.verifier.reasons import Reason, message
 
 
 class VerificationError(Exception):

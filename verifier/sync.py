@@ -25,9 +25,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .bundle import MAX_BUNDLE_BYTES, Bundle, BundleError
-from .wire import jws, trustlist
-from .wire.errors import WireError
+from dualres.verifier.bundle import MAX_BUNDLE_BYTES, Bundle, BundleError
+from dualres.verifier.wire import jws, trustlist
+from dualres.verifier.wire.errors import WireError
 
 FETCH_TIMEOUT = 30.0  # seconds per request: a slow municipal server, not a dead one
 # Far above any real document (a 10-million-entry status list is ~140 KB,

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Final
 
 from dualres.verifier.wire import jws
-
-from . import holder
-from .oid4vci import IssuanceError, accept_offer
+from dualres.wallet import holder
+from dualres.wallet.oid4vci import IssuanceError, accept_offer
 
 KEY_FILE: Final = "holder-key.pem"
 CREDENTIAL_FILE: Final = "credential.sd-jwt"
@@ -72,7 +71,7 @@ def _present(args: argparse.Namespace) -> int:
     text = holder.present_qr_text(issued, key, now=int(time.time()), profile=args.profile)
     print(text)
     if args.qr:
-        from .qr import render_png
+        from dualres.wallet.qr import render_png
 
         render_png(text, args.qr)
     return 0

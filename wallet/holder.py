@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.wire import credential, jws, sdjwt, transport
-from dualres.verifier.wire._b64 import b64e
+from dualres.verifier.wire.b64 import b64e
 
 # What each verifier profile asks to see (see schemas/profiles).
 PROFILE_DISCLOSURES: dict[str, tuple[str, ...]] = {

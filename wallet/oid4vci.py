@@ -8,7 +8,6 @@ and collect one ``dc+sd-jwt`` credential.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -22,6 +21,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.wire import jws
+from dualres.verifier.wire.b64 import b64e
 
 PRE_AUTH_GRANT: Final = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 OFFER_SCHEME: Final = "openid-credential-offer://"
@@ -46,8 +46,6 @@ class Issued:
     configuration_id: str
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def check_url(url: str, *, insecure_http: bool = False) -> str:
@@ -130,7 +128,7 @@ class Client:
             "jti": secrets.token_urlsafe(16),
         }
         if access_token is not None:
-            payload["ath"] = _b64(hashlib.sha256(access_token.encode("ascii")).digest())
+            payload["ath"] = b64e(hashlib.sha256(access_token.encode("ascii")).digest())
         return jws.sign(header, payload, self.dpop_key)
 
     # --- the steps ---

@@ -5,7 +5,7 @@
     webapps/wallet/   the resident's wallet (served at /wallet/)
     webapps/verify/   the shop's verifier (served at /verify/)
 
-The issuer serves them (issuer/webapps.py), but any web server or CDN can:
+The issuer serves them (issuer/web/webapps.py), but any web server or CDN can:
 the directory layout is the URL layout, and every import is relative.
 This package holds no Python beyond ``ROOT``.
 """

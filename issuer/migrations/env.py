@@ -7,8 +7,8 @@ import os
 
 from alembic import context
 
-from dualres.issuer.db import make_engine
-from dualres.issuer.models import Base
+from dualres.issuer.domain.db import make_engine
+from dualres.issuer.domain.models import Base
 
 target_metadata = Base.metadata
 

@@ -34,7 +34,7 @@ from dualres.verifier import Bundle, MemoryReplayStore, verify
 from dualres.verifier.profiles import PROFILE_NAMES
 from dualres.verifier.reasons import MESSAGES
 from dualres.verifier.wire import jws, sdjwt, transport
-from dualres.verifier.wire._b64 import b64e
+from dualres.verifier.wire.b64 import b64e
 from tests.support import DAY, NOW, World, exp_pushed_on, misissued_status_lists, signature_altered
 
 ROOT = Path(__file__).resolve().parents[2]

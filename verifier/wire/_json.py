@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import MalformedError, TooLargeError
+from dualres.verifier.wire.errors import MalformedError, TooLargeError
 
 MAX_DEPTH = 16
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import MalformedError
+from dualres.verifier.wire.errors import MalformedError
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _DIGITS = bytes(ALPHABET.index(chr(i)) if chr(i) in ALPHABET else 0xFF for i in range(256))

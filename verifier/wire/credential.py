@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import sdjwt
+from dualres.verifier.wire import sdjwt
 
 VCT = "urn:dualres:dual-residence:1"
 COUNTER_AUDIENCE = "urn:dualres:counter"

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from . import _json
-from ._b64 import b64d, b64e
-from .errors import (
+from dualres.verifier.wire import _json
+from dualres.verifier.wire.b64 import b64d, b64e
+from dualres.verifier.wire.errors import (
     BadSignatureError,
     MalformedError,
     UnsupportedAlgorithmError,

@@ -15,9 +15,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import _json, jws
-from ._b64 import b64d, b64e
-from .errors import (
+from dualres.verifier.wire import _json, jws
+from dualres.verifier.wire.b64 import b64d, b64e
+from dualres.verifier.wire.errors import (
     InvalidDisclosureError,
     MalformedError,
     ReservedClaimError,

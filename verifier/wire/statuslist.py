@@ -13,9 +13,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import jws
-from ._b64 import b64d, b64e
-from .errors import MalformedError, TooLargeError
+from dualres.verifier.wire import jws
+from dualres.verifier.wire.b64 import b64d, b64e
+from dualres.verifier.wire.errors import MalformedError, TooLargeError
 
 STATUS_LIST_TYP = "statuslist+jwt"
 VALID, REVOKED, SUSPENDED = 0, 1, 2

@@ -32,10 +32,10 @@ from __future__ import annotations
 import re
 import zlib
 
-from ._b64 import b64d, b64e, b64e_bytes
-from .base45 import decode as b45decode
-from .base45 import encode as b45encode
-from .errors import MalformedError, TooLargeError, UnsupportedVersionError
+from dualres.verifier.wire.b64 import b64d, b64e, b64e_bytes
+from dualres.verifier.wire.base45 import decode as b45decode
+from dualres.verifier.wire.base45 import encode as b45encode
+from dualres.verifier.wire.errors import MalformedError, TooLargeError, UnsupportedVersionError
 
 PREFIX = "DR1:"
 MAX_TEXT = 4296  # what a version-40 QR code holds in alphanumeric mode

@@ -14,8 +14,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import jws
-from .errors import MalformedError, UnknownKeyError
+from dualres.verifier.wire import jws
+from dualres.verifier.wire.errors import MalformedError, UnknownKeyError
 
 TRUST_LIST_TYP = "dualres-trust-list+jwt"
 

@@ -1,0 +1,282 @@
+"""The issuer's tables.  Typed SQLAlchemy 2 models; Alembic owns the schema.
+
+What is *not* here is as deliberate as what is: no My Number column (a keyed
+hash of the stable identity instead), no issued token (only what is needed to
+manage it: its status index, key and expiry), no API token in clear.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from dualres.issuer.domain.db import UTCDateTime
+
+# Registration and credential states, as stored.
+ACTIVE, SUSPENDED, REVOKED, EXPIRED = "active", "suspended", "revoked", "expired"
+# Credential status values match the Token Status List's.
+CRED_VALID, CRED_REVOKED, CRED_SUSPENDED = 0, 1, 2
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Municipality(Base):
+    __tablename__ = "municipality"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lg_code: Mapped[str] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefecture: Mapped[str] = mapped_column(String(16))
+    name_en: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Head of this municipality's audit hash chain; also the row appends lock.
+    audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    audit_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    keys: Mapped[list[SigningKey]] = relationship(back_populates="municipality")
+
+
+class SigningKey(Base):
+    """An issuer key.  The private part stays outside the database (``key_ref``)."""
+
+    __tablename__ = "signing_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    public_jwk: Mapped[dict[str, Any]]
+    key_ref: Mapped[str] = mapped_column(String(512))  # file path or pkcs11: URI
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime())  # stops signing
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # compromised
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    municipality: Mapped[Municipality] = relationship(back_populates="keys")
+
+
+class Person(Base):
+    """One human across municipalities, known only by a keyed hash of their identity."""
+
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Registration(Base):
+    __tablename__ = "registration"
+    __table_args__ = (
+        # One live registration per person and municipality (revoked and
+        # expired ones stay as history).
+        Index(
+            "uq_registration_live",
+            "person_id",
+            "municipality_id",
+            unique=True,
+            sqlite_where=text("state IN ('active', 'suspended')"),
+            postgresql_where=text("state IN ('active', 'suspended')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=ACTIVE, index=True)
+    identity_checked: Mapped[bool] = mapped_column(Boolean)  # by the My Number card
+    # The basic four as read at registration (住民票 facts), for the credential.
+    family_name: Mapped[str] = mapped_column(String(64))
+    given_name: Mapped[str] = mapped_column(String(64))
+    family_name_kana: Mapped[str] = mapped_column(String(64))
+    given_name_kana: Mapped[str] = mapped_column(String(64))
+    birthdate: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(8))
+    primary_lg_code: Mapped[str] = mapped_column(String(6))
+    primary_address: Mapped[str] = mapped_column(String(256))
+    # The second home (居所) in this municipality.
+    second_home_address: Mapped[str] = mapped_column(String(256))
+    second_home_postal_code: Mapped[str | None] = mapped_column(String(8))
+    activities: Mapped[list[Any]]
+    registered_since: Mapped[date] = mapped_column(Date)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    pairwise_sub: Mapped[str] = mapped_column(String(64))
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    municipality: Mapped[Municipality] = relationship()
+    person: Mapped[Person] = relationship()
+    credentials: Mapped[list[Credential]] = relationship(back_populates="registration")
+
+
+class StatusList(Base):
+    __tablename__ = "status_list"
+    __table_args__ = (UniqueConstraint("municipality_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # in the URI: /lg/<code>/status/<number>
+    size: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[int] = mapped_column(Integer, default=2)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped in the same transaction as any status change: the served token
+    # is rebuilt whenever it moves, so a change shows in the very next fetch.
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    municipality: Mapped[Municipality] = relationship()
+
+
+class Credential(Base):
+    """One credential on one phone.  The token itself is never stored."""
+
+    __tablename__ = "credential"
+    __table_args__ = (UniqueConstraint("status_list_id", "status_idx", name="uq_status_slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"), index=True)
+    status_list_id: Mapped[int] = mapped_column(ForeignKey("status_list.id"))
+    status_idx: Mapped[int] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(Integer, default=CRED_VALID)
+    kid: Mapped[str] = mapped_column(String(64), index=True)
+    holder_thumbprint: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    registration: Mapped[Registration] = relationship(back_populates="credentials")
+    status_list: Mapped[StatusList] = relationship()
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained per municipality (database triggers refuse edits)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (UniqueConstraint("municipality_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    municipality: Mapped[Municipality] = relationship()
+
+
+class CardState(Base):
+    """The identity stub's card: wrong-PIN counter, keyed like everything else."""
+
+    __tablename__ = "stub_card_state"
+
+    card_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- OpenID4VCI (issuer/web/oid4vci.py): every secret is stored only as a SHA-256 ---
+
+
+class CredentialOffer(Base):
+    """A pre-authorized offer made at the counter for one registration.
+
+    ``public_id`` names the offer in its ``credential_offer_uri``; the
+    pre-authorized code is derived from it with the deployment's secret
+    (issuer/domain/offers.py), so only its hash is kept here.
+    """
+
+    __tablename__ = "oid4vci_offer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(43), unique=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tx_code_hash: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    registration: Mapped[Registration] = relationship()
+
+
+class OAuthAccessToken(Base):
+    __tablename__ = "oid4vci_access_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("oid4vci_offer.id"), index=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"))
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))  # RFC 9449 binding
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    registration: Mapped[Registration] = relationship()
+
+
+class OneTimeValue(Base):
+    """Single-use values: c_nonces (kind "nonce") and seen DPoP ``jti``s (kind "jti")."""
+
+    __tablename__ = "oid4vci_once"
+    __table_args__ = (UniqueConstraint("kind", "value_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value_hash: Mapped[str] = mapped_column(String(64))
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# Staff accounts of the console.  Only a scrypt hash of the password is kept.
+class StaffUser(Base):
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)  # unique per deployment
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # Sign-in rate limit (kept in the database so that it holds across workers).
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    municipality: Mapped[Municipality] = relationship()

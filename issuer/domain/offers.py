@@ -1,0 +1,321 @@
+"""Pre-authorized credential offers and the short-lived secrets of OpenID4VCI.
+
+Every secret handed out here (pre-authorized code, transaction code, access
+token, c_nonce, DPoP ``jti``) is kept only as a hash, and each is single use:
+a database dump replays nothing.  The protocol itself is in issuer/web/oid4vci.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+from urllib.parse import quote
+
+import qrcode
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dualres.issuer.config import Settings
+from dualres.issuer.domain import audit
+from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.issuance import require_active
+from dualres.issuer.domain.models import (
+    CredentialOffer,
+    Municipality,
+    OAuthAccessToken,
+    OneTimeValue,
+    Registration,
+)
+from dualres.issuer.domain.trust import issuer_url
+from dualres.verifier.wire.b64 import b64e
+
+CONFIGURATION_ID: Final = "dualres_dual_residence"
+PRE_AUTH_GRANT: Final = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+OFFER_LIFETIME: Final = timedelta(minutes=10)
+TOKEN_LIFETIME: Final = timedelta(minutes=10)
+NONCE_LIFETIME: Final = timedelta(minutes=5)
+JTI_LIFETIME: Final = timedelta(minutes=11)  # outlives the proofs' accepted iat window
+MAX_TX_FAILURES: Final = 5
+TX_CODE_LENGTH: Final = 6
+_OFFER_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+TX_CODE_DESCRIPTION: Final = "窓口でお伝えした6桁の番号 / the 6-digit code from the counter"
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> IssuerError:
+    return IssuerError(error, description, status=status, headers={"Cache-Control": "no-store"})
+
+
+@dataclass(frozen=True)
+class NewOffer:
+    offer: CredentialOffer
+    offer_uri: str
+    wallet_uri: str
+    tx_code: str
+
+
+def _tx_hash(settings: Settings, offer_public_id: str, tx_code: str) -> str:
+    # Keyed and salted with the offer: 10^6 codes are too few for a bare hash.
+    msg = f"oid4vci-tx|{offer_public_id}|{tx_code}".encode()
+    return hmac.new(settings.identity_secret, msg, hashlib.sha256).hexdigest()
+
+
+def pre_authorized_code(settings: Settings, offer_public_id: str) -> str:
+    """The code, derived from the offer's id with the deployment's secret.
+
+    Deriving it (rather than storing it) lets the offer-by-reference endpoint
+    hand it out while the database holds only its hash.
+    """
+    msg = f"oid4vci-code|{offer_public_id}".encode()
+    return b64e(hmac.new(settings.identity_secret, msg, hashlib.sha256).digest())
+
+
+def offer_url(settings: Settings, lg_code: str, offer_public_id: str) -> str:
+    return f"{issuer_url(settings, lg_code)}/offers/{offer_public_id}"
+
+
+def offer_uri(settings: Settings, lg_code: str, offer_public_id: str) -> str:
+    url = offer_url(settings, lg_code, offer_public_id)
+    return f"openid-credential-offer://?credential_offer_uri={quote(url, safe='')}"
+
+
+def wallet_uri(settings: Settings, lg_code: str, offer_public_id: str) -> str:
+    """The same offer as an https link to this deployment's browser wallet (webapps/wallet/).
+
+    For a phone with no OpenID4VCI wallet app, whose camera cannot open
+    ``openid-credential-offer://``.  The fragment is offer_uri's query, byte for
+    byte, so the wallet fills in exactly the offer_uri; a fragment never leaves
+    the phone, so the offer URL stays out of every server and proxy log.
+    """
+    url = offer_url(settings, lg_code, offer_public_id)
+    return f"{settings.base_url}/wallet/#credential_offer_uri={quote(url, safe='')}"
+
+
+def create_offer(
+    session: Session, reg: Registration, *, actor: str, settings: Settings, now: datetime
+) -> NewOffer:
+    require_active(reg)
+    public_id = secrets.token_urlsafe(24)  # 192 bits: the URL is a bearer of the code
+    tx_code = "".join(secrets.choice("0123456789") for _ in range(TX_CODE_LENGTH))
+    offer = CredentialOffer(
+        public_id=public_id,
+        municipality_id=reg.municipality_id,
+        registration_id=reg.id,
+        code_hash=sha256(pre_authorized_code(settings, public_id)),
+        tx_code_hash=_tx_hash(settings, public_id, tx_code),
+        failures=0,
+        created_at=now,
+        expires_at=now + OFFER_LIFETIME,
+    )
+    session.add(offer)
+    session.flush()
+    audit.append(
+        session,
+        reg.municipality,
+        actor=actor,
+        action="oid4vci.offer",
+        target=reg.public_id,
+        detail={"offer": offer.id, "expires_at": offer.expires_at.isoformat()},
+        now=now,
+    )
+    lg_code = reg.municipality.lg_code
+    return NewOffer(
+        offer,
+        offer_uri(settings, lg_code, public_id),
+        wallet_uri(settings, lg_code, public_id),
+        tx_code,
+    )
+
+
+def qr_png(text: str) -> bytes:
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+    qr.add_data(text)
+    qr.make(fit=True)
+    buf = io.BytesIO()
+    qr.make_image(fill_color="black", back_color="white").save(buf)
+    return buf.getvalue()
+
+
+def _redeemable(offer: CredentialOffer, now: datetime) -> bool:
+    """Not used, not locked by wrong transaction codes, not expired."""
+    return (
+        offer.redeemed_at is None
+        and offer.failures < MAX_TX_FAILURES
+        and offer.expires_at > now
+    )
+
+
+def live_offer(
+    session: Session, municipality: Municipality, public_id: str, now: datetime
+) -> CredentialOffer | None:
+    """An offer that can still be redeemed, or None (unknown, used, expired, locked)."""
+    if not _OFFER_ID.match(public_id):  # PostgreSQL refuses NUL; nothing odd reaches SQL
+        return None
+    offer = session.execute(
+        select(CredentialOffer).where(
+            CredentialOffer.public_id == public_id,
+            CredentialOffer.municipality_id == municipality.id,
+        )
+    ).scalar_one_or_none()
+    return offer if offer is not None and _redeemable(offer, now) else None
+
+
+def offer_json(settings: Settings, lg_code: str, offer: CredentialOffer) -> dict[str, object]:
+    return {
+        "credential_issuer": issuer_url(settings, lg_code),
+        "credential_configuration_ids": [CONFIGURATION_ID],
+        "grants": {
+            PRE_AUTH_GRANT: {
+                "pre-authorized_code": pre_authorized_code(settings, offer.public_id),
+                "tx_code": {
+                    "input_mode": "numeric",
+                    "length": TX_CODE_LENGTH,
+                    "description": TX_CODE_DESCRIPTION,
+                },
+            }
+        },
+    }
+
+
+def redeem(
+    session: Session,
+    municipality: Municipality,
+    code: str,
+    tx_code: str | None,
+    *,
+    settings: Settings,
+    dpop_jkt: str | None,
+    now: datetime,
+) -> tuple[str, OAuthAccessToken]:
+    """Exchange a pre-authorized code and its tx_code for an access token.
+
+    A wrong tx_code is counted and *committed* before the error goes out, so
+    the five tries survive the request's rollback.
+    """
+    bad = oauth_error("invalid_grant", "the pre-authorized code is invalid, used or expired")
+    if len(code) > 128:
+        raise bad
+    offer = session.execute(
+        select(CredentialOffer)
+        .where(
+            CredentialOffer.code_hash == sha256(code),
+            CredentialOffer.municipality_id == municipality.id,
+        )
+        .with_for_update()
+    ).scalar_one_or_none()
+    if offer is None or not _redeemable(offer, now):
+        raise bad
+    if tx_code is None:
+        raise oauth_error("invalid_request", "tx_code is required for this offer")
+    if not hmac.compare_digest(_tx_hash(settings, offer.public_id, tx_code), offer.tx_code_hash):
+        session.execute(
+            update(CredentialOffer)
+            .where(CredentialOffer.id == offer.id)
+            .values(failures=CredentialOffer.failures + 1)
+        )
+        session.commit()
+        raise oauth_error("invalid_grant", "the transaction code is wrong")
+    # Conditional update: of two concurrent redemptions only one sees rowcount 1.
+    done = session.execute(
+        update(CredentialOffer)
+        .where(CredentialOffer.id == offer.id, CredentialOffer.redeemed_at.is_(None))
+        .values(redeemed_at=now)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise bad
+    token = secrets.token_urlsafe(32)
+    row = OAuthAccessToken(
+        token_hash=sha256(token),
+        offer_id=offer.id,
+        municipality_id=municipality.id,
+        registration_id=offer.registration_id,
+        dpop_jkt=dpop_jkt,
+        expires_at=now + TOKEN_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    audit.append(
+        session,
+        municipality,
+        actor=f"oid4vci:offer:{offer.id}",
+        action="oid4vci.redeem",
+        target=offer.registration.public_id,
+        detail={"offer": offer.id, "dpop": dpop_jkt is not None},
+        now=now,
+    )
+    return token, row
+
+
+def access_token(
+    session: Session, municipality: Municipality, token: str, now: datetime
+) -> OAuthAccessToken | None:
+    if len(token) > 128:
+        return None
+    row = session.execute(
+        select(OAuthAccessToken)
+        .where(
+            OAuthAccessToken.token_hash == sha256(token),
+            OAuthAccessToken.municipality_id == municipality.id,
+        )
+        .with_for_update()
+    ).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+def new_nonce(session: Session, municipality: Municipality, now: datetime) -> str:
+    # Sweep what has expired, so the table stays as small as the traffic.
+    session.execute(delete(OneTimeValue).where(OneTimeValue.expires_at < now))
+    nonce = secrets.token_urlsafe(32)
+    session.add(
+        OneTimeValue(
+            kind="nonce",
+            value_hash=sha256(nonce),
+            municipality_id=municipality.id,
+            expires_at=now + NONCE_LIFETIME,
+        )
+    )
+    return nonce
+
+
+def consume_nonce(session: Session, municipality: Municipality, nonce: str, now: datetime) -> bool:
+    row = session.execute(
+        select(OneTimeValue).where(
+            OneTimeValue.kind == "nonce",
+            OneTimeValue.value_hash == sha256(nonce),
+            OneTimeValue.municipality_id == municipality.id,
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    # Delete first, check after: a used nonce is gone either way.
+    gone = session.execute(delete(OneTimeValue).where(OneTimeValue.id == row.id))
+    return gone.rowcount == 1 and row.expires_at > now  # type: ignore[attr-defined]
+
+
+def remember_jti(session: Session, municipality: Municipality, jti: str, now: datetime) -> bool:
+    """Record a DPoP proof's ``jti``; False if it was seen before (a replay)."""
+    try:
+        with session.begin_nested():  # a savepoint: PostgreSQL aborts on a conflict
+            session.add(
+                OneTimeValue(
+                    kind="jti",
+                    value_hash=sha256(f"{municipality.id}|{jti}"),
+                    municipality_id=municipality.id,
+                    expires_at=now + JTI_LIFETIME,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True

@@ -1,0 +1,267 @@
+"""Reading untrusted input: the shape of a request, before the rules.
+
+Input problems (a missing field, a wrong type, an unknown member) are ``invalid_request``
+naming the field, never echoing the value; what the rules refuse is
+:mod:`dualres.issuer.domain.rules`' business.  Used by the staff API, the console (forms and
+CSV import) and the command line alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field, fields
+from datetime import date
+from typing import Any, Final
+
+from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.identity import PersonFacts, VerifiedIdentity, mynumber
+from dualres.issuer.domain.rules import MAX_ADDRESS, MAX_NAME, MAX_REASON, activity_codes, rule
+from dualres.schemas import lgcodes
+
+_DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_KATAKANA: Final = re.compile(r"^[ァ-ヺー・ヽヾ]+(　[ァ-ヺー・ヽヾ]+)*$")
+_DIGITS4: Final = re.compile(r"^[0-9]{4}$")
+_ALLOWED_CONTROL: Final = frozenset("\n\t")
+_MEMBER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+
+
+def invalid(field_name: str, description: str, ja: str = "入力が正しくありません") -> IssuerError:
+    return IssuerError("invalid_request", description, field=field_name, description_ja=ja)
+
+
+def obj(value: Any, where: str, allowed: frozenset[str]) -> dict[str, Any]:
+    """A JSON object with only known members: a typo is an error, not silently ignored."""
+    if not isinstance(value, dict):
+        raise invalid(where or "body", f"{where or 'the body'} must be a JSON object")
+    for k in value:
+        if k not in allowed:
+            # Name the member only if it looks like a name: never echo arbitrary input.
+            if _MEMBER.match(k):
+                name = f"{where}.{k}" if where else k
+                raise invalid(name, f"unknown field {name!r}", "不明な項目があります")
+            raise invalid(where or "body", "unknown field", "不明な項目があります")
+    return value
+
+
+def text(
+    data: dict[str, Any],
+    key: str,
+    where: str,
+    *,
+    max_len: int,
+    required: bool = True,
+    multiline: bool = False,
+) -> str | None:
+    """A trimmed string: present when required, of bounded length, no control characters
+    (PostgreSQL refuses NUL, and none of them belong in a name or address)."""
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise invalid(where, f"{where} is required", "必須項目です")
+        return None
+    if not isinstance(value, str):
+        raise invalid(where, f"{where} must be a string")
+    if len(value) > max_len * 4:  # before normalising: bound the work done on junk
+        raise invalid(where, f"{where} is longer than {max_len} characters", "長すぎます")
+    value = value.strip()
+    allowed = _ALLOWED_CONTROL if multiline else frozenset()
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value):
+        raise invalid(where, f"{where} contains control characters")
+    if len(value) > max_len:
+        raise invalid(where, f"{where} is longer than {max_len} characters", "長すぎます")
+    if not value and required:
+        raise invalid(where, f"{where} must not be empty", "必須項目です")
+    return value
+
+
+def iso_date(data: dict[str, Any], key: str, where: str, *, required: bool = True) -> date | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise invalid(where, f"{where} is required", "必須項目です")
+        return None
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise invalid(where, f"{where} must be a date YYYY-MM-DD", "日付は YYYY-MM-DD の形です")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid(where, f"{where} is not a calendar date", "存在しない日付です") from None
+
+
+def no_my_number(value: str, where: str) -> None:
+    """Free text is stored and audited: refuse it if a My Number was typed into it."""
+    if mynumber.contains_number(value):
+        raise rule("my_number_in_text", field=where, name=where)
+
+
+def reason(data: dict[str, Any]) -> str:
+    """The ``reason`` of a suspension, reinstatement or revocation (1..500 characters)."""
+    value = text(data, "reason", "reason", max_len=MAX_REASON, multiline=True)
+    assert value is not None
+    no_my_number(value, "reason")
+    return value
+
+
+def _kana(value: str, where: str) -> str:
+    # Accept what people type (half-width ｶﾀｶﾅ, ひらがな, ASCII spaces) and keep
+    # the one spelling the credential schema allows: full-width katakana.
+    v = unicodedata.normalize("NFKC", value)
+    v = "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in v)
+    v = "　".join(v.split())
+    if not _KATAKANA.match(v):
+        raise rule("invalid_kana", field=where, name=where)
+    return v
+
+
+# --- the request --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardCheck:
+    """A card and PIN to check.  Both stay out of repr() and are never stored."""
+
+    my_number: str = field(repr=False)
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CheckedCard:
+    """A card already checked moments ago (the console's two-step form): the keyed
+    identity hash and the facts, so neither the number nor the PIN travels again."""
+
+    identity_hash: str = field(repr=False)
+    facts: VerifiedIdentity
+
+
+@dataclass(frozen=True)
+class Declared(PersonFacts):
+    """A self-declared identity (basic tier only): not checked, so never premium."""
+
+
+@dataclass(frozen=True)
+class NewRegistration:
+    identity: CardCheck | CheckedCard | Declared
+    tier: str
+    activities: tuple[str, ...]
+    second_home_address: str
+    second_home_postal_code: str | None
+    valid_from: date | None
+    valid_until: date
+    registered_since: date | None
+
+
+_TOP: Final = frozenset(
+    {
+        "identity",
+        "tier",
+        "activities",
+        "second_home",
+        "valid_from",
+        "valid_until",
+        "registered_since",
+    }
+)
+_CARD: Final = frozenset({"my_number", "pin"})
+# In the order the console's CSV import and export put them.
+DECLARED_FIELDS: Final = tuple(f.name for f in fields(Declared))
+_DECLARED: Final = frozenset(DECLARED_FIELDS)
+_SECOND_HOME: Final = frozenset({"address", "postal_code"})
+SEXES: Final = ("male", "female")
+
+
+def card_check(data: dict[str, Any]) -> CardCheck:
+    card = obj(data, "identity", _CARD)
+    number, pin = card.get("my_number"), card.get("pin")
+    # Messages name the field, never the value: a number must not come back.
+    if not isinstance(number, str) or not mynumber.is_valid(number):
+        raise invalid(
+            "identity.my_number",
+            "identity.my_number must be 12 digits with a valid check digit",
+            "個人番号は検査用数字の正しい12桁の数字で入力してください",
+        )
+    if not isinstance(pin, str) or not _DIGITS4.match(pin):
+        raise invalid("identity.pin", "identity.pin must be 4 digits", "暗証番号は4桁の数字です")
+    return CardCheck(number, pin)
+
+
+def _declared(data: dict[str, Any]) -> Declared:
+    w = "identity.declared"
+    d = obj(data.get("declared"), w, _DECLARED)
+    name_keys = ("family_name", "given_name", "family_name_kana", "given_name_kana")
+    names = {k: text(d, k, f"{w}.{k}", max_len=MAX_NAME) or "" for k in name_keys}
+    for k in ("family_name_kana", "given_name_kana"):
+        names[k] = _kana(names[k], f"{w}.{k}")
+    birthdate = iso_date(d, "birthdate", f"{w}.birthdate")
+    assert birthdate is not None
+    sex = d.get("sex")
+    if sex is not None and sex not in SEXES:
+        raise invalid(f"{w}.sex", "sex must be 'male' or 'female' when given")
+    address = text(d, "address", f"{w}.address", max_len=MAX_ADDRESS) or ""
+    no_my_number(address, f"{w}.address")
+    code = d.get("address_lg_code")
+    if not isinstance(code, str):
+        raise invalid(f"{w}.address_lg_code", "address_lg_code must be a 6-digit string")
+    if not lgcodes.is_address_municipality(code):
+        raise rule("unknown_lg_code")
+    return Declared(
+        names["family_name"],
+        names["given_name"],
+        names["family_name_kana"],
+        names["given_name_kana"],
+        birthdate,
+        sex,
+        address,
+        code,
+    )
+
+
+def parse_new(data: Any, *, checked: CheckedCard | None = None) -> NewRegistration:
+    """Check the shape of a registration request (not yet the rules).
+
+    ``checked``: the identity comes from a card check already made (the
+    console's first step), and the body carries no ``identity``.
+    """
+    body = obj(data, "", _TOP)
+    identity: CardCheck | CheckedCard | Declared
+    if checked is not None:
+        identity = checked
+    else:
+        ident = obj(body.get("identity"), "identity", _CARD | {"declared"})
+        if "declared" not in ident:
+            identity = card_check(ident)
+        elif set(ident) != {"declared"}:
+            raise invalid("identity", "give either my_number and pin, or declared, not both")
+        else:
+            identity = _declared(ident)
+    tier = body.get("tier")
+    if not isinstance(tier, str):
+        raise invalid("tier", "tier is required: 'basic' or 'premium'", "区分を指定してください")
+    acts = body.get("activities")
+    if not isinstance(acts, list) or not all(isinstance(a, str) for a in acts):
+        raise invalid("activities", "activities must be a list of activity codes")
+    if len(acts) > 2 * len(activity_codes()):
+        raise invalid("activities", "too many activities")
+    home = obj(body.get("second_home"), "second_home", _SECOND_HOME)
+    # Length and emptiness of the address are rules with their own codes (_check_form).
+    address = home.get("address")
+    if address is not None and not isinstance(address, str):
+        raise invalid("second_home.address", "second_home.address must be a string")
+    address = (address or "").strip()
+    if len(address) <= MAX_ADDRESS:
+        address = text(
+            {"a": address}, "a", "second_home.address", max_len=MAX_ADDRESS, required=False
+        )
+    postal = text(home, "postal_code", "second_home.postal_code", max_len=16, required=False)
+    valid_until = iso_date(body, "valid_until", "valid_until")
+    assert valid_until is not None
+    return NewRegistration(
+        identity=identity,
+        tier=tier[:32],
+        activities=tuple(dict.fromkeys(acts)),  # duplicates say nothing more
+        second_home_address=address or "",
+        second_home_postal_code=postal or None,
+        valid_from=iso_date(body, "valid_from", "valid_from", required=False),
+        valid_until=valid_until,
+        registered_since=iso_date(body, "registered_since", "registered_since", required=False),
+    )

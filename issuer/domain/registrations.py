@@ -1,0 +1,481 @@
+"""Registrations: creating one under the rules of DESIGN §1, and every change of state, audited.
+
+Each function works inside the caller's transaction and never commits: the
+audit entry, the status-list bump and the change itself commit together or
+not at all.  The request's shape is read by :mod:`dualres.issuer.domain.parse`;
+a well-formed request the rules refuse is a :class:`RuleViolation` with its own
+stable code (:mod:`dualres.issuer.domain.rules`, listed in docs/issuer-api.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dualres.issuer.config import Settings
+from dualres.issuer.domain import audit, rules
+from dualres.issuer.domain.errors import NotFound, StateConflict
+from dualres.issuer.domain.identity import (
+    IdentityError,
+    IdentityProvider,
+    PersonFacts,
+    identity_hash,
+    provider_for,
+)
+from dualres.issuer.domain.issuance import issue_credential
+from dualres.issuer.domain.keys import KeyStore
+from dualres.issuer.domain.models import (
+    ACTIVE,
+    CRED_REVOKED,
+    CRED_SUSPENDED,
+    CRED_VALID,
+    REVOKED,
+    SUSPENDED,
+    Credential,
+    Municipality,
+    Person,
+    Registration,
+)
+from dualres.issuer.domain.parse import (
+    CardCheck,
+    CheckedCard,
+    Declared,
+    NewRegistration,
+    no_my_number,
+    parse_new,
+)
+from dualres.issuer.domain.rules import (
+    EARLIEST_BIRTH,
+    MAX_ADDRESS,
+    MAX_FROM_AHEAD,
+    MAX_FROM_PAST,
+    MAX_PREMIUM,
+    TIERS,
+    activity_codes,
+    rule,
+    today,
+)
+from dualres.issuer.domain.statuslists import bump
+from dualres.schemas import lgcodes
+from dualres.verifier.wire.b64 import b64e
+
+LIVE: Final = (ACTIVE, SUSPENDED)
+PUBLIC_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_POSTAL: Final = re.compile(r"^[0-9]{3}-[0-9]{4}$")
+
+
+# --- rules that need no identity ------------------------------------------------
+
+
+def _check_form(req: NewRegistration, day: date, settings: Settings) -> tuple[date, date]:
+    """Rules on the request alone, checked before the card so a form error costs no PIN try.
+
+    Returns (valid_from, registered_since) with their defaults applied.
+    """
+    if req.tier not in TIERS:
+        raise rule("invalid_tier")
+    if req.tier == "premium" and not isinstance(req.identity, CardCheck | CheckedCard):
+        raise rule("identity_check_required")
+    valid_from = req.valid_from or day
+    if not day - MAX_FROM_PAST <= valid_from <= day + MAX_FROM_AHEAD:
+        raise rule("valid_from_out_of_range")
+    if req.valid_until <= valid_from:
+        raise rule("validity_not_positive")
+    if req.valid_until > valid_from + timedelta(days=settings.credential_max_days):
+        raise rule("validity_too_long", days=settings.credential_max_days)
+    if not req.activities:
+        raise rule("activities_required")
+    for i, a in enumerate(req.activities):
+        if a not in activity_codes():
+            # The index, not the value: never echo arbitrary input.
+            raise rule("unknown_activity", field=f"activities[{i}]")
+    since = req.registered_since or day
+    if since > day:
+        raise rule("registered_since_in_future")
+    if not req.second_home_address:
+        raise rule("second_home_address_required")
+    if len(req.second_home_address) > MAX_ADDRESS:
+        raise rule("second_home_address_too_long", n=MAX_ADDRESS)
+    no_my_number(req.second_home_address, "second_home.address")
+    postal = req.second_home_postal_code
+    if postal is not None and not _POSTAL.match(unicodedata.normalize("NFKC", postal)):
+        raise rule("invalid_postal_code")
+    return valid_from, since
+
+
+# --- identity -------------------------------------------------------------------
+
+
+def _declared_hash(secret: bytes, d: Declared) -> str:
+    # Kana and birth date are what a person reliably writes the same way twice;
+    # kanji have variants (髙/高, 齋/斎) and addresses change.
+    kana = (d.family_name_kana + d.given_name_kana).replace("　", "")
+    msg = f"declared:{kana}|{d.birthdate.isoformat()}"
+    return hmac.new(secret, msg.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _check_identity(
+    session: Session,
+    municipality: Municipality,
+    req: NewRegistration,
+    provider: IdentityProvider | None,
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+) -> tuple[PersonFacts, str]:
+    """The facts to register and the person's keyed identity hash."""
+    if isinstance(req.identity, Declared):
+        return req.identity, _declared_hash(settings.identity_secret, req.identity)
+    if isinstance(req.identity, CheckedCard):
+        return req.identity.facts, req.identity.identity_hash
+    if provider is None:
+        provider = provider_for(session, settings)
+    try:
+        verified = provider.check(req.identity.my_number, req.identity.pin)
+    except IdentityError as exc:
+        # Recorded (and committed by the caller, see IdentityError.persist):
+        # repeated failures at one counter are worth a supervisor's look.
+        audit.append(
+            session,
+            municipality,
+            actor=actor,
+            action="identity.check_failed",
+            target=None,
+            detail={"error": exc.error, **exc.extra},
+            now=now,
+        )
+        raise
+    # From here on only the keyed hash exists; the number is not passed further.
+    return verified, identity_hash(settings.identity_secret, verified.stable_id)
+
+
+def _person(session: Session, ident_hash: str, now: datetime) -> Person:
+    """The person, locked for the rest of the transaction.
+
+    The lock is what makes "at most 3 premium registrations" hold when two
+    counters register the same person at once: the second waits, then counts
+    the first's registration.
+    """
+    q = select(Person).where(Person.identity_hash == ident_hash).with_for_update()
+    person = session.execute(q).scalar_one_or_none()
+    if person is not None:
+        return person
+    try:
+        with session.begin_nested():
+            person = Person(identity_hash=ident_hash, created_at=now)
+            session.add(person)
+    except IntegrityError:
+        # Created concurrently: the row now exists and is committed.
+        person = session.execute(q.execution_options(populate_existing=True)).scalar_one()
+    return person
+
+
+def _live(session: Session, person: Person, municipality: Municipality) -> Registration | None:
+    return session.execute(
+        select(Registration).where(
+            Registration.person_id == person.id,
+            Registration.municipality_id == municipality.id,
+            Registration.state.in_(LIVE),
+        )
+    ).scalar_one_or_none()
+
+
+def _check_person(
+    session: Session,
+    municipality: Municipality,
+    person: Person,
+    facts: PersonFacts,
+    tier: str,
+    since: date,
+    day: date,
+) -> None:
+    if not EARLIEST_BIRTH <= facts.birthdate <= day:
+        raise rule("invalid_birthdate")
+    if since < facts.birthdate:
+        raise rule("registered_since_before_birth")
+    if _live(session, person, municipality) is not None:
+        raise rule("already_registered")
+    if tier == "premium":
+        count = session.execute(
+            select(func.count())
+            .select_from(Registration)
+            .where(
+                Registration.person_id == person.id,
+                Registration.tier == "premium",
+                Registration.state.in_(LIVE),
+            )
+        ).scalar_one()
+        if count >= MAX_PREMIUM:
+            raise rule("premium_limit_reached", n=MAX_PREMIUM)
+
+
+def pairwise_sub(secret: bytes, lg_code: str, ident_hash: str) -> str:
+    """A subject id per person and municipality: two issuers' ids cannot be linked."""
+    return b64e(hmac.new(secret, f"sub:{lg_code}{ident_hash}".encode(), hashlib.sha256).digest())
+
+
+# --- the actions -----------------------------------------------------------------
+
+
+def create_registration(
+    session: Session,
+    municipality: Municipality,
+    request: NewRegistration | dict[str, Any],
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    provider: IdentityProvider | None = None,
+) -> Registration:
+    """Check the card, apply every rule, write the registration and its audit entry.
+
+    The caller commits.  On an :class:`IdentityError` with ``persist`` set the
+    caller should commit too (the PIN counter and the audit entry), then answer
+    with the error.
+    """
+    req = request if isinstance(request, NewRegistration) else parse_new(request)
+    day = today(now)
+    valid_from, since = _check_form(req, day, settings)
+    facts, ident_hash = _check_identity(
+        session, municipality, req, provider, actor=actor, now=now, settings=settings
+    )
+    if rules.home_municipality(facts.address_lg_code) == municipality.lg_code:
+        raise rule("own_municipality")
+    person = _person(session, ident_hash, now)
+    _check_person(session, municipality, person, facts, req.tier, since, day)
+    primary = lgcodes.lookup(facts.address_lg_code)
+    postal = req.second_home_postal_code
+    reg = Registration(
+        public_id=secrets.token_urlsafe(16),
+        municipality_id=municipality.id,
+        person_id=person.id,
+        tier=req.tier,
+        state=ACTIVE,
+        identity_checked=isinstance(req.identity, CardCheck | CheckedCard),
+        family_name=facts.family_name,
+        given_name=facts.given_name,
+        family_name_kana=facts.family_name_kana,
+        given_name_kana=facts.given_name_kana,
+        birthdate=facts.birthdate,
+        sex=facts.sex,
+        primary_lg_code=facts.address_lg_code,
+        primary_address=facts.address or (primary.full_name if primary else ""),
+        second_home_address=req.second_home_address,
+        second_home_postal_code=unicodedata.normalize("NFKC", postal) if postal else None,
+        activities=list(req.activities),
+        registered_since=since,
+        valid_from=valid_from,
+        valid_until=req.valid_until,
+        pairwise_sub=pairwise_sub(settings.identity_secret, municipality.lg_code, ident_hash),
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(reg)
+    except IntegrityError:
+        # The partial unique index caught a concurrent registration of the
+        # same person here; anything else is not ours to explain.
+        if _live(session, person, municipality) is not None:
+            raise rule("already_registered") from None
+        raise
+    audit.append(
+        session,
+        municipality,
+        actor=actor,
+        action="registration.create",
+        target=reg.public_id,
+        detail={
+            "tier": reg.tier,
+            "identity_checked": reg.identity_checked,
+            "valid_from": valid_from.isoformat(),
+            "valid_until": reg.valid_until.isoformat(),
+        },
+        now=now,
+    )
+    return reg
+
+
+def get_registration(
+    session: Session, municipality: Municipality, public_id: str, *, lock: bool = False
+) -> Registration:
+    """A registration of *this* municipality; any other is "not found", never
+    "forbidden", so that staff of one town cannot probe another's register."""
+    if not PUBLIC_ID.match(public_id):
+        raise NotFound("registration")
+    q = select(Registration).where(
+        Registration.public_id == public_id, Registration.municipality_id == municipality.id
+    )
+    if lock:
+        q = q.with_for_update().execution_options(populate_existing=True)
+    reg = session.execute(q).scalar_one_or_none()
+    if reg is None:
+        raise NotFound("registration")
+    return reg
+
+
+def _conflict(reg: Registration, action: str) -> StateConflict:
+    return StateConflict(
+        "invalid_state",
+        f"cannot {action} a registration that is {reg.state}",
+        description_ja="現在の状態ではこの操作はできません",
+        extra={"state": reg.state},
+    )
+
+
+# action -> (the states it may start from, the state it leads to, what it does
+# to the registration's credentials: status -> new status).
+_TRANSITIONS: Final[dict[str, tuple[tuple[str, ...], str, dict[int, int]]]] = {
+    "suspend": ((ACTIVE,), SUSPENDED, {CRED_VALID: CRED_SUSPENDED}),
+    "reinstate": ((SUSPENDED,), ACTIVE, {CRED_SUSPENDED: CRED_VALID}),
+    "revoke": (LIVE, REVOKED, {CRED_VALID: CRED_REVOKED, CRED_SUSPENDED: CRED_REVOKED}),
+}
+
+
+def _transition(
+    session: Session, reg: Registration, action: str, *, why: str, actor: str, now: datetime
+) -> Registration:
+    allowed, to, credentials = _TRANSITIONS[action]
+    reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
+    if reg.state not in allowed:
+        raise _conflict(reg, action)
+    changed: set[int] = set()
+    for cred in session.execute(
+        select(Credential).where(Credential.registration_id == reg.id)
+    ).scalars():
+        new = credentials.get(cred.status)
+        if new is not None and new != cred.status:
+            cred.status = new
+            changed.add(cred.status_list_id)
+    previous = reg.state
+    reg.state, reg.state_reason, reg.updated_at = to, why, now
+    session.flush()
+    # Same transaction: the served status list moves exactly when this commits.
+    bump(session, changed)
+    audit.append(
+        session,
+        reg.municipality,
+        actor=actor,
+        action=f"registration.{action}",
+        target=reg.public_id,
+        detail={"from": previous, "to": to, "reason": why},
+        now=now,
+    )
+    return reg
+
+
+# ``settings`` is accepted by every action for one calling convention; the
+# state changes themselves need none.
+
+
+def suspend(
+    session: Session,
+    reg: Registration,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    settings: Settings | None = None,
+) -> Registration:
+    return _transition(session, reg, "suspend", why=reason, actor=actor, now=now)
+
+
+def reinstate(
+    session: Session,
+    reg: Registration,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    settings: Settings | None = None,
+) -> Registration:
+    return _transition(session, reg, "reinstate", why=reason, actor=actor, now=now)
+
+
+def revoke(
+    session: Session,
+    reg: Registration,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    settings: Settings | None = None,
+) -> Registration:
+    """Final: a revoked registration never comes back (register anew instead)."""
+    return _transition(session, reg, "revoke", why=reason, actor=actor, now=now)
+
+
+def renew(
+    session: Session,
+    reg: Registration,
+    *,
+    valid_until: date | None,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+) -> Registration:
+    """Extend the validity, at most ``credential_max_days`` from today.
+
+    Credentials already issued keep their expiry: the holder fetches a new one.
+    """
+    reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
+    if reg.state not in LIVE:
+        raise _conflict(reg, "renew")
+    limit = today(now) + timedelta(days=settings.credential_max_days)
+    new_until = valid_until or limit
+    if new_until <= reg.valid_until:
+        raise rule("renewal_not_later")
+    if new_until > limit:
+        raise rule("renewal_too_long", days=settings.credential_max_days)
+    previous = reg.valid_until
+    reg.valid_until, reg.updated_at = new_until, now
+    session.flush()
+    audit.append(
+        session,
+        reg.municipality,
+        actor=actor,
+        action="registration.renew",
+        target=reg.public_id,
+        detail={"from": previous.isoformat(), "to": new_until.isoformat()},
+        now=now,
+    )
+    return reg
+
+
+def issue(
+    session: Session,
+    reg: Registration,
+    holder_jwk: Any,
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    keys: KeyStore,
+) -> tuple[Credential, str]:
+    """Issue a credential to a holder key, audited.
+
+    The registration row is locked first, so a concurrent revocation either
+    sees this credential (and revokes it) or makes this issuance refuse.
+    """
+    reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
+    cred, token = issue_credential(session, reg, holder_jwk, settings=settings, keys=keys, now=now)
+    audit.append(
+        session,
+        reg.municipality,
+        actor=actor,
+        action="credential.issue",
+        target=reg.public_id,
+        detail={"credential": cred.id, "kid": cred.kid},
+        now=now,
+    )
+    return cred, token

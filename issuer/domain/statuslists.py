@@ -1,0 +1,147 @@
+"""Status lists: random, never-reused indices, and the signed tokens verifiers fetch.
+
+Indices are drawn uniformly at random from lists of at least 131,072 entries
+(herd privacy: an index says nothing about when or to whom a credential was
+issued).  Uniqueness is the database's job, not ours: the credential's
+(list, index) pair is a unique constraint, a collision is retried inside a
+savepoint, and after repeated collisions the list counts as full and the next
+one opens.  That holds across any number of worker processes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dualres.issuer.config import Settings
+from dualres.issuer.domain.keys import KeyStore, signing_key
+from dualres.issuer.domain.models import Credential, Municipality, StatusList
+from dualres.verifier.wire import statuslist
+
+FULL_AFTER_COLLISIONS = 8  # a list ~85% full keeps colliding: open the next
+
+
+def status_uri(settings: Settings, lg_code: str, number: int) -> str:
+    return f"{settings.base_url}/lg/{lg_code}/status/{number}"
+
+
+def open_list(session: Session, municipality: Municipality, size: int, now: datetime) -> StatusList:
+    """The municipality's list to allocate from, creating the next one when needed."""
+    # One statement, one snapshot: asking "is one open?" and "what is the
+    # highest number?" separately lets a list another worker commits in
+    # between look both absent and taken, and a needless next list opens.
+    lists = (
+        session.execute(
+            select(StatusList)
+            .where(StatusList.municipality_id == municipality.id)
+            .order_by(StatusList.number)
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .all()
+    )
+    for lst in lists:
+        if not lst.full:
+            return lst
+    number = (lists[-1].number if lists else 0) + 1
+    try:
+        with session.begin_nested():
+            lst = StatusList(
+                municipality_id=municipality.id, number=number, size=size, bits=2, created_at=now
+            )
+            session.add(lst)
+    except IntegrityError:
+        # Another worker opened it first: use theirs.
+        return open_list(session, municipality, size, now)
+    return lst
+
+
+def place(
+    session: Session, credential: Credential, municipality: Municipality, size: int, now: datetime
+) -> None:
+    """Give ``credential`` a random free slot and flush it."""
+    collisions = 0
+    while True:
+        lst = open_list(session, municipality, size, now)
+        credential.status_list_id = lst.id
+        credential.status_idx = secrets.randbelow(lst.size)
+        try:
+            with session.begin_nested():
+                session.add(credential)
+            return
+        except IntegrityError:
+            if credential in session:
+                session.expunge(credential)
+            collisions += 1
+            if collisions >= FULL_AFTER_COLLISIONS:
+                session.execute(update(StatusList).where(StatusList.id == lst.id).values(full=True))
+                collisions = 0
+
+
+def bump(session: Session, list_ids: set[int]) -> None:
+    """Mark lists changed, in the transaction that changed them."""
+    if list_ids:
+        session.execute(
+            update(StatusList)
+            .where(StatusList.id.in_(list_ids))
+            .values(version=StatusList.version + 1)
+        )
+
+
+class TokenCache:
+    """Signed tokens per list, rebuilt when the list's version moves or the token ages."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[int, tuple[int, int, str, str]] = {}  # id -> (version, iat, token, kid)
+
+    def get(
+        self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
+    ) -> str:
+        t = int(now.timestamp())
+        # A token signed by a key that was removed since (compromised) must not
+        # outlive it: verifiers refuse the whole sync over it (unknown kid).
+        kid = signing_key(session, lst.municipality, now).kid
+        with self._lock:
+            cached = self._tokens.get(lst.id)
+        if (
+            cached
+            and cached[0] == lst.version
+            and cached[3] == kid
+            and t - cached[1] < settings.status_list_ttl
+        ):
+            return cached[2]
+        token = build_token(session, lst, settings, keys, now)
+        with self._lock:
+            self._tokens[lst.id] = (lst.version, t, token, kid)
+        return token
+
+
+def build_token(
+    session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
+) -> str:
+    bits = statuslist.StatusList.new(lst.size, lst.bits)
+    rows = session.execute(
+        select(Credential.status_idx, Credential.status).where(
+            Credential.status_list_id == lst.id, Credential.status != statuslist.VALID
+        )
+    )
+    for idx, st in rows:
+        bits.set(idx, st)
+    municipality = lst.municipality
+    key = signing_key(session, municipality, now)
+    t = int(now.timestamp())
+    return statuslist.sign_token(
+        bits,
+        uri=status_uri(settings, municipality.lg_code, lst.number),
+        iat=t,
+        exp=t + settings.status_list_token_lifetime,
+        ttl=settings.status_list_ttl,
+        key=keys.load(key.key_ref),
+        kid=key.kid,
+    )

@@ -1,0 +1,530 @@
+"""The console's pages.  Thin, like the API's views: read the form, call
+:mod:`issuer.registrations`, commit once; a rule that refuses is shown next to
+its field in the staff member's language, never as a stack trace."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from flask import (
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from dualres.issuer.domain import audit, parse, registrations, rules
+from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.identity import (
+    IdentityError,
+    VerifiedIdentity,
+    identity_hash,
+    provider_for,
+)
+from dualres.issuer.domain.models import AuditEntry, Credential, Municipality, Registration
+from dualres.issuer.domain.staff import sign_in
+from dualres.issuer.web.api import STATES, _search, page_rows
+from dualres.issuer.web.console.base import (
+    _clock,
+    _end_session,
+    actor,
+    bp,
+    csrf_token,
+    message,
+    municipality,
+    staff,
+    t,
+)
+from dualres.issuer.web.console.i18n import LANGS
+from dualres.issuer.web.context import now, services
+from dualres.issuer.web.context import session as db_session
+from dualres.issuer.web.throttle import Throttle, app_throttle
+from dualres.schemas import load_json
+from dualres.verifier.wareki import day_start
+
+PAGE: Final = 50
+MAX_OFFSET: Final = 1_000_000
+# A domain error's field -> the form input it is shown beside.
+FIELDS: Final = {
+    "identity.my_number": "my_number",
+    "identity.pin": "pin",
+    "identity": "identity",
+    "tier": "tier",
+    "activities": "activities",
+    "second_home.address": "second_home_address",
+    "second_home.postal_code": "postal_code",
+    "valid_from": "valid_from",
+    "valid_until": "valid_until",
+    "registered_since": "registered_since",
+    "reason": "reason",
+}
+CARD_FIELDS: Final = frozenset({"my_number", "pin", "identity"})
+CRED_KEYS: Final = {0: "cred_valid", 1: "revoked", 2: "suspended"}
+
+
+def _field(exc: IssuerError) -> str:
+    f = exc.field or ""
+    if f.startswith("activities"):
+        return "activities"
+    return FIELDS.get(f, "form")
+
+
+@functools.cache
+def _activities() -> list[dict[str, str]]:
+    # Read once: the file ships with the package.  Callers only read the list.
+    acts: list[dict[str, str]] = load_json("activities.json")
+    return acts
+
+
+# --- sign-in, sign-out, language ---------------------------------------------------------------
+
+
+def _login_throttle() -> Throttle:
+    # 20 attempts at once, then one every 10 s: a town hall behind one NAT
+    # address signs in far less often than that.
+    return app_throttle("dualres_login_throttle", burst=20, rate=0.1)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    error = t("expired") if session.pop("expired", False) else None
+    if request.method == "GET":
+        if "uid" in session:
+            return redirect(url_for("console.index"))
+        return render_template("console/login.html", error=error, username="")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    # The per-account lock (auth.py) stops guessing one account's password; this
+    # stops one address trying a common password across many accounts (spraying).
+    wait = _login_throttle().hit(request.remote_addr or "-", now().timestamp())
+    if wait is not None:
+        resp = render_template("console/login.html", error=t("busy_address"), username=username)
+        return resp, 429, {"Retry-After": str(int(wait) + 1)}
+    s = db_session()
+    result = sign_in(s, username, password, now())
+    s.commit()  # the failure counter, whatever the outcome
+    if result.user is None:
+        error = t("locked") if result.locked else t("bad_login")
+        status = 429 if result.locked else 401
+        return render_template("console/login.html", error=error, username=username), status
+    keep = session.get("lang", "ja")
+    session.clear()  # no fixation: a new session, a new CSRF token
+    session.update(uid=result.user.id, last=_clock(), lang=keep)
+    csrf_token()
+    return redirect(url_for("console.index"))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    _end_session()
+    return redirect(url_for("console.login"))
+
+
+@bp.post("/lang")
+def set_lang() -> Response:
+    chosen = request.form.get("lang", "ja")
+    session["lang"] = chosen if chosen in LANGS else "ja"
+    back = request.form.get("next", "")
+    # Only our own pages: never an open redirect.
+    if not back.startswith("/console/") or "//" in back or "\\" in back:
+        back = url_for("console.index")
+    return redirect(back)
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("console.search"))
+
+
+# --- find --------------------------------------------------------------------------------------
+
+
+def _date_arg(args: MultiDict[str, str], key: str, errors: dict[str, str]) -> date | None:
+    raw = args.get(key, "").strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[key] = t("date_format")
+        return None
+
+
+def _jst_start(d: date) -> datetime:
+    return day_start(d)
+
+
+def _day_range(
+    args: MultiDict[str, str],
+    column: Any,
+    keys: tuple[str, str],
+    errors: dict[str, str],
+    where: list[Any],
+) -> None:
+    """Filter ``column`` to whole JST days from ``keys[0]`` to ``keys[1]`` (both optional)."""
+    start = _date_arg(args, keys[0], errors)
+    end = _date_arg(args, keys[1], errors)
+    if start:
+        where.append(column >= _jst_start(start))
+    if end:
+        where.append(column < _jst_start(end) + timedelta(days=1))
+
+
+def _page(model: Any, where: list[Any], *order: Any) -> tuple[list[Any], int, int]:
+    """One page of ``model`` rows matching ``where``, the total, and the page's offset."""
+    offset = _offset()
+    rows, total = page_rows(model, where, order, limit=PAGE, offset=offset)
+    return rows, total, offset
+
+
+def _offset() -> int:
+    raw = request.args.get("offset", "0")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 7:
+        return 0
+    return min(int(raw), MAX_OFFSET)
+
+
+def search_filters(args: MultiDict[str, str], errors: dict[str, str]) -> list[Any]:
+    """The search form's conditions, this municipality's rows only (also used by the export)."""
+    where: list[Any] = [Registration.municipality_id == municipality().id]
+    q = args.get("q", "").strip()[:64]
+    if q:
+        try:
+            parse.no_my_number(q, "q")  # a My Number is no search key
+            where.append(_search(q))
+        except IssuerError as exc:
+            errors["q"] = message(exc)
+    state = args.get("state", "")
+    if state in STATES:
+        where.append(Registration.state == state)
+    tier = args.get("tier", "")
+    if tier in rules.TIERS:
+        where.append(Registration.tier == tier)
+    _day_range(args, Registration.created_at, ("created_from", "created_to"), errors, where)
+    return where
+
+
+@bp.get("/registrations")
+def search() -> tuple[str, int]:
+    return search_page()
+
+
+def search_page(export_error: str | None = None, status: int = 200) -> tuple[str, int]:
+    args = request.args
+    errors: dict[str, str] = {}
+    where = search_filters(args, errors)
+    regs, total, offset = _page(
+        Registration, where, Registration.created_at.desc(), Registration.id.desc()
+    )
+    return render_template(
+        "console/search.html",
+        regs=regs,
+        total=total,
+        offset=offset,
+        page=PAGE,
+        errors=errors,
+        args=args,
+        states=STATES,
+        tiers=rules.TIERS,
+        export_error=export_error,
+    ), status
+
+
+def _detail(
+    reg: Registration, *, errors: dict[str, str] | None = None, status: int = 200
+) -> tuple[str, int]:
+    creds = list(
+        db_session()
+        .execute(
+            select(Credential).where(Credential.registration_id == reg.id).order_by(Credential.id)
+        )
+        .scalars()
+    )
+    acts = {a["code"]: a for a in _activities()}
+    return render_template(
+        "console/detail.html",
+        reg=reg,
+        creds=creds,
+        cred_keys=CRED_KEYS,
+        acts=acts,
+        errors=errors or {},
+        form=request.form,
+    ), status
+
+
+@bp.get("/registrations/<public_id>")
+def detail(public_id: str) -> tuple[str, int]:
+    return _detail(registrations.get_registration(db_session(), municipality(), public_id))
+
+
+def _act(public_id: str, action: str) -> Response | tuple[str, int]:
+    s = db_session()
+    # Existence first: staff of another town get 404 here, never 403.
+    reg = registrations.get_registration(s, municipality(), public_id)
+    if action == "revoke" and staff().role != "supervisor":
+        abort(403)
+    try:
+        if action == "renew":
+            raw = request.form.get("valid_until", "").strip()
+            until = parse.iso_date(
+                {"valid_until": raw} if raw else {}, "valid_until", "valid_until", required=False
+            )
+            registrations.renew(
+                s, reg, valid_until=until, actor=actor(), now=now(),
+                settings=services().settings,
+            )  # fmt: skip
+        else:
+            why = parse.reason({"reason": request.form.get("reason", "")})
+            change = {
+                "suspend": registrations.suspend,
+                "reinstate": registrations.reinstate,
+                "revoke": registrations.revoke,
+            }[action]
+            change(s, reg, reason=why, actor=actor(), now=now())
+    except IssuerError as exc:
+        s.rollback()
+        reg = registrations.get_registration(s, municipality(), public_id)
+        where = _field(exc)
+        key = "form" if where == "form" else f"{action}.{where}"
+        return _detail(reg, errors={key: message(exc)}, status=exc.status)
+    s.commit()
+    flash(t("done"))
+    return redirect(url_for("console.detail", public_id=public_id))
+
+
+@bp.post("/registrations/<public_id>/suspend")
+def suspend(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "suspend")
+
+
+@bp.post("/registrations/<public_id>/reinstate")
+def reinstate(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "reinstate")
+
+
+@bp.post("/registrations/<public_id>/revoke")
+def revoke(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "revoke")
+
+
+@bp.post("/registrations/<public_id>/renew")
+def renew(public_id: str) -> Response | tuple[str, int]:
+    return _act(public_id, "renew")
+
+
+# --- register ----------------------------------------------------------------------------------
+
+
+def _card_input() -> tuple[str, str]:
+    # What a card reader types: tolerate full-width digits and separators.
+    number = unicodedata.normalize("NFKC", request.form.get("my_number", ""))
+    number = "".join(c for c in number if c not in " -")
+    pin = unicodedata.normalize("NFKC", request.form.get("pin", "")).strip()
+    return number, pin
+
+
+def _read_card(m: Municipality, number: str, pin: str) -> VerifiedIdentity:
+    """Check card + PIN with the deployment's identity provider (the stub in a demo).
+
+    A failed check is audited and its PIN counter kept, as in create_registration.
+    """
+    s = db_session()
+    card = parse.card_check({"my_number": number, "pin": pin})  # shape only
+    try:
+        return provider_for(s, services().settings).check(card.my_number, card.pin)
+    except IdentityError as exc:
+        audit.append(
+            s, m, actor=actor(), action="identity.check_failed", target=None,
+            detail={"error": exc.error, **exc.extra}, now=now(),
+        )  # fmt: skip
+        if exc.persist:
+            s.commit()
+        raise
+
+
+def _register_page(
+    *,
+    facts: VerifiedIdentity | None,
+    errors: dict[str, str],
+    status: int = 200,
+) -> tuple[str, int]:
+    m = municipality()
+    if facts is not None and rules.home_municipality(facts.address_lg_code) == m.lg_code:
+        code = "own_municipality"
+        _, en, ja = rules.RULES[code]
+        errors.setdefault("identity", en if session.get("lang") == "en" else ja)
+    day = rules.today(now())
+    return render_template(
+        "console/register.html",
+        facts=facts,
+        errors=errors,
+        form=request.form,
+        activities=_activities(),
+        tiers=rules.TIERS,
+        today=day,
+        default_until=day + timedelta(days=365),
+    ), status
+
+
+@bp.get("/registrations/new")
+def new() -> tuple[str, int]:
+    return _register_page(facts=None, errors={})
+
+
+@bp.post("/registrations/new/card")
+def new_card() -> tuple[str, int]:
+    number, pin = _card_input()
+    try:
+        facts = _read_card(municipality(), number, pin)
+    except IssuerError as exc:
+        return _register_page(facts=None, errors={_field(exc): message(exc)}, status=exc.status)
+    db_session().commit()
+    _remember_card(facts)
+    return _register_page(facts=facts, errors={})
+
+
+CARD_CHECK_SECONDS: Final = 600
+# What of a card check the session keeps, besides the birthdate (kept as ISO text):
+# the facts the clerk already sees, never stable_id.
+SHOWN_FACTS: Final = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "sex",
+    "address",
+    "address_lg_code",
+)
+
+
+def _remember_card(facts: VerifiedIdentity) -> None:
+    """Keep what the card check proved for the second step, in the signed session.
+
+    Only the keyed identity hash and the facts the clerk already sees go
+    there: the number and the PIN are not sent back to the browser, and the
+    card is not read (nor a PIN try spent) a second time.
+    """
+    session["card_check"] = {
+        "hash": identity_hash(services().settings.identity_secret, facts.stable_id),
+        "lg": municipality().lg_code,
+        "at": int(now().timestamp()),
+        "facts": {
+            **{k: getattr(facts, k) for k in SHOWN_FACTS},
+            "birthdate": facts.birthdate.isoformat(),
+        },
+    }
+
+
+def _checked_card() -> parse.CheckedCard | None:
+    kept = session.get("card_check")
+    if not isinstance(kept, dict) or kept.get("lg") != municipality().lg_code:
+        return None
+    if int(now().timestamp()) - int(kept.get("at", 0)) > CARD_CHECK_SECONDS:
+        return None
+    f = kept["facts"]
+    facts = VerifiedIdentity(
+        stable_id="",  # never kept: the hash below is all the registration needs
+        **{k: f[k] for k in SHOWN_FACTS},
+        birthdate=date.fromisoformat(f["birthdate"]),
+    )
+    return parse.CheckedCard(identity_hash=str(kept["hash"]), facts=facts)
+
+
+def registration_request(cell: Callable[[str], str], activities: list[str]) -> dict[str, Any]:
+    """A create_registration body (identity aside) from the register form's inputs or
+    an import line's columns, as ``cell`` gives them by name ("" when absent)."""
+    home: dict[str, Any] = {"address": cell("second_home_address")}
+    if cell("postal_code").strip():
+        home["postal_code"] = cell("postal_code")
+    data: dict[str, Any] = {
+        "tier": cell("tier"),
+        "activities": activities,
+        "second_home": home,
+    }
+    for k in ("valid_from", "valid_until", "registered_since"):
+        if cell(k).strip():
+            data[k] = cell(k).strip()
+    return data
+
+
+def _new_request() -> dict[str, Any]:
+    f = request.form
+    return registration_request(lambda k: f.get(k, ""), f.getlist("activities"))
+
+
+@bp.post("/registrations/new")
+def create() -> Response | tuple[str, int]:
+    s = db_session()
+    m = municipality()
+    checked = _checked_card()
+    if checked is None:
+        return _register_page(facts=None, errors={"my_number": t("card_check_expired")},
+                              status=400)  # fmt: skip
+    try:
+        req = parse.parse_new(_new_request(), checked=checked)
+        reg = registrations.create_registration(
+            s, m, req, actor=actor(), now=now(), settings=services().settings
+        )
+    except IssuerError as exc:
+        s.rollback()
+        return _register_page(facts=checked.facts, errors={_field(exc): message(exc)},
+                              status=exc.status)  # fmt: skip
+    s.commit()
+    session.pop("card_check", None)
+    flash(t("registered"))
+    return redirect(url_for("console.detail", public_id=reg.public_id))
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    args = request.args
+    errors: dict[str, str] = {}
+    where: list[Any] = [AuditEntry.municipality_id == municipality().id]
+    action = args.get("action", "").strip()[:64]
+    target = args.get("target", "").strip()[:64]
+    if action:
+        where.append(AuditEntry.action == action)
+    if target:
+        where.append(AuditEntry.target == target)
+    _day_range(args, AuditEntry.at, ("since", "until"), errors, where)
+    rows, total, offset = _page(AuditEntry, where, AuditEntry.seq.desc())
+    s = db_session()
+    actions = list(
+        s.execute(
+            select(AuditEntry.action)
+            .where(AuditEntry.municipality_id == municipality().id)
+            .distinct()
+            .order_by(AuditEntry.action)
+        ).scalars()
+    )
+    check = None
+    if args.get("verify") == "1":
+        m = s.get(Municipality, municipality().id, populate_existing=True)
+        assert m is not None
+        check = audit.verify_chain(s, m)
+    return render_template(
+        "console/audit.html",
+        rows=rows,
+        total=total,
+        offset=offset,
+        page=PAGE,
+        errors=errors,
+        args=args,
+        actions=actions,
+        check=check,
+    )

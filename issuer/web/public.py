@@ -1,0 +1,104 @@
+"""Public, cacheable documents verifiers and wallets fetch: trust list, status
+lists, SD-JWT VC issuer metadata, type metadata."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any, Final
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from dualres.issuer.domain.errors import NotFound
+from dualres.issuer.domain.keys import trusted_keys
+from dualres.issuer.domain.models import Municipality, StatusList
+from dualres.issuer.domain.trust import issuer_url
+from dualres.issuer.web.context import now, services, session
+from dualres.schemas import load_json
+
+bp = Blueprint("public", __name__)
+
+_LG: Final = re.compile(r"^[0-9]{6}$")
+
+
+@bp.after_request
+def _cors(resp: Response) -> Response:
+    # Public, signed documents: a wallet or shop verifier app served from
+    # another origin (a CDN) must be able to read them.  No cookies involved.
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    resp.headers["Access-Control-Expose-Headers"] = "ETag"
+    return resp
+
+
+def issuer_municipality(lg_code: str) -> Municipality:
+    """The municipality an ``/lg/<lg_code>`` URL names, or 404 ``issuer``.
+
+    A code that is not six digits never reaches SQL (PostgreSQL refuses NUL).
+    """
+    m = None
+    if _LG.match(lg_code):
+        m = (
+            session()
+            .execute(select(Municipality).where(Municipality.lg_code == lg_code))
+            .scalar_one_or_none()
+        )
+    if m is None:
+        raise NotFound("issuer")
+    return m
+
+
+@bp.get("/trust-list")
+def trust_list() -> Response:
+    svc = services()
+    token = svc.trust_list.get(session(), svc.settings, svc.keys, now())
+    return Response(
+        token, mimetype="application/jwt", headers={"Cache-Control": "public, max-age=60"}
+    )
+
+
+@bp.get("/lg/<lg_code>/status/<int:number>")
+def status_list(lg_code: str, number: int) -> Response:
+    svc = services()
+    m = issuer_municipality(lg_code)
+    lst = (
+        session()
+        .execute(
+            select(StatusList).where(
+                StatusList.municipality_id == m.id, StatusList.number == number
+            )
+        )
+        .scalar_one_or_none()
+    )
+    if lst is None:
+        raise NotFound("status list")
+    token = svc.status_tokens.get(session(), lst, svc.settings, svc.keys, now())
+    # no-cache: a cache may keep it but must revalidate, so a revocation shows
+    # in the very next fetch.
+    return Response(
+        token,
+        mimetype="application/statuslist+jwt",
+        headers={"Cache-Control": "no-cache", "ETag": f'"{lst.id}-{lst.version}"'},
+    )
+
+
+@bp.get("/.well-known/jwt-vc-issuer/lg/<lg_code>")
+def jwt_vc_issuer(lg_code: str) -> Response:
+    svc = services()
+    m = issuer_municipality(lg_code)
+    keys = [
+        {**k.public_jwk, "kid": k.kid, "alg": "ES256", "use": "sig"}
+        for k in trusted_keys(session(), m, now())
+    ]
+    return jsonify({"issuer": issuer_url(svc.settings, lg_code), "jwks": {"keys": keys}})
+
+
+@cache  # a shipped file: read and parsed once, not on every request
+def _type_metadata() -> dict[str, Any]:
+    document: dict[str, Any] = load_json("dual-residence.vct.json")
+    return document
+
+
+@bp.get("/.well-known/vct/dual-residence/1")
+def type_metadata() -> Response:
+    return jsonify(_type_metadata())
