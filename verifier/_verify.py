@@ -258,7 +258,7 @@ class _Context:
             if not replay.remember(nonce, now=now, until=window_end):
                 raise _Reject(Reason.REPLAYED, "this presentation was already used")
 
-        disclosed = {k: v for k, v in claims.items() if k not in _VISIBLE}
+        disclosed = {k: v for k, v in claims.items() if k not in credential.VISIBLE}
         return self.result(Reason.OK, "accepted", disclosed)
 
     def _holder_binding(
@@ -291,9 +291,6 @@ class _Context:
         ):
             raise _Reject(Reason.STALE_PRESENTATION, "KB-JWT is outside its time window")
         return nonce, kb_iat
-
-
-_VISIBLE = frozenset({"iss", "iat", "exp", "nbf", "vct", "tier", "status", "cnf"})
 
 
 def _status_ref(body: Mapping[str, Any]) -> tuple[int, str]:

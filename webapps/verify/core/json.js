@@ -7,8 +7,9 @@
 // Objects here have no prototype, so a member named "__proto__" is data.
 
 import { WireError, malformed, tooLarge } from '../../lib/errors.js';
+import { MAX_JSON_DEPTH as MAX_DEPTH } from '../../lib/shared.js';
 
-export const MAX_DEPTH = 16;
+export { MAX_DEPTH };
 // CPython refuses to parse integers longer than this (sys.int_info.default_max_str_digits).
 const MAX_INT_DIGITS = 4300;
 export const KEYS = Symbol('keys'); // member names in text order

@@ -6,17 +6,13 @@ import { decode as transportDecode } from '../../lib/transport.js';
 import { WireError, malformed } from '../../lib/errors.js';
 import { ES256, keyFromJwk, parse as parseJws } from './jws.js';
 import { get, isInt, isObj, decodeUtf8 } from './json.js';
-import { SD_JWT_VC_TYP, RESERVED_CLAIMS, parseCompact, processDisclosures, verifyKbJwt, toPlain } from './sdjwt.js';
+import { SD_JWT_VC_TYP, parseCompact, processDisclosures, verifyKbJwt, toPlain } from './sdjwt.js';
 import { REVOKED, SUSPENDED, VALID } from './statuslist.js';
+import * as shared from '../../lib/shared.js';
 
-export const MAX_PAYLOAD = 8192;
-export const MIN_NONCE = 16;
-export const MAX_NONCE = 128;
-export const VCT = 'urn:dualres:dual-residence:1';
-export const COUNTER_AUDIENCE = 'urn:dualres:counter';
-export const TIERS = ['basic', 'premium'];
-const RESERVED = new Set([...RESERVED_CLAIMS, 'tier', 'iat']);
-const VISIBLE = new Set(['iss', 'iat', 'exp', 'nbf', 'vct', 'tier', 'status', 'cnf']);
+export const { MAX_PAYLOAD, MIN_NONCE, MAX_NONCE, VCT, COUNTER_AUDIENCE, TIERS } = shared;
+const RESERVED = new Set(shared.RESERVED);
+const VISIBLE = new Set(shared.VISIBLE);
 const VERSION = /^DR([0-9]{1,3}):/;
 // What Python's str.strip() removes (str.isspace), which String.trim() does not
 // quite match (trim also removes U+FEFF, and keeps U+001C..U+001F and U+0085).
