@@ -24,6 +24,9 @@ from .wire.errors import (
 
 MAX_PAYLOAD = 8192  # characters; a version-40 QR holds at most 4,296 alphanumerics
 MIN_NONCE, MAX_NONCE = 16, 128
+# ASCII whitespace only (what bytes.strip() removes): str.strip() would also take
+# U+0085, U+00A0, U+3000 and more, a set no other language spells the same way.
+PAYLOAD_WHITESPACE = " \t\n\v\f\r"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,7 @@ class _Context:
                 payload = payload.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise _Reject(Reason.MALFORMED, "payload is not UTF-8") from exc
-        text = payload.strip()
+        text = payload.strip(PAYLOAD_WHITESPACE)
         compact = transport.decode(text) if transport.is_transport(text) else text
 
         # Trust data first: nothing is decided on an expired trust list.

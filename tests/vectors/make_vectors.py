@@ -9,8 +9,9 @@ Writes
   status lists, the RFC 9901 example, DR1 round trips) and accepted
   presentations with every field of the result, for each profile;
 - ``tests/vectors/edge.json``: hostile cases aimed where JavaScript's defaults
-  differ from Python's (JSON numbers and member names, string lengths in code
-  points, what ``str.strip`` removes), in the format of ``hostile.json``;
+  differ from Python's (JSON numbers and member names, the integer bound, string
+  lengths in code points, which whitespace is stripped), in the format of
+  ``hostile.json``;
 - ``webapps/verify/data/reasons.json``: the ja/en words of ``verifier.reasons``;
 - ``webapps/verify/data/profiles.json``: ``schemas/profiles/*.json`` in one file;
 - ``webapps/lib/shared.js``: every constant the browser apps share with Python
@@ -96,11 +97,13 @@ def shared_constants() -> dict[str, dict[str, Any]]:
         "verifier/wire/jws.py": {"ES256": jws.ES256},
         "verifier/wire/_json.py": {
             "MAX_JSON_DEPTH": _json.MAX_DEPTH,
+            "MAX_JSON_INTEGER": _json.MAX_INTEGER,
         },
         "verifier/_verify.py": {
             "MAX_PAYLOAD": _verify.MAX_PAYLOAD,
             "MIN_NONCE": _verify.MIN_NONCE,
             "MAX_NONCE": _verify.MAX_NONCE,
+            "PAYLOAD_WHITESPACE": _verify.PAYLOAD_WHITESPACE,
         },
         "verifier/wire/transport.py": {
             "TRANSPORT_PREFIX": transport.PREFIX,
@@ -322,6 +325,10 @@ def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
     proto = sdjwt.make_disclosure("__proto__", {"tier": "basic"})
     with_proto = issuer_jwt(lambda b: b.replace(
         b'"_sd":[', b'"_sd":["' + sdjwt.digest(proto).encode() + b'",'))
+    big = b64e(b'["salt-salt-salt-salt","registered_since",%d]' % (_json.MAX_INTEGER + 1))
+    with_big = issuer_jwt(lambda b: b.replace(
+        b'"_sd":[', b'"_sd":["' + sdjwt.digest(big).encode() + b'",'))
+    max_int = _json.MAX_INTEGER
 
     def nonce_kb(nonce_json: bytes) -> str:
         return kb_edit(lambda b: b.replace(b'"n0nce-xxxxxxxxxxxxxxxx"', nonce_json))
@@ -333,8 +340,25 @@ def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
          bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":1.7949e9')))),
         ("iat-of-4301-digits", "malformed",
          bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":' + b"1" * 4301)))),
-        ("exp-of-400-digits", "ok",
+        ("exp-of-400-digits", "malformed",
          bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":' + b"9" * 400)))),
+        ("exp-at-the-integer-bound", "ok",
+         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":%d' % max_int)))),
+        ("exp-one-past-the-integer-bound", "malformed",
+         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":%d' % (max_int + 1))))),
+        ("iat-at-minus-the-integer-bound", "ok",
+         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":%d' % -max_int)))),
+        ("iat-one-past-minus-the-integer-bound", "malformed",
+         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":%d' % -(max_int + 1))))),
+        # 2**53 + 1: a double rounds it to 2**53, so only a stated bound keeps the
+        # two verifiers from reading different status entries.
+        ("status-idx-one-that-a-double-rounds", "malformed",
+         bound(issuer_jwt(lambda b: b.replace(b'"idx":4242', b'"idx":%d' % (max_int + 2))))),
+        ("disclosure-value-past-the-integer-bound", "bad_disclosure",
+         bound(with_big, [big])),
+        ("kb-iat-past-the-integer-bound", "holder_binding_invalid",
+         transport.encode(kb_edit(lambda b: b.replace(b'"iat":%d' % NOW,
+                                                      b'"iat":%d' % (max_int + 1))))),
         ("exp-minus-zero", "expired",
          bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":-0')))),
         ("iat-nan", "malformed",
@@ -363,8 +387,15 @@ def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
          (transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"')),
           [transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"'))])),
         ("payload-after-a-byte-order-mark", "malformed", "\ufeff" + dr1),
-        ("payload-between-information-separators", "ok", "\x1c\x1f" + dr1 + "\x85"),
-        ("payload-between-ideographic-spaces", "ok", "\u3000" + plain + "\u3000"),
+        # Only ASCII whitespace is stripped: what str.strip() or String.trim() would
+        # also take is part of the payload, and no payload starts or ends with it.
+        ("payload-between-ascii-whitespace", "ok", " \t\n\v\f\r" + dr1 + "\r\n"),
+        ("plain-payload-between-ascii-whitespace", "ok", "\r\n" + plain + " \t"),
+        ("payload-between-information-separators", "malformed", "\x1c\x1f" + dr1 + "\x85"),
+        ("payload-between-ideographic-spaces", "malformed", "\u3000" + plain + "\u3000"),
+        ("payload-after-a-no-break-space", "malformed", "\xa0" + dr1),
+        ("payload-before-a-next-line", "malformed", dr1 + "\x85"),
+        ("payload-before-a-line-separator", "malformed", dr1 + "\u2028"),
         ("payload-of-4097-astral-characters", "malformed", astral * 4097),
         ("payload-of-8193-astral-characters", "too_large", astral * 8193),
     ]

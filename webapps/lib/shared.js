@@ -34,11 +34,13 @@ export const ES256 = "ES256";
 
 // verifier/wire/_json.py
 export const MAX_JSON_DEPTH = 16;
+export const MAX_JSON_INTEGER = 9007199254740991;
 
 // verifier/_verify.py
 export const MAX_PAYLOAD = 8192;
 export const MIN_NONCE = 16;
 export const MAX_NONCE = 128;
+export const PAYLOAD_WHITESPACE = " \t\n\u000b\f\r";
 
 // verifier/wire/transport.py
 export const TRANSPORT_PREFIX = "DR1:";
