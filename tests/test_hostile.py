@@ -910,7 +910,7 @@ def _(lab: Lab) -> str:
 @case("nonce-not-a-string", Reason.WRONG_NONCE)
 def _(lab: Lab) -> str:
     sd = _sd_only(lab)
-    return sd + lab.kb_jwt(lab.kb_payload(sd, nonce=12345678901234567890))
+    return sd + lab.kb_jwt(lab.kb_payload(sd, nonce=1234567890123456))
 
 
 @case("replayed-within-the-window", Reason.REPLAYED)

@@ -24,6 +24,9 @@ from dualres.verifier.wire.errors import (
 
 MAX_PAYLOAD = 8192  # characters; a version-40 QR holds at most 4,296 alphanumerics
 MIN_NONCE, MAX_NONCE = 16, 128
+# ASCII whitespace only (what bytes.strip() removes): str.strip() would also take
+# U+0085, U+00A0, U+3000 and more, a set no other language spells the same way.
+PAYLOAD_WHITESPACE = " \t\n\v\f\r"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,7 @@ class _Context:
                 payload = payload.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise _Reject(Reason.MALFORMED, "payload is not UTF-8") from exc
-        text = payload.strip()
+        text = payload.strip(PAYLOAD_WHITESPACE)
         compact = transport.decode(text) if transport.is_transport(text) else text
 
         # Trust data first: nothing is decided on an expired trust list.
@@ -258,7 +261,7 @@ class _Context:
             if not replay.remember(nonce, now=now, until=window_end):
                 raise _Reject(Reason.REPLAYED, "this presentation was already used")
 
-        disclosed = {k: v for k, v in claims.items() if k not in _VISIBLE}
+        disclosed = {k: v for k, v in claims.items() if k not in credential.VISIBLE}
         return self.result(Reason.OK, "accepted", disclosed)
 
     def _holder_binding(
@@ -291,9 +294,6 @@ class _Context:
         ):
             raise _Reject(Reason.STALE_PRESENTATION, "KB-JWT is outside its time window")
         return nonce, kb_iat
-
-
-_VISIBLE = frozenset({"iss", "iat", "exp", "nbf", "vct", "tier", "status", "cnf"})
 
 
 def _status_ref(body: Mapping[str, Any]) -> tuple[int, str]:

@@ -12,14 +12,16 @@ from collections.abc import Iterable
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from dualres.verifier.profiles import PROFILES
 from dualres.verifier.wire import credential, jws, sdjwt, transport
 from dualres.verifier.wire.b64 import b64e
 
-# What each verifier profile asks to see (see schemas/profiles).
+# What each verifier profile asks to see, read from the profiles themselves so
+# a wallet never discloses less than a counter requires; in the credential's
+# group order, which is also the order the presentation carries them.
 PROFILE_DISCLOSURES: dict[str, tuple[str, ...]] = {
-    "counter": (),
-    "office": ("person", "primary_residence"),
-    "shelter": ("person", "primary_residence"),
+    name: tuple(g for g in credential.DISCLOSABLE if g in p.required_disclosures)
+    for name, p in PROFILES.items()
 }
 NONCE_BYTES = 16
 

@@ -8,6 +8,11 @@ from typing import Any
 from dualres.verifier.wire.errors import MalformedError, TooLargeError
 
 MAX_DEPTH = 16
+# I-JSON (RFC 7493 section 2.2): integers every JSON reader holds exactly.  A
+# browser's numbers are IEEE doubles, so beyond this two verifiers would read
+# different values from one token; refusing them is a rule both can state.
+MAX_INTEGER = 2**53 - 1
+_MAX_INTEGER_DIGITS = len(str(MAX_INTEGER))
 
 
 def dumps(obj: Any) -> bytes:
@@ -16,6 +21,14 @@ def dumps(obj: Any) -> bytes:
 
 def _no_constants(name: str) -> Any:
     raise MalformedError(f"JSON constant {name} is not allowed")
+
+
+def _integer(text: str) -> int:
+    # Judged on the digits before int() runs, so CPython's own limit on long
+    # integer strings (4,300 digits) is never what decides.
+    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS or abs(value := int(text)) > MAX_INTEGER:
+        raise MalformedError("JSON integer out of range")
+    return value
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -58,7 +71,9 @@ def loads(raw: bytes) -> Any:
         raise MalformedError("invalid UTF-8") from exc
     _check_depth(text)
     try:
-        return json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constants)
+        return json.loads(
+            text, object_pairs_hook=_unique, parse_constant=_no_constants, parse_int=_integer
+        )
     except MalformedError:
         raise
     except (ValueError, RecursionError) as exc:

@@ -30,6 +30,8 @@ DISCLOSABLE: tuple[str, ...] = (
 )
 # Never disclosable: SD-JWT VC's reserved claims, and what every decision needs.
 RESERVED: frozenset[str] = sdjwt.RESERVED_CLAIMS | {"tier", "iat"}
+# Shown to every verifier, so never echoed back among the disclosed claims.
+VISIBLE: frozenset[str] = frozenset({"iss", "iat", "exp", "nbf", "vct", "tier", "status", "cnf"})
 
 
 def issue(

@@ -2,8 +2,9 @@
 // the wallet reads its own entry with it, the verifier app every scan's.
 import { ZStream, zlibInflate, zlibInflateInit2, zlibInflateEnd } from './vendor/pako/pako.mjs';
 import { WireError, malformed } from './errors.js';
+import { MAX_LIST_BYTES } from './shared.js';
 
-export const MAX_LIST_BYTES = 8 * 1024 * 1024;
+export { MAX_LIST_BYTES };
 
 export class StatusList {
   constructor(bits, data) {

@@ -10,34 +10,21 @@ import { Inflate, deflateRaw } from './vendor/pako/pako.mjs';
 import { b64uDecode, b64uEncode } from './b64.js';
 import { decode as b45decode, encode as b45encode } from './base45.js';
 import { WireError, malformed, tooLarge } from './errors.js';
+import {
+  TRANSPORT_DICTIONARY_V1,
+  TRANSPORT_MAX_DISCLOSURES as MAX_DISCLOSURES,
+  TRANSPORT_MAX_FRAME as MAX_FRAME,
+  TRANSPORT_MAX_TEXT as MAX_TEXT,
+  TRANSPORT_PREFIX as PREFIX,
+} from './shared.js';
 
-export const PREFIX = 'DR1:';
-export const MAX_TEXT = 4296; // what a version-40 QR code holds in alphanumeric mode
-export const MAX_FRAME = 8192;
-export const MAX_DISCLOSURES = 64;
+export { MAX_DISCLOSURES, MAX_FRAME, MAX_TEXT, PREFIX };
 const VERSION = /^DR([0-9]{1,3}):/;
 const MARK = 0x01;
 
-// Fixed forever for "DR1:"; must equal DICTIONARY_V1 in verifier/wire/transport.py
-// (tests/test_webapps_lib.py compares them).
-export const DICTIONARY_V1 = Uint8Array.from(
-  '\x01\x10,"registered_since","20\x01\x10,"activities",["telework","' +
-  '\x01\x10,"second_home",{"address":"' +
-  '[\x01\x10,"primary_residence",{"lg_code":"1","name":"' +
-  '[\x01\x10,"person",{"family_name":"","given_name":"",' +
-  '"family_name_kana":"","given_name_kana":"","birthdate":"19' +
-  '"tier":"basic",' +
-  '{"alg":"ES256","typ":"dc+sd-jwt","kid":"' +
-  '{"iss":"https://' +
-  '/lg/","iat":17,"exp":18,"vct":"urn:dualres:dual-residence:1","tier":"premium",' +
-  '"status":{"status_list":{"idx":' +
-  ',"uri":"https:///status/1"}},' +
-  '"cnf":{"jwk":{"kty":"EC","crv":"P-256","x":\x01 ,"y":\x01 }},' +
-  '"_sd":[\x01 ,\x01 ,\x01 ,\x01 ,\x01 ,\x01 ],"_sd_alg":"sha-256"}' +
-  '{"alg":"ES256","typ":"kb+jwt"}' +
-  '{"iat":17,"aud":"urn:dualres:counter","nonce":\x01\x10,"sd_hash":\x01 }',
-  (c) => c.charCodeAt(0),
-);
+// Fixed forever for "DR1:" (verifier/wire/transport.py DICTIONARY_V1); all
+// ASCII, so each character is one byte (tests/test_webapps_lib.py compares them).
+export const DICTIONARY_V1 = Uint8Array.from(TRANSPORT_DICTIONARY_V1, (c) => c.charCodeAt(0));
 
 function varint(n) {
   const out = [];

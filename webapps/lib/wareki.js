@@ -1,13 +1,7 @@
-// 和暦 as a municipal counter writes it, for both apps; the same era table as
-// verifier/_wareki.py (tests/test_wallet_browser.py compares them).
-// Each era starts on its official first day, so 1989-01-07 is 昭和64年.
-const ERAS = [
-  ['2019-05-01', '令和', 'Reiwa'],
-  ['1989-01-08', '平成', 'Heisei'],
-  ['1926-12-25', '昭和', 'Showa'],
-  ['1912-07-30', '大正', 'Taisho'],
-  ['1868-10-23', '明治', 'Meiji'],
-];
+// 和暦 as a municipal counter writes it, for both apps; the era table is
+// verifier/_wareki.py's (./shared.js), newest first, each era from its
+// official first day, so 1989-01-07 is 昭和64年.
+import { ERAS } from './shared.js';
 
 const pad = (n) => String(n).padStart(2, '0');
 

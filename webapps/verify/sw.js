@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v3';
+const VERSION = 'v4';
 const PRECACHE = [
   './',
   'index.html',
@@ -36,6 +36,7 @@ const PRECACHE = [
   '../lib/errors.js',
   '../lib/statuslist.js',
   '../lib/wareki.js',
+  '../lib/shared.js',
   '../lib/transport.js',
   '../lib/vendor/pako/pako.mjs',
 ];

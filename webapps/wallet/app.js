@@ -8,23 +8,14 @@ import { GROUPS, newKeyPair, parseIssued, present, PROFILE_DISCLOSURES } from '.
 import { checkStatus } from './status.js';
 import * as store from './store.js';
 import { formatDate, formatMoment, jstParts } from '../lib/wareki.js';
+import { ACTIVITIES as ACTIVITY_LIST } from '../lib/shared.js';
 
 // A fresh KB-JWT this often; the counter profile accepts 120 s, so a code on
 // screen is always well inside the verifier's window.
 export const REFRESH_SECONDS = 30;
 
-// Labels of schemas/activities.json (copied: the app has no access to schemas/).
-const ACTIVITIES = {
-  telework: ['テレワーク', 'Telework'],
-  side_job: ['副業', 'Side job'],
-  volunteer: ['ボランティア', 'Volunteering'],
-  farming: ['農業', 'Farming'],
-  childcare: ['子育て', 'Childcare'],
-  caregiving: ['介護', 'Caregiving'],
-  study: ['学習・研究', 'Study'],
-  community: ['地域活動', 'Community activities'],
-  other: ['その他', 'Other'],
-};
+// A Map, not an object: a code read from a credential is never a prototype key.
+const ACTIVITIES = new Map(ACTIVITY_LIST.map((a) => [a.code, a]));
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: getLang(), holder: null, card: null, parsed: null, status: null, qr: null };
@@ -123,7 +114,7 @@ function claimRows() {
     } else if (d.name === 'second_home' && v && typeof v === 'object') {
       rows.push([groupLabel(d.name), [v.postal_code && `〒${v.postal_code}`, v.address].filter(Boolean).join(' ')]);
     } else if (d.name === 'activities' && Array.isArray(v)) {
-      rows.push([groupLabel(d.name), v.map((c) => (ACTIVITIES[c] || [c, c])[en ? 1 : 0]).join(en ? ', ' : '、')]);
+      rows.push([groupLabel(d.name), v.map((c) => ACTIVITIES.get(c)?.[en ? 'en' : 'ja'] ?? c).join(en ? ', ' : '、')]);
     } else if (d.name === 'registered_since' && typeof v === 'string') {
       rows.push([groupLabel(d.name), formatDate(v, lang)]);
     } else {

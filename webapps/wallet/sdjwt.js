@@ -1,20 +1,14 @@
 // The holder's side of SD-JWT VC: read the issued credential, choose
 // disclosures, sign a KB-JWT with the non-extractable key (wallet/holder.py).
 import { b64uDecode, b64uEncode } from '../lib/b64.js';
+import { COUNTER_AUDIENCE, DISCLOSABLE, ES256, KB_JWT_TYP, PROFILE_DISCLOSURES, SD_JWT_VC_TYP } from '../lib/shared.js';
 
-export const COUNTER_AUDIENCE = 'urn:dualres:counter';
+// PROFILE_DISCLOSURES: which groups each verifier profile requires (wallet/holder.py,
+// from schemas/profiles); GROUPS: every group, in the order the office screen lists them.
+export { COUNTER_AUDIENCE, DISCLOSABLE as GROUPS, PROFILE_DISCLOSURES };
 const NONCE_BYTES = 16;
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-// Which disclosure groups each verifier profile requires (schemas/profiles).
-export const PROFILE_DISCLOSURES = {
-  counter: [],
-  office: ['person', 'primary_residence'],
-  shelter: ['person', 'primary_residence'],
-};
-// Every group the credential has, in the order the office screen lists them.
-export const GROUPS = ['person', 'primary_residence', 'second_home', 'activities', 'registered_since', 'sub'];
 
 export function newKeyPair() {
   // extractable=false: the private key can never leave WebCrypto.
@@ -30,7 +24,7 @@ const b64json = (obj) => b64uEncode(utf8.encode(JSON.stringify(obj)));
 
 // WebCrypto's ECDSA signature is already r||s, exactly what JWS ES256 wants.
 export async function signJwt(header, payload, privateKey) {
-  const input = `${b64json({ alg: 'ES256', ...header })}.${b64json(payload)}`;
+  const input = `${b64json({ alg: ES256, ...header })}.${b64json(payload)}`;
   const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, privateKey, utf8.encode(input));
   return `${input}.${b64uEncode(new Uint8Array(sig))}`;
 }
@@ -57,7 +51,7 @@ export function parseIssued(compact) {
   if (segs.length !== 3) throw new Error('not a compact JWS');
   const header = decodeJwtPart(segs[0]);
   const payload = decodeJwtPart(segs[1]);
-  if (header.typ !== 'dc+sd-jwt' || header.alg !== 'ES256') throw new Error('not a dc+sd-jwt credential');
+  if (header.typ !== SD_JWT_VC_TYP || header.alg !== ES256) throw new Error('not a dc+sd-jwt credential');
   const disclosures = parts.slice(1, -1).map((encoded) => {
     const content = decodeJwtPart(encoded);
     if (!Array.isArray(content) || content.length !== 3 || typeof content[1] !== 'string') {
@@ -81,5 +75,5 @@ export async function present(compact, privateKey, { names = [], audience = COUN
     nonce: nonce ?? randomToken(),
     sd_hash: await sha256b64u(sdJwt),
   };
-  return sdJwt + (await signJwt({ typ: 'kb+jwt' }, payload, privateKey));
+  return sdJwt + (await signJwt({ typ: KB_JWT_TYP }, payload, privateKey));
 }

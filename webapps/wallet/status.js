@@ -3,20 +3,21 @@
 // verifier's, against its own signed bundle, so no signature is checked here.
 import { b64uDecode } from '../lib/b64.js';
 import { MAX_LIST_BYTES, StatusList, inflateCapped } from '../lib/statuslist.js';
+import { STATUS_BITS, STATUS_LIST_TYP, STATUS_REVOKED, STATUS_SUSPENDED, STATUS_VALID } from '../lib/shared.js';
 import { decodeJwtPart } from './sdjwt.js';
 
 const MAX_TOKEN = 4 * 1024 * 1024;
-export const STATUS_NAMES = { 0: 'valid', 1: 'revoked', 2: 'suspended' };
+export const STATUS_NAMES = { [STATUS_VALID]: 'valid', [STATUS_REVOKED]: 'revoked', [STATUS_SUSPENDED]: 'suspended' };
 
 export function statusAt(token, uri, idx) {
   const segs = token.trim().split('.');
   if (segs.length !== 3) throw new Error('status list is not a JWT');
   const header = decodeJwtPart(segs[0]);
   const payload = decodeJwtPart(segs[1]);
-  if (header.typ !== 'statuslist+jwt') throw new Error('not a statuslist+jwt');
+  if (header.typ !== STATUS_LIST_TYP) throw new Error('not a statuslist+jwt');
   if (payload.sub !== uri) throw new Error('status list of another URI');
   const { bits, lst } = payload.status_list || {};
-  if (![1, 2, 4, 8].includes(bits) || typeof lst !== 'string') throw new Error('bad status_list');
+  if (!STATUS_BITS.includes(bits) || typeof lst !== 'string') throw new Error('bad status_list');
   const value = new StatusList(bits, inflateCapped(b64uDecode(lst), MAX_LIST_BYTES)).get(idx);
   if (value === null || !Number.isInteger(idx)) throw new Error('index outside the list');
   return value;

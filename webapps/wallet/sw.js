@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v4';
+const VERSION = 'v5';
 const PRECACHE = [
   './',
   'index.html',
@@ -26,6 +26,7 @@ const PRECACHE = [
   '../lib/errors.js',
   '../lib/statuslist.js',
   '../lib/wareki.js',
+  '../lib/shared.js',
   '../lib/transport.js',
   '../lib/vendor/pako/pako.mjs',
 ];

@@ -7,10 +7,9 @@ import { WireError } from '../../lib/errors.js';
 import { anchorFromText, importPoint, publicPem, thumbprint } from './jws.js';
 import { parseToken } from './statuslist.js';
 import { parse as parseTrustList } from './trustlist.js';
+import { BUNDLE_FORMAT, MAX_BUNDLE_BYTES as MAX_BUNDLE_CHARS, MAX_FETCH_BYTES } from '../../lib/shared.js';
 
-export const BUNDLE_FORMAT = 'dualres-bundle/1';
-export const MAX_BUNDLE_CHARS = 512 * 1024 * 1024;
-export const MAX_FETCH_BYTES = 32 * 1024 * 1024;
+export { BUNDLE_FORMAT, MAX_BUNDLE_CHARS, MAX_FETCH_BYTES };
 const FETCH_TIMEOUT_MS = 30_000; // as the CLI: a slow municipal server, not a dead one
 
 export class BundleError extends Error {

@@ -7,10 +7,12 @@
 // Objects here have no prototype, so a member named "__proto__" is data.
 
 import { WireError, malformed, tooLarge } from '../../lib/errors.js';
+import { MAX_JSON_DEPTH as MAX_DEPTH, MAX_JSON_INTEGER } from '../../lib/shared.js';
 
-export const MAX_DEPTH = 16;
-// CPython refuses to parse integers longer than this (sys.int_info.default_max_str_digits).
-const MAX_INT_DIGITS = 4300;
+export { MAX_DEPTH };
+// Beyond the bound (docs/format.md) a double would round, so a literal this
+// long is refused before Number() ever sees it.
+const MAX_INT_DIGITS = String(MAX_JSON_INTEGER).length;
 export const KEYS = Symbol('keys'); // member names in text order
 
 // A JSON number written with a fraction or an exponent: never an integer claim.
@@ -107,8 +109,9 @@ class Parser {
     this.i = m.lastIndex;
     if (r[1] === undefined && r[2] === undefined) {
       const digits = r[0].length - (r[0][0] === '-' ? 1 : 0);
-      if (digits > MAX_INT_DIGITS) this.fail();
-      return Number(r[0]);
+      const n = digits > MAX_INT_DIGITS ? Infinity : Number(r[0]);
+      if (Math.abs(n) > MAX_JSON_INTEGER) throw malformed('JSON integer out of range');
+      return n;
     }
     return new JFloat(Number(r[0]));
   }

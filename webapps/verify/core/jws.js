@@ -4,8 +4,9 @@
 import { b64uDecode, b64uEncode } from '../../lib/b64.js';
 import { WireError, malformed } from '../../lib/errors.js';
 import { get, loadsObject, has } from './json.js';
+import { ES256 } from '../../lib/shared.js';
 
-export const ES256 = 'ES256';
+export { ES256 };
 const ECDSA = { name: 'ECDSA', namedCurve: 'P-256' };
 const VERIFY = { name: 'ECDSA', hash: 'SHA-256' };
 const ascii = new TextEncoder();

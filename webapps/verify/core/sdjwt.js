@@ -5,12 +5,10 @@
 import { WireError, malformed } from '../../lib/errors.js';
 import { b64d, b64e, parse as parseJws, sha256 } from './jws.js';
 import { JFloat, get, has, isObj, keysOf, loads } from './json.js';
+import * as shared from '../../lib/shared.js';
 
-export const SD_JWT_VC_TYP = 'dc+sd-jwt';
-export const KB_JWT_TYP = 'kb+jwt';
-export const SD_ALG = 'sha-256';
-export const MAX_DISCLOSURES = 64;
-export const RESERVED_CLAIMS = new Set(['iss', 'nbf', 'exp', 'cnf', 'vct', 'vct#integrity', 'status']);
+export const { SD_JWT_VC_TYP, KB_JWT_TYP, SD_ALG, MAX_DISCLOSURES } = shared;
+export const RESERVED_CLAIMS = new Set(shared.RESERVED_CLAIMS);
 const NEVER_NAMES = new Set(['_sd', '...']);
 const ascii = new TextEncoder();
 

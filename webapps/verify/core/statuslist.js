@@ -4,12 +4,15 @@ import { malformed } from '../../lib/errors.js';
 import { MAX_LIST_BYTES, StatusList, inflateCapped } from '../../lib/statuslist.js';
 import { b64d, parse as parseJws } from './jws.js';
 import { get, isInt, isObj } from './json.js';
+import {
+  STATUS_BITS as ALLOWED_BITS,
+  STATUS_LIST_TYP,
+  STATUS_REVOKED as REVOKED,
+  STATUS_SUSPENDED as SUSPENDED,
+  STATUS_VALID as VALID,
+} from '../../lib/shared.js';
 
-export const STATUS_LIST_TYP = 'statuslist+jwt';
-export const VALID = 0;
-export const REVOKED = 1;
-export const SUSPENDED = 2;
-const ALLOWED_BITS = [1, 2, 4, 8];
+export { REVOKED, STATUS_LIST_TYP, SUSPENDED, VALID };
 export function statusListFromJson(obj, maxBytes = MAX_LIST_BYTES) {
   if (!isObj(obj)) throw malformed('status_list must be an object');
   const bits = get(obj, 'bits');

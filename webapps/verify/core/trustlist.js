@@ -4,8 +4,9 @@
 import { WireError, malformed } from '../../lib/errors.js';
 import { checkJwk, importPoint, parse as parseJws, thumbprint } from './jws.js';
 import { get, isInt, isObj } from './json.js';
+import { TRUST_LIST_TYP } from '../../lib/shared.js';
 
-export const TRUST_LIST_TYP = 'dualres-trust-list+jwt';
+export { TRUST_LIST_TYP };
 
 function optInt(obj, name) {
   const v = get(obj, name);

@@ -6,31 +6,23 @@ import { decode as transportDecode } from '../../lib/transport.js';
 import { WireError, malformed } from '../../lib/errors.js';
 import { ES256, keyFromJwk, parse as parseJws } from './jws.js';
 import { get, isInt, isObj, decodeUtf8 } from './json.js';
-import { SD_JWT_VC_TYP, RESERVED_CLAIMS, parseCompact, processDisclosures, verifyKbJwt, toPlain } from './sdjwt.js';
+import { SD_JWT_VC_TYP, parseCompact, processDisclosures, verifyKbJwt, toPlain } from './sdjwt.js';
 import { REVOKED, SUSPENDED, VALID } from './statuslist.js';
+import * as shared from '../../lib/shared.js';
 
-export const MAX_PAYLOAD = 8192;
-export const MIN_NONCE = 16;
-export const MAX_NONCE = 128;
-export const VCT = 'urn:dualres:dual-residence:1';
-export const COUNTER_AUDIENCE = 'urn:dualres:counter';
-export const TIERS = ['basic', 'premium'];
-const RESERVED = new Set([...RESERVED_CLAIMS, 'tier', 'iat']);
-const VISIBLE = new Set(['iss', 'iat', 'exp', 'nbf', 'vct', 'tier', 'status', 'cnf']);
+export const { MAX_PAYLOAD, MIN_NONCE, MAX_NONCE, VCT, COUNTER_AUDIENCE, TIERS } = shared;
+const RESERVED = new Set(shared.RESERVED);
+const VISIBLE = new Set(shared.VISIBLE);
 const VERSION = /^DR([0-9]{1,3}):/;
-// What Python's str.strip() removes (str.isspace), which String.trim() does not
-// quite match (trim also removes U+FEFF, and keeps U+001C..U+001F and U+0085).
-const PY_SPACE = new Set([
-  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680,
-  0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
-  0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
-]);
+// Only the ASCII whitespace docs/format.md names; String.trim() would also take
+// U+00A0, U+3000, U+FEFF and the rest of Unicode's spaces.
+const SPACE = new Set(shared.PAYLOAD_WHITESPACE);
 
-export function pyStrip(s) {
+export function stripPayload(s) {
   let a = 0;
   let b = s.length;
-  while (a < b && PY_SPACE.has(s.charCodeAt(a))) a++;
-  while (b > a && PY_SPACE.has(s.charCodeAt(b - 1))) b--;
+  while (a < b && SPACE.has(s[a])) a++;
+  while (b > a && SPACE.has(s[b - 1])) b--;
   return s.slice(a, b);
 }
 
@@ -137,7 +129,7 @@ class Context {
         throw new Reject('malformed', 'payload is not UTF-8');
       }
     }
-    const text = pyStrip(payload);
+    const text = stripPayload(payload);
     let compact = text;
     if (VERSION.test(text)) {
       try {
