@@ -73,7 +73,7 @@ def profiles_json() -> dict[str, Any]:
 
 def shared_constants() -> dict[str, dict[str, Any]]:
     """Python module (as a path under the repository) -> JS name -> value."""
-    from dualres.verifier import _verify, _wareki, bundle, sync
+    from dualres.verifier import _verify, bundle, sync, wareki
     from dualres.verifier.wire import _json, credential, statuslist, trustlist
     from dualres.wallet import holder
 
@@ -131,8 +131,8 @@ def shared_constants() -> dict[str, dict[str, Any]]:
             "PROFILE_DISCLOSURES": {k: list(v) for k, v in holder.PROFILE_DISCLOSURES.items()},
         },
         "schemas/activities.json": {"ACTIVITIES": schemas.load_json("activities.json")},
-        "verifier/_wareki.py": {
-            "ERAS": [[start.isoformat(), ja, en] for start, ja, en in _wareki.ERAS],
+        "verifier/wareki.py": {
+            "ERAS": [[start.isoformat(), ja, en] for start, ja, en in wareki.ERAS],
         },
     }
 

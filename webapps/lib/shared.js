@@ -2,7 +2,7 @@
 // from verifier/wire/credential.py, verifier/wire/sdjwt.py, verifier/wire/jws.py,
 // verifier/wire/_json.py, verifier/_verify.py, verifier/wire/transport.py,
 // verifier/wire/statuslist.py, verifier/wire/trustlist.py, verifier/bundle.py,
-// verifier/sync.py, wallet/holder.py, schemas/activities.json, verifier/_wareki.py; do not edit.
+// verifier/sync.py, wallet/holder.py, schemas/activities.json, verifier/wareki.py; do not edit.
 // What the browser apps share with Python, so no JS file carries its own copy;
 // tests/test_vectors.py fails when this differs from what the script writes.
 
@@ -73,5 +73,5 @@ export const PROFILE_DISCLOSURES = freeze({"counter": [], "office": ["person", "
 // schemas/activities.json
 export const ACTIVITIES = freeze([{"code": "telework", "ja": "テレワーク", "en": "Telework"}, {"code": "side_job", "ja": "副業", "en": "Side job"}, {"code": "volunteer", "ja": "ボランティア", "en": "Volunteering"}, {"code": "farming", "ja": "農業", "en": "Farming"}, {"code": "childcare", "ja": "子育て", "en": "Childcare"}, {"code": "caregiving", "ja": "介護", "en": "Caregiving"}, {"code": "study", "ja": "学習・研究", "en": "Study"}, {"code": "community", "ja": "地域活動", "en": "Community activities"}, {"code": "other", "ja": "その他", "en": "Other"}]);
 
-// verifier/_wareki.py
+// verifier/wareki.py
 export const ERAS = freeze([["2019-05-01", "令和", "Reiwa"], ["1989-01-08", "平成", "Heisei"], ["1926-12-25", "昭和", "Showa"], ["1912-07-30", "大正", "Taisho"], ["1868-10-23", "明治", "Meiji"]]);
