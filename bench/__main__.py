@@ -36,10 +36,21 @@ def render(sections: list[Section], info: dict[str, str], *, quick: bool, second
         f"Pillow {info['pillow']}.",
     ]
     for sec in sections:
-        lines += ["", f"### {sec.title}", "", "| " + " | ".join(sec.header) + " |",
-                  "|" + "|".join("---" if i == 0 or sec.header[i] in ("encoding", "image",
-                                 "reader settings", "presentation") else "--:"
-                                 for i in range(len(sec.header))) + "|"]
+        lines += [
+            "",
+            f"### {sec.title}",
+            "",
+            "| " + " | ".join(sec.header) + " |",
+            "|"
+            + "|".join(
+                "---"
+                if i == 0
+                or sec.header[i] in ("encoding", "image", "reader settings", "presentation")
+                else "--:"
+                for i in range(len(sec.header))
+            )
+            + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in sec.rows]
         for note in sec.notes:
             lines += ["", note]
@@ -58,11 +69,19 @@ def write_doc(figures: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a short run (fewer calls and rounds)")
-    ap.add_argument("--write", action="store_true",
-                    help=f"rewrite the figures section of {DOC.relative_to(DOC.parent.parent)}")
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help=f"rewrite the figures section of {DOC.relative_to(DOC.parent.parent)}",
+    )
     groups = [*GROUPS, "issuer", *APART]
-    ap.add_argument("--only", action="append", choices=sorted(groups), metavar="NAME",
-                    help=f"run only this group (repeatable): {', '.join(groups)}")
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(groups),
+        metavar="NAME",
+        help=f"run only this group (repeatable): {', '.join(groups)}",
+    )
     args = ap.parse_args(argv)
     in_process = [g for g in args.only or [] if g not in APART]
     if args.write and in_process:

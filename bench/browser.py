@@ -37,14 +37,26 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- browser:start -->", "<!-- browser:end -->"
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class _Static(http.server.SimpleHTTPRequestHandler):
     extensions_map = {  # noqa: RUF012 - the base class's own attribute
-        "": "application/octet-stream", ".js": "text/javascript", ".mjs": "text/javascript",
-        ".json": "application/json", ".wasm": "application/wasm", ".html": "text/html",
+        "": "application/octet-stream",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".wasm": "application/wasm",
+        ".html": "text/html",
     }
 
     def end_headers(self) -> None:
@@ -167,12 +179,19 @@ async ([payloads, raw, anchorJwk, now, rounds, loads, pngB64]) => {
 """
 
 
-def browser_times(payloads: list[str], raw: dict[str, Any], anchor_jwk: dict[str, str],
-                  rounds: int, loads: int, png: bytes) -> dict[str, Any]:
+def browser_times(
+    payloads: list[str],
+    raw: dict[str, Any],
+    anchor_jwk: dict[str, str],
+    rounds: int,
+    loads: int,
+    png: bytes,
+) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     srv = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Static, directory=str(ROOT / "webapps")))
+        ("127.0.0.1", 0), functools.partial(_Static, directory=str(ROOT / "webapps"))
+    )
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         with sync_playwright() as pw:
@@ -181,8 +200,9 @@ def browser_times(payloads: list[str], raw: dict[str, Any], anchor_jwk: dict[str
                 page = b.new_page()
                 page.goto(f"http://127.0.0.1:{srv.server_port}/verify/data/profiles.json")
                 out: dict[str, Any] = page.evaluate(
-                    _JS, [payloads, raw, anchor_jwk, NOW, rounds, loads,
-                          base64.b64encode(png).decode()])
+                    _JS,
+                    [payloads, raw, anchor_jwk, NOW, rounds, loads, base64.b64encode(png).decode()],
+                )
                 out["version"] = b.version
             finally:
                 b.close()
@@ -247,8 +267,10 @@ def run(quick: bool = False) -> str:
     ]
     if py_decode:
         dm, dp = _stats(py_decode)
-        lines.append(f"| Python zxing-cpp (`verifier.scan`, fast path, decoded PIL image) | "
-                     f"{dm:.2f} ms | {dp:.2f} ms |")
+        lines.append(
+            f"| Python zxing-cpp (`verifier.scan`, fast path, decoded PIL image) | "
+            f"{dm:.2f} ms | {dp:.2f} ms |"
+        )
     zm, zp = _stats(br["decode"])
     lines += [
         f"| Chromium zxing-wasm 3.1.4 (`scan.js`, PNG blob: image decode included) | "
@@ -278,11 +300,11 @@ def write_doc(block: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.browser",
-                                 description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.browser", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--quick", action="store_true", help="a short run")
-    ap.add_argument("--write", action="store_true",
-                    help=f"rewrite the browser block of {DOC.name}")
+    ap.add_argument("--write", action="store_true", help=f"rewrite the browser block of {DOC.name}")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not installed: nothing to measure", file=sys.stderr)

@@ -123,8 +123,9 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
     b[2::3] = v[1:full:3]
     c = bytearray(full)
     c[2::3] = v[2:full:3]
-    w = (int.from_bytes(a, "big") + 45 * int.from_bytes(b, "big")
-         + 2025 * int.from_bytes(c, "big")).to_bytes(full, "big")
+    w = (
+        int.from_bytes(a, "big") + 45 * int.from_bytes(b, "big") + 2025 * int.from_bytes(c, "big")
+    ).to_bytes(full, "big")
     if w[0::3].count(0) != full // 3:
         raise Rejected("base45 range")  # a triple above 0xFFFF
     data = bytearray(full // 3 * 2)
@@ -240,8 +241,9 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
         raise Rejected("signature length")
     try:
         key.verify(
-            encode_dss_signature(int.from_bytes(isig[:32], "big"),
-                                 int.from_bytes(isig[32:], "big")),
+            encode_dss_signature(
+                int.from_bytes(isig[:32], "big"), int.from_bytes(isig[32:], "big")
+            ),
             issuer_input,
             _ECDSA,
         )
@@ -278,16 +280,28 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
                 raise Rejected("disclosure not referenced or repeated")
             seen.add(dg)
             c = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs, parse_constant=_const)
-            if (type(c) is not list or len(c) != 3 or type(c[0]) is not str
-                    or type(c[1]) is not str or c[1] in body or c[1] in _RESERVED
-                    or c[1] in ("_sd", "...")):
+            if (
+                type(c) is not list
+                or len(c) != 3
+                or type(c[0]) is not str
+                or type(c[1]) is not str
+                or c[1] in body
+                or c[1] in _RESERVED
+                or c[1] in ("_sd", "...")
+            ):
                 raise Rejected("bad disclosure")
 
     # ---- holder key and KB-JWT ---------------------------------------------------------
     cnf = body.get("cnf")
     jwk = cnf.get("jwk") if type(cnf) is dict else None
-    if (type(jwk) is not dict or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256"
-            or "d" in jwk or type(jwk.get("x")) is not str or type(jwk.get("y")) is not str):
+    if (
+        type(jwk) is not dict
+        or jwk.get("kty") != "EC"
+        or jwk.get("crv") != "P-256"
+        or "d" in jwk
+        or type(jwk.get("x")) is not str
+        or type(jwk.get("y")) is not str
+    ):
         raise Rejected("cnf")
     x64, y64 = jwk["x"], jwk["y"]
     x = binascii.a2b_base64(x64.translate(_FROM_URL_STR) + "=" * (-len(x64) % 4))
@@ -304,8 +318,9 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
         raise Rejected("KB signature length")
     try:
         holder.verify(
-            encode_dss_signature(int.from_bytes(ksig[:32], "big"),
-                                 int.from_bytes(ksig[32:], "big")),
+            encode_dss_signature(
+                int.from_bytes(ksig[:32], "big"), int.from_bytes(ksig[32:], "big")
+            ),
             _b64e(kh) + b"." + _b64e(kp),
             _ECDSA,
         )

@@ -154,8 +154,16 @@ def run(config: Config, server_url: str) -> Result:
                 outcome = {k: list(v) for k, v in result["outcome"].items()}
                 _merge(outcome, warm_outcome)
                 report = check(server.base, url, outcome, codes=DEMO_CODES)
-                return Result(config, result, report, server.tracebacks(), server.unhandled(),
-                              load_before, setup_s, cpu)
+                return Result(
+                    config,
+                    result,
+                    report,
+                    server.tracebacks(),
+                    server.unhandled(),
+                    load_before,
+                    setup_s,
+                    cpu,
+                )
             finally:
                 server.stop()
     finally:

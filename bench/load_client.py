@@ -212,8 +212,14 @@ def status_of(credential: str) -> tuple[str, int]:
 
 
 def issue_once(
-    rec: Recorder, out: Outcome, base: str, code: str, tokens: dict[str, str], n: int,
-    *, revoke: bool,
+    rec: Recorder,
+    out: Outcome,
+    base: str,
+    code: str,
+    tokens: dict[str, str],
+    n: int,
+    *,
+    revoke: bool,
 ) -> None:
     t0 = time.perf_counter()
     status, reg = api(rec, base, "POST", "/api/v1/registrations", tokens["clerk"],

@@ -128,16 +128,28 @@ def bench_verify(fx: Fixtures, s: Settings) -> Section:
     )
     for c in cases:
         t = c.timing
-        sec.rows.append((c.name, _us(t.median), _us(t.p95), f"{t.median / fl:.2f}",
-                         str(len(t.samples)), str(t.failures)))
+        sec.rows.append(
+            (
+                c.name,
+                _us(t.median),
+                _us(t.p95),
+                f"{t.median / fl:.2f}",
+                str(len(t.samples)),
+                str(t.failures),
+            )
+        )
     ours = by["ours: verifier.verify, DR1 in"].median
     ratio = ours / fl
-    sec.figures.update({
-        "sign_us": by["ES256 sign, raw (cryptography)"].median / 1000,
-        "raw_verify_us": by["ES256 verify, raw (cryptography)"].median / 1000,
-        "floor_us": fl / 1000, "ours_us": ours / 1000, "ratio": ratio,
-        "ours_plain_us": by["ours: verifier.verify, plain compact in"].median / 1000,
-    })
+    sec.figures.update(
+        {
+            "sign_us": by["ES256 sign, raw (cryptography)"].median / 1000,
+            "raw_verify_us": by["ES256 verify, raw (cryptography)"].median / 1000,
+            "floor_us": fl / 1000,
+            "ours_us": ours / 1000,
+            "ratio": ratio,
+            "ours_plain_us": by["ours: verifier.verify, plain compact in"].median / 1000,
+        }
+    )
     if sd_case is not None:
         sec.figures["sdjwt_us"] = sd_case.timing.median / 1000
     if py_case is not None:
@@ -160,7 +172,8 @@ def bench_verify(fx: Fixtures, s: Settings) -> Section:
     sec.notes.append(
         f"Self-check before timing: the floor and ours both accept a genuine presentation and "
         f"both refuse {len(checks) - 1} bad ones: "
-        + "; ".join(f"{name} (ours: `{reason}`)" for name, _, reason in checks[1:]) + "."
+        + "; ".join(f"{name} (ours: `{reason}`)" for name, _, reason in checks[1:])
+        + "."
     )
     return sec
 
@@ -186,8 +199,9 @@ def _sdjwt_case(fx: Fixtures, plain: list[str]) -> Case | None:
 
     def call(item: tuple[str, str], _: Any) -> bool:
         text, nonce = item
-        v = SDJWTVerifier(text, issuer_key, credential.COUNTER_AUDIENCE, nonce,
-                          serialization_format="compact")
+        v = SDJWTVerifier(
+            text, issuer_key, credential.COUNTER_AUDIENCE, nonce, serialization_format="compact"
+        )
         return "tier" in v.get_verified_payload()
 
     return Case("sd-jwt 0.10.4: SDJWTVerifier, plain compact in", call, items)
@@ -201,8 +215,12 @@ def _pyjwt_case(fx: Fixtures, plain: list[str]) -> Case | None:
         return None
     trust = fx.trust
     by_kid = {kid: (iss, entry[0]) for (iss, kid), entry in trust["keys"].items()}
-    opts = {"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-            "require": ["iat", "exp"]}
+    opts = {
+        "verify_exp": False,
+        "verify_iat": False,
+        "verify_nbf": False,
+        "require": ["iat", "exp"],
+    }
     kb_opts = {**opts, "require": ["iat"]}
     counter = get_profile("counter")
     skew, max_age = counter.clock_skew, counter.presentation_max_age
@@ -223,8 +241,9 @@ def _pyjwt_case(fx: Fixtures, plain: list[str]) -> Case | None:
         if body["iat"] > NOW + skew or body["exp"] + skew <= NOW:
             return False
         holder_key = ECAlgorithm.from_jwk(body["cnf"]["jwk"])
-        kbt = jwt.decode_complete(kb, holder_key, algorithms=["ES256"], options=kb_opts,
-                                  audience=counter.audience)
+        kbt = jwt.decode_complete(
+            kb, holder_key, algorithms=["ES256"], options=kb_opts, audience=counter.audience
+        )
         p = kbt["payload"]
         if kbt["header"].get("typ") != "kb+jwt":
             return False
@@ -267,10 +286,20 @@ def bench_issue(fx: Fixtures, s: Settings) -> Section:
     msg = fx.counter_plain[0].split("~", 1)[0].rsplit(".", 1)[0].encode("ascii")
 
     def issue(_: Any, __: Any) -> bool:
-        return bool(credential.issue(
-            iss=lg.iss, kid=lg.kid, key=lg.key, holder_jwk=holder_jwk, tier="premium",
-            iat=NOW, exp=NOW + 365 * 86_400, status_uri=lg.status_uri, status_idx=4242,
-            disclosable=DISCLOSABLE))
+        return bool(
+            credential.issue(
+                iss=lg.iss,
+                kid=lg.kid,
+                key=lg.key,
+                holder_jwk=holder_jwk,
+                tier="premium",
+                iat=NOW,
+                exp=NOW + 365 * 86_400,
+                status_uri=lg.status_uri,
+                status_idx=4242,
+                disclosable=DISCLOSABLE,
+            )
+        )
 
     def raw_sign(_: Any, __: Any) -> bool:
         return bool(lg.key.sign(msg, algo))
@@ -285,13 +314,17 @@ def bench_issue(fx: Fixtures, s: Settings) -> Section:
         Case("wallet: new counter QR text (KB-JWT + DR1 encode)", wallet_qr, [None] * n),
     ]
     run_interleaved(cases, rounds=s.rounds, warmup=10)
-    sec = Section("issue", "Issuing and presenting, for context (µs per call)",
-                  ("operation", "median µs", "p95 µs", "× raw sign", "calls"))
+    sec = Section(
+        "issue",
+        "Issuing and presenting, for context (µs per call)",
+        ("operation", "median µs", "p95 µs", "× raw sign", "calls"),
+    )
     base = cases[0].timing.median
     for c in cases:
         t = c.timing
-        sec.rows.append((c.name, _us(t.median), _us(t.p95), f"{t.median / base:.1f}",
-                         str(len(t.samples))))
+        sec.rows.append(
+            (c.name, _us(t.median), _us(t.p95), f"{t.median / base:.1f}", str(len(t.samples)))
+        )
     sec.figures["issue_us"] = cases[1].timing.median / 1000
     return sec
 
@@ -338,16 +371,26 @@ def bench_qrsize(fx: Fixtures, s: Settings) -> Section:
         ("counter (nothing disclosed)", "plain compact, byte mode", fx.counter_plain[0], False),
         ("counter (nothing disclosed)", "DR1, alphanumeric mode", fx.counter_qr[0], True),
         ("office (person + primary_residence)", "plain compact, byte mode", office_plain, False),
-        ("office (person + primary_residence)", "DR1, alphanumeric mode",
-         transport.encode(office_plain), True),
+        (
+            "office (person + primary_residence)",
+            "DR1, alphanumeric mode",
+            transport.encode(office_plain),
+            True,
+        ),
     ]
-    sec = Section("qrsize", "QR code size (version; smaller is easier to scan)",
-                  ("presentation", "encoding", "characters", "L", "M", "Q"))
+    sec = Section(
+        "qrsize",
+        "QR code size (version; smaller is easier to scan)",
+        ("presentation", "encoding", "characters", "L", "M", "Q"),
+    )
     for label, enc, text, alnum in rows:
-        v = [qr_version(text, lvl, alnum) for lvl in (ERROR_CORRECT_L, ERROR_CORRECT_M,
-                                                       ERROR_CORRECT_Q)]
-        sec.rows.append((label, enc, f"{len(text):,}",
-                         *(str(x) if x else "> 40 (does not fit)" for x in v)))
+        v = [
+            qr_version(text, lvl, alnum)
+            for lvl in (ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q)
+        ]
+        sec.rows.append(
+            (label, enc, f"{len(text):,}", *(str(x) if x else "> 40 (does not fit)" for x in v))
+        )
         if alnum and label.startswith("counter"):
             sec.figures["counter_dr1_M"] = v[1] or 99
         if alnum and label.startswith("office"):
@@ -405,8 +448,13 @@ def camera_frame(text: str, seed: int = 7) -> Any:
     w, h = 1280, 960
     big = (w + 320, h + 320)
     scene = Image.linear_gradient("L").rotate(90).resize(big).point(lambda v: 105 + v * 60 // 255)
-    scene.paste(screen, (160 + rng.randint(40, w - screen.size[0] - 40),
-                         160 + rng.randint(30, h - screen.size[1] - 30)))
+    scene.paste(
+        screen,
+        (
+            160 + rng.randint(40, w - screen.size[0] - 40),
+            160 + rng.randint(30, h - screen.size[1] - 30),
+        ),
+    )
     scene = scene.rotate(7.0, resample=Image.Resampling.BICUBIC).crop((160, 160, 160 + w, 160 + h))
     scene = scene.filter(ImageFilter.GaussianBlur(1.3))
     noise = Image.frombytes("L", (w, h), rng.randbytes(w * h))
@@ -419,29 +467,49 @@ def bench_decode(fx: Fixtures, s: Settings) -> Section:
     text = fx.counter_qr[0]
     clean = clean_png(text)
     frame = camera_frame(text)
-    fast = {"formats": zxingcpp.BarcodeFormat.QRCode, "try_rotate": False,
-            "try_downscale": False, "try_invert": False}
+    fast = {
+        "formats": zxingcpp.BarcodeFormat.QRCode,
+        "try_rotate": False,
+        "try_downscale": False,
+        "try_invert": False,
+    }
 
     def reader(**kw: Any) -> Callable[[Any, Any], bool]:
         def call(img: Any, _: Any) -> bool:
             found = zxingcpp.read_barcodes(img, **kw)
             return bool(found) and found[0].text == text
+
         return call
 
     q = s.quick
     cases = [
-        ("clean 600×600 PNG", "fast path: QR only, no rotate/downscale/invert",
-         Case("clean fast", reader(**fast), [clean] * (60 if q else 300))),
-        ("clean 600×600 PNG", "defaults",
-         Case("clean defaults", reader(), [clean] * (15 if q else 60))),
-        ("camera-like 1280×960", "fast path: QR only, no rotate/downscale/invert",
-         Case("camera fast", reader(**fast), [frame] * (10 if q else 30))),
-        ("camera-like 1280×960", "defaults (fallback)",
-         Case("camera defaults", reader(), [frame] * (6 if q else 20))),
+        (
+            "clean 600×600 PNG",
+            "fast path: QR only, no rotate/downscale/invert",
+            Case("clean fast", reader(**fast), [clean] * (60 if q else 300)),
+        ),
+        (
+            "clean 600×600 PNG",
+            "defaults",
+            Case("clean defaults", reader(), [clean] * (15 if q else 60)),
+        ),
+        (
+            "camera-like 1280×960",
+            "fast path: QR only, no rotate/downscale/invert",
+            Case("camera fast", reader(**fast), [frame] * (10 if q else 30)),
+        ),
+        (
+            "camera-like 1280×960",
+            "defaults (fallback)",
+            Case("camera defaults", reader(), [frame] * (6 if q else 20)),
+        ),
     ]
     run_interleaved([c for *_, c in cases], rounds=2 if q else 3, warmup=3)
-    sec = Section("decode", "QR decoding with zxing-cpp (counter DR1 code at M, ms per image)",
-                  ("image", "reader settings", "median ms", "p95 ms", "decoded"))
+    sec = Section(
+        "decode",
+        "QR decoding with zxing-cpp (counter DR1 code at M, ms per image)",
+        ("image", "reader settings", "median ms", "p95 ms", "decoded"),
+    )
     for image, how, c in cases:
         t: Timing = c.timing
         n = len(t.samples)
@@ -450,13 +518,15 @@ def bench_decode(fx: Fixtures, s: Settings) -> Section:
         sec.figures[f"{key}_ms"] = t.median / 1e6
         sec.figures[f"{key}_ok"] = (n - t.failures) / n
     m = sec.figures["clean_fast_ms"]
-    sec.notes.append(f"Clean image, fast path: {m:.2f} ms median (target ≤ 3 ms: "
-                     f"{_target(m <= 3 and sec.figures['clean_fast_ok'] == 1)}). The camera-like "
-                     "frame is a phone screen showing the code (ink 70 on paper 165, 5 px "
-                     "modules) on an unevenly lit background, the scene turned 7°, "
-                     "Gaussian blur 1.3 px, 14 % uniform noise, seeded; a scanner "
-                     "should try the fast path first and fall back to the defaults when it "
-                     "finds nothing.")
+    sec.notes.append(
+        f"Clean image, fast path: {m:.2f} ms median (target ≤ 3 ms: "
+        f"{_target(m <= 3 and sec.figures['clean_fast_ok'] == 1)}). The camera-like "
+        "frame is a phone screen showing the code (ink 70 on paper 165, 5 px "
+        "modules) on an unevenly lit background, the scene turned 7°, "
+        "Gaussian blur 1.3 px, 14 % uniform noise, seeded; a scanner "
+        "should try the fast path first and fall back to the defaults when it "
+        "finds nothing."
+    )
     return sec
 
 

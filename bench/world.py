@@ -37,17 +37,31 @@ def build(pool: int) -> Fixtures:
     issued = w.issue()
     plain = [w.present(issued, qr=False) for _ in range(pool)]
     return Fixtures(
-        world=w, bundle=bundle, issued=issued,
+        world=w,
+        bundle=bundle,
+        issued=issued,
         trust=floor.prepare(bundle, get_profile("counter")),
-        counter_qr=[transport.encode(p) for p in plain], counter_plain=plain,
+        counter_qr=[transport.encode(p) for p in plain],
+        counter_plain=plain,
     )
 
 
-def _resign_kb(fx: Fixtures, compact: str, *, aud: str = COUNTER_AUDIENCE,
-               iat: int = NOW, nonce: str | None = None) -> str:
+def _resign_kb(
+    fx: Fixtures,
+    compact: str,
+    *,
+    aud: str = COUNTER_AUDIENCE,
+    iat: int = NOW,
+    nonce: str | None = None,
+) -> str:
     sd = sdjwt.parse_compact(compact)
-    kb = sdjwt.present(sdjwt.SdJwt(sd.issuer_jwt, sd.disclosures, None), fx.world.holder_key,
-                       aud=aud, iat=iat, nonce=nonce or new_nonce())
+    kb = sdjwt.present(
+        sdjwt.SdJwt(sd.issuer_jwt, sd.disclosures, None),
+        fx.world.holder_key,
+        aud=aud,
+        iat=iat,
+        nonce=nonce or new_nonce(),
+    )
     return transport.encode(kb)
 
 
@@ -80,17 +94,22 @@ def tampered(fx: Fixtures) -> dict[str, Callable[[], tuple[str, int]]]:
         "KB-JWT signature bit flipped": lambda: (_flip_sig(base, last=True), NOW),
         "issuer payload edited, signature kept": lambda: (_edit_payload(base), NOW),
         "re-signed by another municipality's key": lambda: (
-            w.present(reissue_payload(fx.issued, sapporo.key, change={"tier": "basic"})), NOW),
+            w.present(reissue_payload(fx.issued, sapporo.key, change={"tier": "basic"})),
+            NOW,
+        ),
         "issuer not in the trust list": lambda: (
-            w.present(reissue_payload(fx.issued, stranger,
-                                      change={"iss": "https://evil.example/lg/999999"})), NOW),
-        "KB-JWT by another holder key": lambda: (
-            w.present(fx.issued, holder_key=stranger), NOW),
+            w.present(
+                reissue_payload(
+                    fx.issued, stranger, change={"iss": "https://evil.example/lg/999999"}
+                )
+            ),
+            NOW,
+        ),
+        "KB-JWT by another holder key": lambda: (w.present(fx.issued, holder_key=stranger), NOW),
         "wrong audience": lambda: (_resign_kb(fx, base, aud="urn:dualres:office"), NOW),
         "nonce too short": lambda: (_resign_kb(fx, base, nonce="abc"), NOW),
         "stale KB-JWT": lambda: (_resign_kb(fx, base, iat=NOW - 600), NOW),
-        "credential expired": lambda: (
-            w.present(w.issue(iat=NOW - 400 * DAY, exp=NOW - DAY)), NOW),
+        "credential expired": lambda: (w.present(w.issue(iat=NOW - 400 * DAY, exp=NOW - DAY)), NOW),
         "revoked": lambda: (w.present(w.issue(status_idx=13)), NOW),
         "truncated transport": lambda: (fx.counter_qr[2][:-3], NOW),
     }

@@ -145,8 +145,6 @@ def demo_setup(db: Database, settings: Settings, now: datetime) -> None:
                 raise
 
 
-
-
 def wsgi_app() -> Any:
     """The Flask app for a production WSGI server (issuer/wsgi.py), from the environment.
 

@@ -534,9 +534,7 @@ def _token_key(
         if existing:
             public = keys.signer(ref).public_key()
         else:
-            public = hsm.generate(
-                uri, module=keys.settings.pkcs11_module, pin=keys.pkcs11_pin(uri)
-            )
+            public = hsm.generate(uri, module=keys.settings.pkcs11_module, pin=keys.pkcs11_pin(uri))
             if keys.signer(ref).public_key() != public:
                 raise hsm.KeyUnavailable("key_mismatch", f"{ref} opens another key")
     except IssuerError as exc:
@@ -631,10 +629,7 @@ def _generate_anchor(args: argparse.Namespace) -> int:
     pem = jws.public_pem(public)
     kdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     pub.write_bytes(pem)
-    _info(
-        f"信頼アンカーを作成しました / trust anchor created: kid "
-        f"{trustlist.anchor_kid(public)}"
-    )
+    _info(f"信頼アンカーを作成しました / trust anchor created: kid {trustlist.anchor_kid(public)}")
     if ref != DEFAULT_ANCHOR_REF:
         _info(f"  発行サーバーの設定 / set for the issuer: DUALRES_TRUST_ANCHOR_KEY='{ref}'")
     _info(f"  公開鍵 / public key: {pub}  (検証端末に配布 / give it to every verifier:")

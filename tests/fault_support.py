@@ -55,8 +55,10 @@ def need_tools() -> str:
     """The PostgreSQL server URL, or a skip saying what is missing for a gunicorn stack."""
     url = postgres_url()
     if not url:
-        pytest.skip("PostgreSQL not available: set DUALRES_TEST_POSTGRES_URL "
-                    "(scripts/pg-test-server prints one)")
+        pytest.skip(
+            "PostgreSQL not available: set DUALRES_TEST_POSTGRES_URL "
+            "(scripts/pg-test-server prints one)"
+        )
     if gunicorn_path() is None:
         pytest.skip("gunicorn is not installed")
     return url
@@ -223,10 +225,14 @@ class Console:
         boundary = uuid.uuid4().hex
         token = self.csrf(csrf_from)
         body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
-            f"{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n'
-        ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                f'{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n'
+            ).encode()
+            + content
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         req = urllib.request.Request(
             self.base + path, data=body,
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},

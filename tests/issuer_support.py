@@ -121,8 +121,14 @@ def demo_settings(data_dir: Path, database_url: str) -> Settings:
 
 
 def add_registration(
-    s: Session, municipality_id: int, public_id: str, *, identity_hash: str,
-    pairwise_sub: str, now: datetime, **fields: Any,
+    s: Session,
+    municipality_id: int,
+    public_id: str,
+    *,
+    identity_hash: str,
+    pairwise_sub: str,
+    now: datetime,
+    **fields: Any,
 ) -> Registration:
     """A person and an active premium registration, written straight to the database
     (no staff API, no identity check): 山田花子 of 千代田区, a second home in 軽井沢町,
@@ -130,17 +136,34 @@ def add_registration(
     person = Person(identity_hash=identity_hash, created_at=now)
     s.add(person)
     s.flush()
-    reg = Registration(**{
-        "public_id": public_id, "municipality_id": municipality_id, "person_id": person.id,
-        "tier": "premium", "state": ACTIVE, "identity_checked": True,
-        "family_name": "山田", "given_name": "花子", "family_name_kana": "ヤマダ",
-        "given_name_kana": "ハナコ", "birthdate": date(1985, 6, 15), "sex": "female",
-        "primary_lg_code": "131016", "primary_address": "東京都千代田区千代田1-1",
-        "second_home_address": "軽井沢町1-1", "second_home_postal_code": None,
-        "activities": ["telework"], "registered_since": date(2026, 4, 1),
-        "valid_from": date(2026, 11, 1), "valid_until": date(2027, 10, 31),
-        "pairwise_sub": pairwise_sub, "created_at": now, "updated_at": now, **fields,
-    })
+    reg = Registration(
+        **{
+            "public_id": public_id,
+            "municipality_id": municipality_id,
+            "person_id": person.id,
+            "tier": "premium",
+            "state": ACTIVE,
+            "identity_checked": True,
+            "family_name": "山田",
+            "given_name": "花子",
+            "family_name_kana": "ヤマダ",
+            "given_name_kana": "ハナコ",
+            "birthdate": date(1985, 6, 15),
+            "sex": "female",
+            "primary_lg_code": "131016",
+            "primary_address": "東京都千代田区千代田1-1",
+            "second_home_address": "軽井沢町1-1",
+            "second_home_postal_code": None,
+            "activities": ["telework"],
+            "registered_since": date(2026, 4, 1),
+            "valid_from": date(2026, 11, 1),
+            "valid_until": date(2027, 10, 31),
+            "pairwise_sub": pairwise_sub,
+            "created_at": now,
+            "updated_at": now,
+            **fields,
+        }
+    )
     s.add(reg)
     s.flush()
     return reg

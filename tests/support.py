@@ -99,55 +99,105 @@ class World:
     def karuizawa(self) -> Municipality:
         return self.lgs["203211"]
 
-    def trust_list(self, *, iat: int = NOW - DAY, exp: int = NOW + 6 * DAY,
-                   anchor: ec.EllipticCurvePrivateKey | None = None,
-                   entries: list[dict[str, Any]] | None = None) -> str:
+    def trust_list(
+        self,
+        *,
+        iat: int = NOW - DAY,
+        exp: int = NOW + 6 * DAY,
+        anchor: ec.EllipticCurvePrivateKey | None = None,
+        entries: list[dict[str, Any]] | None = None,
+    ) -> str:
         return trustlist.sign(
-            iss=self.host, iat=iat, exp=exp, anchor_key=anchor or self.anchor,
+            iss=self.host,
+            iat=iat,
+            exp=exp,
+            anchor_key=anchor or self.anchor,
             issuers=entries if entries is not None else [m.entry() for m in self.lgs.values()],
         )
 
-    def status_token(self, lg: Municipality, *, statuses: Mapping[int, int] | None = None,
-                     iat: int = NOW - 3600, exp: int = NOW + DAY, size: int = LIST_SIZE) -> str:
+    def status_token(
+        self,
+        lg: Municipality,
+        *,
+        statuses: Mapping[int, int] | None = None,
+        iat: int = NOW - 3600,
+        exp: int = NOW + DAY,
+        size: int = LIST_SIZE,
+    ) -> str:
         lst = statuslist.StatusList.new(size, 2)
         for idx, st in (statuses or {}).items():
             lst.set(idx, st)
-        return statuslist.sign_token(lst, uri=lg.status_uri, iat=iat, exp=exp, ttl=3600,
-                                     key=lg.key, kid=lg.kid)
+        return statuslist.sign_token(
+            lst, uri=lg.status_uri, iat=iat, exp=exp, ttl=3600, key=lg.key, kid=lg.kid
+        )
 
-    def bundle(self, *, statuses: Mapping[int, int] | None = None,
-               trust_list: str | None = None, status_iat: int = NOW - 3600,
-               status_exp: int = NOW + DAY) -> Bundle:
+    def bundle(
+        self,
+        *,
+        statuses: Mapping[int, int] | None = None,
+        trust_list: str | None = None,
+        status_iat: int = NOW - 3600,
+        status_exp: int = NOW + DAY,
+    ) -> Bundle:
         tokens = {
             m.status_uri: self.status_token(
-                m, statuses=statuses if m is self.karuizawa else None,
-                iat=status_iat, exp=status_exp)
+                m,
+                statuses=statuses if m is self.karuizawa else None,
+                iat=status_iat,
+                exp=status_exp,
+            )
             for m in self.lgs.values()
         }
         return Bundle.from_tokens(
-            trust_list=trust_list or self.trust_list(), status_lists=tokens,
-            anchors=[self.anchor.public_key()], created_at=NOW,
+            trust_list=trust_list or self.trust_list(),
+            status_lists=tokens,
+            anchors=[self.anchor.public_key()],
+            created_at=NOW,
         )
 
-    def issue(self, *, lg: Municipality | None = None, tier: str = "premium",
-              iat: int = NOW - 30 * DAY, exp: int = NOW + 300 * DAY, status_idx: int = 4242,
-              holder_key: ec.EllipticCurvePrivateKey | None = None,
-              disclosable: Mapping[str, Any] | None = None) -> str:
+    def issue(
+        self,
+        *,
+        lg: Municipality | None = None,
+        tier: str = "premium",
+        iat: int = NOW - 30 * DAY,
+        exp: int = NOW + 300 * DAY,
+        status_idx: int = 4242,
+        holder_key: ec.EllipticCurvePrivateKey | None = None,
+        disclosable: Mapping[str, Any] | None = None,
+    ) -> str:
         lg = lg or self.karuizawa
         return credential.issue(
-            iss=lg.iss, kid=lg.kid, key=lg.key,
-            holder_jwk=jws.public_jwk(holder_key or self.holder_key), tier=tier, iat=iat,
-            exp=exp, status_uri=lg.status_uri, status_idx=status_idx,
+            iss=lg.iss,
+            kid=lg.kid,
+            key=lg.key,
+            holder_jwk=jws.public_jwk(holder_key or self.holder_key),
+            tier=tier,
+            iat=iat,
+            exp=exp,
+            status_uri=lg.status_uri,
+            status_idx=status_idx,
             disclosable=DISCLOSABLE if disclosable is None else disclosable,
         ).compact
 
-    def present(self, issued: str | None = None, *, profile: str = "counter", now: int = NOW,
-                holder_key: ec.EllipticCurvePrivateKey | None = None,
-                audience: str = credential.COUNTER_AUDIENCE, nonce: str | None = None,
-                qr: bool = True) -> str:
+    def present(
+        self,
+        issued: str | None = None,
+        *,
+        profile: str = "counter",
+        now: int = NOW,
+        holder_key: ec.EllipticCurvePrivateKey | None = None,
+        audience: str = credential.COUNTER_AUDIENCE,
+        nonce: str | None = None,
+        qr: bool = True,
+    ) -> str:
         text = holder.present(
-            issued or self.issue(), holder_key or self.holder_key, now=now, profile=profile,
-            audience=audience, nonce=nonce,
+            issued or self.issue(),
+            holder_key or self.holder_key,
+            now=now,
+            profile=profile,
+            audience=audience,
+            nonce=nonce,
         )
         return transport.encode(text) if qr else text
 
@@ -165,10 +215,13 @@ def sign_raw(
     return f"{h64}.{p64}.{s64}"
 
 
-def reissue_payload(issued: str, key: ec.EllipticCurvePrivateKey,
-                    change: Mapping[str, Any] | None = None,
-                    header: Mapping[str, Any] | None = None,
-                    drop: Iterable[str] = ()) -> str:
+def reissue_payload(
+    issued: str,
+    key: ec.EllipticCurvePrivateKey,
+    change: Mapping[str, Any] | None = None,
+    header: Mapping[str, Any] | None = None,
+    drop: Iterable[str] = (),
+) -> str:
     """Re-sign an issued credential after editing its payload or header."""
     sd = sdjwt.parse_compact(issued)
     tok = jws.parse(sd.issuer_jwt)
@@ -191,8 +244,14 @@ def sign_bytes(header: bytes, payload: bytes, key: ec.EllipticCurvePrivateKey) -
     return f"{signing_input}.{sig}"
 
 
-def with_kb(sd_jwt: str, holder_key: ec.EllipticCurvePrivateKey, *, now: int = NOW,
-            aud: str = credential.COUNTER_AUDIENCE, nonce: str | None = None) -> str:
+def with_kb(
+    sd_jwt: str,
+    holder_key: ec.EllipticCurvePrivateKey,
+    *,
+    now: int = NOW,
+    aud: str = credential.COUNTER_AUDIENCE,
+    nonce: str | None = None,
+) -> str:
     """Append a correct KB-JWT to ``<JWT>~<D1>~...~`` whatever its disclosures are."""
     sd = sdjwt.parse_compact(sd_jwt)
     assert sd.kb_jwt is None, "pass the SD-JWT without its KB-JWT"
@@ -223,19 +282,23 @@ def misissued_status_lists(lg: Municipality, other: Municipality) -> tuple[str, 
     """Tokens for ``lg``'s status list that a bundle refuses: signed with ``other``'s key
     under ``lg``'s kid, under a kid nobody has, and naming ``other``'s list."""
     lst = statuslist.StatusList.new(1024, 2)
-    forged = statuslist.sign_token(lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                   key=other.key, kid=lg.kid)
-    unknown_kid = statuslist.sign_token(lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                        key=lg.key, kid="nobody")
-    misnamed = statuslist.sign_token(lst, uri=other.status_uri, iat=NOW, exp=NOW + DAY, ttl=1,
-                                     key=lg.key, kid=lg.kid)
+    forged = statuslist.sign_token(
+        lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1, key=other.key, kid=lg.kid
+    )
+    unknown_kid = statuslist.sign_token(
+        lst, uri=lg.status_uri, iat=NOW, exp=NOW + DAY, ttl=1, key=lg.key, kid="nobody"
+    )
+    misnamed = statuslist.sign_token(
+        lst, uri=other.status_uri, iat=NOW, exp=NOW + DAY, ttl=1, key=lg.key, kid=lg.kid
+    )
     return forged, unknown_kid, misnamed
 
 
 def dr1_frame(skeleton: bytes, blobs: bytes = b"", *, level: int = 9) -> str:
     """A ``DR1:`` string around any skeleton, bypassing the encoder's checks."""
-    deflater = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY,
-                                transport.DICTIONARY_V1)
+    deflater = zlib.compressobj(
+        level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, transport.DICTIONARY_V1
+    )
     packed = deflater.compress(skeleton) + deflater.flush()
     return transport.PREFIX + b45encode(transport._varint(len(packed)) + packed + blobs)
 
@@ -288,7 +351,7 @@ class LocalServer:
     def publish(self, url: str, body: str | bytes) -> None:
         """Serve ``body`` at ``url``, an absolute URL on this server."""
         assert url.startswith(self.url), url
-        self.routes[url[len(self.url):] or "/"] = body.encode() if isinstance(body, str) else body
+        self.routes[url[len(self.url) :] or "/"] = body.encode() if isinstance(body, str) else body
 
     def __enter__(self) -> LocalServer:
         import threading

@@ -43,16 +43,24 @@ def addr(i: int) -> dict[str, str]:
 
 
 def _token_from(client, code: str, tx: str, i: int, headers=None):
-    return client.post("/lg/203211/token", environ_base=addr(i), headers=headers or {}, data={
-        "grant_type": "urn:ietf:params:oauth:grant-type:pre-authorized_code",
-        "pre-authorized_code": code, "tx_code": tx})
+    return client.post(
+        "/lg/203211/token",
+        environ_base=addr(i),
+        headers=headers or {},
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:pre-authorized_code",
+            "pre-authorized_code": code,
+            "tx_code": tx,
+        },
+    )
 
 
 # --- the tx_code -----------------------------------------------------------------------------
 
 
-def test_tx_code_locks_after_five_tries_across_keys_and_addresses(client, clock, staff,
-                                                                   reg_id) -> None:
+def test_tx_code_locks_after_five_tries_across_keys_and_addresses(
+    client, clock, staff, reg_id
+) -> None:
     offer = make_offer(client, staff, reg_id)
     code, tx = code_of(client, offer), offer["tx_code"]
     wrong = [f"{(int(tx) + k) % 10**6:06d}" for k in range(1, MAX_TX_FAILURES + 1)]
@@ -61,8 +69,9 @@ def test_tx_code_locks_after_five_tries_across_keys_and_addresses(client, clock,
         proof_hdr = dpop(jws.generate_key(), clock, "POST", f"{ISS}/token")
         r = _token_from(client, code, guess, i, {"DPoP": proof_hdr})
         assert_error(r, 400, "invalid_grant")
-    r = _token_from(client, code, tx, 99,
-                    {"DPoP": dpop(jws.generate_key(), clock, "POST", f"{ISS}/token")})
+    r = _token_from(
+        client, code, tx, 99, {"DPoP": dpop(jws.generate_key(), clock, "POST", f"{ISS}/token")}
+    )
     assert_error(r, 400, "invalid_grant")
     assert_error(_token_from(client, code, tx, 100), 400, "invalid_grant")
     # Locked is as good as gone: the offer is not served any more either.
@@ -107,8 +116,12 @@ def test_token_endpoint_throttles_each_address(client, clock, staff, reg_id) -> 
     # Other addresses are not affected.
     assert client.post("/lg/203211/nonce", environ_base=addr(2)).status_code == 200
     # A made-up X-Forwarded-For does not buy a new bucket (no trusted proxy configured).
-    r = client.post("/lg/203211/token", environ_base=addr(1),
-                    headers={"X-Forwarded-For": "203.0.113.77"}, data={"grant_type": "x"})
+    r = client.post(
+        "/lg/203211/token",
+        environ_base=addr(1),
+        headers={"X-Forwarded-For": "203.0.113.77"},
+        data={"grant_type": "x"},
+    )
     assert_error(r, 429, "slow_down")
     # Time refills the bucket.
     clock.advance(int(r.headers["Retry-After"]))
@@ -123,16 +136,21 @@ def test_nonce_endpoint_throttles_each_address(client) -> None:
     assert "Retry-After" in r.headers
 
 
-def test_behind_a_trusted_proxy_the_client_address_is_throttled(database_url, tmp_path,
-                                                                  clock) -> None:
+def test_behind_a_trusted_proxy_the_client_address_is_throttled(
+    database_url, tmp_path, clock
+) -> None:
     settings = dataclasses.replace(demo_settings(tmp_path, database_url), trusted_proxies=1)
     app = create_app(settings, clock=clock, upgrade=False)
     try:
         c = app.test_client()
 
         def from_client(ip: str):
-            return c.post("/lg/203211/token", environ_base={"REMOTE_ADDR": "10.0.0.1"},
-                          headers={"X-Forwarded-For": ip}, data={"grant_type": "x"})
+            return c.post(
+                "/lg/203211/token",
+                environ_base={"REMOTE_ADDR": "10.0.0.1"},
+                headers={"X-Forwarded-For": ip},
+                data={"grant_type": "x"},
+            )
 
         for _ in range(BURST):
             assert from_client("203.0.113.1").status_code in (400, 404)
@@ -181,36 +199,46 @@ def test_a_replayed_key_proof_is_refused(client, clock, staff, reg_id) -> None:
     req = {"credential_configuration_id": CONFIG, "proofs": {"jwt": [jwt]}}
     assert credential_req(client, redeem(client, staff, reg_id), req).status_code == 200
     # The same proof (same nonce) with a new token, and again as the older single proof.
-    assert_error(credential_req(client, redeem(client, staff, reg_id), req), 400,
-                 "invalid_nonce")
+    assert_error(credential_req(client, redeem(client, staff, reg_id), req), 400, "invalid_nonce")
     legacy = {"credential_configuration_id": CONFIG, "proof": {"proof_type": "jwt", "jwt": jwt}}
-    assert_error(credential_req(client, redeem(client, staff, reg_id), legacy), 400,
-                 "invalid_nonce")
+    assert_error(
+        credential_req(client, redeem(client, staff, reg_id), legacy), 400, "invalid_nonce"
+    )
 
 
-def test_a_replayed_dpop_proof_is_refused_at_the_credential_endpoint(client, clock, staff,
-                                                                    reg_id) -> None:
+def test_a_replayed_dpop_proof_is_refused_at_the_credential_endpoint(
+    client, clock, staff, reg_id
+) -> None:
     offer = make_offer(client, staff, reg_id)
     dk = jws.generate_key()
-    r = token_req(client, code_of(client, offer), offer["tx_code"],
-                  headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")})
+    r = token_req(
+        client,
+        code_of(client, offer),
+        offer["tx_code"],
+        headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")},
+    )
     tok = r.json["access_token"]
     seen = dpop(dk, clock, "POST", f"{ISS}/credential", tok)
     # The proof is spent once seen, even though this request fails on its key proof.
     bad = {"credential_configuration_id": CONFIG, "proofs": {"jwt": ["not-a-jwt"]}}
-    r = client.post("/lg/203211/credential", json=bad,
-                    headers={"Authorization": f"DPoP {tok}", "DPoP": seen})
+    r = client.post(
+        "/lg/203211/credential", json=bad, headers={"Authorization": f"DPoP {tok}", "DPoP": seen}
+    )
     assert_error(r, 400, "invalid_proof")
-    good = {"credential_configuration_id": CONFIG,
-            "proofs": {"jwt": [proof(jws.generate_key(), clock, nonce(client))]}}
-    r = client.post("/lg/203211/credential", json=good,
-                    headers={"Authorization": f"DPoP {tok}", "DPoP": seen})
+    good = {
+        "credential_configuration_id": CONFIG,
+        "proofs": {"jwt": [proof(jws.generate_key(), clock, nonce(client))]},
+    }
+    r = client.post(
+        "/lg/203211/credential", json=good, headers={"Authorization": f"DPoP {tok}", "DPoP": seen}
+    )
     assert_error(r, 401, "invalid_dpop_proof")
     assert "WWW-Authenticate" in r.headers
     # A fresh proof of the same key is fine: the token was not spent by the refusals.
     fresh = dpop(dk, clock, "POST", f"{ISS}/credential", tok)
-    r = client.post("/lg/203211/credential", json=good,
-                    headers={"Authorization": f"DPoP {tok}", "DPoP": fresh})
+    r = client.post(
+        "/lg/203211/credential", json=good, headers={"Authorization": f"DPoP {tok}", "DPoP": fresh}
+    )
     assert r.status_code == 200, r.json
 
 

@@ -55,11 +55,23 @@ def anchor_pem(lw: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def synced(server: LocalServer, lw: World, anchor_pem: Path,
-           tmp_path_factory: pytest.TempPathFactory) -> Path:
+def synced(
+    server: LocalServer, lw: World, anchor_pem: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     out = tmp_path_factory.mktemp("synced") / "bundle.json"
-    code = main(["sync", "--trust-list", f"{server.url}/trust-list.jwt",
-                 "--anchor", str(anchor_pem), "--out", str(out), "--now", str(NOW)])
+    code = main(
+        [
+            "sync",
+            "--trust-list",
+            f"{server.url}/trust-list.jwt",
+            "--anchor",
+            str(anchor_pem),
+            "--out",
+            str(out),
+            "--now",
+            str(NOW),
+        ]
+    )
     assert code == 0
     return out
 
@@ -84,12 +96,27 @@ def check(capsys: pytest.CaptureFixture[str], bundle: Path, *argv: str) -> tuple
 # --- sync ------------------------------------------------------------------------------
 
 
-def test_sync_over_http(capsys: pytest.CaptureFixture[str], server: LocalServer, lw: World,
-                        anchor_pem: Path, tmp_path: Path) -> None:
+def test_sync_over_http(
+    capsys: pytest.CaptureFixture[str],
+    server: LocalServer,
+    lw: World,
+    anchor_pem: Path,
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "sub" / "bundle.json"
     before = len(server.requests)
-    code, text, err = run(capsys, "sync", "--trust-list", f"{server.url}/trust-list.jwt",
-                          "--anchor", str(anchor_pem), "--out", str(out), "--now", str(NOW))
+    code, text, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        f"{server.url}/trust-list.jwt",
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW),
+    )
     assert (code, err) == (0, "")
     assert "✅ 同期しました" in text
     assert "発行元: 3 件（軽井沢町、札幌市、千代田区）" in text
@@ -98,116 +125,246 @@ def test_sync_over_http(capsys: pytest.CaptureFixture[str], server: LocalServer,
     assert "信頼リストの有効期限: 令和8年11月24日 20:06（2026-11-24）" in text
     fetched = server.requests[before:]
     assert fetched[0] == "/trust-list.jwt"
-    assert sorted(fetched[1:]) == sorted(m.status_uri[len(server.url):] for m in lw.lgs.values())
+    assert sorted(fetched[1:]) == sorted(m.status_uri[len(server.url) :] for m in lw.lgs.values())
     b = Bundle.load(out, anchors=[lw.anchor.public_key()])
     assert set(b.status) == {m.status_uri for m in lw.lgs.values()}
     assert b.created_at == NOW and b.source == f"{server.url}/trust-list.jwt"
 
 
-def test_sync_english(capsys: pytest.CaptureFixture[str], server: LocalServer,
-                      anchor_pem: Path, tmp_path: Path) -> None:
-    code, text, _ = run(capsys, "sync", "--trust-list", f"{server.url}/trust-list.jwt",
-                        "--anchor", str(anchor_pem), "--out", str(tmp_path / "b.json"),
-                        "--now", str(NOW), "--lang", "en")
+def test_sync_english(
+    capsys: pytest.CaptureFixture[str], server: LocalServer, anchor_pem: Path, tmp_path: Path
+) -> None:
+    code, text, _ = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        f"{server.url}/trust-list.jwt",
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(tmp_path / "b.json"),
+        "--now",
+        str(NOW),
+        "--lang",
+        "en",
+    )
     assert code == 0
     assert "Issuers: 3 (Karuizawa, Sapporo, Chiyoda)" in text
     assert "Trust list expires: 2026-11-24 20:06 JST" in text
 
 
-def test_sync_from_usb_bundle(capsys: pytest.CaptureFixture[str], synced: Path, lw: World,
-                              anchor_pem: Path, tmp_path: Path) -> None:
+def test_sync_from_usb_bundle(
+    capsys: pytest.CaptureFixture[str], synced: Path, lw: World, anchor_pem: Path, tmp_path: Path
+) -> None:
     stick = tmp_path / "usb" / "dualres bundle.json"  # a space, as file names on sticks have
     stick.parent.mkdir()
     shutil.copy(synced, stick)
     out = tmp_path / "bundle.json"
-    code, text, err = run(capsys, "sync", "--trust-list", stick.as_uri(),
-                          "--anchor", str(anchor_pem), "--out", str(out), "--now", str(NOW))
+    code, text, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        stick.as_uri(),
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW),
+    )
     assert (code, err) == (0, "")
     assert "バンドルファイルから" in text
     assert Bundle.load(out, anchors=[lw.anchor.public_key()]).trust_list.iss == lw.host
     # Carried for two days: saved, but the expired status lists are said.
-    code, text, _ = run(capsys, "sync", "--trust-list", stick.as_uri(), "--anchor",
-                        str(anchor_pem), "--out", str(out), "--now", str(NOW + 2 * DAY))
+    code, text, _ = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        stick.as_uri(),
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW + 2 * DAY),
+    )
     assert code == 0 and text.count("(stale_status_list)") == 3
 
 
-def test_sync_usb_bundle_of_another_anchor(capsys: pytest.CaptureFixture[str], synced: Path,
-                                           tmp_path: Path) -> None:
+def test_sync_usb_bundle_of_another_anchor(
+    capsys: pytest.CaptureFixture[str], synced: Path, tmp_path: Path
+) -> None:
     other = tmp_path / "other.pem"
     other.write_bytes(jws.public_pem(jws.generate_key()))
     out = tmp_path / "bundle.json"
-    code, _, err = run(capsys, "sync", "--trust-list", synced.as_uri(), "--anchor", str(other),
-                       "--out", str(out), "--now", str(NOW))
+    code, _, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        synced.as_uri(),
+        "--anchor",
+        str(other),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW),
+    )
     assert code == 2
     assert "(unknown_key)" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_sync_from_file_trust_list(capsys: pytest.CaptureFixture[str], lw: World,
-                                   anchor_pem: Path, tmp_path: Path) -> None:
+def test_sync_from_file_trust_list(
+    capsys: pytest.CaptureFixture[str], lw: World, anchor_pem: Path, tmp_path: Path
+) -> None:
     jwt = tmp_path / "trust-list.jwt"
     jwt.write_text(lw.trust_list() + "\n")  # a trailing newline, as editors leave
     out = tmp_path / "bundle.json"
-    code, _, err = run(capsys, "sync", "--trust-list", jwt.as_uri(), "--anchor", str(anchor_pem),
-                       "--out", str(out), "--now", str(NOW))
+    code, _, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        jwt.as_uri(),
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW),
+    )
     assert (code, err) == (0, "")
     assert len(Bundle.load(out).status) == 3
     # A plain path works too.
-    assert run(capsys, "sync", "--trust-list", str(jwt), "--anchor", str(anchor_pem),
-               "--out", str(out), "--now", str(NOW))[0] == 0
+    assert (
+        run(
+            capsys,
+            "sync",
+            "--trust-list",
+            str(jwt),
+            "--anchor",
+            str(anchor_pem),
+            "--out",
+            str(out),
+            "--now",
+            str(NOW),
+        )[0]
+        == 0
+    )
 
 
-def test_sync_refuses_expired_trust_list(capsys: pytest.CaptureFixture[str], server: LocalServer,
-                                         anchor_pem: Path, tmp_path: Path) -> None:
+def test_sync_refuses_expired_trust_list(
+    capsys: pytest.CaptureFixture[str], server: LocalServer, anchor_pem: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "bundle.json"
-    code, text, err = run(capsys, "sync", "--trust-list", f"{server.url}/trust-list.jwt",
-                          "--anchor", str(anchor_pem), "--out", str(out),
-                          "--now", str(NOW + 6 * DAY))
+    code, text, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        f"{server.url}/trust-list.jwt",
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW + 6 * DAY),
+    )
     assert (code, text) == (2, "")
     assert "stale_trust_data" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
 def test_sync_network_errors_keep_the_old_bundle(
-    capsys: pytest.CaptureFixture[str], server: LocalServer, lw: World, anchor_pem: Path,
-    synced: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    server: LocalServer,
+    lw: World,
+    anchor_pem: Path,
+    synced: Path,
+    tmp_path: Path,
 ) -> None:
     out = Path(shutil.copy(synced, tmp_path / "bundle.json"))
     old = out.read_bytes()
-    code, _, err = run(capsys, "sync", "--trust-list", f"{server.url}/nothing-here.jwt",
-                       "--anchor", str(anchor_pem), "--out", str(out), "--now", str(NOW))
+    code, _, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        f"{server.url}/nothing-here.jwt",
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW),
+    )
     assert code == 2 and "(network_error)" in err and "HTTP 404" in err
     # A trust list naming a status list the server does not have: no partial bundle.
     entry = lw.karuizawa.entry()
     entry["status_lists"] = [f"{server.url}/lg/203211/status/404"]
     server.publish(f"{server.url}/broken-list.jwt", lw.trust_list(entries=[entry]))
-    code, _, err = run(capsys, "sync", "--trust-list", f"{server.url}/broken-list.jwt",
-                       "--anchor", str(anchor_pem), "--out", str(out), "--now", str(NOW))
+    code, _, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        f"{server.url}/broken-list.jwt",
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW),
+    )
     assert code == 2 and "(network_error)" in err and "status/404" in err
     # Nobody listening.
-    code, _, err = run(capsys, "sync", "--trust-list", "http://127.0.0.1:9/x.jwt",
-                       "--anchor", str(anchor_pem), "--out", str(out), "--now", str(NOW))
+    code, _, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        "http://127.0.0.1:9/x.jwt",
+        "--anchor",
+        str(anchor_pem),
+        "--out",
+        str(out),
+        "--now",
+        str(NOW),
+    )
     assert code == 2 and "(network_error)" in err
     assert out.read_bytes() == old
 
 
-def test_sync_bad_anchor_file(capsys: pytest.CaptureFixture[str], server: LocalServer,
-                              tmp_path: Path) -> None:
+def test_sync_bad_anchor_file(
+    capsys: pytest.CaptureFixture[str], server: LocalServer, tmp_path: Path
+) -> None:
     bad = tmp_path / "anchor.pem"
     bad.write_text("not a key")
-    code, _, err = run(capsys, "sync", "--trust-list", f"{server.url}/trust-list.jwt",
-                       "--anchor", str(bad), "--out", str(tmp_path / "b.json"))
+    code, _, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        f"{server.url}/trust-list.jwt",
+        "--anchor",
+        str(bad),
+        "--out",
+        str(tmp_path / "b.json"),
+    )
     assert code == 2 and "(bad_anchor)" in err
-    code, _, err = run(capsys, "sync", "--trust-list", f"{server.url}/trust-list.jwt",
-                       "--anchor", str(tmp_path / "missing.pem"), "--out", str(tmp_path / "b"))
+    code, _, err = run(
+        capsys,
+        "sync",
+        "--trust-list",
+        f"{server.url}/trust-list.jwt",
+        "--anchor",
+        str(tmp_path / "missing.pem"),
+        "--out",
+        str(tmp_path / "b"),
+    )
     assert code == 2 and "(unreadable)" in err
 
 
 # --- check -----------------------------------------------------------------------------
 
 
-def test_check_accepted_json(capsys: pytest.CaptureFixture[str], lw: World,
-                             bundle_file: Path) -> None:
+def test_check_accepted_json(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path
+) -> None:
     code, out, err = check(capsys, bundle_file, "--json", lw.present())
     assert (code, err) == (0, "")
     obj = json.loads(out)
@@ -218,29 +375,33 @@ def test_check_accepted_json(capsys: pytest.CaptureFixture[str], lw: World,
     assert "軽井沢町" in out  # ensure_ascii=False: readable in a log
 
 
-def test_check_accepted_human(capsys: pytest.CaptureFixture[str], lw: World,
-                              bundle_file: Path) -> None:
+def test_check_accepted_human(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path
+) -> None:
     code, out, _ = check(capsys, bundle_file, lw.present())
     assert code == 0
     # exp = NOW + 300 days = 2027-09-14 20:06:40 JST; the last valid day is the 14th.
-    assert out == ("✅ 有効 — 軽井沢町（長野県） 区分: プレミアム会員 "
-                   "有効期限: 令和9年9月14日（2027-09-14）\n")
+    assert out == (
+        "✅ 有効 — 軽井沢町（長野県） 区分: プレミアム会員 有効期限: 令和9年9月14日（2027-09-14）\n"
+    )
 
 
 def test_check_english(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path) -> None:
     code, out, _ = check(capsys, bundle_file, "--lang", "en", lw.present())
     assert code == 0
-    assert out == ("✅ Valid — Karuizawa (Nagano) Tier: Premium member "
-                   "Valid until: Reiwa 9 (2027-09-14)\n")
-    code, out, _ = check(capsys, bundle_file, "--lang", "en",
-                         lw.present(lw.issue(status_idx=REVOKED_IDX)))
+    assert out == (
+        "✅ Valid — Karuizawa (Nagano) Tier: Premium member Valid until: Reiwa 9 (2027-09-14)\n"
+    )
+    code, out, _ = check(
+        capsys, bundle_file, "--lang", "en", lw.present(lw.issue(status_idx=REVOKED_IDX))
+    )
     assert (code, out) == (1, "❌ Invalid — Revoked (revoked)\n")
 
 
-def test_check_office_shows_disclosed_claims(capsys: pytest.CaptureFixture[str], lw: World,
-                                             bundle_file: Path) -> None:
-    code, out, _ = check(capsys, bundle_file, "--profile", "office",
-                         lw.present(profile="office"))
+def test_check_office_shows_disclosed_claims(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path
+) -> None:
+    code, out, _ = check(capsys, bundle_file, "--profile", "office", lw.present(profile="office"))
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("✅ 有効 — 軽井沢町（長野県）")
@@ -265,8 +426,9 @@ def test_check_revoked(capsys: pytest.CaptureFixture[str], lw: World, bundle_fil
     assert (code, out) == (1, "❌ 無効 — 取り消されています (revoked)\n")
 
 
-def test_replay_remembered_across_invocations(capsys: pytest.CaptureFixture[str], lw: World,
-                                              bundle_file: Path) -> None:
+def test_replay_remembered_across_invocations(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path
+) -> None:
     payload = lw.present()
     assert check(capsys, bundle_file, "--json", payload)[0] == 0
     # A new process (here: a new main() and a new store) still remembers the nonce.
@@ -275,8 +437,9 @@ def test_replay_remembered_across_invocations(capsys: pytest.CaptureFixture[str]
     assert (bundle_file.parent / "bundle.replay.sqlite").exists()
 
 
-def test_state_dir(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path,
-                   tmp_path: Path) -> None:
+def test_state_dir(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path, tmp_path: Path
+) -> None:
     state = tmp_path / "state" / "deep"
     payload = lw.present()
     assert check(capsys, bundle_file, "--state-dir", str(state), payload)[0] == 0
@@ -287,8 +450,12 @@ def test_state_dir(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: P
     assert check(capsys, bundle_file, payload)[0] == 0
 
 
-def test_stdin_one_line_per_payload(capsys: pytest.CaptureFixture[str], lw: World,
-                                    bundle_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_one_line_per_payload(
+    capsys: pytest.CaptureFixture[str],
+    lw: World,
+    bundle_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     good = lw.present()
     revoked = lw.present(lw.issue(status_idx=REVOKED_IDX))
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{good}\n\n  \n{revoked}\r\n{good}\n"))
@@ -298,8 +465,12 @@ def test_stdin_one_line_per_payload(capsys: pytest.CaptureFixture[str], lw: Worl
     assert reasons == ["ok", "revoked", "replayed"]
 
 
-def test_stdin_bytes_not_utf8(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_bytes_not_utf8(
+    capsys: pytest.CaptureFixture[str],
+    lw: World,
+    bundle_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     raw = io.BytesIO(b"\xff\xfeDR1:\n" + lw.present().encode() + b"\n")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw, encoding="utf-8"))
     code, out, _ = check(capsys, bundle_file, "-")
@@ -308,15 +479,20 @@ def test_stdin_bytes_not_utf8(capsys: pytest.CaptureFixture[str], lw: World, bun
     assert first.startswith("❌") and second.startswith("✅")
 
 
-def test_stdin_all_accepted(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_all_accepted(
+    capsys: pytest.CaptureFixture[str],
+    lw: World,
+    bundle_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lw.present() for _ in range(3))))
     code, out, _ = check(capsys, bundle_file, "-")
     assert code == 0 and out.count("✅") == 3
 
 
-def test_check_image(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path,
-                     tmp_path: Path) -> None:
+def test_check_image(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path, tmp_path: Path
+) -> None:
     from PIL import Image
 
     from dualres.wallet.qr import render_png
@@ -343,8 +519,13 @@ def test_bad_bundle_path(capsys: pytest.CaptureFixture[str], lw: World, tmp_path
     assert code == 2 and "(malformed)" in err
 
 
-def test_bundle_of_another_anchor(capsys: pytest.CaptureFixture[str], lw: World,
-                                  anchor_pem: Path, bundle_file: Path, tmp_path: Path) -> None:
+def test_bundle_of_another_anchor(
+    capsys: pytest.CaptureFixture[str],
+    lw: World,
+    anchor_pem: Path,
+    bundle_file: Path,
+    tmp_path: Path,
+) -> None:
     other = World()
     foreign = tmp_path / "foreign.json"
     other.bundle().save(foreign)
@@ -354,17 +535,28 @@ def test_bundle_of_another_anchor(capsys: pytest.CaptureFixture[str], lw: World,
     assert check(capsys, bundle_file, "--anchor", str(anchor_pem), lw.present())[0] == 0
 
 
-def test_shelter_warns_on_stale_data(capsys: pytest.CaptureFixture[str], lw: World,
-                                     bundle_file: Path) -> None:
+def test_shelter_warns_on_stale_data(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path
+) -> None:
     later = NOW + 7 * DAY  # trust list (6 days) and status lists (1 day) expired
     payload = lw.present(profile="shelter", now=later)
-    code, out, _ = run(capsys, "check", "--bundle", str(bundle_file), "--now", str(later),
-                       "--profile", "shelter", payload)
+    code, out, _ = run(
+        capsys,
+        "check",
+        "--bundle",
+        str(bundle_file),
+        "--now",
+        str(later),
+        "--profile",
+        "shelter",
+        payload,
+    )
     assert code == 0
     assert "⚠ 信頼リストの有効期限が過ぎています（猶予期間中）" in out
     assert "(stale_trust_list)" in out and "(stale_status_list)" in out
-    code, out, _ = run(capsys, "check", "--bundle", str(bundle_file), "--now", str(later),
-                       lw.present(now=later))
+    code, out, _ = run(
+        capsys, "check", "--bundle", str(bundle_file), "--now", str(later), lw.present(now=later)
+    )
     assert code == 1 and "(stale_trust_data)" in out
 
 
@@ -373,16 +565,25 @@ def test_now_formats(capsys: pytest.CaptureFixture[str], lw: World, bundle_file:
     assert parse_time("2026-11-18T11:06:40Z") == NOW
     assert parse_time("2026-11-18T11:06:40") == NOW  # naive = UTC
     assert parse_time(str(NOW)) == NOW
-    code, out, _ = run(capsys, "check", "--bundle", str(bundle_file),
-                       "--now", "2026-11-18T20:06:40+09:00", lw.present())
+    code, out, _ = run(
+        capsys,
+        "check",
+        "--bundle",
+        str(bundle_file),
+        "--now",
+        "2026-11-18T20:06:40+09:00",
+        lw.present(),
+    )
     assert code == 0
-    code, out, err = run(capsys, "check", "--bundle", str(bundle_file), "--now", "yesterday",
-                         lw.present())
+    code, out, err = run(
+        capsys, "check", "--bundle", str(bundle_file), "--now", "yesterday", lw.present()
+    )
     assert (code, out) == (2, "") and "ISO 8601" in err
 
 
-def test_usage_errors(capsys: pytest.CaptureFixture[str], bundle_file: Path,
-                      tmp_path: Path) -> None:
+def test_usage_errors(
+    capsys: pytest.CaptureFixture[str], bundle_file: Path, tmp_path: Path
+) -> None:
     assert run(capsys, "check", "--bundle", str(bundle_file))[0] == 2
     assert run(capsys, "check", "--bundle", str(bundle_file), "x", "--image", "y.png")[0] == 2
     assert run(capsys, "check", "--bundle", str(bundle_file), "--profile", "bar", "x")[0] == 2
@@ -395,11 +596,26 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], bundle_file: Path,
 
 def test_console_module_in_a_subprocess(lw: World, bundle_file: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "dualres.verifier.cli", "check", "--bundle", str(bundle_file),
-           "--now", str(NOW), "--json", lw.present()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dualres.verifier.cli",
+        "check",
+        "--bundle",
+        str(bundle_file),
+        "--now",
+        str(NOW),
+        "--json",
+        lw.present(),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ok"] is True
-    proc = subprocess.run([*cmd[:4], str(bundle_file.parent / "nope.json"), *cmd[5:]],
-                          cwd=ROOT, env=env, capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [*cmd[:4], str(bundle_file.parent / "nope.json"), *cmd[5:]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr

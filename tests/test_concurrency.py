@@ -44,8 +44,13 @@ def settings(url: str, data_dir: str, list_size: int) -> Settings:
 
 
 def _worker(
-    url: str, data_dir: str, list_size: int, reg_ids: list[int], n: int,
-    start: Any, results: Any,
+    url: str,
+    data_dir: str,
+    list_size: int,
+    reg_ids: list[int],
+    n: int,
+    start: Any,
+    results: Any,
 ) -> None:
     """Runs in a fresh interpreter: its own engine, key cache and session."""
     from dualres.issuer.domain.issuance import issue_credential
@@ -64,9 +69,7 @@ def _worker(
             with db.session() as s:
                 reg = s.get(Registration, reg_ids[i % len(reg_ids)])
                 assert reg is not None
-                cred, token = issue_credential(
-                    s, reg, holder, settings=s_, keys=keys, now=T0
-                )
+                cred, token = issue_credential(s, reg, holder, settings=s_, keys=keys, now=T0)
                 # The signed credential names the slot the database holds.
                 status = jws.parse(token.split("~", 1)[0]).payload["status"]["status_list"]
                 if status["idx"] != cred.status_idx:
@@ -90,8 +93,9 @@ def _registrations(url: str, data_dir: str, list_size: int, count: int) -> list[
         bootstrap_demo(s, s_, KeyStore(s_), T0)
         m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
         for i in range(count):
-            r = add_registration(s, m.id, f"conc{i}", identity_hash=f"{i:064x}",
-                                 pairwise_sub=f"{i:043d}", now=T0)
+            r = add_registration(
+                s, m.id, f"conc{i}", identity_hash=f"{i:064x}", pairwise_sub=f"{i:043d}", now=T0
+            )
             ids.append(r.id)
     db.dispose()
     return ids
@@ -172,8 +176,10 @@ def test_random_unique_indices_across_processes(
     assert abs(r) < 5 / len(idx) ** 0.5, r
     neighbours = sum(abs(a - b) <= 1 for a, b in itertools.pairwise(idx))
     assert neighbours / len(idx) < 0.01
-    print(f"\n{db_factory.kind}: {expected} credentials by {WORKERS} processes, "
-          f"slowest worker {seconds:.1f} s ({expected / seconds:,.0f}/s overall)")
+    print(
+        f"\n{db_factory.kind}: {expected} credentials by {WORKERS} processes, "
+        f"slowest worker {seconds:.1f} s ({expected / seconds:,.0f}/s overall)"
+    )
 
 
 def test_small_lists_fill_up_and_the_next_opens_under_contention(

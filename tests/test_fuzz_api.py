@@ -52,20 +52,29 @@ EXAMPLES = int(os.environ.get("DUALRES_FUZZ_EXAMPLES", "25"))
 RANDOM = os.environ.get("DUALRES_FUZZ") == "random"
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "issuer-api.md").read_text("utf-8")
 # Every code docs/issuer-api.md names in a table row: the only codes the API may answer.
-DOCUMENTED = set(re.findall(r"`([a-z_]+)`", "\n".join(
-    line for line in DOC.splitlines() if line.startswith("|"))))
+DOCUMENTED = set(
+    re.findall(r"`([a-z_]+)`", "\n".join(line for line in DOC.splitlines() if line.startswith("|")))
+)
 # The card check's outcome is written even when the request is refused (by design).
 PERSISTED = {"wrong_pin", "card_locked", "unknown_card"}
 # What a JSON Schema cannot express: the request is well-formed, the value is not.
-SEMANTIC_400 = {("invalid_request", "identity.my_number"), ("invalid_request", "since"),
-                ("invalid_holder_key", None)}
+SEMANTIC_400 = {
+    ("invalid_request", "identity.my_number"),
+    ("invalid_request", "since"),
+    ("invalid_holder_key", None),
+}
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3")
 
 
 def budget(database_url: str, n: int = EXAMPLES) -> Any:
     n = n if database_url.startswith("sqlite") else max(5, n // 4)
-    return settings(max_examples=n, deadline=None, derandomize=not RANDOM, database=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=not RANDOM,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 def h(token: str) -> dict[str, str]:
@@ -83,12 +92,26 @@ def tokens(app) -> dict[str, str]:
 
 def snapshot(app) -> dict[str, Any]:
     with app.app_context(), services().db.session() as s:
-        counts = {m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one()
-                  for m in (Person, Registration, Credential, AuditEntry, CardState,
-                            CredentialOffer, ApiToken)}
-        regs = s.execute(select(Registration.public_id, Registration.state,
-                                Registration.state_reason, Registration.valid_until)
-                         .order_by(Registration.id)).all()
+        counts = {
+            m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one()
+            for m in (
+                Person,
+                Registration,
+                Credential,
+                AuditEntry,
+                CardState,
+                CredentialOffer,
+                ApiToken,
+            )
+        }
+        regs = s.execute(
+            select(
+                Registration.public_id,
+                Registration.state,
+                Registration.state_reason,
+                Registration.valid_until,
+            ).order_by(Registration.id)
+        ).all()
         return {**counts, "registrations": [tuple(r) for r in regs]}
 
 
@@ -134,20 +157,26 @@ def test_openapi_document_loads_and_names_every_operation(app, tokens) -> None:
     schema = _schema(app, tokens["super"])
     labels = sorted(op.ok().label for op in schema.get_all_operations())
     # Every authenticated route of the blueprint (the document's own route is skipped).
-    routes = {f"{m} {r.rule.removeprefix(API).replace('<public_id>', '{id}')}"
-              for r in app.url_map.iter_rules() if r.endpoint.startswith("api.")
-              and r.endpoint != "api.openapi"
-              for m in sorted(r.methods or ()) if m not in ("HEAD", "OPTIONS")}
+    routes = {
+        f"{m} {r.rule.removeprefix(API).replace('<public_id>', '{id}')}"
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("api.") and r.endpoint != "api.openapi"
+        for m in sorted(r.methods or ())
+        if m not in ("HEAD", "OPTIONS")
+    }
     assert set(labels) == routes and len(labels) == 12, labels
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                         ids=["positive", "negative"])
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"]
+)
 def test_schemathesis(app, client, tokens, database_url, mode) -> None:
     sup = tokens["super"]
     # Registrations to act on, in two states; generated ids are mostly unknown (404).
-    ids = [client.post(f"{API}/registrations", json=body(CARDS[name]), headers=h(sup)).json["id"]
-           for name in ("山田", "鈴木")]
+    ids = [
+        client.post(f"{API}/registrations", json=body(CARDS[name]), headers=h(sup)).json["id"]
+        for name in ("山田", "鈴木")
+    ]
     client.post(f"{API}/registrations/{ids[1]}/suspend", json={"reason": "fuzz"}, headers=h(sup))
     schema = _schema(app, sup)
     seen: dict[str, set[int]] = {}
@@ -175,7 +204,8 @@ def test_schemathesis(app, client, tokens, database_url, mode) -> None:
                 if key not in SEMANTIC_400:
                     raise RejectedPositiveData(
                         operation=op.label,
-                        message=f"schema-valid request refused as malformed: {a.json}")
+                        message=f"schema-valid request refused as malformed: {a.json}",
+                    )
             if err is not None and err not in PERSISTED:
                 assert snapshot(app) == before, (op.label, a.json)
 
@@ -193,25 +223,70 @@ def test_schemathesis(app, client, tokens, database_url, mode) -> None:
 # --- structure-aware JSON bodies -----------------------------------------------------------------
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.integers(10**30, 10**60)
-    | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(10**30, 10**60)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 TEXTS = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", " ", "　", "\x00", "\u202e", "\ud7ff", "ｱｲｳ", "やまだ", "2027-02-30",
-                     "2027-1-1", "20271231", "9999-12-31", "0000-01-01", "123456789018",
-                     "番号123456789018", "1234 5678 9018", "<script>", "' OR '1'='1"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "　",
+            "\x00",
+            "\u202e",
+            "\ud7ff",
+            "ｱｲｳ",
+            "やまだ",
+            "2027-02-30",
+            "2027-1-1",
+            "20271231",
+            "9999-12-31",
+            "0000-01-01",
+            "123456789018",
+            "番号123456789018",
+            "1234 5678 9018",
+            "<script>",
+            "' OR '1'='1",
+        ]
+    ),
     st.integers(300, 3000).map(lambda n: "x" * n),
 )
-PATHS = [("tier",), ("activities",), ("activities", 0), ("valid_until",), ("valid_from",),
-         ("registered_since",), ("identity",), ("identity", "pin"), ("identity", "my_number"),
-         ("second_home",), ("second_home", "address"), ("second_home", "postal_code")]
-DECLARED_PATHS = [("identity", "declared", k) for k in (
-    "family_name", "given_name", "family_name_kana", "given_name_kana", "birthdate", "sex",
-    "address", "address_lg_code")] + [("identity", "declared")]
+PATHS = [
+    ("tier",),
+    ("activities",),
+    ("activities", 0),
+    ("valid_until",),
+    ("valid_from",),
+    ("registered_since",),
+    ("identity",),
+    ("identity", "pin"),
+    ("identity", "my_number"),
+    ("second_home",),
+    ("second_home", "address"),
+    ("second_home", "postal_code"),
+]
+DECLARED_PATHS = [
+    ("identity", "declared", k)
+    for k in (
+        "family_name",
+        "given_name",
+        "family_name_kana",
+        "given_name_kana",
+        "birthdate",
+        "sex",
+        "address",
+        "address_lg_code",
+    )
+] + [("identity", "declared")]
 
 
 def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
@@ -220,7 +295,8 @@ def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
     node = doc
     for key in path[:-1]:
         holds = (isinstance(node, dict) and key in node) or (
-            isinstance(node, list) and isinstance(key, int) and key < len(node))
+            isinstance(node, list) and isinstance(key, int) and key < len(node)
+        )
         if not holds:
             return None
         node = node[key]
@@ -239,14 +315,25 @@ def registrations(draw: st.DrawFn) -> Any:
         node = _parent(b, path)
         if action == "replace" and isinstance(node, dict):
             node[path[-1]] = draw(st.one_of(TEXTS, JSON_VALUES))
-        elif action == "replace" and isinstance(node, list) and node and isinstance(
-                path[-1], int):
+        elif action == "replace" and isinstance(node, list) and node and isinstance(path[-1], int):
             node[min(path[-1], len(node) - 1)] = draw(st.one_of(TEXTS, JSON_VALUES))
         elif action == "drop" and isinstance(node, dict):
             node.pop(path[-1], None)
         elif action == "add":
-            name = draw(st.sampled_from(["validUntil", "extra", "Tier", "id", "state", "__proto__",
-                                         "credentials", "identity_checked"]))
+            name = draw(
+                st.sampled_from(
+                    [
+                        "validUntil",
+                        "extra",
+                        "Tier",
+                        "id",
+                        "state",
+                        "__proto__",
+                        "credentials",
+                        "identity_checked",
+                    ]
+                )
+            )
             b[name] = draw(JSON_VALUES)
     return b
 
@@ -256,13 +343,20 @@ def test_registration_bodies_fuzz(app, client, tokens, database_url) -> None:
     @given(doc=registrations())
     def probe(doc: Any) -> None:
         before = snapshot(app)
-        r = client.post(f"{API}/registrations", data=json.dumps(doc),
-                        content_type="application/json", headers=h(tokens["clerk"]))
+        r = client.post(
+            f"{API}/registrations",
+            data=json.dumps(doc),
+            content_type="application/json",
+            headers=h(tokens["clerk"]),
+        )
         a = common(r)
         if a.status_code == 201:  # the change happened to be harmless: make room again
             rid = r.json["id"]
-            done = client.post(f"{API}/registrations/{rid}/revoke", json={"reason": "fuzz"},
-                               headers=h(tokens["super"]))
+            done = client.post(
+                f"{API}/registrations/{rid}/revoke",
+                json={"reason": "fuzz"},
+                headers=h(tokens["super"]),
+            )
             assert done.status_code == 200, done.json
         elif a.json["error"] not in PERSISTED:
             assert snapshot(app) == before, a.json
@@ -275,27 +369,54 @@ def test_action_bodies_fuzz(app, client, tokens, database_url) -> None:
     rid = client.post(f"{API}/registrations", json=body(), headers=h(sup)).json["id"]
     actions = ["suspend", "reinstate", "revoke", "renew", "credentials", "offers"]
     bodies = st.one_of(
-        st.fixed_dictionaries({}, optional={"reason": st.one_of(TEXTS, JSON_VALUES),
-                                            "valid_until": st.one_of(TEXTS, JSON_VALUES),
-                                            "holder_jwk": JSON_VALUES}),
-        st.fixed_dictionaries({"holder_jwk": st.fixed_dictionaries(
-            {"kty": st.sampled_from(["EC", "RSA", "OKP", ""]),
-             "crv": st.sampled_from(["P-256", "P-384", "secp256k1", "Ed25519"]),
-             "x": TEXTS, "y": TEXTS}, optional={"d": TEXTS, "kid": JSON_VALUES})}),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "reason": st.one_of(TEXTS, JSON_VALUES),
+                "valid_until": st.one_of(TEXTS, JSON_VALUES),
+                "holder_jwk": JSON_VALUES,
+            },
+        ),
+        st.fixed_dictionaries(
+            {
+                "holder_jwk": st.fixed_dictionaries(
+                    {
+                        "kty": st.sampled_from(["EC", "RSA", "OKP", ""]),
+                        "crv": st.sampled_from(["P-256", "P-384", "secp256k1", "Ed25519"]),
+                        "x": TEXTS,
+                        "y": TEXTS,
+                    },
+                    optional={"d": TEXTS, "kid": JSON_VALUES},
+                )
+            }
+        ),
         JSON_VALUES,
     )
     raw = st.one_of(bodies.map(lambda b: json.dumps(b).encode()), st.binary(max_size=200))
-    ctypes = st.sampled_from(["application/json", "application/json; charset=utf-8",
-                              "application/merge-patch+json", "text/plain", "",
-                              "application/x-www-form-urlencoded", "multipart/form-data"])
+    ctypes = st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+            "text/plain",
+            "",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ]
+    )
 
     @budget(database_url, 3 * EXAMPLES)
-    @given(action=st.sampled_from(actions), data=raw, ctype=ctypes,
-           target=st.sampled_from([rid, rid, "AAAAAAAAAAAAAAAAAAAAAA", "%00", "..", "x" * 200]))
+    @given(
+        action=st.sampled_from(actions),
+        data=raw,
+        ctype=ctypes,
+        target=st.sampled_from([rid, rid, "AAAAAAAAAAAAAAAAAAAAAA", "%00", "..", "x" * 200]),
+    )
     def probe(action: str, data: bytes, ctype: str, target: str) -> None:
         before = snapshot(app)
-        r = client.post(f"{API}/registrations/{target}/{action}", data=data, content_type=ctype,
-                        headers=h(sup))
+        r = client.post(
+            f"{API}/registrations/{target}/{action}", data=data, content_type=ctype, headers=h(sup)
+        )
         common(r)
         if r.status_code >= 400:
             assert snapshot(app) == before, r.json
@@ -306,24 +427,45 @@ def test_action_bodies_fuzz(app, client, tokens, database_url) -> None:
     assert got.status_code == 200 and got.json["state"] in ("active", "suspended", "revoked")
     # And a real holder key still gets a credential if the registration is active.
     if got.json["state"] == "active":
-        r = client.post(f"{API}/registrations/{rid}/credentials",
-                        json={"holder_jwk": jws.public_jwk(jws.generate_key())}, headers=h(sup))
+        r = client.post(
+            f"{API}/registrations/{rid}/credentials",
+            json={"holder_jwk": jws.public_jwk(jws.generate_key())},
+            headers=h(sup),
+        )
         assert r.status_code == 201, r.json
 
 
 def test_query_strings_fuzz(app, client, tokens, database_url) -> None:
     sup = tokens["super"]
     client.post(f"{API}/registrations", json=body(), headers=h(sup))
-    names = st.sampled_from(["q", "state", "tier", "limit", "offset", "action", "target",
-                             "since", "Q", "limit[]", ""])
-    values = st.one_of(TEXTS, st.integers(-10**12, 10**12).map(str),
-                       st.sampled_from(["1e3", "0x10", "+5", "-0", "１０", "5.0", "NaN",
-                                        "2026-11-18T00:00:00+25:00", "2026-11-18T24:00",
-                                        "0001-01-01T00:00:00-09:00", "9999-12-31T23:59:59-01:00"]))
+    names = st.sampled_from(
+        ["q", "state", "tier", "limit", "offset", "action", "target", "since", "Q", "limit[]", ""]
+    )
+    values = st.one_of(
+        TEXTS,
+        st.integers(-(10**12), 10**12).map(str),
+        st.sampled_from(
+            [
+                "1e3",
+                "0x10",
+                "+5",
+                "-0",
+                "１０",
+                "5.0",
+                "NaN",
+                "2026-11-18T00:00:00+25:00",
+                "2026-11-18T24:00",
+                "0001-01-01T00:00:00-09:00",
+                "9999-12-31T23:59:59-01:00",
+            ]
+        ),
+    )
 
     @budget(database_url, 2 * EXAMPLES)
-    @given(path=st.sampled_from(["/registrations", "/audit", "/audit/verify"]),
-           query=st.lists(st.tuples(names, values), max_size=4))
+    @given(
+        path=st.sampled_from(["/registrations", "/audit", "/audit/verify"]),
+        query=st.lists(st.tuples(names, values), max_size=4),
+    )
     def probe(path: str, query: list[tuple[str, str]]) -> None:
         r = client.get(f"{API}{path}", query_string=query, headers=h(sup))
         common(r)

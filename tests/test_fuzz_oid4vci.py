@@ -62,11 +62,23 @@ from tests.test_oid4vci import staff as staff
 EXAMPLES = int(os.environ.get("DUALRES_FUZZ_EXAMPLES", "60"))
 RANDOM = os.environ.get("DUALRES_FUZZ") == "random"
 
-TOKEN_ERRORS = {"invalid_request", "invalid_grant", "unsupported_grant_type",
-                "invalid_dpop_proof", "request_too_large", "slow_down"}
-CREDENTIAL_ERRORS = {"invalid_token", "invalid_proof", "invalid_nonce",
-                     "invalid_credential_request", "unknown_credential_configuration",
-                     "invalid_dpop_proof", "request_too_large"}
+TOKEN_ERRORS = {
+    "invalid_request",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "invalid_dpop_proof",
+    "request_too_large",
+    "slow_down",
+}
+CREDENTIAL_ERRORS = {
+    "invalid_token",
+    "invalid_proof",
+    "invalid_nonce",
+    "invalid_credential_request",
+    "unknown_credential_configuration",
+    "invalid_dpop_proof",
+    "request_too_large",
+}
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "IntegrityError")
 
 
@@ -83,9 +95,17 @@ def somewhere() -> dict[str, str]:
 def budget(database_url: str) -> Any:
     """Hypothesis settings for this backend: the full budget on SQLite, a quarter on PG."""
     n = EXAMPLES if database_url.startswith("sqlite") else max(10, EXAMPLES // 4)
-    return settings(max_examples=n, deadline=None, derandomize=not RANDOM, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=not RANDOM,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
+    )
 
 
 def check(r, errors: set[str], *, ok: tuple[int, ...] = ()) -> None:
@@ -98,8 +118,10 @@ def check(r, errors: set[str], *, ok: tuple[int, ...] = ()) -> None:
     if r.status_code == 308:
         # Werkzeug folds an empty path segment ("/lg//nonce") into a redirect to the
         # path without it, which answers for itself; the HTML body has the page headers.
-        assert r.headers["Location"] and "frame-ancestors 'none'" in r.headers[
-            "Content-Security-Policy"]
+        assert (
+            r.headers["Location"]
+            and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        )
         return
     assert r.is_json, (r.status_code, r.mimetype, text[:200])
     assert r.headers.get("X-Content-Type-Options") == "nosniff"
@@ -115,6 +137,7 @@ def check(r, errors: set[str], *, ok: tuple[int, ...] = ()) -> None:
 def snapshot(app) -> dict[str, Any]:
     """What a refused request must not change."""
     with app.app_context(), services().db.session() as s:
+
         def count(model: Any, *where: Any) -> int:
             n: int = s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
             return n
@@ -123,8 +146,9 @@ def snapshot(app) -> dict[str, Any]:
             "once": count(OneTimeValue),
             "tokens": count(OAuthAccessToken),
             "tokens_used": count(OAuthAccessToken, OAuthAccessToken.used_at.is_not(None)),
-            "failures": s.execute(select(func.coalesce(func.sum(CredentialOffer.failures), 0))
-                                  ).scalar_one(),
+            "failures": s.execute(
+                select(func.coalesce(func.sum(CredentialOffer.failures), 0))
+            ).scalar_one(),
             "redeemed": count(CredentialOffer, CredentialOffer.redeemed_at.is_not(None)),
             "credentials": count(Credential),
             "audit": count(AuditEntry),
@@ -135,8 +159,12 @@ def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def forge(header: Any, payload: Any, key: ec.EllipticCurvePrivateKey | None = None,
-          sig: bytes | None = None) -> str:
+def forge(
+    header: Any,
+    payload: Any,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    sig: bytes | None = None,
+) -> str:
     """A compact JWS of any header and payload; ES256-signed with ``key`` when given."""
     h64 = b64(json.dumps(header).encode())
     p64 = b64(json.dumps(payload).encode())
@@ -152,21 +180,48 @@ def forge(header: Any, payload: Any, key: ec.EllipticCurvePrivateKey | None = No
 # --- shared strategies -----------------------------------------------------------------------
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.integers(10**300, 10**400)
-    | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(10**300, 10**400)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 ODD_TEXT = st.one_of(
     st.text(max_size=60),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=60),
-    st.sampled_from(["", " ", "\x00", "%00", "..", "../..", "null", "[]", "{}", "\ufeff",
-                     "' OR 1=1 --", "A" * 64, "A" * 65, "é", "\u202e", "\ud7ff"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "%00",
+            "..",
+            "../..",
+            "null",
+            "[]",
+            "{}",
+            "\ufeff",
+            "' OR 1=1 --",
+            "A" * 64,
+            "A" * 65,
+            "é",
+            "\u202e",
+            "\ud7ff",
+        ]
+    ),
     st.integers(200, 200_000).map(lambda n: "x" * n),
 )
-LG_CODES = st.one_of(st.sampled_from(["203211", "011002", "999999", "20321", "2032110",
-                                      "２０３２１１", "203211 ", "abc"]), st.text(max_size=10))
+LG_CODES = st.one_of(
+    st.sampled_from(
+        ["203211", "011002", "999999", "20321", "2032110", "２０３２１１", "203211 ", "abc"]
+    ),
+    st.text(max_size=10),
+)
 
 
 # --- the offer, by reference -----------------------------------------------------------------
@@ -182,7 +237,7 @@ def test_offer_by_reference_fuzz(app, client, staff, reg_id, database_url) -> No
         if kind == "flip":
             i = data.draw(st.integers(0, len(real) - 1))
             c = data.draw(st.characters(codec="utf-8").filter(lambda c: c != real[i]))
-            return real[:i] + c + real[i + 1:]
+            return real[:i] + c + real[i + 1 :]
         if kind == "cut":
             return real[: data.draw(st.integers(0, len(real) - 1))]
         if kind == "extend":
@@ -208,12 +263,20 @@ def test_offer_by_reference_fuzz(app, client, staff, reg_id, database_url) -> No
 
 # --- the token endpoint ------------------------------------------------------------------------
 
-CTYPES = st.sampled_from([
-    "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
-    "application/x-www-form-urlencoded; charset=utf-16", "APPLICATION/X-WWW-FORM-URLENCODED",
-    "application/json", "multipart/form-data; boundary=xyz", "text/plain", "",
-    "application/x-www-form-urlencoded;;;", "*/*",
-])
+CTYPES = st.sampled_from(
+    [
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=utf-8",
+        "application/x-www-form-urlencoded; charset=utf-16",
+        "APPLICATION/X-WWW-FORM-URLENCODED",
+        "application/json",
+        "multipart/form-data; boundary=xyz",
+        "text/plain",
+        "",
+        "application/x-www-form-urlencoded;;;",
+        "*/*",
+    ]
+)
 
 
 def test_token_endpoint_fuzz(app, client, staff, reg_id, database_url) -> None:
@@ -224,28 +287,58 @@ def test_token_endpoint_fuzz(app, client, staff, reg_id, database_url) -> None:
 
     codes = st.one_of(
         st.just(real_code),
-        st.builds(lambda i, c: real_code[:i] + c + real_code[i + 1:],
-                  st.integers(0, len(real_code) - 1), st.sampled_from("A_-0=%+ ")),
-        st.just(real_code + "="), st.just(real_code.upper()), st.just(" " + real_code),
+        st.builds(
+            lambda i, c: real_code[:i] + c + real_code[i + 1 :],
+            st.integers(0, len(real_code) - 1),
+            st.sampled_from("A_-0=%+ "),
+        ),
+        st.just(real_code + "="),
+        st.just(real_code.upper()),
+        st.just(" " + real_code),
         ODD_TEXT,
     )
     tx_codes = st.one_of(
         st.text(alphabet="0123456789", min_size=0, max_size=8),
         ODD_TEXT,
-        st.sampled_from(["０００００" + "０", real_tx + " ", " " + real_tx, real_tx + "\x00",
-                         real_tx[:5], real_tx + "0", "-" + real_tx[1:], "+" + real_tx[1:]]),
+        st.sampled_from(
+            [
+                "０００００" + "０",
+                real_tx + " ",
+                " " + real_tx,
+                real_tx + "\x00",
+                real_tx[:5],
+                real_tx + "0",
+                "-" + real_tx[1:],
+                "+" + real_tx[1:],
+            ]
+        ),
     ).filter(lambda t: t != real_tx)
-    grants = st.one_of(st.just(PRE_AUTH_GRANT), st.sampled_from([
-        "", "password", "authorization_code", "client_credentials", PRE_AUTH_GRANT.upper(),
-        PRE_AUTH_GRANT + " ", "urn:ietf:params:oauth:grant-type:pre-authorized_code\x00",
-        "refresh_token"]), ODD_TEXT)
+    grants = st.one_of(
+        st.just(PRE_AUTH_GRANT),
+        st.sampled_from(
+            [
+                "",
+                "password",
+                "authorization_code",
+                "client_credentials",
+                PRE_AUTH_GRANT.upper(),
+                PRE_AUTH_GRANT + " ",
+                "urn:ietf:params:oauth:grant-type:pre-authorized_code\x00",
+                "refresh_token",
+            ]
+        ),
+        ODD_TEXT,
+    )
     extra = st.lists(st.tuples(st.text(max_size=12), st.text(max_size=30)), max_size=5)
 
     @st.composite
     def forms(draw: st.DrawFn) -> list[tuple[str, str]]:
         pairs: list[tuple[str, str]] = []
-        for name, strat in (("grant_type", grants), ("pre-authorized_code", codes),
-                            ("tx_code", tx_codes)):
+        for name, strat in (
+            ("grant_type", grants),
+            ("pre-authorized_code", codes),
+            ("tx_code", tx_codes),
+        ):
             times = draw(st.sampled_from([1, 1, 1, 0, 2]))  # missing or repeated sometimes
             pairs += [(name, draw(strat)) for _ in range(times)]
         pairs += draw(extra)
@@ -254,13 +347,19 @@ def test_token_endpoint_fuzz(app, client, staff, reg_id, database_url) -> None:
     @budget(database_url)
     @given(form=forms(), ctype=CTYPES, raw=st.none() | st.binary(max_size=300))
     def probe(form: list[tuple[str, str]], ctype: str, raw: bytes | None) -> None:
-        data = raw if raw is not None else urlencode(
-            [(k.encode("utf-8", "surrogatepass"), v.encode("utf-8", "surrogatepass"))
-             for k, v in form]).encode("ascii")
+        data = (
+            raw
+            if raw is not None
+            else urlencode(
+                [
+                    (k.encode("utf-8", "surrogatepass"), v.encode("utf-8", "surrogatepass"))
+                    for k, v in form
+                ]
+            ).encode("ascii")
+        )
         sends_real = any(k == "pre-authorized_code" and v == real_code for k, v in form)
         before = snapshot(app)
-        r = client.post("/lg/203211/token", data=data, content_type=ctype,
-                        environ_base=somewhere())
+        r = client.post("/lg/203211/token", data=data, content_type=ctype, environ_base=somewhere())
         check(r, TOKEN_ERRORS)
         after = snapshot(app)
         if sends_real and after["failures"] != before["failures"]:
@@ -286,15 +385,26 @@ def test_nonce_endpoint_fuzz(app, client, database_url) -> None:
     seen: set[str] = set()
 
     @budget(database_url)
-    @given(lg=LG_CODES, raw=st.binary(max_size=500), ctype=CTYPES,
-           headers=st.dictionaries(st.sampled_from(["Authorization", "DPoP", "Accept",
-                                                    "X-Forwarded-For", "Origin"]),
-                                   st.text(alphabet=st.characters(codec="latin-1",
-                                                                  exclude_characters="\r\n"),
-                                           max_size=80), max_size=3))
+    @given(
+        lg=LG_CODES,
+        raw=st.binary(max_size=500),
+        ctype=CTYPES,
+        headers=st.dictionaries(
+            st.sampled_from(["Authorization", "DPoP", "Accept", "X-Forwarded-For", "Origin"]),
+            st.text(
+                alphabet=st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=80
+            ),
+            max_size=3,
+        ),
+    )
     def probe(lg: str, raw: bytes, ctype: str, headers: dict[str, str]) -> None:
-        r = client.post(f"/lg/{quote(lg, safe='')}/nonce", data=raw, content_type=ctype,
-                        headers=headers, environ_base=somewhere())
+        r = client.post(
+            f"/lg/{quote(lg, safe='')}/nonce",
+            data=raw,
+            content_type=ctype,
+            headers=headers,
+            environ_base=somewhere(),
+        )
         check(r, {"not_found", "method_not_allowed"}, ok=(200,))
         if r.status_code == 200:
             assert lg == "203211" or lg in ("011002",), lg
@@ -309,8 +419,7 @@ def test_nonce_endpoint_fuzz(app, client, database_url) -> None:
 # --- the credential request: JSON of any shape ----------------------------------------------------
 
 
-def test_credential_request_json_fuzz(app, client, clock, staff, reg_id,
-                                      database_url) -> None:
+def test_credential_request_json_fuzz(app, client, clock, staff, reg_id, database_url) -> None:
     tok = redeem(client, staff, reg_id)
     hk = jws.generate_key()
     live = nonce(client)
@@ -321,46 +430,75 @@ def test_credential_request_json_fuzz(app, client, clock, staff, reg_id,
         optional={
             "credential_configuration_id": st.one_of(st.just(CONFIG), JSON_VALUES),
             "proofs": st.one_of(
-                st.fixed_dictionaries({"jwt": st.lists(st.one_of(ODD_TEXT, JSON_VALUES),
-                                                       max_size=3)}),
+                st.fixed_dictionaries(
+                    {"jwt": st.lists(st.one_of(ODD_TEXT, JSON_VALUES), max_size=3)}
+                ),
                 st.fixed_dictionaries({"jwt": st.just([good, good])}),
                 st.fixed_dictionaries({"jwt": st.just([good]), "ldp_vp": JSON_VALUES}),
-                JSON_VALUES),
-            "proof": st.one_of(st.fixed_dictionaries({"proof_type": st.just("jwt"),
-                                                      "jwt": st.one_of(ODD_TEXT, JSON_VALUES)}),
-                               JSON_VALUES),
+                JSON_VALUES,
+            ),
+            "proof": st.one_of(
+                st.fixed_dictionaries(
+                    {"proof_type": st.just("jwt"), "jwt": st.one_of(ODD_TEXT, JSON_VALUES)}
+                ),
+                JSON_VALUES,
+            ),
             "credential_identifier": JSON_VALUES,
             "format": JSON_VALUES,
             "credential_response_encryption": JSON_VALUES,
         },
-    ).filter(lambda b: not (b.get("credential_configuration_id") == CONFIG
-                            and (b.get("proofs") == {"jwt": [good]}
-                                 or (b.get("proof") == {"proof_type": "jwt", "jwt": good}
-                                     and "proofs" not in b))))
-    bodies = st.one_of(shaped.map(lambda b: json.dumps(b).encode()),
-                       JSON_VALUES.map(lambda v: json.dumps(v).encode()),
-                       st.binary(max_size=200))
-    auths = st.one_of(st.just(f"Bearer {tok}"), st.just(f"Bearer {tok}"), st.just(f"DPoP {tok}"),
-                      st.just(f"bearer  {tok} "), st.just(f"Bearer {tok}x"), st.just("Bearer"),
-                      st.just(""), st.text(alphabet=st.characters(codec="latin-1",
-                                                                  exclude_characters="\r\n"),
-                                           max_size=60))
+    ).filter(
+        lambda b: (
+            not (
+                b.get("credential_configuration_id") == CONFIG
+                and (
+                    b.get("proofs") == {"jwt": [good]}
+                    or (b.get("proof") == {"proof_type": "jwt", "jwt": good} and "proofs" not in b)
+                )
+            )
+        )
+    )
+    bodies = st.one_of(
+        shaped.map(lambda b: json.dumps(b).encode()),
+        JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=200),
+    )
+    auths = st.one_of(
+        st.just(f"Bearer {tok}"),
+        st.just(f"Bearer {tok}"),
+        st.just(f"DPoP {tok}"),
+        st.just(f"bearer  {tok} "),
+        st.just(f"Bearer {tok}x"),
+        st.just("Bearer"),
+        st.just(""),
+        st.text(alphabet=st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=60),
+    )
     before = snapshot(app)
 
     @budget(database_url)
-    @given(raw=bodies, auth=auths, ctype=st.sampled_from(["application/json", "text/plain",
-                                                          "application/x-www-form-urlencoded"]))
+    @given(
+        raw=bodies,
+        auth=auths,
+        ctype=st.sampled_from(
+            ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+        ),
+    )
     def probe(raw: bytes, auth: str, ctype: str) -> None:
-        r = client.post("/lg/203211/credential", data=raw, content_type=ctype,
-                        headers={"Authorization": auth} if auth else {})
+        r = client.post(
+            "/lg/203211/credential",
+            data=raw,
+            content_type=ctype,
+            headers={"Authorization": auth} if auth else {},
+        )
         check(r, CREDENTIAL_ERRORS)
         if r.status_code == 401:
             assert "WWW-Authenticate" in r.headers
 
     probe()
     assert snapshot(app) == before  # no token spent, no nonce consumed, nothing issued
-    r = credential_req(client, tok, {"credential_configuration_id": CONFIG,
-                                     "proofs": {"jwt": [good]}})
+    r = credential_req(
+        client, tok, {"credential_configuration_id": CONFIG, "proofs": {"jwt": [good]}}
+    )
     assert r.status_code == 200, r.json
 
 
@@ -369,12 +507,17 @@ def test_credential_request_json_fuzz(app, client, clock, staff, reg_id,
 
 def _p384_jwk() -> dict[str, str]:
     k = ec.generate_private_key(ec.SECP384R1()).public_key().public_numbers()
-    return {"kty": "EC", "crv": "P-384", "x": b64(k.x.to_bytes(48, "big")),
-            "y": b64(k.y.to_bytes(48, "big"))}
+    return {
+        "kty": "EC",
+        "crv": "P-384",
+        "x": b64(k.x.to_bytes(48, "big")),
+        "y": b64(k.y.to_bytes(48, "big")),
+    }
 
 
-def _proof_defects(hk: ec.EllipticCurvePrivateKey, other: ec.EllipticCurvePrivateKey,
-                   now: int, live: str) -> dict[str, Any]:
+def _proof_defects(
+    hk: ec.EllipticCurvePrivateKey, other: ec.EllipticCurvePrivateKey, now: int, live: str
+) -> dict[str, Any]:
     """Each a function (header, payload) -> compact JWT that must be refused."""
     pub = jws.public_jwk(hk)
     d = hk.private_numbers().private_value.to_bytes(32, "big")
@@ -393,6 +536,7 @@ def _proof_defects(hk: ec.EllipticCurvePrivateKey, other: ec.EllipticCurvePrivat
                 else:
                     target[name] = v
             return signed(h, p)
+
         return make
 
     return {
@@ -402,7 +546,8 @@ def _proof_defects(hk: ec.EllipticCurvePrivateKey, other: ec.EllipticCurvePrivat
         "typ case": edit(h__typ="OPENID4VCI-PROOF+JWT"),
         "alg none": lambda h, p: forge({**h, "alg": "none"}, p, sig=b""),
         "alg HS256 keyed with the public key": lambda h, p: _hs256(
-            {**h, "alg": "HS256"}, p, json.dumps(pub).encode()),
+            {**h, "alg": "HS256"}, p, json.dumps(pub).encode()
+        ),
         "alg ES384": edit(h__alg="ES384"),
         "no alg": edit(h__alg=_DROP),
         "alg list": edit(h__alg=["ES256"]),
@@ -468,46 +613,69 @@ def test_proof_jwt_fuzz(app, client, clock, staff, reg_id, database_url) -> None
     before = snapshot(app)
 
     @budget(database_url)
-    @given(name=st.sampled_from(sorted(defects)),
-           extra_header=st.dictionaries(st.sampled_from(["cty", "x5u", "jku", "zip", "b64"]),
-                                        JSON_VALUES, max_size=2),
-           extra_claims=st.dictionaries(st.sampled_from(["iss", "exp", "nbf", "jti", "sub"]),
-                                        JSON_VALUES, max_size=2),
-           legacy=st.booleans())
-    def probe(name: str, extra_header: dict[str, Any], extra_claims: dict[str, Any],
-              legacy: bool) -> None:
+    @given(
+        name=st.sampled_from(sorted(defects)),
+        extra_header=st.dictionaries(
+            st.sampled_from(["cty", "x5u", "jku", "zip", "b64"]), JSON_VALUES, max_size=2
+        ),
+        extra_claims=st.dictionaries(
+            st.sampled_from(["iss", "exp", "nbf", "jti", "sub"]), JSON_VALUES, max_size=2
+        ),
+        legacy=st.booleans(),
+    )
+    def probe(
+        name: str, extra_header: dict[str, Any], extra_claims: dict[str, Any], legacy: bool
+    ) -> None:
         # One defect at least; unknown members around it must not rescue it (or crash).
         jwt = defects[name]({**header, **extra_header}, {**payload, **extra_claims})
-        body = ({"credential_configuration_id": CONFIG,
-                 "proof": {"proof_type": "jwt", "jwt": jwt}} if legacy else
-                {"credential_configuration_id": CONFIG, "proofs": {"jwt": [jwt]}})
+        body = (
+            {"credential_configuration_id": CONFIG, "proof": {"proof_type": "jwt", "jwt": jwt}}
+            if legacy
+            else {"credential_configuration_id": CONFIG, "proofs": {"jwt": [jwt]}}
+        )
         r = credential_req(client, tok, body)
         check(r, {"invalid_proof", "invalid_nonce", "invalid_credential_request"})
 
     probe()
     # Every defect alone, once, deterministically: none is accepted.
     for name, make in defects.items():
-        r = credential_req(client, tok, {"credential_configuration_id": CONFIG,
-                                         "proofs": {"jwt": [make(header, payload)]}})
+        r = credential_req(
+            client,
+            tok,
+            {"credential_configuration_id": CONFIG, "proofs": {"jwt": [make(header, payload)]}},
+        )
         check(r, {"invalid_proof", "invalid_nonce"})
     # Refused proofs spent neither the token nor the nonce they carried.
     assert snapshot(app) == before
-    r = credential_req(client, tok, {"credential_configuration_id": CONFIG,
-                                     "proofs": {"jwt": [proof(hk, clock, live)]}})
+    r = credential_req(
+        client,
+        tok,
+        {"credential_configuration_id": CONFIG, "proofs": {"jwt": [proof(hk, clock, live)]}},
+    )
     assert r.status_code == 200, r.json
 
 
 # --- DPoP proofs -------------------------------------------------------------------------------
 
 
-def _dpop_defects(dk: ec.EllipticCurvePrivateKey, other: ec.EllipticCurvePrivateKey, now: int,
-                  url: str, method: str, token: str | None) -> dict[str, Any]:
+def _dpop_defects(
+    dk: ec.EllipticCurvePrivateKey,
+    other: ec.EllipticCurvePrivateKey,
+    now: int,
+    url: str,
+    method: str,
+    token: str | None,
+) -> dict[str, Any]:
     pub = jws.public_jwk(dk)
     ath = b64(hashlib.sha256(token.encode()).digest()) if token else None
 
     def claims(**over: Any) -> dict[str, Any]:
-        p: dict[str, Any] = {"htm": method, "htu": url, "iat": now,
-                             "jti": secrets.token_urlsafe(12)}
+        p: dict[str, Any] = {
+            "htm": method,
+            "htu": url,
+            "iat": now,
+            "jti": secrets.token_urlsafe(12),
+        }
         if ath:
             p["ath"] = ath
         for k, v in over.items():
@@ -525,10 +693,10 @@ def _dpop_defects(dk: ec.EllipticCurvePrivateKey, other: ec.EllipticCurvePrivate
         "HS256": lambda: _hs256({**head, "alg": "HS256"}, claims(), json.dumps(pub).encode()),
         "typ JWT": lambda: forge({**head, "typ": "JWT"}, claims(), dk),
         "typ proof": lambda: forge({**head, "typ": "openid4vci-proof+jwt"}, claims(), dk),
-        "jwk with d": lambda: forge({**head, "jwk": {**pub, "d": b64(b"\x01" * 32)}}, claims(),
-                                    dk),
-        "kid instead of jwk": lambda: forge({"typ": "dpop+jwt", "alg": "ES256", "kid": "k"},
-                                            claims(), dk),
+        "jwk with d": lambda: forge({**head, "jwk": {**pub, "d": b64(b"\x01" * 32)}}, claims(), dk),
+        "kid instead of jwk": lambda: forge(
+            {"typ": "dpop+jwt", "alg": "ES256", "kid": "k"}, claims(), dk
+        ),
         "other key signed": lambda: forge(head, claims(), other),
         "wrong htm": lambda: forge(head, claims(htm="GET"), dk),
         "htm lower": lambda: forge(head, claims(htm=method.lower()), dk),
@@ -553,27 +721,34 @@ def _dpop_defects(dk: ec.EllipticCurvePrivateKey, other: ec.EllipticCurvePrivate
     if token:
         out["no ath"] = lambda: forge(head, claims(ath=_DROP), dk)
         out["ath of another token"] = lambda: forge(
-            head, claims(ath=b64(hashlib.sha256(b"other").digest())), dk)
+            head, claims(ath=b64(hashlib.sha256(b"other").digest())), dk
+        )
         out["ath not base64url"] = lambda: forge(head, claims(ath=ath + "="), dk)  # type: ignore[operator]
     return out
 
 
-def test_dpop_fuzz_at_the_token_endpoint(app, client, clock, staff, reg_id,
-                                         database_url) -> None:
+def test_dpop_fuzz_at_the_token_endpoint(app, client, clock, staff, reg_id, database_url) -> None:
     offer = make_offer(client, staff, reg_id)
     code, tx = code_of(client, offer), offer["tx_code"]
     dk, other = jws.generate_key(), jws.generate_key()
     defects = _dpop_defects(dk, other, now_s(clock), f"{ISS}/token", "POST", None)
     spent = dpop(dk, clock, "POST", f"{ISS}/token")
     other_offer = make_offer(client, staff, reg_id)
-    assert token_req(client, code_of(client, other_offer), other_offer["tx_code"],
-                     headers={"DPoP": spent}).status_code == 200
+    assert (
+        token_req(
+            client, code_of(client, other_offer), other_offer["tx_code"], headers={"DPoP": spent}
+        ).status_code
+        == 200
+    )
     before = snapshot(app)
 
     @budget(database_url)
-    @given(name=st.sampled_from([*sorted(defects), "replay", "two headers"]),
-           junk=st.text(alphabet=st.characters(codec="latin-1", exclude_characters="\r\n"),
-                        max_size=100))
+    @given(
+        name=st.sampled_from([*sorted(defects), "replay", "two headers"]),
+        junk=st.text(
+            alphabet=st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=100
+        ),
+    )
     def probe(name: str, junk: str) -> None:
         if name == "replay":
             headers: Any = {"DPoP": spent}
@@ -583,8 +758,12 @@ def test_dpop_fuzz_at_the_token_endpoint(app, client, clock, staff, reg_id,
             headers = {"DPoP": junk or "x"}
         else:
             headers = {"DPoP": defects[name]()}
-        r = client.post("/lg/203211/token", headers=headers, environ_base=somewhere(), data={
-            "grant_type": PRE_AUTH_GRANT, "pre-authorized_code": code, "tx_code": tx})
+        r = client.post(
+            "/lg/203211/token",
+            headers=headers,
+            environ_base=somewhere(),
+            data={"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": code, "tx_code": tx},
+        )
         check(r, {"invalid_dpop_proof"})
 
     probe()
@@ -594,12 +773,17 @@ def test_dpop_fuzz_at_the_token_endpoint(app, client, clock, staff, reg_id,
     assert r.status_code == 200 and r.json["token_type"] == "DPoP", r.json
 
 
-def test_dpop_fuzz_at_the_credential_endpoint(app, client, clock, staff, reg_id,
-                                              database_url) -> None:
+def test_dpop_fuzz_at_the_credential_endpoint(
+    app, client, clock, staff, reg_id, database_url
+) -> None:
     offer = make_offer(client, staff, reg_id)
     dk, other = jws.generate_key(), jws.generate_key()
-    r = token_req(client, code_of(client, offer), offer["tx_code"],
-                  headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")})
+    r = token_req(
+        client,
+        code_of(client, offer),
+        offer["tx_code"],
+        headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")},
+    )
     tok = r.json["access_token"]
     url = f"{ISS}/credential"
     defects = _dpop_defects(dk, other, now_s(clock), url, "POST", tok)
@@ -609,19 +793,25 @@ def test_dpop_fuzz_at_the_credential_endpoint(app, client, clock, staff, reg_id,
     before = snapshot(app)
 
     @budget(database_url)
-    @given(name=st.sampled_from(sorted(defects)),
-           scheme=st.sampled_from(["DPoP", "DPoP", "dpop", "Bearer"]))
+    @given(
+        name=st.sampled_from(sorted(defects)),
+        scheme=st.sampled_from(["DPoP", "DPoP", "dpop", "Bearer"]),
+    )
     def probe(name: str, scheme: str) -> None:
-        r = client.post("/lg/203211/credential", json=body,
-                        headers={"Authorization": f"{scheme} {tok}", "DPoP": defects[name]()})
+        r = client.post(
+            "/lg/203211/credential",
+            json=body,
+            headers={"Authorization": f"{scheme} {tok}", "DPoP": defects[name]()},
+        )
         check(r, {"invalid_dpop_proof", "invalid_token"})
         assert r.status_code == 401 and "WWW-Authenticate" in r.headers
 
     probe()
     assert snapshot(app) == before
     good = dpop(dk, clock, "POST", url, tok)
-    r = client.post("/lg/203211/credential", json=body,
-                    headers={"Authorization": f"DPoP {tok}", "DPoP": good})
+    r = client.post(
+        "/lg/203211/credential", json=body, headers={"Authorization": f"DPoP {tok}", "DPoP": good}
+    )
     assert r.status_code == 200, r.json
 
 
@@ -630,13 +820,21 @@ def test_huge_iat_is_a_refusal_not_a_crash(client, clock, staff, reg_id, iat) ->
     """The input that once answered 500 (int - float overflow in the iat check)."""
     tok = redeem(client, staff, reg_id)
     hk = jws.generate_key()
-    jwt = forge({"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": jws.public_jwk(hk)},
-                {"aud": ISS, "iat": iat, "nonce": nonce(client)}, hk)
-    r = credential_req(client, tok, {"credential_configuration_id": CONFIG,
-                                     "proofs": {"jwt": [jwt]}})
+    jwt = forge(
+        {"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": jws.public_jwk(hk)},
+        {"aud": ISS, "iat": iat, "nonce": nonce(client)},
+        hk,
+    )
+    r = credential_req(
+        client, tok, {"credential_configuration_id": CONFIG, "proofs": {"jwt": [jwt]}}
+    )
     check(r, {"invalid_proof"})
     offer = make_offer(client, staff, reg_id)
     dk = jws.generate_key()
-    r = token_req(client, code_of(client, offer), offer["tx_code"],
-                  headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token", iat=iat)})
+    r = token_req(
+        client,
+        code_of(client, offer),
+        offer["tx_code"],
+        headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token", iat=iat)},
+    )
     check(r, {"invalid_dpop_proof"})

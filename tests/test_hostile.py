@@ -109,8 +109,14 @@ class Lab:
         """``jwt`` with these disclosures and a correct KB-JWT by the holder."""
         sd = sdjwt.SdJwt(jwt, tuple(disclosures), None)  # unchecked: any count, any text
         nonce = kw.pop("nonce", None) or holder.new_nonce()
-        return sdjwt.present(sd, self.world.holder_key, aud=kw.pop("aud", AUD), nonce=nonce,
-                             iat=kw.pop("now", NOW), **kw)
+        return sdjwt.present(
+            sd,
+            self.world.holder_key,
+            aud=kw.pop("aud", AUD),
+            nonce=nonce,
+            iat=kw.pop("now", NOW),
+            **kw,
+        )
 
     def forged(self, disclosures: Sequence[str] = (), **kw: Any) -> str:
         return self.bound(self.jwt(**kw), disclosures)
@@ -118,14 +124,20 @@ class Lab:
     def bundle_with(self, **kw: Any) -> Bundle:
         return self.world.bundle(statuses={7: 1, 8: 2, 9: 3}, **kw)
 
-    def kb_jwt(self, payload: Mapping[str, Any], header: Mapping[str, Any] | None = None,
-               key: Any = None) -> str:
-        return jws.sign(dict(header or {"typ": "kb+jwt"}), dict(payload),
-                        key or self.world.holder_key)
+    def kb_jwt(
+        self, payload: Mapping[str, Any], header: Mapping[str, Any] | None = None, key: Any = None
+    ) -> str:
+        return jws.sign(
+            dict(header or {"typ": "kb+jwt"}), dict(payload), key or self.world.holder_key
+        )
 
     def kb_payload(self, sd_jwt: str, **change: Any) -> dict[str, Any]:
-        p: dict[str, Any] = {"iat": NOW, "aud": credential.COUNTER_AUDIENCE,
-                             "nonce": "n0nce-" + "x" * 16, "sd_hash": sdjwt.sd_hash(sd_jwt)}
+        p: dict[str, Any] = {
+            "iat": NOW,
+            "aud": credential.COUNTER_AUDIENCE,
+            "nonce": "n0nce-" + "x" * 16,
+            "sd_hash": sdjwt.sd_hash(sd_jwt),
+        }
         p.update(change)
         return {k: v for k, v in p.items() if v is not None}
 
@@ -223,8 +235,10 @@ def _(lab: Lab) -> str:
 def _(lab: Lab) -> Built:
     nonce = "challenge-nonce-0123456789"
     sd = sdjwt.parse_compact(lab.issued).issuer_jwt + "~"
-    return Built(with_kb(sd, lab.world.holder_key, aud="urn:x-shop:42", nonce=nonce),
-                 challenge=Challenge("urn:x-shop:42", nonce))
+    return Built(
+        with_kb(sd, lab.world.holder_key, aud="urn:x-shop:42", nonce=nonce),
+        challenge=Challenge("urn:x-shop:42", nonce),
+    )
 
 
 # === The payload and its transport ========================================================
@@ -636,8 +650,9 @@ def _(lab: Lab) -> str:
 
 @case("cnf-not-p256", Reason.INVALID_CLAIMS)
 def _(lab: Lab) -> str:
-    return lab.forged(change={"cnf": {"jwk": {**jws.public_jwk(lab.world.holder_key),
-                                              "crv": "secp256k1"}}})
+    return lab.forged(
+        change={"cnf": {"jwk": {**jws.public_jwk(lab.world.holder_key), "crv": "secp256k1"}}}
+    )
 
 
 @case("status-claim-missing", Reason.INVALID_CLAIMS)
@@ -656,8 +671,9 @@ def _(lab: Lab) -> Built:
     entries = [m.entry() for m in lab.world.lgs.values()]
     entries[0]["keys"][0]["not_before"] = iat + 1
     assert entries[0]["iss"] == lab.k.iss
-    return Built(lab.present(), bundle=lab.bundle_with(trust_list=lab.world.trust_list(
-        entries=entries)))
+    return Built(
+        lab.present(), bundle=lab.bundle_with(trust_list=lab.world.trust_list(entries=entries))
+    )
 
 
 @case("key-retired-before-issuance", Reason.KEY_NOT_VALID)
@@ -665,8 +681,9 @@ def _(lab: Lab) -> Built:
     iat = lab.body()["iat"]
     entries = [m.entry() for m in lab.world.lgs.values()]
     entries[0]["keys"][0]["not_after"] = iat - 1
-    return Built(lab.present(), bundle=lab.bundle_with(trust_list=lab.world.trust_list(
-        entries=entries)))
+    return Built(
+        lab.present(), bundle=lab.bundle_with(trust_list=lab.world.trust_list(entries=entries))
+    )
 
 
 # === Disclosures ==========================================================================
@@ -686,8 +703,9 @@ def _(lab: Lab) -> Built:
 @case("disclosure-from-another-credential", Reason.BAD_DISCLOSURE)
 def _(lab: Lab) -> Built:
     other = lab.world.issue()
-    return _office(lab, [*lab.disclosures(["primary_residence"]),
-                         *lab.disclosures(["person"], other)])
+    return _office(
+        lab, [*lab.disclosures(["primary_residence"]), *lab.disclosures(["person"], other)]
+    )
 
 
 @case("duplicated-disclosure", Reason.BAD_DISCLOSURE)
@@ -987,14 +1005,19 @@ def _(lab: Lab) -> Built:
 
 @case("stale-trust-list-shelter-within-grace", Reason.OK)
 def _(lab: Lab) -> Built:
-    return Built(lab.present(profile="shelter"), bundle=_stale_trust_list(lab, 10),
-                 profile="shelter", warnings=("stale_trust_list",))
+    return Built(
+        lab.present(profile="shelter"),
+        bundle=_stale_trust_list(lab, 10),
+        profile="shelter",
+        warnings=("stale_trust_list",),
+    )
 
 
 @case("stale-trust-list-shelter-beyond-grace", Reason.STALE_TRUST_DATA)
 def _(lab: Lab) -> Built:
-    return Built(lab.present(profile="shelter"), bundle=_stale_trust_list(lab, 31),
-                 profile="shelter")
+    return Built(
+        lab.present(profile="shelter"), bundle=_stale_trust_list(lab, 31), profile="shelter"
+    )
 
 
 @case("stale-trust-list-before-anything-else", Reason.STALE_TRUST_DATA)
@@ -1013,8 +1036,12 @@ def _(lab: Lab) -> Built:
 
 @case("stale-status-list-shelter-within-grace", Reason.OK)
 def _(lab: Lab) -> Built:
-    return Built(lab.present(profile="shelter"), bundle=_stale_status(lab), profile="shelter",
-                 warnings=("stale_status_list",))
+    return Built(
+        lab.present(profile="shelter"),
+        bundle=_stale_status(lab),
+        profile="shelter",
+        warnings=("stale_status_list",),
+    )
 
 
 @case("revoked-on-a-stale-status-list", Reason.REVOKED)
@@ -1052,8 +1079,7 @@ def run(c: Case, lab: Lab, b: Built | None = None) -> VerificationResult:
     b = b or built(c, lab)
     bundle, store = b.bundle or lab.bundle, MemoryReplayStore()
     for earlier in b.prior:
-        first = verify(earlier, bundle, b.profile, now=b.now, replay=store,
-                       challenge=b.challenge)
+        first = verify(earlier, bundle, b.profile, now=b.now, replay=store, challenge=b.challenge)
         assert first.ok, f"prior payload refused: {first.reason}"
     return verify(b.payload, bundle, b.profile, now=b.now, replay=store, challenge=b.challenge)
 
@@ -1101,7 +1127,8 @@ def test_replayed_nonce_in_a_freshly_signed_presentation(lab: Lab) -> None:
     assert first != second
     assert verify(first, lab.bundle, "counter", now=NOW, replay=store).ok
     assert verify(second, lab.bundle, "counter", now=NOW + 10, replay=store).reason is (
-        Reason.REPLAYED)
+        Reason.REPLAYED
+    )
 
 
 def test_replayed_nonce_default_store_on_bundle(world: World) -> None:
@@ -1148,22 +1175,25 @@ def test_lone_surrogate_nonce_with_sqlite_store(lab: Lab, tmp_path: Path) -> Non
     # JSON may carry "\ud800", which strict UTF-8 cannot encode.
     sd = _sd_only(lab)
     body = _json.dumps(lab.kb_payload(sd, nonce="NONCE")).replace(
-        b'"NONCE"', b'"' + b"\\ud800" * 16 + b'"')
+        b'"NONCE"', b'"' + b"\\ud800" * 16 + b'"'
+    )
     payload = sd + sign_bytes(b'{"alg":"ES256","typ":"kb+jwt"}', body, lab.world.holder_key)
     store = SqliteReplayStore(tmp_path / "r.sqlite")
     try:
         first = verify(payload, lab.bundle, "counter", now=NOW, replay=store)
         assert first.reason is Reason.OK, first.detail
         assert verify(payload, lab.bundle, "counter", now=NOW, replay=store).reason is (
-            Reason.REPLAYED)
+            Reason.REPLAYED
+        )
     finally:
         store.close()
 
 
 def test_tier_not_accepted_by_a_custom_profile(lab: Lab) -> None:
     # The shipped profiles accept both tiers; a deployment may narrow them.
-    premium_only = replace(get_profile("counter"), name="premium-only",
-                           accepted_tiers=frozenset({"premium"}))
+    premium_only = replace(
+        get_profile("counter"), name="premium-only", accepted_tiers=frozenset({"premium"})
+    )
     basic = lab.present(lab.world.issue(tier="basic"))
     r = verify(basic, lab.bundle, premium_only, now=NOW, replay=MemoryReplayStore())
     assert (r.ok, r.reason, r.tier) == (False, Reason.TIER_NOT_ACCEPTED, "basic")
@@ -1222,8 +1252,13 @@ def export(lab: Lab) -> dict[str, Any]:
         if id(bundle) not in ids:
             ids[id(bundle)] = "default" if bundle is lab.bundle else c.name
             bundles[ids[id(bundle)]] = bundle.dumps()
-        entry: dict[str, Any] = {"name": c.name, "profile": b.profile, "now": b.now,
-                                 "bundle": ids[id(bundle)], "expected_reason": str(c.reason)}
+        entry: dict[str, Any] = {
+            "name": c.name,
+            "profile": b.profile,
+            "now": b.now,
+            "bundle": ids[id(bundle)],
+            "expected_reason": str(c.reason),
+        }
         if isinstance(b.payload, bytes):
             entry["payload_base64"] = base64.b64encode(b.payload).decode()
         else:
@@ -1255,16 +1290,26 @@ def test_exported_vectors() -> None:
     bundles = {k: Bundle.loads(json.dumps(v), [anchor]) for k, v in data["bundles"].items()}
     assert len(data["cases"]) >= 45
     for entry in data["cases"]:
-        payload = (base64.b64decode(entry["payload_base64"]) if "payload_base64" in entry
-                   else entry["payload"])
+        payload = (
+            base64.b64decode(entry["payload_base64"])
+            if "payload_base64" in entry
+            else entry["payload"]
+        )
         ch = entry.get("challenge")
         challenge = Challenge(ch["audience"], ch["nonce"]) if ch else None
         bundle, store = bundles[entry["bundle"]], MemoryReplayStore()
         for earlier in entry.get("accept_first", []):
-            assert verify(earlier, bundle, entry["profile"], now=entry["now"], replay=store,
-                          challenge=challenge).ok, entry["name"]
-        r = verify(payload, bundle, entry["profile"], now=entry["now"], replay=store,
-                   challenge=challenge)
+            assert verify(
+                earlier,
+                bundle,
+                entry["profile"],
+                now=entry["now"],
+                replay=store,
+                challenge=challenge,
+            ).ok, entry["name"]
+        r = verify(
+            payload, bundle, entry["profile"], now=entry["now"], replay=store, challenge=challenge
+        )
         assert str(r.reason) == entry["expected_reason"], (entry["name"], r.detail)
         assert list(r.warnings) == entry.get("expected_warnings", []), entry["name"]
 

@@ -55,10 +55,21 @@ class SoftHsm:
 
     def init_token(self, label: str) -> None:
         subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", label,
-             "--pin", PIN, "--so-pin", SO_PIN],
+            [
+                "softhsm2-util",
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--pin",
+                PIN,
+                "--so-pin",
+                SO_PIN,
+            ],
             env={"SOFTHSM2_CONF": str(self.conf), "PATH": "/usr/bin:/bin"},
-            check=True, capture_output=True, timeout=60,
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         # The module scans its token directory when initialised.
         hsm.reinitialize(MODULE)
@@ -91,8 +102,13 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm
 
 def _settings(demo: bool) -> Settings:
     # Settings of a deployment with no database use: only the key settings matter.
-    return Settings(data_dir=Path("/nonexistent"), database_url="sqlite://", demo=demo,
-                    pkcs11_module=MODULE, pkcs11_pin=os.environ.get("DUALRES_PKCS11_PIN"))
+    return Settings(
+        data_dir=Path("/nonexistent"),
+        database_url="sqlite://",
+        demo=demo,
+        pkcs11_module=MODULE,
+        pkcs11_pin=os.environ.get("DUALRES_PKCS11_PIN"),
+    )
 
 
 def make_key(label: str, *, extractable: bool = False) -> Any:
@@ -102,12 +118,18 @@ def make_key(label: str, *, extractable: bool = False) -> Any:
 
     session = hsm.token(MODULE, TOKEN).open(PIN)
     params = session.create_domain_parameters(
-        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True)
+        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+    )
     common = {Attribute.LABEL: label, Attribute.TOKEN: True, Attribute.ID: label.encode()}
     pub, priv = params.generate_keypair(
-        store=True, public_template=common,
-        private_template={**common, Attribute.SENSITIVE: not extractable,
-                          Attribute.EXTRACTABLE: extractable})
+        store=True,
+        public_template=common,
+        private_template={
+            **common,
+            Attribute.SENSITIVE: not extractable,
+            Attribute.EXTRACTABLE: extractable,
+        },
+    )
     return session, pub, priv
 
 
@@ -119,8 +141,9 @@ def test_cli_makes_a_non_extractable_key_in_the_token(softhsm, capsys, tmp_path)
     assert run(capsys, "db", "upgrade", "--data-dir", data)[0] == 0
     assert run(capsys, "municipality", "add", "203211", "--data-dir", data)[0] == 0
     uri = f"pkcs11:token={TOKEN};object=lg-203211-1"
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "203211",
-                       "--pkcs11", uri, "--data-dir", data)
+    code, _, err = run(
+        capsys, "keys", "generate", "--municipality", "203211", "--pkcs11", uri, "--data-dir", data
+    )
     assert code == 0, err
     assert uri in err
     # No passphrase was needed and no key file written: the key is in the token alone.
@@ -134,12 +157,22 @@ def test_cli_makes_a_non_extractable_key_in_the_token(softhsm, capsys, tmp_path)
     assert not priv[Attribute.DERIVE]
 
     # A second key under the same label would make the reference ambiguous.
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "203211",
-                       "--pkcs11", uri, "--data-dir", data)
+    code, _, err = run(
+        capsys, "keys", "generate", "--municipality", "203211", "--pkcs11", uri, "--data-dir", data
+    )
     assert code == 2 and "key_exists" in one_line_error(err)
     # The municipality check comes before the token is touched.
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "011002",
-                       "--pkcs11", f"pkcs11:token={TOKEN};object=orphan", "--data-dir", data)
+    code, _, err = run(
+        capsys,
+        "keys",
+        "generate",
+        "--municipality",
+        "011002",
+        "--pkcs11",
+        f"pkcs11:token={TOKEN};object=orphan",
+        "--data-dir",
+        data,
+    )
     assert code == 2
     assert not list(softhsm.session().get_objects({Attribute.LABEL: "orphan"}))
 
@@ -170,8 +203,10 @@ def test_pin_and_object_errors_are_clear(softhsm, monkeypatch, tmp_path):
         KeyStore(_settings(False)).load(ref)
     assert exc.value.error == "pin_incorrect"
     monkeypatch.setenv("DUALRES_PKCS11_PIN", PIN)
-    for bad, error in ((f"pkcs11:token={TOKEN};object=nope", "no_key_object"),
-                       ("pkcs11:token=other;object=k1", "no_token")):
+    for bad, error in (
+        (f"pkcs11:token={TOKEN};object=nope", "no_key_object"),
+        ("pkcs11:token=other;object=k1", "no_token"),
+    ):
         with pytest.raises(KeyUnavailable) as exc:
             KeyStore(_settings(False)).load(bad)
         assert exc.value.error == error
@@ -238,15 +273,24 @@ def test_trust_anchor_in_the_token(softhsm, capsys, tmp_path, monkeypatch):
     data = str(tmp_path / "d")
     assert run(capsys, "db", "upgrade", "--data-dir", data)[0] == 0
     uri = f"pkcs11:token={TOKEN};object=trust-anchor"
-    code, out, err = run(capsys, "keys", "generate", "--trust-anchor", "--pkcs11", uri,
-                         "--data-dir", data)
+    code, out, err = run(
+        capsys, "keys", "generate", "--trust-anchor", "--pkcs11", uri, "--data-dir", data
+    )
     assert code == 0, err
     assert f"DUALRES_TRUST_ANCHOR_KEY='{uri}'" in err
     anchor_public = jws.load_public_pem(out.encode())
     assert (Path(data) / "keys" / "trust-anchor.pub.pem").read_text() == out
     assert not (Path(data) / "keys" / "trust-anchor.pem").exists()
-    code, _, err = run(capsys, "keys", "generate", "--trust-anchor", "--pkcs11",
-                       f"pkcs11:token={TOKEN};object=second", "--data-dir", data)
+    code, _, err = run(
+        capsys,
+        "keys",
+        "generate",
+        "--trust-anchor",
+        "--pkcs11",
+        f"pkcs11:token={TOKEN};object=second",
+        "--data-dir",
+        data,
+    )
     assert code == 2 and "exists" in one_line_error(err)
 
     monkeypatch.setenv("DUALRES_TRUST_ANCHOR_KEY", uri)
@@ -276,11 +320,31 @@ def test_issue_in_the_token_and_verify(softhsm, capsys, tmp_path, monkeypatch):
     data = str(tmp_path / "d")
     assert run(capsys, "serve", "--demo", "--check", "--data-dir", data)[0] == 0
     uri = f"pkcs11:token={TOKEN};object=lg-203211"
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "203211", "--pkcs11", uri,
-                       "--not-before", "now", "--data-dir", data)
+    code, _, err = run(
+        capsys,
+        "keys",
+        "generate",
+        "--municipality",
+        "203211",
+        "--pkcs11",
+        uri,
+        "--not-before",
+        "now",
+        "--data-dir",
+        data,
+    )
     assert code == 0, err
-    code, out, _ = run(capsys, "token", "create", "--municipality", "203211",
-                       "--role", "supervisor", "--data-dir", data)
+    code, out, _ = run(
+        capsys,
+        "token",
+        "create",
+        "--municipality",
+        "203211",
+        "--role",
+        "supervisor",
+        "--data-dir",
+        data,
+    )
     staff = out.strip()
 
     from dualres.issuer.web.app import create_app
@@ -292,16 +356,27 @@ def test_issue_in_the_token_and_verify(softhsm, capsys, tmp_path, monkeypatch):
         client = app.test_client()
         auth = {"Authorization": f"Bearer {staff}"}
         today = clock() + timedelta(hours=9)
-        reg = client.post("/api/v1/registrations", headers=auth, json={
-            "identity": YAMADA, "tier": "premium", "activities": ["telework"],
-            "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地",
-                            "postal_code": "389-0111"},
-            "valid_until": (today + timedelta(days=200)).date().isoformat(),
-        })
+        reg = client.post(
+            "/api/v1/registrations",
+            headers=auth,
+            json={
+                "identity": YAMADA,
+                "tier": "premium",
+                "activities": ["telework"],
+                "second_home": {
+                    "address": "長野県北佐久郡軽井沢町大字長倉2140番地",
+                    "postal_code": "389-0111",
+                },
+                "valid_until": (today + timedelta(days=200)).date().isoformat(),
+            },
+        )
         assert reg.status_code == 201, reg.json
         hk = holder.new_holder_key()
-        issued = client.post(f"/api/v1/registrations/{reg.json['id']}/credentials",
-                             headers=auth, json={"holder_jwk": jws.public_jwk(hk)})
+        issued = client.post(
+            f"/api/v1/registrations/{reg.json['id']}/credentials",
+            headers=auth,
+            json={"holder_jwk": jws.public_jwk(hk)},
+        )
         assert issued.status_code == 201, issued.json
         vc = issued.json["credential"]
         assert jws.parse(vc.split("~")[0]).header["kid"] == "203211-2"
@@ -313,8 +388,13 @@ def test_issue_in_the_token_and_verify(softhsm, capsys, tmp_path, monkeypatch):
 
         now = int(clock().timestamp())
         anchor = jws.load_public_pem((ROOT / "keys.example" / "trust-anchor.pub.pem").read_bytes())
-        bundle = sync(f"{settings.base_url}/trust-list", [anchor], now=now,
-                      fetch_source=fetch, fetch_status=fetch).bundle
+        bundle = sync(
+            f"{settings.base_url}/trust-list",
+            [anchor],
+            now=now,
+            fetch_source=fetch,
+            fetch_status=fetch,
+        ).bundle
         listed = bundle.trust_list.issuers[f"{settings.base_url}/lg/203211"].keys["203211-2"]
         assert dict(listed.jwk) == hsm.public_jwk(KeyStore(settings).signer(uri))
         # The status list is signed in the token too, and the bundle took it.
@@ -356,15 +436,46 @@ def test_a_key_made_by_the_vendors_tool_is_registered_as_is(softhsm, capsys, tmp
     make_key("ceremony")
     make_key("exportable", extractable=True)
     uri = f"pkcs11:token={TOKEN};object=ceremony"
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "203211", "--pkcs11", uri,
-                       "--existing", "--data-dir", data)
+    code, _, err = run(
+        capsys,
+        "keys",
+        "generate",
+        "--municipality",
+        "203211",
+        "--pkcs11",
+        uri,
+        "--existing",
+        "--data-dir",
+        data,
+    )
     assert code == 0, err
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "011002", "--pkcs11", uri,
-                       "--existing", "--data-dir", data)
+    code, _, err = run(
+        capsys,
+        "keys",
+        "generate",
+        "--municipality",
+        "011002",
+        "--pkcs11",
+        uri,
+        "--existing",
+        "--data-dir",
+        data,
+    )
     assert code == 2 and "registered already as 203211-1" in one_line_error(err)
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "011002", "--pkcs11",
-                       f"pkcs11:token={TOKEN};object=exportable", "--existing", "--data-dir", data)
+    code, _, err = run(
+        capsys,
+        "keys",
+        "generate",
+        "--municipality",
+        "011002",
+        "--pkcs11",
+        f"pkcs11:token={TOKEN};object=exportable",
+        "--existing",
+        "--data-dir",
+        data,
+    )
     assert code == 2 and "extractable_key" in one_line_error(err)
-    code, _, err = run(capsys, "keys", "generate", "--municipality", "011002", "--existing",
-                       "--data-dir", data)
+    code, _, err = run(
+        capsys, "keys", "generate", "--municipality", "011002", "--existing", "--data-dir", data
+    )
     assert code == 2 and "--pkcs11" in one_line_error(err)

@@ -40,23 +40,37 @@ def node_client() -> list[str]:
     """The command that runs tests/interop/client.mjs, its packages installed."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("Node.js and npm are needed for the OpenID4VCI interop test "
-                    "(apt-get install nodejs npm)")
+        pytest.skip(
+            "Node.js and npm are needed for the OpenID4VCI interop test "
+            "(apt-get install nodejs npm)"
+        )
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
     major = version.stdout.strip().lstrip("v").split(".")[0]
     if not major.isdigit() or int(major) < 18:
         pytest.skip(f"Node.js 18 or newer is needed, found {version.stdout.strip()!r}")
     try:
         done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=INTEROP, capture_output=True,
-            text=True, timeout=NPM_CI_SECONDS, check=False,
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=INTEROP,
+            capture_output=True,
+            text=True,
+            timeout=NPM_CI_SECONDS,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         pytest.skip(f"npm ci did not finish in {NPM_CI_SECONDS} s (no network?)")
     if done.returncode != 0:
         out = done.stdout + done.stderr
-        offline = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET",
-                   "ENETUNREACH", "network", "proxy")
+        offline = (
+            "ENOTFOUND",
+            "EAI_AGAIN",
+            "ECONNREFUSED",
+            "ETIMEDOUT",
+            "ECONNRESET",
+            "ENETUNREACH",
+            "network",
+            "proxy",
+        )
         if any(word in out for word in offline):
             pytest.skip(f"npm ci could not reach the registry: {out.strip()[-400:]}")
         pytest.fail(f"npm ci failed:\n{out}")
@@ -68,24 +82,31 @@ def _staff_offer(srv: Server) -> dict[str, Any]:
     reg = srv.register(token)
     offers = []
     for _ in range(3):
-        status, offer = srv.request("POST", f"/api/v1/registrations/{reg['id']}/offers", {},
-                                    token)
+        status, offer = srv.request("POST", f"/api/v1/registrations/{reg['id']}/offers", {}, token)
         assert status == 201, offer
         offers.append(offer)
     return {"bearer": offers[0], "dpop": offers[1], "wrong_tx_code": offers[2]}
 
 
-def _client(cmd: list[str], offer_uri: str, tx_code: str,
-            *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cmd, offer_uri, tx_code, *flags], cwd=INTEROP,
-                          capture_output=True, text=True, timeout=CLIENT_SECONDS, check=False)
+def _client(
+    cmd: list[str], offer_uri: str, tx_code: str, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cmd, offer_uri, tx_code, *flags],
+        cwd=INTEROP,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_SECONDS,
+        check=False,
+    )
 
 
 def _accept(cmd: list[str], srv: Server, offer: dict[str, Any], *flags: str) -> dict[str, Any]:
     done = _client(cmd, offer["offer_uri"], offer["tx_code"], *flags)
     assert done.returncode == 0, (
         f"the independent client failed:\n{done.stderr}\n--- server log ---\n"
-        f"{srv.log.read_text()[-4000:]}")
+        f"{srv.log.read_text()[-4000:]}"
+    )
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
@@ -99,14 +120,15 @@ def _private_key(jwk: dict[str, str]) -> ec.EllipticCurvePrivateKey:
 
 
 def _jwks(srv: Server) -> dict[str, dict[str, Any]]:
-    with urllib.request.urlopen(f"{srv.base}/.well-known/jwt-vc-issuer/lg/203211",
-                                timeout=30) as r:
+    with urllib.request.urlopen(f"{srv.base}/.well-known/jwt-vc-issuer/lg/203211", timeout=30) as r:
         meta = json.loads(r.read())
     return {k["kid"]: k for k in meta["jwks"]["keys"]}
 
 
 def test_independent_client_full_flow(
-    node_client: list[str], server: Server, tmp_path: Path  # noqa: F811
+    node_client: list[str],
+    server: Server,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     offers = _staff_offer(server)
     issued = {
@@ -122,8 +144,16 @@ def test_independent_client_full_flow(
     assert refused.returncode != 0 and "invalid_grant" in refused.stderr, refused.stderr
 
     bundle_path = tmp_path / "bundle.json"
-    synced = run(_command("dualres-verify", "dualres.verifier.cli"), "sync", "--trust-list",
-                 f"{server.base}/trust-list", "--anchor", ANCHOR, "--out", str(bundle_path))
+    synced = run(
+        _command("dualres-verify", "dualres.verifier.cli"),
+        "sync",
+        "--trust-list",
+        f"{server.base}/trust-list",
+        "--anchor",
+        ANCHOR,
+        "--out",
+        str(bundle_path),
+    )
     assert synced.returncode == 0, synced.stderr
     bundle = Bundle.load(bundle_path)
     keys = _jwks(server)
@@ -135,16 +165,25 @@ def test_independent_client_full_flow(
         compact, hk = got["credential"], _private_key(got["holder_private_jwk"])
         now = int(time.time())
         # (a) our verifier, offline from the synced bundle.
-        result = verify(holder.present_qr_text(compact, hk, now=now), bundle, "counter",
-                        now=now)
+        result = verify(holder.present_qr_text(compact, hk, now=now), bundle, "counter", now=now)
         assert result.ok, (how, result)
         assert result.issuer is not None and result.issuer.lg_code == "203211"
         # (b) the independent SD-JWT library, with key binding.
-        pres = holder.present(compact, hk, now=now, profile="office", nonce="n-interop-1",
-                              audience="https://office.example")
-        v = SDJWTVerifier(pres, lambda iss, hdr: JWK(**keys[hdr["kid"]]),
-                          "https://office.example", "n-interop-1",
-                          serialization_format="compact")
+        pres = holder.present(
+            compact,
+            hk,
+            now=now,
+            profile="office",
+            nonce="n-interop-1",
+            audience="https://office.example",
+        )
+        v = SDJWTVerifier(
+            pres,
+            lambda iss, hdr: JWK(**keys[hdr["kid"]]),
+            "https://office.example",
+            "n-interop-1",
+            serialization_format="compact",
+        )
         payload = v.get_verified_payload()
         assert payload["iss"] == f"{server.base}/lg/203211", how
         assert payload["person"]["family_name"] == "山田", how

@@ -12,7 +12,13 @@ from tests.support import NOW, World
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = (
-    "flask", "sqlalchemy", "jinja2", "werkzeug", "alembic", "dualres.issuer", "dualres.wallet",
+    "flask",
+    "sqlalchemy",
+    "jinja2",
+    "werkzeug",
+    "alembic",
+    "dualres.issuer",
+    "dualres.wallet",
 )
 
 _CHILD = """
@@ -41,7 +47,12 @@ def test_verifier_imports_no_issuer_stack(world: World, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(bundle_path), str(payload_path), str(NOW)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

@@ -48,8 +48,9 @@ def test_usage_errors_exit_2_and_help_exits_0(capsys):
 
 
 def test_commands_need_a_schema_and_db_upgrade_is_idempotent(capsys, data):
-    code, _, err = run(capsys, "token", "create", "--data-dir", data,
-                       "--municipality", "203211", "--role", "clerk")
+    code, _, err = run(
+        capsys, "token", "create", "--data-dir", data, "--municipality", "203211", "--role", "clerk"
+    )
     assert code == 2 and "db upgrade" in one_line_error(err)
     assert run(capsys, "db", "upgrade", "--data-dir", data)[0] == 0
     code, _, err = run(capsys, "db", "upgrade", "--data-dir", data)
@@ -89,8 +90,19 @@ def test_token_create_prints_once_and_works_against_the_app(
     monkeypatch.setenv("DATABASE_URL", database_url)
     data = str(tmp_path / "d")
     assert run(capsys, "serve", "--demo", "--check", "--data-dir", data)[0] == 0
-    code, out, err = run(capsys, "token", "create", "--data-dir", data,
-                         "--municipality", "203211", "--role", role, "--label", "窓口 田中")
+    code, out, err = run(
+        capsys,
+        "token",
+        "create",
+        "--data-dir",
+        data,
+        "--municipality",
+        "203211",
+        "--role",
+        role,
+        "--label",
+        "窓口 田中",
+    )
     assert code == 0 and "shown once" in err
     token = out.strip()
     assert token.startswith("drs_") and len(token) == 47 and out.count("\n") == 1
@@ -116,8 +128,9 @@ def test_token_create_prints_once_and_works_against_the_app(
 
 def test_token_create_refuses_unknown_municipality(capsys, data):
     run(capsys, "db", "upgrade", "--data-dir", data)
-    code, out, err = run(capsys, "token", "create", "--data-dir", data,
-                         "--municipality", "203211", "--role", "clerk")
+    code, out, err = run(
+        capsys, "token", "create", "--data-dir", data, "--municipality", "203211", "--role", "clerk"
+    )
     assert code == 2 and out == "" and "municipality add 203211" in one_line_error(err)
 
 
@@ -230,8 +243,17 @@ def test_rotation_announces_the_next_key_and_retires_the_old(capsys, data, monke
     assert keys["203211-1"]["not_after"] == new["not_before"]
 
     # An urgent replacement signs at once; 203211-1 stands by (listed) until its end.
-    code, _, _ = run(capsys, "keys", "generate", "--municipality", "203211",
-                     "--not-before", "now", "--data-dir", data)
+    code, _, _ = run(
+        capsys,
+        "keys",
+        "generate",
+        "--municipality",
+        "203211",
+        "--not-before",
+        "now",
+        "--data-dir",
+        data,
+    )
     assert code == 0
     keys = key_rows(capsys, data)
     assert keys["203211-3"]["state"] == "signing"
@@ -246,8 +268,17 @@ def test_rotation_announces_the_next_key_and_retires_the_old(capsys, data, monke
 
 def test_immediate_rotation_retires_the_old_key(capsys, data, monkeypatch):
     production(capsys, data, monkeypatch)
-    code, _, _ = run(capsys, "keys", "generate", "--municipality", "203211",
-                     "--not-before", "now", "--data-dir", data)
+    code, _, _ = run(
+        capsys,
+        "keys",
+        "generate",
+        "--municipality",
+        "203211",
+        "--not-before",
+        "now",
+        "--data-dir",
+        data,
+    )
     assert code == 0
     keys = key_rows(capsys, data)
     assert keys["203211-2"]["state"] == "signing"
@@ -267,21 +298,41 @@ def test_keys_remove_drops_the_key_from_the_trust_list(capsys, data, monkeypatch
     production(capsys, data, monkeypatch)
     run(capsys, "keys", "generate", "--municipality", "203211", "--data-dir", data)
 
-    code, _, err = run(capsys, "keys", "remove", "--kid", "203211-2", "--data-dir", data,
-                       "--reason", "番号 123456789018 を含む")
+    code, _, err = run(
+        capsys,
+        "keys",
+        "remove",
+        "--kid",
+        "203211-2",
+        "--data-dir",
+        data,
+        "--reason",
+        "番号 123456789018 を含む",
+    )
     assert code == 2 and "my_number_in_text" in one_line_error(err)  # never kept in the log
-    code, _, err = run(capsys, "keys", "remove", "--kid", "203211-2", "--data-dir", data,
-                       "--reason", "HSM の管理端末が盗まれた")
+    code, _, err = run(
+        capsys,
+        "keys",
+        "remove",
+        "--kid",
+        "203211-2",
+        "--data-dir",
+        data,
+        "--reason",
+        "HSM の管理端末が盗まれた",
+    )
     assert code == 0 and "next sync" in err
     assert key_rows(capsys, data)["203211-2"]["state"] == "removed"
     entry = [e for e in rows(data, AuditEntry) if e.action == "key.remove"]
     assert entry[0].target == "203211-2" and entry[0].detail["reason"] == "HSM の管理端末が盗まれた"
 
-    code, _, err = run(capsys, "keys", "remove", "--kid", "203211-2", "--data-dir", data,
-                       "--reason", "again")
+    code, _, err = run(
+        capsys, "keys", "remove", "--kid", "203211-2", "--data-dir", data, "--reason", "again"
+    )
     assert code == 2 and "already removed" in one_line_error(err)
-    code, _, err = run(capsys, "keys", "remove", "--kid", "nope", "--data-dir", data,
-                       "--reason", "x")
+    code, _, err = run(
+        capsys, "keys", "remove", "--kid", "nope", "--data-dir", data, "--reason", "x"
+    )
     assert code == 2
 
     from dualres.issuer.web.app import create_app
@@ -297,8 +348,17 @@ def test_keys_remove_drops_the_key_from_the_trust_list(capsys, data, monkeypatch
     assert set(entry203211.keys) == {"203211-1"}
 
     # Removing the last key in force leaves nothing to sign with: say so.
-    code, _, err = run(capsys, "keys", "remove", "--kid", "203211-1", "--data-dir", data,
-                       "--reason", "漏えいの疑い")
+    code, _, err = run(
+        capsys,
+        "keys",
+        "remove",
+        "--kid",
+        "203211-1",
+        "--data-dir",
+        data,
+        "--reason",
+        "漏えいの疑い",
+    )
     assert code == 0 and "no key signs for 203211" in err
 
 
@@ -348,8 +408,14 @@ def test_banner_says_how_to_sync_a_verifier(tmp_path, monkeypatch):
         "--anchor keys.example/trust-anchor.pub.pem --out bundle.json"
     ) in text
     assert text.lstrip().startswith("dualres 発行サーバー")  # Japanese first
-    for url in ("/trust-list", "/api/v1", "/api/v1/openapi.json", "/console/", "/wallet/",
-                "/verify/"):
+    for url in (
+        "/trust-list",
+        "/api/v1",
+        "/api/v1/openapi.json",
+        "/console/",
+        "/wallet/",
+        "/verify/",
+    ):
         assert f"http://127.0.0.1:8080{url}" in text
     assert "staff create" in text
     assert "token create" in text and str(tmp_path) in text

@@ -85,23 +85,47 @@ class Server:
     def staff_token(self, role: str, label: str) -> str:
         """A staff bearer token for 軽井沢町, made by a second process beside the server."""
         issuer_cli = _command("dualres-issuer", "dualres.issuer.cli")
-        made = run(issuer_cli, "token", "create", "--data-dir", str(self.data),
-                   "--municipality", "203211", "--role", role, "--label", label)
+        made = run(
+            issuer_cli,
+            "token",
+            "create",
+            "--data-dir",
+            str(self.data),
+            "--municipality",
+            "203211",
+            "--role",
+            role,
+            "--label",
+            label,
+        )
         assert made.returncode == 0, made.stderr
         return made.stdout.strip()
 
-    def register(self, token: str, card: dict[str, str] = YAMADA, *,
-                 activities: tuple[str, ...] = ("telework",),
-                 postal_code: str | None = None) -> dict[str, Any]:
+    def register(
+        self,
+        token: str,
+        card: dict[str, str] = YAMADA,
+        *,
+        activities: tuple[str, ...] = ("telework",),
+        postal_code: str | None = None,
+    ) -> dict[str, Any]:
         """A premium registration in 軽井沢町 through the staff API, valid for 300 JST days."""
         second_home = {"address": "長野県北佐久郡軽井沢町大字長倉2140番地"}
         if postal_code:
             second_home["postal_code"] = postal_code
         until = (datetime.now(UTC) + timedelta(hours=9, days=300)).date().isoformat()
-        status, reg = self.request("POST", "/api/v1/registrations", {
-            "identity": card, "tier": "premium", "activities": list(activities),
-            "second_home": second_home, "valid_until": until,
-        }, token)
+        status, reg = self.request(
+            "POST",
+            "/api/v1/registrations",
+            {
+                "identity": card,
+                "tier": "premium",
+                "activities": list(activities),
+                "second_home": second_home,
+                "valid_until": until,
+            },
+            token,
+        )
         assert status == 201, reg
         return dict(reg)
 
@@ -113,9 +137,21 @@ def server(tmp_path: Path) -> Iterator[Server]:
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*_command("dualres-issuer", "dualres.issuer.cli"), "serve", "--demo",
-             "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
-            cwd=ROOT, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+            [
+                *_command("dualres-issuer", "dualres.issuer.cli"),
+                "serve",
+                "--demo",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data),
+            ],
+            cwd=ROOT,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     srv = Server(f"http://127.0.0.1:{port}", data, proc, log)
     try:
@@ -130,8 +166,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"no answer from /trust-list in {STARTUP_SECONDS} s:\n"
-                            f"{log.read_text()}")
+                pytest.fail(
+                    f"no answer from /trust-list in {STARTUP_SECONDS} s:\n{log.read_text()}"
+                )
             time.sleep(0.2)
         yield srv
     finally:
@@ -147,7 +184,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def run(cmd: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*cmd, *args], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120,
+        [*cmd, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
 
@@ -155,8 +197,10 @@ def run(cmd: list[str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None:
     verify_cli = _command("dualres-verify", "dualres.verifier.cli")
     banner = server.log.read_text()
-    sync_line = (f"dualres-verify sync --trust-list {server.base}/trust-list "
-                 f"--anchor {ANCHOR} --out bundle.json")
+    sync_line = (
+        f"dualres-verify sync --trust-list {server.base}/trust-list "
+        f"--anchor {ANCHOR} --out bundle.json"
+    )
     assert sync_line in banner, banner
 
     # A second process beside the running server, on the same SQLite file.
@@ -168,8 +212,10 @@ def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None
         assert reg["municipality"]["lg_code"] == "203211" and reg["identity_checked"]
         hk = holder.new_holder_key()
         status, cred = server.request(
-            "POST", f"/api/v1/registrations/{reg['id']}/credentials",
-            {"holder_jwk": jws.public_jwk(hk)}, token,
+            "POST",
+            f"/api/v1/registrations/{reg['id']}/credentials",
+            {"holder_jwk": jws.public_jwk(hk)},
+            token,
         )
         assert status == 201, cred
         issued[name] = (reg["id"], hk, cred["credential"])
@@ -177,8 +223,16 @@ def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None
     bundle = tmp_path / "bundle.json"
 
     def sync() -> None:
-        done = run(verify_cli, "sync", "--trust-list", f"{server.base}/trust-list",
-                   "--anchor", ANCHOR, "--out", str(bundle))
+        done = run(
+            verify_cli,
+            "sync",
+            "--trust-list",
+            f"{server.base}/trust-list",
+            "--anchor",
+            ANCHOR,
+            "--out",
+            str(bundle),
+        )
         assert done.returncode == 0, done.stderr
 
     def check(name: str) -> tuple[int, dict[str, Any]]:
@@ -197,11 +251,13 @@ def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None
         assert result["claims"] == {}  # counter profile: nothing disclosed
 
     reg_yamada, reg_sato = issued["yamada"][0], issued["sato"][0]
-    status, body = server.request("POST", f"/api/v1/registrations/{reg_yamada}/revoke",
-                                  {"reason": "転出のため"}, token)
+    status, body = server.request(
+        "POST", f"/api/v1/registrations/{reg_yamada}/revoke", {"reason": "転出のため"}, token
+    )
     assert status == 200 and body["state"] == "revoked", body
-    status, body = server.request("POST", f"/api/v1/registrations/{reg_sato}/suspend",
-                                  {"reason": "確認中"}, token)
+    status, body = server.request(
+        "POST", f"/api/v1/registrations/{reg_sato}/suspend", {"reason": "確認中"}, token
+    )
     assert status == 200 and body["state"] == "suspended", body
 
     # Offline, the old bundle knows nothing yet: that is what syncing is for.
@@ -212,8 +268,9 @@ def test_issue_sync_check_revoke_suspend(server: Server, tmp_path: Path) -> None
     code, result = check("sato")
     assert code == 1 and result["reason"] == "suspended", result
 
-    status, body = server.request("POST", f"/api/v1/registrations/{reg_sato}/reinstate",
-                                  {"reason": "確認済み"}, token)
+    status, body = server.request(
+        "POST", f"/api/v1/registrations/{reg_sato}/reinstate", {"reason": "確認済み"}, token
+    )
     assert status == 200 and body["state"] == "active", body
     sync()
     assert check("sato")[0] == 0

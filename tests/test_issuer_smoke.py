@@ -24,14 +24,16 @@ def test_issue_publish_and_verify_offline(app, client, clock):
         svc = services()
         with svc.db.session() as s:
             m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
-            r = add_registration(s, m.id, "r1", identity_hash="ab" * 32, pairwise_sub="x" * 43,
-                                 now=clock())
+            r = add_registration(
+                s, m.id, "r1", identity_hash="ab" * 32, pairwise_sub="x" * 43, now=clock()
+            )
             _, token = issue_credential(
                 s, r, jws.public_jwk(hk), settings=svc.settings, keys=svc.keys, now=clock()
             )
             for n in range(3):
-                audit.append(s, m, actor="test", action="issue", target="r1", detail={"n": n},
-                             now=clock())
+                audit.append(
+                    s, m, actor="test", action="issue", target="r1", detail={"n": n}, now=clock()
+                )
         with svc.db.session() as s:
             m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
             assert audit.verify_chain(s, m).ok
@@ -42,8 +44,9 @@ def test_issue_publish_and_verify_offline(app, client, clock):
     assert sl.status_code == 200 and sl.mimetype == "application/statuslist+jwt"
     uri = "https://issuer.test/lg/203211/status/1"
     anchor = jws.load_public_pem(ANCHOR_PUB.read_bytes())
-    bundle = Bundle.from_tokens(trust_list=tl.text, status_lists={uri: sl.text}, anchors=[anchor],
-                                created_at=0)
+    bundle = Bundle.from_tokens(
+        trust_list=tl.text, status_lists={uri: sl.text}, anchors=[anchor], created_at=0
+    )
     qr = holder.present_qr_text(token, hk, now=int(clock().timestamp()))
     result = verify(qr, bundle, "counter", now=clock())
     assert result.ok, result

@@ -83,10 +83,17 @@ class Deployment:
         r = self.app.test_client().post(
             "/api/v1/registrations",
             headers={"Authorization": f"Bearer {self.staff}"},
-            json={"identity": YAMADA, "tier": "premium", "activities": ["telework"],
-                  "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地",
-                                  "postal_code": "389-0111"},
-                  "valid_until": (today + timedelta(days=300)).date().isoformat()})
+            json={
+                "identity": YAMADA,
+                "tier": "premium",
+                "activities": ["telework"],
+                "second_home": {
+                    "address": "長野県北佐久郡軽井沢町大字長倉2140番地",
+                    "postal_code": "389-0111",
+                },
+                "valid_until": (today + timedelta(days=300)).date().isoformat(),
+            },
+        )
         assert r.status_code == 201, r.json
         return str(r.json["id"])
 
@@ -95,7 +102,8 @@ class Deployment:
         r = self.app.test_client().post(
             f"/api/v1/registrations/{reg}/credentials",
             headers={"Authorization": f"Bearer {self.staff}"},
-            json={"holder_jwk": jws.public_jwk(hk)})
+            json={"holder_jwk": jws.public_jwk(hk)},
+        )
         assert r.status_code == 201, r.json
         return r.json["credential"], hk
 
@@ -106,18 +114,23 @@ class Deployment:
 
     def sync(self) -> Bundle:
         """What ``dualres-verify sync`` does, with this app as the server."""
-        return sync(f"{self.settings.base_url}/trust-list", [ANCHOR], now=self.now(),
-                    fetch_source=self.fetch, fetch_status=self.fetch).bundle
+        return sync(
+            f"{self.settings.base_url}/trust-list",
+            [ANCHOR],
+            now=self.now(),
+            fetch_source=self.fetch,
+            fetch_status=self.fetch,
+        ).bundle
 
     def trust_list(self) -> trustlist.TrustList:
-        return trustlist.parse(self.fetch(f"{self.settings.base_url}/trust-list").decode(),
-                               [ANCHOR])
+        return trustlist.parse(
+            self.fetch(f"{self.settings.base_url}/trust-list").decode(), [ANCHOR]
+        )
 
     def now(self) -> int:
         return int(self.clock().timestamp())
 
-    def check(self, bundle: Bundle, vc: str, hk: ec.EllipticCurvePrivateKey
-              ) -> VerificationResult:
+    def check(self, bundle: Bundle, vc: str, hk: ec.EllipticCurvePrivateKey) -> VerificationResult:
         t = self.now()
         return verify(holder.present_qr_text(vc, hk, now=t), bundle, "counter", now=t)
 
@@ -126,33 +139,61 @@ def kid(vc: str) -> str:
     return str(jws.parse(vc.split("~")[0]).header["kid"])
 
 
-def forge(vc: str, key: ec.EllipticCurvePrivateKey, key_id: str, *, iat: int
-          ) -> tuple[str, ec.EllipticCurvePrivateKey]:
+def forge(
+    vc: str, key: ec.EllipticCurvePrivateKey, key_id: str, *, iat: int
+) -> tuple[str, ec.EllipticCurvePrivateKey]:
     """A credential made by whoever holds ``key``: the genuine one's status entry,
     any ``iat`` the forger likes, for the forger's own phone."""
     claims = jws.parse(vc.split("~")[0]).payload
     hk = holder.new_holder_key()
     issued = credential.issue(
-        iss=claims["iss"], kid=key_id, key=key, holder_jwk=jws.public_jwk(hk), tier="premium",
-        iat=iat, exp=claims["exp"], status_uri=claims["status"]["status_list"]["uri"],
-        status_idx=claims["status"]["status_list"]["idx"], disclosable={})
+        iss=claims["iss"],
+        kid=key_id,
+        key=key,
+        holder_jwk=jws.public_jwk(hk),
+        tier="premium",
+        iat=iat,
+        exp=claims["exp"],
+        status_uri=claims["status"]["status_list"]["uri"],
+        status_idx=claims["status"]["status_list"]["idx"],
+        disclosable={},
+    )
     return issued.compact, hk
 
 
 @pytest.fixture
-def deployment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-               capsys: pytest.CaptureFixture[str]) -> Iterator[Deployment]:
+def deployment(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Deployment]:
     """The demo deployment (development keys to start with), keys then rotated to
     encrypted files with ``keys generate``."""
-    for name in ("DUALRES_DATA_DIR", "DUALRES_BASE_URL", "DUALRES_IDENTITY_SECRET",
-                 "DUALRES_DEMO", "DUALRES_KEY_PASSPHRASE_FILE", "DUALRES_TRUST_ANCHOR_KEY"):
+    for name in (
+        "DUALRES_DATA_DIR",
+        "DUALRES_BASE_URL",
+        "DUALRES_IDENTITY_SECRET",
+        "DUALRES_DEMO",
+        "DUALRES_KEY_PASSPHRASE_FILE",
+        "DUALRES_TRUST_ANCHOR_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("DUALRES_KEY_PASSPHRASE", PASS)
     data = str(tmp_path / "issuer-data")
     cli(capsys, "serve", "--demo", "--check", "--data-dir", data)
-    staff = cli(capsys, "token", "create", "--municipality", "203211", "--role", "supervisor",
-                "--data-dir", data).split()[0]  # stdout first: the token alone
+    staff = cli(
+        capsys,
+        "token",
+        "create",
+        "--municipality",
+        "203211",
+        "--role",
+        "supervisor",
+        "--data-dir",
+        data,
+    ).split()[0]  # stdout first: the token alone
     assert staff.startswith("drs_")
 
     from dualres.issuer.web.app import create_app
@@ -250,12 +291,16 @@ def test_compromised_key_is_refused_after_the_next_sync(deployment: Deployment) 
     # Nor can the thief sign an all-clear status list: the bundle refuses it.
     uri = jws.parse(genuine.split("~")[0]).payload["status"]["status_list"]["uri"]
     lst = statuslist.StatusList.new(d.settings.status_list_size, 2)
-    fake = statuslist.sign_token(lst, uri=uri, iat=d.now(), exp=d.now() + 86_400, ttl=300,
-                                 key=stolen, kid="203211-2")
+    fake = statuslist.sign_token(
+        lst, uri=uri, iat=d.now(), exp=d.now() + 86_400, ttl=300, key=stolen, kid="203211-2"
+    )
     with pytest.raises(BundleError) as exc:
         Bundle.from_tokens(
             trust_list=d.fetch(f"{d.settings.base_url}/trust-list").decode(),
-            status_lists={uri: fake}, anchors=[ANCHOR], created_at=d.now())
+            status_lists={uri: fake},
+            anchors=[ANCHOR],
+            created_at=d.now(),
+        )
     assert exc.value.code == "unknown_key"
 
 
@@ -275,12 +320,19 @@ def _http(method: str, url: str, body: Any = None, token: str | None = None) -> 
         return json.loads(resp.read())
 
 
-def test_removal_reaches_a_verifier_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_removal_reaches_a_verifier_over_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``dualres-issuer serve`` on 127.0.0.1, ``dualres-verify sync`` and ``check`` as
     programs: before its next sync the verifier accepts the removed key; after, not."""
-    for name in ("DATABASE_URL", "DUALRES_DATA_DIR", "DUALRES_BASE_URL", "DUALRES_DEMO",
-                 "DUALRES_KEY_PASSPHRASE_FILE", "DUALRES_TRUST_ANCHOR_KEY"):
+    for name in (
+        "DATABASE_URL",
+        "DUALRES_DATA_DIR",
+        "DUALRES_BASE_URL",
+        "DUALRES_DEMO",
+        "DUALRES_KEY_PASSPHRASE_FILE",
+        "DUALRES_TRUST_ANCHOR_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DUALRES_KEY_PASSPHRASE", PASS)  # the server loads the file key too
     data = tmp_path / "issuer-data"
@@ -292,15 +344,35 @@ def test_removal_reaches_a_verifier_over_http(tmp_path: Path, monkeypatch: pytes
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*_command("dualres-issuer", "dualres.issuer.cli"), "serve", "--demo",
-             "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                *_command("dualres-issuer", "dualres.issuer.cli"),
+                "serve",
+                "--demo",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     verify_cli = _command("dualres-verify", "dualres.verifier.cli")
     bundle = tmp_path / "bundle.json"
 
     def verifier(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*verify_cli, *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [*verify_cli, *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def check(vc: str, hk: ec.EllipticCurvePrivateKey) -> tuple[int, dict[str, Any]]:
         qr = holder.present_qr_text(vc, hk, now=int(time.time()))
@@ -308,8 +380,15 @@ def test_removal_reaches_a_verifier_over_http(tmp_path: Path, monkeypatch: pytes
         return done.returncode, json.loads(done.stdout.splitlines()[-1])
 
     def sync() -> None:
-        done = verifier("sync", "--trust-list", f"{base}/trust-list", "--anchor",
-                        str(ROOT / "keys.example" / "trust-anchor.pub.pem"), "--out", str(bundle))
+        done = verifier(
+            "sync",
+            "--trust-list",
+            f"{base}/trust-list",
+            "--anchor",
+            str(ROOT / "keys.example" / "trust-anchor.pub.pem"),
+            "--out",
+            str(bundle),
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
     try:
@@ -322,27 +401,77 @@ def test_removal_reaches_a_verifier_over_http(tmp_path: Path, monkeypatch: pytes
             except OSError:
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
-        cli(capsys, "keys", "generate", "--municipality", "203211", "--not-before", "now",
-            "--data-dir", str(data))
-        staff = cli(capsys, "token", "create", "--municipality", "203211", "--role",
-                    "supervisor", "--data-dir", str(data)).split()[0]
+        cli(
+            capsys,
+            "keys",
+            "generate",
+            "--municipality",
+            "203211",
+            "--not-before",
+            "now",
+            "--data-dir",
+            str(data),
+        )
+        staff = cli(
+            capsys,
+            "token",
+            "create",
+            "--municipality",
+            "203211",
+            "--role",
+            "supervisor",
+            "--data-dir",
+            str(data),
+        ).split()[0]
         today = datetime.now(UTC) + timedelta(hours=9)
-        reg = _http("POST", f"{base}/api/v1/registrations", {
-            "identity": YAMADA, "tier": "premium", "activities": ["telework"],
-            "second_home": {"address": "長野県北佐久郡軽井沢町大字長倉2140番地",
-                            "postal_code": "389-0111"},
-            "valid_until": (today + timedelta(days=300)).date().isoformat()}, staff)
+        reg = _http(
+            "POST",
+            f"{base}/api/v1/registrations",
+            {
+                "identity": YAMADA,
+                "tier": "premium",
+                "activities": ["telework"],
+                "second_home": {
+                    "address": "長野県北佐久郡軽井沢町大字長倉2140番地",
+                    "postal_code": "389-0111",
+                },
+                "valid_until": (today + timedelta(days=300)).date().isoformat(),
+            },
+            staff,
+        )
         hk = holder.new_holder_key()
-        vc = _http("POST", f"{base}/api/v1/registrations/{reg['id']}/credentials",
-                   {"holder_jwk": jws.public_jwk(hk)}, staff)["credential"]
+        vc = _http(
+            "POST",
+            f"{base}/api/v1/registrations/{reg['id']}/credentials",
+            {"holder_jwk": jws.public_jwk(hk)},
+            staff,
+        )["credential"]
         assert kid(vc) == "203211-2"
         sync()
         assert check(vc, hk)[0] == 0
 
-        cli(capsys, "keys", "generate", "--municipality", "203211", "--not-before", "now",
-            "--data-dir", str(data))
-        cli(capsys, "keys", "remove", "--kid", "203211-2", "--reason", "漏えいの疑い",
-            "--data-dir", str(data))
+        cli(
+            capsys,
+            "keys",
+            "generate",
+            "--municipality",
+            "203211",
+            "--not-before",
+            "now",
+            "--data-dir",
+            str(data),
+        )
+        cli(
+            capsys,
+            "keys",
+            "remove",
+            "--kid",
+            "203211-2",
+            "--reason",
+            "漏えいの疑い",
+            "--data-dir",
+            str(data),
+        )
         code, result = check(vc, hk)
         assert code == 0 and result["ok"]  # offline: nothing learnt yet
         sync()

@@ -243,21 +243,28 @@ def test_pkcs11_reference_syntax():
         "?pin-source=file:/run/secrets/pin"
     )
     assert (uri.token, uri.object, uri.id, uri.pin_source) == (
-        "軽井沢", None, b"\x01\xff", "/run/secrets/pin")
+        "軽井沢",
+        None,
+        b"\x01\xff",
+        "/run/secrets/pin",
+    )
     assert hsm.parse_uri(str(uri)) == uri  # what keys generate stores reads back the same
 
 
-@pytest.mark.parametrize("ref", [
-    "pkcs11:token=t;object=k?module-path=/tmp/evil.so",  # a database row loads no library
-    "pkcs11:token=t;object=k;module-name=evil",
-    "pkcs11:token=t;object=k?pin-value=1234",  # nor holds a PIN
-    "pkcs11:token=t;object=k?pin-source=https://example.org/pin",
-    "pkcs11:token=t;object=k;slot-id=0",
-    "pkcs11:token=t;object=k;type=public",
-    "pkcs11:object=k",
-    "pkcs11:token=t",
-    "pkcs11:token=t;token=u;object=k",
-])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "pkcs11:token=t;object=k?module-path=/tmp/evil.so",  # a database row loads no library
+        "pkcs11:token=t;object=k;module-name=evil",
+        "pkcs11:token=t;object=k?pin-value=1234",  # nor holds a PIN
+        "pkcs11:token=t;object=k?pin-source=https://example.org/pin",
+        "pkcs11:token=t;object=k;slot-id=0",
+        "pkcs11:token=t;object=k;type=public",
+        "pkcs11:object=k",
+        "pkcs11:token=t",
+        "pkcs11:token=t;token=u;object=k",
+    ],
+)
 def test_pkcs11_references_refused(ref):
     with pytest.raises(KeyUnavailable) as exc:
         hsm.parse_uri(ref)
@@ -279,12 +286,13 @@ def test_pkcs11_problems_are_one_line_at_startup(capsys, data, monkeypatch, tmp_
 def test_key_files_are_never_group_or_world_readable_when_written(tmp_path):
     old = os.umask(0)  # even with a careless umask
     try:
-        keys = KeyStore(Settings(data_dir=tmp_path, database_url="sqlite://",
-                                 key_passphrase=PASS.encode()))
+        keys = KeyStore(
+            Settings(data_dir=tmp_path, database_url="sqlite://", key_passphrase=PASS.encode())
+        )
         ref = keys.write_encrypted("k.pem", jws.generate_key())
     finally:
         os.umask(old)
-    path = tmp_path / ref[len("file:"):]
+    path = tmp_path / ref[len("file:") :]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 

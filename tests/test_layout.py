@@ -146,8 +146,9 @@ def _all_imports(prefix: str) -> dict[str, set[str]]:
 def test_verifier_imports_only_itself_and_the_standard_library() -> None:
     for module, targets in _all_imports("dualres.verifier").items():
         ours = {t for t in targets if t.startswith("dualres.")}
-        assert all(t.startswith("dualres.verifier") or t.startswith("dualres.schemas")
-                   for t in ours), (module, ours)
+        assert all(
+            t.startswith("dualres.verifier") or t.startswith("dualres.schemas") for t in ours
+        ), (module, ours)
         assert not {t.split(".")[0] for t in targets} & {"flask", "sqlalchemy", "werkzeug"}
 
 
@@ -183,9 +184,15 @@ def test_version_is_reported() -> None:
     assert dualres.__version__.count(".") == 2
     for main in (verify_cli.main, issuer_cli.main):
         proc = subprocess.run(
-            [sys.executable, "-c", f"import sys; from {main.__module__} import main; "
-             "sys.exit(main(['--version']))"],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-c",
+                f"import sys; from {main.__module__} import main; sys.exit(main(['--version']))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr
         assert dualres.__version__ in proc.stdout
@@ -195,7 +202,10 @@ def test_version_is_reported() -> None:
 def test_wheel_installs_only_the_dualres_namespace(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("dualres-*.whl")
@@ -206,7 +216,11 @@ def test_wheel_installs_only_the_dualres_namespace(tmp_path: Path) -> None:
     assert f"dualres-{dualres.__version__}.dist-info/METADATA" in names
     # The parts a user needs are in it: the verifier, the issuer's migrations and templates,
     # the schemas' data, the browser apps.
-    for needed in ("dualres/verifier/py.typed", "dualres/schemas/data/lg_codes.csv",
-                   "dualres/issuer/migrations/env.py", "dualres/webapps/wallet/index.html"):
+    for needed in (
+        "dualres/verifier/py.typed",
+        "dualres/schemas/data/lg_codes.csv",
+        "dualres/issuer/migrations/env.py",
+        "dualres/webapps/wallet/index.html",
+    ):
         assert needed in names, needed
     assert any(n.startswith("dualres/issuer/web/console/templates/") for n in names)

@@ -58,8 +58,9 @@ def supervisor(app) -> str:
 # --- bodies --------------------------------------------------------------------------------
 
 
-def test_every_body_taking_endpoint_answers_413_in_json(app, client, clock, supervisor,
-                                                        staff, reg_id) -> None:
+def test_every_body_taking_endpoint_answers_413_in_json(
+    app, client, clock, supervisor, staff, reg_id
+) -> None:
     limit = app.extensions["dualres"].settings.max_request_bytes
     assert app.config["MAX_CONTENT_LENGTH"] == limit == MIB
     big_json = b'{"a": "' + b"x" * limit + b'"}'
@@ -85,9 +86,14 @@ def test_every_body_taking_endpoint_answers_413_in_json(app, client, clock, supe
     got = client.get(f"{API}/registrations/{reg_id}", headers=auth).json
     assert got["state"] == "active" and got["credentials"] == 0
     hk = jws.generate_key()
-    r = client.post("/lg/203211/credential", headers=h(tok), json={
-        "credential_configuration_id": CONFIG,
-        "proofs": {"jwt": [proof(hk, clock, nonce(client))]}})
+    r = client.post(
+        "/lg/203211/credential",
+        headers=h(tok),
+        json={
+            "credential_configuration_id": CONFIG,
+            "proofs": {"jwt": [proof(hk, clock, nonce(client))]},
+        },
+    )
     assert r.status_code == 200, r.json
 
 
@@ -97,10 +103,16 @@ def test_a_body_without_content_length_is_cut_off_too(client, supervisor) -> Non
     # so memory stays bounded and the cut JSON is refused as malformed.
     for path in (f"{API}/registrations", "/lg/203211/token"):
         stream = io.BytesIO(b'{"reason": "' + b"x" * (2 * MIB) + b'"}')
-        r = client.post(path, input_stream=stream,
-                        headers={**h(supervisor), "Content-Type": "application/json",
-                                 "Transfer-Encoding": "chunked"},
-                        environ_overrides={"wsgi.input_terminated": True})
+        r = client.post(
+            path,
+            input_stream=stream,
+            headers={
+                **h(supervisor),
+                "Content-Type": "application/json",
+                "Transfer-Encoding": "chunked",
+            },
+            environ_overrides={"wsgi.input_terminated": True},
+        )
         assert r.status_code in (400, 413) and r.is_json, (path, r.status_code)
 
 
@@ -121,8 +133,9 @@ def test_json_depth_and_length_limits(app, client, supervisor, staff, reg_id) ->
         "deep inside a member": json.dumps(body()).encode()[:-1] + b', "x": ' + deep_array + b"}",
         "wide object": json.dumps({f"k{i}": i for i in range(60_000)}).encode(),
         "long array": json.dumps(body(activities=["telework"] * 80_000)).encode(),
-        "long string": json.dumps(body(second_home={"address": "軽" * 300_000}),
-                                  ensure_ascii=False).encode(),
+        "long string": json.dumps(
+            body(second_home={"address": "軽" * 300_000}), ensure_ascii=False
+        ).encode(),
         "huge number": b'{"valid_until": ' + b"9" * 500_000 + b"}",
         "float overflow": b'{"reason": 1e999999}',
         "lone surrogate": b'{"reason": "\\ud800"}',
@@ -158,8 +171,11 @@ def test_token_endpoint_forms(client, staff, reg_id) -> None:
     r = client.post("/lg/203211/token", data=many, content_type="application/x-www-form-urlencoded")
     is_json_error(r, 400, "invalid_request")
     # A multipart body is not what the token endpoint takes, however small.
-    r = client.post("/lg/203211/token", data={"grant_type": "x", "f": (io.BytesIO(b"x"), "a")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/lg/203211/token",
+        data={"grant_type": "x", "f": (io.BytesIO(b"x"), "a")},
+        content_type="multipart/form-data",
+    )
     is_json_error(r, 400, "invalid_request")
     # Nothing spent the code.
     assert token_req(client, code, offer["tx_code"]).status_code == 200
@@ -170,16 +186,26 @@ def test_console_multipart_limits(app, client) -> None:
     assert app.config["MAX_FORM_PARTS"] <= 1000
     assert app.config["MAX_FORM_MEMORY_SIZE"] <= 500_000
     parts = {f"f{i}": "x" for i in range(1500)}
-    r = client.post("/console/login", data=parts, content_type="multipart/form-data",
-                    base_url="https://issuer.test")
+    r = client.post(
+        "/console/login",
+        data=parts,
+        content_type="multipart/form-data",
+        base_url="https://issuer.test",
+    )
     assert r.status_code == 413
-    r = client.post("/console/login", data={"username": "x" * 600_000},
-                    content_type="multipart/form-data", base_url="https://issuer.test")
+    r = client.post(
+        "/console/login",
+        data={"username": "x" * 600_000},
+        content_type="multipart/form-data",
+        base_url="https://issuer.test",
+    )
     assert r.status_code == 413
     # The console answers in its own HTML error page, with the same headers as any page.
     assert "Traceback" not in r.get_data(as_text=True)
-    assert r.mimetype == "text/html" and "frame-ancestors 'none'" in r.headers[
-        "Content-Security-Policy"]
+    assert (
+        r.mimetype == "text/html"
+        and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    )
 
 
 # --- the request line and headers, in real servers ------------------------------------------
@@ -218,8 +244,10 @@ def _get(path: str, extra: list[str] | None = None, host: str = "127.0.0.1") -> 
 
 
 def _post(path: str, body_: bytes, ctype: str) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            f"Content-Type: {ctype}\r\nContent-Length: {len(body_)}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: {ctype}\r\nContent-Length: {len(body_)}\r\n\r\n"
+    )
     return head.encode("latin-1") + body_
 
 
@@ -254,10 +282,23 @@ def gunicorn_server(tmp_path_factory) -> Iterator[int]:
     env.pop("DUALRES_TRUSTED_PROXIES", None)
     env.pop("GUNICORN_CMD_ARGS", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py"),
-         "--bind", f"fd://{sock.fileno()}", "--workers", "1", "dualres.issuer.wsgi:app"],
-        cwd=REPO, env=env, pass_fds=(sock.fileno(),),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(REPO / "gunicorn.conf.py"),
+            "--bind",
+            f"fd://{sock.fileno()}",
+            "--workers",
+            "1",
+            "dualres.issuer.wsgi:app",
+        ],
+        cwd=REPO,
+        env=env,
+        pass_fds=(sock.fileno(),),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     sock.close()  # gunicorn holds its own copy
     try:
@@ -308,14 +349,17 @@ def test_gunicorn_refuses_oversized_request_lines_and_headers(gunicorn_server: i
         assert b"Traceback" not in body_, what
     # A body over the limit is the application's 413, in JSON.
     for path in (f"{API}/registrations", "/lg/203211/nonce", "/lg/203211/token"):
-        status, headers, body_ = _raw(port, _post(path, b"{" + b" " * (MIB + 10) + b"}",
-                                                  "application/json"))
+        status, headers, body_ = _raw(
+            port, _post(path, b"{" + b" " * (MIB + 10) + b"}", "application/json")
+        )
         assert status == 413 and headers["content-type"].startswith("application/json"), status
     # Chunked, with no Content-Length: read up to the limit, then refused (400 or 413).
     chunk = b"x" * 65536
-    raw = (b"POST /lg/203211/token HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-           b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked"
-           b"\r\n\r\n" + (b"10000\r\n" + chunk + b"\r\n") * 40 + b"0\r\n\r\n")
+    raw = (
+        b"POST /lg/203211/token HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked"
+        b"\r\n\r\n" + (b"10000\r\n" + chunk + b"\r\n") * 40 + b"0\r\n\r\n"
+    )
     status, headers, _ = _raw(port, raw)
     assert status in (400, 413) and headers["content-type"].startswith("application/json")
     # Plain http from a client that claims https: no trusted proxy, so no HSTS.

@@ -21,8 +21,9 @@ from dualres.verifier.wire.b64 import b64e
 from dualres.verifier.wire.errors import WireError
 from tests.support import NOW, NoReplay, World, dr1_frame
 
-SETTINGS = settings(max_examples=400, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 PROFILES = st.sampled_from(["counter", "office", "shelter"])
 
@@ -98,8 +99,9 @@ VALID = st.sampled_from(["dr1-counter", "plain-counter", "dr1-office", "plain-of
 
 @SETTINGS
 @given(which=VALID, mutations=st.lists(_MUTATION, min_size=1, max_size=4))
-def test_verify_mutated_valid_payload(setup: Any, which: str,
-                                      mutations: list[tuple[str, int, str]]) -> None:
+def test_verify_mutated_valid_payload(
+    setup: Any, which: str, mutations: list[tuple[str, int, str]]
+) -> None:
     bundle, valid = setup
     original = valid[which]
     mutated = _mutate(original, mutations)
@@ -109,10 +111,14 @@ def test_verify_mutated_valid_payload(setup: Any, which: str,
 
 
 @SETTINGS
-@given(which=st.sampled_from(["plain-counter", "plain-office"]), part=st.integers(0, 16),
-       mutations=st.lists(_MUTATION, min_size=1, max_size=3))
-def test_verify_mutated_part_of_plain_payload(setup: Any, which: str, part: int,
-                                              mutations: list[tuple[str, int, str]]) -> None:
+@given(
+    which=st.sampled_from(["plain-counter", "plain-office"]),
+    part=st.integers(0, 16),
+    mutations=st.lists(_MUTATION, min_size=1, max_size=3),
+)
+def test_verify_mutated_part_of_plain_payload(
+    setup: Any, which: str, part: int, mutations: list[tuple[str, int, str]]
+) -> None:
     # One '~'-separated part at a time, so the edits also land behind a valid
     # issuer signature: in a disclosure or in the KB-JWT.
     bundle, valid = setup
@@ -127,12 +133,14 @@ def test_verify_mutated_part_of_plain_payload(setup: Any, which: str, part: int,
 
 
 @SETTINGS
-@given(text=st.one_of(
-    st.text(max_size=300),
-    st.text(alphabet=base45.ALPHABET, max_size=600).map(lambda t: "DR1:" + t),
-    st.binary(max_size=400).map(lambda b: "DR1:" + base45.encode(b)),
-    st.tuples(st.binary(max_size=300), st.binary(max_size=100)).map(lambda t: dr1_frame(*t)),
-))
+@given(
+    text=st.one_of(
+        st.text(max_size=300),
+        st.text(alphabet=base45.ALPHABET, max_size=600).map(lambda t: "DR1:" + t),
+        st.binary(max_size=400).map(lambda b: "DR1:" + base45.encode(b)),
+        st.tuples(st.binary(max_size=300), st.binary(max_size=100)).map(lambda t: dr1_frame(*t)),
+    )
+)
 def test_transport_decode_raises_only_wire_errors(text: str) -> None:
     try:
         out = transport.decode(text)
@@ -147,8 +155,9 @@ def test_transport_decode_raises_only_wire_errors(text: str) -> None:
 _LONG_TOKEN = st.text(alphabet=B64URL, min_size=20, max_size=60)
 _JSON_VALUE = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10), _LONG_TOKEN),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -162,8 +171,7 @@ _JWS = st.tuples(_SEGMENT, _SEGMENT, st.binary(max_size=72).map(b64e)).map(".".j
 
 
 @SETTINGS
-@given(issuer=_JWS, disclosures=st.lists(_SEGMENT, max_size=6),
-       kb=st.one_of(st.just(""), _JWS))
+@given(issuer=_JWS, disclosures=st.lists(_SEGMENT, max_size=6), kb=st.one_of(st.just(""), _JWS))
 def test_transport_round_trip(issuer: str, disclosures: list[str], kb: str) -> None:
     compact = "~".join([issuer, *disclosures]) + "~" + kb
     try:

@@ -54,8 +54,17 @@ DAY = 86400
 MONTH = timedelta(days=30)
 TOKENS, OFFERS, ONCE = TABLES
 # Everything the purge must leave alone (audit_entry is checked on its own).
-KEPT = (Municipality, SigningKey, Person, Registration, StatusList, Credential, ApiToken,
-        StaffUser, CardState)
+KEPT = (
+    Municipality,
+    SigningKey,
+    Person,
+    Registration,
+    StatusList,
+    Credential,
+    ApiToken,
+    StaffUser,
+    CardState,
+)
 
 
 # --- the flows, through the endpoints ------------------------------------------------------
@@ -96,17 +105,25 @@ def code_of(client, offer: dict[str, Any]) -> str:
 
 
 def dpop(key, clock, url: str, token: str | None = None) -> str:
-    payload: dict[str, Any] = {"htm": "POST", "htu": url, "iat": int(clock().timestamp()),
-                               "jti": secrets.token_urlsafe(12)}
+    payload: dict[str, Any] = {
+        "htm": "POST",
+        "htu": url,
+        "iat": int(clock().timestamp()),
+        "jti": secrets.token_urlsafe(12),
+    }
     if token:
-        payload["ath"] = base64.urlsafe_b64encode(
-            hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+        payload["ath"] = (
+            base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+        )
     return jws.sign({"typ": "dpop+jwt", "alg": "ES256", "jwk": jws.public_jwk(key)}, payload, key)
 
 
 def redeem(client, offer: dict[str, Any], tx: str | None = None, headers=None):
-    form = {"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": code_of(client, offer),
-            "tx_code": tx or offer["tx_code"]}
+    form = {
+        "grant_type": PRE_AUTH_GRANT,
+        "pre-authorized_code": code_of(client, offer),
+        "tx_code": tx or offer["tx_code"],
+    }
     return client.post("/lg/203211/token", data=form, headers=headers or {})
 
 
@@ -118,17 +135,23 @@ def nonce(client) -> str:
 
 def collect(client, clock, token: str, headers: dict[str, str] | None = None):
     hk = jws.generate_key()
-    jwt = jws.sign({"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": jws.public_jwk(hk)},
-                   {"aud": ISS, "iat": int(clock().timestamp()), "nonce": nonce(client)}, hk)
-    return client.post("/lg/203211/credential",
-                       json={"credential_configuration_id": CONFIG, "proofs": {"jwt": [jwt]}},
-                       headers={"Authorization": f"Bearer {token}", **(headers or {})})
+    jwt = jws.sign(
+        {"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": jws.public_jwk(hk)},
+        {"aud": ISS, "iat": int(clock().timestamp()), "nonce": nonce(client)},
+        hk,
+    )
+    return client.post(
+        "/lg/203211/credential",
+        json={"credential_configuration_id": CONFIG, "proofs": {"jwt": [jwt]}},
+        headers={"Authorization": f"Bearer {token}", **(headers or {})},
+    )
 
 
 def offer_row_id(app, offer: dict[str, Any]) -> int:
     with app.app_context(), services().db.session() as s:
-        return s.execute(select(CredentialOffer.id).where(
-            CredentialOffer.public_id == offer["offer_id"])).scalar_one()
+        return s.execute(
+            select(CredentialOffer.id).where(CredentialOffer.public_id == offer["offer_id"])
+        ).scalar_one()
 
 
 def state(app) -> dict[str, Any]:
@@ -139,8 +162,10 @@ def state(app) -> dict[str, Any]:
             TOKENS: set(s.execute(select(OAuthAccessToken.offer_id)).scalars()),
             ONCE: sorted(s.execute(select(OneTimeValue.kind)).scalars()),
             "audit": s.execute(select(func.count()).select_from(AuditEntry)).scalar_one(),
-            **{m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one()
-               for m in KEPT},
+            **{
+                m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one()
+                for m in KEPT
+            },
         }
 
 
@@ -160,11 +185,16 @@ def test_expired_rows_go_live_rows_stay_nothing_else_moves(app, client, clock, c
     abandoned = make_offer(client, clerk, reg_id)
     locked = make_offer(client, clerk, reg_id)
     for _ in range(MAX_TX_FAILURES):
-        assert redeem(client, locked, tx="000000" if locked["tx_code"] != "000000"
-                      else "111111").status_code == 400
+        assert (
+            redeem(
+                client, locked, tx="000000" if locked["tx_code"] != "000000" else "111111"
+            ).status_code
+            == 400
+        )
     uncollected = make_offer(client, clerk, reg_id)
-    r = redeem(client, uncollected, headers={"DPoP": dpop(jws.generate_key(), clock,
-                                                          f"{ISS}/token")})
+    r = redeem(
+        client, uncollected, headers={"DPoP": dpop(jws.generate_key(), clock, f"{ISS}/token")}
+    )
     assert r.status_code == 200  # leaves a DPoP jti row
     nonce(client)  # never used: a nonce row
     dead = {o["offer_id"] for o in (collected, abandoned, locked, uncollected)}
@@ -191,7 +221,8 @@ def test_expired_rows_go_live_rows_stay_nothing_else_moves(app, client, clock, c
     assert after[ONCE] == ["jti"]  # today's proof
     assert after["audit"] == before["audit"] + 1
     assert {k: v for k, v in after.items() if k not in (OFFERS, TOKENS, ONCE, "audit")} == {
-        k: v for k, v in before.items() if k not in (OFFERS, TOKENS, ONCE, "audit")}
+        k: v for k, v in before.items() if k not in (OFFERS, TOKENS, ONCE, "audit")
+    }
 
     # One entry for the municipality, counts only; the chain still verifies.
     with app.app_context(), services().db.session() as s:
@@ -199,15 +230,18 @@ def test_expired_rows_go_live_rows_stay_nothing_else_moves(app, client, clock, c
         assert done.audited == [m.id]
         entry = s.execute(select(AuditEntry).where(AuditEntry.action == ACTION)).scalar_one()
         assert entry.municipality_id == m.id and entry.target is None
-        assert entry.detail == {TOKENS: 2, OFFERS: 4, ONCE: 2,
-                                "cutoff": (clock() - MONTH).isoformat()}
+        assert entry.detail == {
+            TOKENS: 2,
+            OFFERS: 4,
+            ONCE: 2,
+            "cutoff": (clock() - MONTH).isoformat(),
+        }
         assert audit.verify_chain(s, m).ok
 
     # What was live still works.
     assert client.get(offer_path(waiting)).status_code == 200
     proof = dpop(dk, clock, f"{ISS}/credential", live_token)
-    cr = collect(client, clock, live_token, {"Authorization": f"DPoP {live_token}",
-                                             "DPoP": proof})
+    cr = collect(client, clock, live_token, {"Authorization": f"DPoP {live_token}", "DPoP": proof})
     assert cr.status_code == 200, cr.json
     # A purged offer's code is refused like any spent one.
     assert client.get(offer_path(abandoned)).status_code == 404
@@ -219,8 +253,7 @@ def test_expired_rows_go_live_rows_stay_nothing_else_moves(app, client, clock, c
     assert state(app) == settled
 
 
-def test_an_offer_waits_for_its_token_and_the_newest_offer_stays(app, client, clock, clerk,
-                                                                  reg_id):
+def test_an_offer_waits_for_its_token_and_the_newest_offer_stays(app, client, clock, clerk, reg_id):
     first = make_offer(client, clerk, reg_id)
     clock.advance(9 * 60)
     assert redeem(client, first).status_code == 200  # token expires 19 min after T0
@@ -274,8 +307,11 @@ def test_a_row_a_request_holds_is_skipped_not_waited_for(app, client, clock, cle
     make_offer(client, clerk, reg_id)  # the newest, kept anyway
     later = T0 + MONTH + timedelta(hours=1)
     with sessions() as request_tx:
-        request_tx.execute(select(CredentialOffer).where(
-            CredentialOffer.public_id == held["offer_id"]).with_for_update())
+        request_tx.execute(
+            select(CredentialOffer)
+            .where(CredentialOffer.public_id == held["offer_id"])
+            .with_for_update()
+        )
         result: list[Any] = []
         worker = threading.Thread(target=lambda: result.append(run_purge(app, later)))
         worker.start()
@@ -342,13 +378,15 @@ def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path):
 
     assert datetime.now(UTC) > T0 + timedelta(minutes=20)
     # A century of grace keeps offers and tokens; expired nonces go regardless.
-    code, out, err = run(capsys, "db", "purge", "--dry-run", "--older-than", "36500",
-                          "--data-dir", data)
+    code, out, err = run(
+        capsys, "db", "purge", "--dry-run", "--older-than", "36500", "--data-dir", data
+    )
     assert code == 0 and "dry run" in err
     assert _counts(out) == {TOKENS: 0, OFFERS: 0, ONCE: 1}
 
-    code, out, err = run(capsys, "db", "purge", "--dry-run", "--older-than", "0",
-                          "--data-dir", data)
+    code, out, err = run(
+        capsys, "db", "purge", "--dry-run", "--older-than", "0", "--data-dir", data
+    )
     assert code == 0 and "nothing deleted" in err and "would delete" in out
     assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1}
     assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (2, 1, 1)

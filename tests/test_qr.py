@@ -107,8 +107,12 @@ def test_not_an_image(tmp_path: Path) -> None:
         decode_qr_image(bad)
 
 
-def test_missing_scan_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                            capsys: pytest.CaptureFixture[str], world: World) -> None:
+def test_missing_scan_extra(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    world: World,
+) -> None:
     from dualres.verifier.cli import main
 
     monkeypatch.setitem(sys.modules, "zxingcpp", None)  # import now raises ImportError
@@ -127,6 +131,12 @@ def test_verifier_imports_no_optional_packages() -> None:
         "print(sorted(m for m in ('qrcode', 'flask', 'sqlalchemy', 'zxingcpp', 'PIL')"
         " if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     assert out.strip() == "[]"

@@ -69,10 +69,15 @@ def _console_responses(app) -> list[tuple[str, object]]:
     out: list[tuple[str, object]] = []
     anon = Console(app)
     out.append(("login page", anon.get("/login")))
-    out.append(("wrong password (401)", anon.post("/login", {"username": "clerk",
-                                                             "password": "wrong password!!"})))
-    out.append(("CSRF failure (400)", anon.post("/login", {"username": "x", "password": "y"},
-                                                token=False)))
+    out.append(
+        (
+            "wrong password (401)",
+            anon.post("/login", {"username": "clerk", "password": "wrong password!!"}),
+        )
+    )
+    out.append(
+        ("CSRF failure (400)", anon.post("/login", {"username": "x", "password": "y"}, token=False))
+    )
     out.append(("redirect to sign-in", anon.get("/registrations")))
     b = signed_in(app, "super")
     rid = register(b)
@@ -90,10 +95,18 @@ def _console_responses(app) -> list[tuple[str, object]]:
         assert "<" not in path, rule.rule  # a new kind of parameter: teach this walk
         out.append((path, b.get(path)))
     out.append(("a search", b.get("/registrations?q=山田")))
-    out.append(("another municipality's or no registration (404 page)",
-                b.get("/registrations/AAAAAAAAAAAAAAAAAAAAAA")))
-    out.append(("a refused card (form with an error)",
-                b.post("/registrations/new/card", {"my_number": "123", "pin": "1"})))
+    out.append(
+        (
+            "another municipality's or no registration (404 page)",
+            b.get("/registrations/AAAAAAAAAAAAAAAAAAAAAA"),
+        )
+    )
+    out.append(
+        (
+            "a refused card (form with an error)",
+            b.post("/registrations/new/card", {"my_number": "123", "pin": "1"}),
+        )
+    )
     out.append(("a refused action", b.post(f"/registrations/{rid}/reinstate", {"reason": "x"})))
     out.append(("language switch (redirect)", b.post("/lang", {"lang": "en", "next": "/console/"})))
     locked = Console(app)
@@ -122,9 +135,11 @@ def _webapp_pages() -> list[str]:
     for app_dir in ("wallet", "verify"):
         if (WEBAPPS / app_dir / "index.html").exists():
             pages.append(f"/{app_dir}/")
-        pages += [f"/{p.relative_to(WEBAPPS).as_posix()}"
-                  for p in sorted((WEBAPPS / app_dir).rglob("*.html"))
-                  if "vendor" not in p.parts and "node_modules" not in p.parts]
+        pages += [
+            f"/{p.relative_to(WEBAPPS).as_posix()}"
+            for p in sorted((WEBAPPS / app_dir).rglob("*.html"))
+            if "vendor" not in p.parts and "node_modules" not in p.parts
+        ]
     return pages
 
 
@@ -146,8 +161,12 @@ def test_html_redirects_and_json_errors(client) -> None:
     r = client.get("/wallet", base_url=HTTPS)  # a 308 with werkzeug's little HTML body
     assert r.status_code == 308
     assert_html_headers(r, "/wallet redirect")
-    for path in ("/nothing-here", "/console/nothing-here", "/wallet/nothing.html",
-                 "/lg/203211/offers/%00"):
+    for path in (
+        "/nothing-here",
+        "/console/nothing-here",
+        "/wallet/nothing.html",
+        "/lg/203211/offers/%00",
+    ):
         r = client.get(path, base_url=HTTPS)
         assert r.status_code == 404 and r.is_json, path
         assert r.headers["X-Content-Type-Options"] == "nosniff", path
@@ -166,15 +185,20 @@ def test_oauth_responses_are_no_store(client, clock, staff, reg_id) -> None:
     responses["nonce"] = client.post("/lg/203211/nonce")
     responses["nonce 404"] = client.post("/lg/999999/nonce")
     hk = jws.generate_key()
-    body = {"credential_configuration_id": CONFIG,
-            "proofs": {"jwt": [proof(hk, clock, nonce(client))]}}
+    body = {
+        "credential_configuration_id": CONFIG,
+        "proofs": {"jwt": [proof(hk, clock, nonce(client))]},
+    }
     responses["credential"] = credential_req(client, tok.json["access_token"], body)
     responses["credential 401"] = credential_req(client, "used", body)
     responses["credential 413"] = client.post(
-        "/lg/203211/credential", data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-        content_type="application/json")
-    responses["api"] = client.get("/api/v1/registrations",
-                                  headers={"Authorization": f"Bearer {staff['clerk']}"})
+        "/lg/203211/credential",
+        data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        content_type="application/json",
+    )
+    responses["api"] = client.get(
+        "/api/v1/registrations", headers={"Authorization": f"Bearer {staff['clerk']}"}
+    )
     for what, r in responses.items():
         assert r.is_json, what
         assert r.headers.get("Cache-Control") == "no-store", (what, r.headers)
@@ -191,8 +215,9 @@ def test_oauth_responses_are_no_store(client, clock, staff, reg_id) -> None:
 
 
 def _app(database_url: str, tmp_path: Path, clock, *, base_url: str, proxies: int):
-    settings = dataclasses.replace(demo_settings(tmp_path, database_url), base_url=base_url,
-                                   trusted_proxies=proxies)
+    settings = dataclasses.replace(
+        demo_settings(tmp_path, database_url), base_url=base_url, trusted_proxies=proxies
+    )
     return create_app(settings, clock=clock, upgrade=False)  # the sign-in page needs no rows
 
 
@@ -229,8 +254,11 @@ def test_hsts_only_over_https_and_only_from_a_trusted_proxy(database_url, tmp_pa
         assert _hsts_of(proxied, HTTP) is None
         # The client address is the one the (single) proxy saw, not one a client made up.
         c = proxied.test_client()
-        c.get("/_test/addr", headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},
-              environ_base={"REMOTE_ADDR": "10.0.0.2"})
+        c.get(
+            "/_test/addr",
+            headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
         c.get("/_test/addr", environ_base={"REMOTE_ADDR": "10.0.0.2"})
         assert seen == ["203.0.113.9", "10.0.0.2"]
     finally:

@@ -44,23 +44,27 @@ def _ids(name: str, key: str) -> list[str]:
 # --- hostile.json and edge.json ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("corpus", "name"), [
-    *(("hostile", n) for n in _ids("hostile", "cases")),
-    *(("edge", n) for n in _ids("edge", "cases")),
-])
+@pytest.mark.parametrize(
+    ("corpus", "name"),
+    [
+        *(("hostile", n) for n in _ids("hostile", "cases")),
+        *(("edge", n) for n in _ids("edge", "cases")),
+    ],
+)
 def test_hostile_case(corpus: str, name: str) -> None:
     case = next(c for c in _load(corpus)["cases"] if c["name"] == name)
-    payload = (base64.b64decode(case["payload_base64"]) if "payload_base64" in case
-               else case["payload"])
+    payload = (
+        base64.b64decode(case["payload_base64"]) if "payload_base64" in case else case["payload"]
+    )
     ch = case.get("challenge")
     challenge = Challenge(ch["audience"], ch["nonce"]) if ch else None
     bundle, store = _bundles(corpus)[case["bundle"]], MemoryReplayStore()
     for earlier in case.get("accept_first", []):
-        first = verify(earlier, bundle, case["profile"], now=case["now"], replay=store,
-                       challenge=challenge)
+        first = verify(
+            earlier, bundle, case["profile"], now=case["now"], replay=store, challenge=challenge
+        )
         assert first.ok, first.detail
-    r = verify(payload, bundle, case["profile"], now=case["now"], replay=store,
-               challenge=challenge)
+    r = verify(payload, bundle, case["profile"], now=case["now"], replay=store, challenge=challenge)
     assert str(r.reason) == case["expected_reason"], r.detail
     assert list(r.warnings) == case.get("expected_warnings", [])
 
@@ -132,6 +136,9 @@ def test_good_rfc9901() -> None:
 
 
 def test_app_data_is_generated_from_python() -> None:
-    stale = [str(p) for p, text in make_vectors.app_files().items()
-             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    stale = [
+        str(p)
+        for p, text in make_vectors.app_files().items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     assert not stale, f"run python -m tests.vectors.make_vectors: {stale}"

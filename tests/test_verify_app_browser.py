@@ -58,9 +58,15 @@ class _Static(http.server.SimpleHTTPRequestHandler):
     """webapps/ as any static server would serve it, with the issuer's CSP."""
 
     extensions_map = {  # noqa: RUF012 - the base class's own attribute
-        "": "application/octet-stream", ".js": "text/javascript", ".mjs": "text/javascript",
-        ".json": "application/json", ".wasm": "application/wasm", ".html": "text/html",
-        ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
+        "": "application/octet-stream",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".wasm": "application/wasm",
+        ".html": "text/html",
+        ".css": "text/css",
+        ".svg": "image/svg+xml",
+        ".png": "image/png",
         ".webmanifest": "application/manifest+json",
     }
 
@@ -77,7 +83,8 @@ class _Static(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def static_base() -> Iterator[str]:
     srv = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Static, directory=str(WEBAPPS)))
+        ("127.0.0.1", 0), functools.partial(_Static, directory=str(WEBAPPS))
+    )
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:
@@ -96,7 +103,8 @@ def _module_page(chromium: Any, base: str) -> Any:
 
 def _run(page: Any, fn: str, data: Any) -> Any:
     return page.evaluate(
-        "async ([fn, data]) => (await import('/verify/test/vectors.js'))[fn](data)", [fn, data])
+        "async ([fn, data]) => (await import('/verify/test/vectors.js'))[fn](data)", [fn, data]
+    )
 
 
 # --- The shared corpus -------------------------------------------------------------------------
@@ -111,8 +119,11 @@ def test_hostile_vectors_in_browser(chromium: Any, static_base: str, corpus: str
     wrong = []
     for case, got in zip(data["cases"], results, strict=True):
         assert got["name"] == case["name"]
-        want = (case["expected_reason"], case.get("expected_warnings", []),
-                ["ok"] * len(case.get("accept_first", [])))
+        want = (
+            case["expected_reason"],
+            case.get("expected_warnings", []),
+            ["ok"] * len(case.get("accept_first", [])),
+        )
         if (got["reason"], got["warnings"], got["first"]) != want:
             wrong.append(f"{case['name']}: want {want}, browser {got}")
     assert not wrong, "\n".join(wrong)
@@ -144,14 +155,21 @@ def test_replay_key_is_the_one_python_keeps(chromium: Any, static_base: str) -> 
     # them: nonces as a KB-JWT's JSON carries them (an escaped pair is one character).
     import hashlib
 
-    texts = ['"n0nce-xxxxxxxxxxxxxxxx"', '"' + "\\ud83d\\ude00" * 16 + '"',
-             '"' + "\\ud800" * 16 + '"', '"a\\udc00b\\ud83d\\ude00\\ude00\\ud83d"']
+    texts = [
+        '"n0nce-xxxxxxxxxxxxxxxx"',
+        '"' + "\\ud83d\\ude00" * 16 + '"',
+        '"' + "\\ud800" * 16 + '"',
+        '"a\\udc00b\\ud83d\\ude00\\ude00\\ud83d"',
+    ]
     page = _module_page(chromium, static_base)
-    got = page.evaluate("async (ts) => { const m = await import('/verify/store.js');"
-                        " return Promise.all(ts.map((t) => m.nonceKey(JSON.parse(t)))); }",
-                        texts)
-    assert got == [hashlib.sha256(json.loads(t).encode("utf-8", "surrogatepass")).hexdigest()
-                   for t in texts]
+    got = page.evaluate(
+        "async (ts) => { const m = await import('/verify/store.js');"
+        " return Promise.all(ts.map((t) => m.nonceKey(JSON.parse(t)))); }",
+        texts,
+    )
+    assert got == [
+        hashlib.sha256(json.loads(t).encode("utf-8", "surrogatepass")).hexdigest() for t in texts
+    ]
 
 
 def test_app_data_is_what_python_says(chromium: Any, static_base: str) -> None:
@@ -161,7 +179,8 @@ def test_app_data_is_what_python_says(chromium: Any, static_base: str) -> None:
     page = _module_page(chromium, static_base)
     served = page.evaluate("async () => (await fetch('/verify/data/reasons.json')).json()")
     assert {k: (v["ja"], v["en"]) for k, v in served["reasons"].items()} == {
-        str(r): m for r, m in MESSAGES.items()}
+        str(r): m for r, m in MESSAGES.items()
+    }
 
 
 # --- End to end: issuer, sync, offline, scan ----------------------------------------------------
@@ -176,8 +195,12 @@ def _shot(page: Any, name: str, tmp_path: Path) -> None:
 def _issue(server: Server, token: str) -> tuple[str, Any, str]:  # noqa: F811
     reg = server.register(token, postal_code="389-0111")
     hk = holder.new_holder_key()
-    status, cred = server.request("POST", f"/api/v1/registrations/{reg['id']}/credentials",
-                                  {"holder_jwk": jws.public_jwk(hk)}, token)
+    status, cred = server.request(
+        "POST",
+        f"/api/v1/registrations/{reg['id']}/credentials",
+        {"holder_jwk": jws.public_jwk(hk)},
+        token,
+    )
     assert status == 201, cred
     return reg["id"], hk, cred["credential"]
 
@@ -198,16 +221,26 @@ def _synced(page: Any, before: str | None = None) -> str:
     try:
         page.wait_for_function(
             "b => document.body.dataset.syncs && document.body.dataset.syncs !== b",
-            arg=before or "", timeout=20_000)
+            arg=before or "",
+            timeout=20_000,
+        )
     except Exception as exc:
         busy = page.evaluate("window.dualresVerify.state.syncing !== null")
-        raise AssertionError(f"no sync: {page.inner_text('#message')!r}, busy={busy}, online="
-                             f"{page.evaluate('navigator.onLine')}") from exc
+        raise AssertionError(
+            f"no sync: {page.inner_text('#message')!r}, busy={busy}, online="
+            f"{page.evaluate('navigator.onLine')}"
+        ) from exc
     return str(page.evaluate("document.body.dataset.syncs"))
 
 
-def _set_up_from_file(page: Any, base: str, data: dict[str, Any], case: dict[str, Any],
-                      tmp_path: Path, profile: str | None = None) -> None:
+def _set_up_from_file(
+    page: Any,
+    base: str,
+    data: dict[str, Any],
+    case: dict[str, Any],
+    tmp_path: Path,
+    profile: str | None = None,
+) -> None:
     """The app set up at a vector's clock from its bundle file, carried on a USB stick."""
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(data["bundles"][case["bundle"]]), encoding="utf-8")
@@ -226,12 +259,15 @@ def _set_up_from_file(page: Any, base: str, data: dict[str, Any], case: dict[str
 
 
 def test_issue_sync_offline_scan_replay_revoke(
-    server: Server, chromium: Any, tmp_path: Path  # noqa: F811
+    server: Server,  # noqa: F811  (the fixture imported above)
+    chromium: Any,
+    tmp_path: Path,
 ) -> None:
     token = server.staff_token("supervisor", "verify-app")
     reg_id, hk, vc = _issue(server, token)
-    context = chromium.new_context(viewport=PHONE, locale="ja-JP", device_scale_factor=2,
-                                   service_workers="allow")
+    context = chromium.new_context(
+        viewport=PHONE, locale="ja-JP", device_scale_factor=2, service_workers="allow"
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -285,13 +321,15 @@ def test_issue_sync_offline_scan_replay_revoke(
     # Keyboard-wedge scanner: types the QR text and Enter.
     page.click("#next")
     page.locator("#wedge").press_sequentially(
-        holder.present_qr_text(vc, hk, now=int(time.time())), delay=0)
+        holder.present_qr_text(vc, hk, now=int(time.time())), delay=0
+    )
     page.keyboard.press("Enter")
     assert _result(page) == "ok"
 
     # Revoked at the counter, synced when back online.
-    status, body = server.request("POST", f"/api/v1/registrations/{reg_id}/revoke",
-                                  {"reason": "転出のため"}, token)
+    status, body = server.request(
+        "POST", f"/api/v1/registrations/{reg_id}/revoke", {"reason": "転出のため"}, token
+    )
     assert status == 200 and body["state"] == "revoked", body
     context.set_offline(False)
     page.click("#next")
@@ -367,8 +405,11 @@ def _y4m(png: Path, out: Path, size: tuple[int, int] = (1280, 720)) -> Path:
     frame.paste(qr.resize((side, side), Image.Resampling.NEAREST), ((w - side) // 2, 40))
     y, cb, cr = frame.convert("YCbCr").split()
     half = (w // 2, h // 2)
-    body = (y.tobytes() + cb.resize(half, Image.Resampling.BILINEAR).tobytes()
-            + cr.resize(half, Image.Resampling.BILINEAR).tobytes())
+    body = (
+        y.tobytes()
+        + cb.resize(half, Image.Resampling.BILINEAR).tobytes()
+        + cr.resize(half, Image.Resampling.BILINEAR).tobytes()
+    )
     out.write_bytes(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode() + b"FRAME\n" + body)
     return out
 
@@ -383,8 +424,12 @@ def test_camera_scan_with_a_fake_capture_device(
     render_png(case["payload"], tmp_path / "qr.png")
     video = _y4m(tmp_path / "qr.png", tmp_path / "qr.y4m")
     # Launched on its own: the fake camera is a browser-wide flag.
-    with launch(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}") as b:
+    with launch(
+        playwright,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ) as b:
         context = b.new_context(viewport=TABLET, locale="ja-JP", permissions=["camera"])
         page = context.new_page()
         _set_up_from_file(page, static_base, data, case, tmp_path)
@@ -412,8 +457,13 @@ def test_office_profile_shows_the_disclosed_person(
     page.press("#wedge", "Enter")
     assert _result(page) == "ok"
     text = page.inner_text("#view-result")
-    for want in ("山田 花子", "ヤマダ ハナコ", "昭和60年6月15日", "（1985-06-15）",
-                 "東京都千代田区"):
+    for want in (
+        "山田 花子",
+        "ヤマダ ハナコ",
+        "昭和60年6月15日",
+        "（1985-06-15）",
+        "東京都千代田区",
+    ):
         assert want in text, (want, text)
     _shot(page, "office", tmp_path)
     page.click("#lang")

@@ -115,8 +115,9 @@ def _offer(server: Server) -> dict[str, Any]:  # noqa: F811
     return offer
 
 
-def _verify(bundle: Path, image: Path, *, now: int | None = None,
-            profile: str = "counter") -> dict[str, Any]:
+def _verify(
+    bundle: Path, image: Path, *, now: int | None = None, profile: str = "counter"
+) -> dict[str, Any]:
     args = ["check", "--bundle", str(bundle), "--profile", profile, "--json", "--image", str(image)]
     if now is not None:
         args += ["--now", str(now)]
@@ -138,8 +139,9 @@ def _show_qr(page: Any, button: str, after_iat: int = 0) -> dict[str, int]:
         arg=after_iat,
     )
     data = page.eval_on_selector(
-        "#qr", "c => ({version: +c.dataset.version, iat: +c.dataset.iat, length: +c.dataset.length,"
-               " modules: +c.dataset.modules, width: c.width})"
+        "#qr",
+        "c => ({version: +c.dataset.version, iat: +c.dataset.iat, length: +c.dataset.length,"
+        " modules: +c.dataset.modules, width: c.width})",
     )
     assert data["version"] >= 1 and data["length"] > 0
     return data
@@ -159,13 +161,25 @@ def _same_wareki_as_python(page: Any) -> None:
 
     from dualres.verifier import wareki
 
-    days = [date(1868, 10, 22), date(1912, 7, 29), date(1912, 7, 30), date(1926, 12, 24),
-            date(1926, 12, 25), date(1989, 1, 7), date(1989, 1, 8), date(2019, 4, 30),
-            date(2019, 5, 1), date(2020, 1, 1), date(2027, 11, 18)]
+    days = [
+        date(1868, 10, 22),
+        date(1912, 7, 29),
+        date(1912, 7, 30),
+        date(1926, 12, 24),
+        date(1926, 12, 25),
+        date(1989, 1, 7),
+        date(1989, 1, 8),
+        date(2019, 4, 30),
+        date(2019, 5, 1),
+        date(2020, 1, 1),
+        date(2027, 11, 18),
+    ]
     isos = [d.isoformat() for d in days]
     got = page.evaluate(
         "async isos => { const w = await import('../lib/wareki.js');"
-        " return isos.map(d => [w.formatDate(d, 'ja'), w.formatDate(d, 'en')]); }", isos)
+        " return isos.map(d => [w.formatDate(d, 'ja'), w.formatDate(d, 'en')]); }",
+        isos,
+    )
     for d, (ja, en) in zip(days, got, strict=True):
         era = wareki.era(d)
         assert ja == (f"{wareki.wareki(d)}（{d.isoformat()}）" if era else wareki.wareki(d)), ja
@@ -177,13 +191,22 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
 
     offer = _offer(server)
     bundle = tmp_path / "bundle.json"
-    synced = run(_command("dualres-verify", "dualres.verifier.cli"), "sync", "--trust-list",
-                 f"{server.base}/trust-list", "--anchor", ANCHOR, "--out", str(bundle))
+    synced = run(
+        _command("dualres-verify", "dualres.verifier.cli"),
+        "sync",
+        "--trust-list",
+        f"{server.base}/trust-list",
+        "--anchor",
+        ANCHOR,
+        "--out",
+        str(bundle),
+    )
     assert synced.returncode == 0, synced.stderr
     shots = _shots_dir()
 
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, locale="ja-JP",
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, locale="ja-JP", is_mobile=True, has_touch=True
+    )
     # A fake clock that runs in real time until the test jumps it forward.
     context.clock.install()
     page = context.new_page()
@@ -262,8 +285,9 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     # Office mode: the person chooses; the office profile's groups are on by default.
     page.click("#show-office")
     page.wait_for_selector("#view-office:not([hidden])")
-    checked = page.eval_on_selector_all("#office-groups input:checked",
-                                        "xs => xs.map(x => x.value)")
+    checked = page.eval_on_selector_all(
+        "#office-groups input:checked", "xs => xs.map(x => x.value)"
+    )
     assert checked == ["person", "primary_residence"]
     if shots:
         page.screenshot(path=str(shots / "wallet-office-choose.png"), full_page=True)
@@ -282,8 +306,10 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     context.set_offline(True)
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
-    assert page.evaluate("() => fetch('/trust-list').then(() => 'online', () => 'offline')") \
+    assert (
+        page.evaluate("() => fetch('/trust-list').then(() => 'online', () => 'offline')")
         == "offline"
+    )
     page.wait_for_selector("#view-card:not([hidden])")
     assert "軽井沢町" in page.inner_text("#card")
     assert page.get_attribute("#card-status", "data-status") == "valid"  # as of the last check

@@ -27,15 +27,38 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
     offer = _offer(server, token, reg["id"])
     store = tmp_path / "wallet"
     # Plain http is refused unless asked for (and then only to loopback).
-    done = run(wallet_cli, "accept", offer["offer_uri"], "--tx-code", offer["tx_code"],
-               "--store", str(store))
+    done = run(
+        wallet_cli,
+        "accept",
+        offer["offer_uri"],
+        "--tx-code",
+        offer["tx_code"],
+        "--store",
+        str(store),
+    )
     assert done.returncode == 1 and "https only" in done.stderr
     bad = "000000" if offer["tx_code"] != "000000" else "111111"
-    done = run(wallet_cli, "accept", offer["offer_uri"], "--tx-code", bad,
-               "--store", str(store), "--insecure-http")
+    done = run(
+        wallet_cli,
+        "accept",
+        offer["offer_uri"],
+        "--tx-code",
+        bad,
+        "--store",
+        str(store),
+        "--insecure-http",
+    )
     assert done.returncode == 1 and "invalid_grant" in done.stderr
-    done = run(wallet_cli, "accept", offer["offer_uri"], "--tx-code", offer["tx_code"],
-               "--store", str(store), "--insecure-http")
+    done = run(
+        wallet_cli,
+        "accept",
+        offer["offer_uri"],
+        "--tx-code",
+        offer["tx_code"],
+        "--store",
+        str(store),
+        "--insecure-http",
+    )
     assert done.returncode == 0, done.stderr
     key_mode = stat.S_IMODE((store / cli.KEY_FILE).stat().st_mode)
     assert key_mode == 0o600
@@ -43,8 +66,17 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
 
     # A second credential, DPoP-bound, into another store.
     offer = _offer(server, token, reg["id"])
-    done = run(wallet_cli, "accept", offer["offer_uri"], "--tx-code", offer["tx_code"],
-               "--store", str(tmp_path / "w2"), "--insecure-http", "--dpop")
+    done = run(
+        wallet_cli,
+        "accept",
+        offer["offer_uri"],
+        "--tx-code",
+        offer["tx_code"],
+        "--store",
+        str(tmp_path / "w2"),
+        "--insecure-http",
+        "--dpop",
+    )
     assert done.returncode == 0, done.stderr
 
     qr = tmp_path / "qr.png"
@@ -55,8 +87,16 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
 
     bundle = tmp_path / "bundle.json"
     verify_cli = _command("dualres-verify", "dualres.verifier.cli")
-    synced = run(verify_cli, "sync", "--trust-list", f"{server.base}/trust-list",
-                 "--anchor", ANCHOR, "--out", str(bundle))
+    synced = run(
+        verify_cli,
+        "sync",
+        "--trust-list",
+        f"{server.base}/trust-list",
+        "--anchor",
+        ANCHOR,
+        "--out",
+        str(bundle),
+    )
     assert synced.returncode == 0, synced.stderr
     checked = run(verify_cli, "check", "--bundle", str(bundle), text, "--json")
     result = json.loads(checked.stdout.splitlines()[-1])
@@ -70,8 +110,12 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
 def test_url_policy() -> None:
     assert check_url("https://issuer.example/lg/203211")
     assert check_url("http://127.0.0.1:8080/lg/203211", insecure_http=True)
-    for url, insecure in (("http://127.0.0.1:8080/x", False), ("http://evil.example/x", True),
-                          ("file:///etc/passwd", True), ("ftp://127.0.0.1/x", True)):
+    for url, insecure in (
+        ("http://127.0.0.1:8080/x", False),
+        ("http://evil.example/x", True),
+        ("file:///etc/passwd", True),
+        ("ftp://127.0.0.1/x", True),
+    ):
         try:
             check_url(url, insecure_http=insecure)
         except IssuanceError:

@@ -89,15 +89,23 @@ def test_the_issuer_serves_the_apps_as_static_files(client) -> None:
 
 
 def test_no_path_leaves_webapps(client) -> None:
-    for path in ("/lib/../../issuer/web/app.py", "/lib/%2e%2e/__init__.py", "/lib/__init__.py/x",
-                 "/wallet/../../pyproject.toml", "/lib/nope.js"):
+    for path in (
+        "/lib/../../issuer/web/app.py",
+        "/lib/%2e%2e/__init__.py",
+        "/lib/__init__.py/x",
+        "/wallet/../../pyproject.toml",
+        "/lib/nope.js",
+    ):
         assert client.get(path).status_code == 404, path
 
 
 def test_public_documents_are_readable_from_another_origin(client) -> None:
     # The wallet and the shop's app may be served from a CDN, not the issuer.
-    for path in ("/trust-list", "/.well-known/jwt-vc-issuer/lg/203211",
-                 "/.well-known/vct/dual-residence/1"):
+    for path in (
+        "/trust-list",
+        "/.well-known/jwt-vc-issuer/lg/203211",
+        "/.well-known/vct/dual-residence/1",
+    ):
         resp = client.get(path, headers={"Origin": "https://cdn.example"})
         assert resp.status_code == 200, path
         assert resp.headers.get("Access-Control-Allow-Origin") == "*", path

@@ -238,9 +238,17 @@ def test_key_from_jwk_refuses(jwk: Any) -> None:
 def _issue(world: World, **kw: Any) -> sdjwt.Issued:
     lg = world.karuizawa
     return credential.issue(
-        iss=lg.iss, kid=lg.kid, key=lg.key, holder_jwk=jws.public_jwk(world.holder_key),
-        tier="premium", iat=NOW - DAY, exp=NOW + DAY, status_uri=lg.status_uri,
-        status_idx=1, disclosable=kw.pop("disclosable", DISCLOSABLE), **kw,
+        iss=lg.iss,
+        kid=lg.kid,
+        key=lg.key,
+        holder_jwk=jws.public_jwk(world.holder_key),
+        tier="premium",
+        iat=NOW - DAY,
+        exp=NOW + DAY,
+        status_uri=lg.status_uri,
+        status_idx=1,
+        disclosable=kw.pop("disclosable", DISCLOSABLE),
+        **kw,
     )
 
 
@@ -258,8 +266,9 @@ def test_sdjwt_issue_and_process_all(world: World) -> None:
     for d in issued.disclosures.values():
         assert len(b64d(json.loads(b64d(d))[0])) == sdjwt.SALT_BYTES
         assert sdjwt.digest(d) in body["_sd"]
-    claims = sdjwt.process_disclosures(body, issued.disclosures.values(),
-                                       reserved=credential.RESERVED)
+    claims = sdjwt.process_disclosures(
+        body, issued.disclosures.values(), reserved=credential.RESERVED
+    )
     assert {k: claims[k] for k in DISCLOSABLE} == DISCLOSABLE
     assert "_sd" not in claims and "_sd_alg" not in claims
     assert claims["tier"] == "premium" and claims["vct"] == credential.VCT
@@ -282,8 +291,7 @@ def test_sdjwt_issue_refuses_reserved(world: World) -> None:
 
 def test_sdjwt_decoys(world: World) -> None:
     lg = world.karuizawa
-    issued = sdjwt.issue(header={}, claims={"iss": "x"}, disclosable={"a": 1}, key=lg.key,
-                         decoys=5)
+    issued = sdjwt.issue(header={}, claims={"iss": "x"}, disclosable={"a": 1}, key=lg.key, decoys=5)
     body = jws.parse(issued.jwt).payload
     assert len(body["_sd"]) == 6
     assert sdjwt.process_disclosures(body, issued.disclosures.values())["a"] == 1
@@ -319,8 +327,12 @@ def test_sdjwt_present_and_kb_jwt(world: World) -> None:
     parsed = sdjwt.parse_compact(text)
     assert parsed.sd_jwt == sd.sd_jwt
     kb = sdjwt.verify_kb_jwt(parsed, world.holder_key.public_key())
-    assert kb == {"iat": NOW, "aud": "urn:x", "nonce": "n" * 16,
-                  "sd_hash": sdjwt.sd_hash(sd.sd_jwt)}
+    assert kb == {
+        "iat": NOW,
+        "aud": "urn:x",
+        "nonce": "n" * 16,
+        "sd_hash": sdjwt.sd_hash(sd.sd_jwt),
+    }
     assert jws.parse(parsed.kb_jwt or "").header == {"alg": "ES256", "typ": "kb+jwt"}
     # The sd_hash is over the exact text: SHA-256, base64url.
     assert kb["sd_hash"] == b64e(hashlib.sha256(sd.sd_jwt.encode()).digest())
@@ -341,8 +353,9 @@ def test_kb_jwt_failures(world: World) -> None:
         sdjwt.verify_kb_jwt(stripped, world.holder_key.public_key())
     wrong_typ = jws.sign({"typ": "JWT"}, {"sd_hash": sdjwt.sd_hash(sd.sd_jwt)}, world.holder_key)
     with pytest.raises(WrongTypeError):
-        sdjwt.verify_kb_jwt(sdjwt.parse_compact(sd.sd_jwt + wrong_typ),
-                            world.holder_key.public_key())
+        sdjwt.verify_kb_jwt(
+            sdjwt.parse_compact(sd.sd_jwt + wrong_typ), world.holder_key.public_key()
+        )
 
 
 @pytest.mark.parametrize(
@@ -366,8 +379,9 @@ def test_process_disclosures_bad_shapes(content: Any, error: type[WireError]) ->
 def test_process_disclosures_rules() -> None:
     d = sdjwt.make_disclosure("a", 1)
     e = sdjwt.make_disclosure(None, "elem")
-    ok = sdjwt.process_disclosures({"_sd": [sdjwt.digest(d)], "arr": [{"...": sdjwt.digest(e)}]},
-                                   [d, e])
+    ok = sdjwt.process_disclosures(
+        {"_sd": [sdjwt.digest(d)], "arr": [{"...": sdjwt.digest(e)}]}, [d, e]
+    )
     assert ok == {"a": 1, "arr": ["elem"]}
     with pytest.raises(InvalidDisclosureError, match="not referenced"):
         sdjwt.process_disclosures({"_sd": []}, [d])
@@ -408,7 +422,8 @@ def test_process_disclosures_nested() -> None:
     outer = sdjwt.make_disclosure("address", {"_sd": [sdjwt.digest(inner)], "city": "X"})
     body = {"_sd": [sdjwt.digest(outer)]}
     assert sdjwt.process_disclosures(body, [outer, inner]) == {
-        "address": {"street": "1-2-3", "city": "X"}}
+        "address": {"street": "1-2-3", "city": "X"}
+    }
     assert sdjwt.process_disclosures(body, [outer]) == {"address": {"city": "X"}}
     with pytest.raises(InvalidDisclosureError):  # the child without its parent
         sdjwt.process_disclosures(body, [inner])
@@ -439,8 +454,12 @@ def test_rfc9901_all_disclosures(rfc9901: dict[str, Any]) -> None:
     assert claims["email"] == "johndoe@example.com"
     assert claims["phone_number"] == "+1-202-555-0101"
     assert claims["phone_number_verified"] is True
-    assert claims["address"] == {"street_address": "123 Main St", "locality": "Anytown",
-                                 "region": "Anystate", "country": "US"}
+    assert claims["address"] == {
+        "street_address": "123 Main St",
+        "locality": "Anytown",
+        "region": "Anystate",
+        "country": "US",
+    }
     assert claims["birthdate"] == "1940-01-01"
     assert claims["updated_at"] == 1570000000
     assert claims["nationalities"] == ["US", "DE"]
@@ -519,8 +538,7 @@ def test_transport_round_trip_odd_segments() -> None:
     not_canonical = "A" * 20 + "B"  # 21 characters: not base64url, stays text
     jwt = jws.sign({"typ": "x"}, {"s": not_canonical, "t": "A" * 40, "u": "é" * 30}, key)
     raw_disclosure = b64e(b"\x01\x02\x03 binary with the marker byte")
-    for text in (f"{jwt}~{raw_disclosure}~", f"{jwt}~", f"{jwt}~{b64e(b'')}~",
-                 f"{b64e(b'')}..~"):
+    for text in (f"{jwt}~{raw_disclosure}~", f"{jwt}~", f"{jwt}~{b64e(b'')}~", f"{b64e(b'')}..~"):
         assert transport.decode(transport.encode(text)) == text
 
 
@@ -673,7 +691,12 @@ def test_statuslist_token_round_trip(world: World) -> None:
     jwt.verify(lg.key.public_key())
     assert jwt.header["typ"] == "statuslist+jwt"
     assert (parsed.sub, parsed.iat, parsed.exp, parsed.ttl, parsed.kid) == (
-        lg.status_uri, NOW - 3600, NOW + DAY, 3600, lg.kid)
+        lg.status_uri,
+        NOW - 3600,
+        NOW + DAY,
+        3600,
+        lg.kid,
+    )
     assert parsed.status_list.get(5) == 1 and parsed.status_list.get(6) == 2
     assert parsed.status_list.get(7) == 0
     assert len(parsed.status_list) == 131_072
@@ -691,7 +714,11 @@ def test_trustlist_sign_parse(world: World) -> None:
     k = world.karuizawa
     entry = tl.issuers[k.iss]
     assert (entry.lg_code, entry.name, entry.prefecture, entry.name_en) == (
-        "203211", "軽井沢町", "長野県", "Karuizawa")
+        "203211",
+        "軽井沢町",
+        "長野県",
+        "Karuizawa",
+    )
     assert entry.status_lists == (k.status_uri,)
     assert entry.keys[k.kid].jwk == jws.public_jwk(k.key)
     assert entry.keys[k.kid].key.public_numbers() == k.key.public_key().public_numbers()
@@ -712,8 +739,9 @@ def test_trustlist_tampered(world: World) -> None:
     payload = json.loads(b64d(p))
     payload["exp"] += 365 * DAY
     with pytest.raises(BadSignatureError):
-        trustlist.parse(f"{h}.{b64e(json.dumps(payload).encode())}.{s}",
-                        [world.anchor.public_key()])
+        trustlist.parse(
+            f"{h}.{b64e(json.dumps(payload).encode())}.{s}", [world.anchor.public_key()]
+        )
 
 
 @pytest.mark.parametrize(
@@ -723,10 +751,16 @@ def test_trustlist_tampered(world: World) -> None:
         pytest.param(lambda e: e | {"keys": e["keys"] * 2}, MalformedError, id="duplicate-kid"),
         pytest.param(lambda e: e | {"lg_code": ""}, MalformedError, id="empty-lg-code"),
         pytest.param(lambda e: e | {"status_lists": "x"}, MalformedError, id="lists-not-array"),
-        pytest.param(lambda e: e | {"keys": [{"kid": "k", "jwk": {"kty": "EC"}}]},
-                     MalformedError, id="bad-jwk"),
-        pytest.param(lambda e: e | {"keys": [e["keys"][0] | {"not_before": "1"}]},
-                     MalformedError, id="not-before-string"),
+        pytest.param(
+            lambda e: e | {"keys": [{"kid": "k", "jwk": {"kty": "EC"}}]},
+            MalformedError,
+            id="bad-jwk",
+        ),
+        pytest.param(
+            lambda e: e | {"keys": [e["keys"][0] | {"not_before": "1"}]},
+            MalformedError,
+            id="not-before-string",
+        ),
     ],
 )
 def test_trustlist_malformed_entries(world: World, edit: Any, error: type[WireError]) -> None:
@@ -753,7 +787,10 @@ def test_bundle_save_load_round_trip(world: World, tmp_path: Path) -> None:
     assert again.created_at == bundle.created_at == NOW
     assert again.dumps() == bundle.dumps()
     assert (again.trust_list.iss, again.trust_list.iat, again.trust_list.exp) == (
-        bundle.trust_list.iss, bundle.trust_list.iat, bundle.trust_list.exp)
+        bundle.trust_list.iss,
+        bundle.trust_list.iat,
+        bundle.trust_list.exp,
+    )
     assert again.trust_list.issuers.keys() == bundle.trust_list.issuers.keys()
     assert again.status.keys() == bundle.status.keys()
     uri = world.karuizawa.status_uri
@@ -797,8 +834,11 @@ def test_bundle_load_refusals(world: World, tmp_path: Path) -> None:
     with pytest.raises(BundleError) as exc:
         Bundle.load(path, [jws.generate_key().public_key()])
     assert exc.value.code == "unknown_key"
-    for text, code in [("not json", "malformed"), ('{"format":"x"}', "unsupported_version"),
-                       ('{"format":"dualres-bundle/1"}', "malformed")]:
+    for text, code in [
+        ("not json", "malformed"),
+        ('{"format":"x"}', "unsupported_version"),
+        ('{"format":"dualres-bundle/1"}', "malformed"),
+    ]:
         path.write_text(text, encoding="utf-8")
         with pytest.raises(BundleError) as exc:
             Bundle.load(path)
@@ -814,13 +854,18 @@ def test_bundle_from_tokens_refusals(world: World) -> None:
 
     def code_of(lists: dict[str, str], trust: str | None = None) -> str:
         with pytest.raises(BundleError) as exc:
-            Bundle.from_tokens(trust_list=trust or world.trust_list(), status_lists=lists,
-                               anchors=anchors, created_at=NOW)
+            Bundle.from_tokens(
+                trust_list=trust or world.trust_list(),
+                status_lists=lists,
+                anchors=anchors,
+                created_at=NOW,
+            )
         return exc.value.code
 
     forged, unknown_kid, misnamed = misissued_status_lists(lg, other)
     assert code_of({"https://elsewhere.example/status/1": world.status_token(lg)}) == (
-        "unknown_status_list")
+        "unknown_status_list"
+    )
     assert code_of({lg.status_uri: forged}) == "bad_signature"
     assert code_of({lg.status_uri: unknown_kid}) == "unknown_key"
     assert code_of({lg.status_uri: misnamed}) == "malformed"
@@ -828,6 +873,7 @@ def test_bundle_from_tokens_refusals(world: World) -> None:
     assert code_of({other.status_uri: world.status_token(lg)}) == "unknown_key"
     assert code_of({}, world.trust_list(anchor=jws.generate_key())) == "unknown_key"
     with pytest.raises(BundleError) as exc:
-        Bundle.from_tokens(trust_list=world.trust_list(), status_lists={}, anchors=[],
-                           created_at=NOW)
+        Bundle.from_tokens(
+            trust_list=world.trust_list(), status_lists={}, anchors=[], created_at=NOW
+        )
     assert exc.value.code == "no_anchor"

@@ -77,18 +77,53 @@ SYNC_WARNINGS: dict[str, tuple[str, str]] = {
     ),
 }
 PREFECTURES_EN: dict[str, str] = {
-    "北海道": "Hokkaido", "青森県": "Aomori", "岩手県": "Iwate", "宮城県": "Miyagi",
-    "秋田県": "Akita", "山形県": "Yamagata", "福島県": "Fukushima", "茨城県": "Ibaraki",
-    "栃木県": "Tochigi", "群馬県": "Gunma", "埼玉県": "Saitama", "千葉県": "Chiba",
-    "東京都": "Tokyo", "神奈川県": "Kanagawa", "新潟県": "Niigata", "富山県": "Toyama",
-    "石川県": "Ishikawa", "福井県": "Fukui", "山梨県": "Yamanashi", "長野県": "Nagano",
-    "岐阜県": "Gifu", "静岡県": "Shizuoka", "愛知県": "Aichi", "三重県": "Mie",
-    "滋賀県": "Shiga", "京都府": "Kyoto", "大阪府": "Osaka", "兵庫県": "Hyogo",
-    "奈良県": "Nara", "和歌山県": "Wakayama", "鳥取県": "Tottori", "島根県": "Shimane",
-    "岡山県": "Okayama", "広島県": "Hiroshima", "山口県": "Yamaguchi", "徳島県": "Tokushima",
-    "香川県": "Kagawa", "愛媛県": "Ehime", "高知県": "Kochi", "福岡県": "Fukuoka",
-    "佐賀県": "Saga", "長崎県": "Nagasaki", "熊本県": "Kumamoto", "大分県": "Oita",
-    "宮崎県": "Miyazaki", "鹿児島県": "Kagoshima", "沖縄県": "Okinawa",
+    "北海道": "Hokkaido",
+    "青森県": "Aomori",
+    "岩手県": "Iwate",
+    "宮城県": "Miyagi",
+    "秋田県": "Akita",
+    "山形県": "Yamagata",
+    "福島県": "Fukushima",
+    "茨城県": "Ibaraki",
+    "栃木県": "Tochigi",
+    "群馬県": "Gunma",
+    "埼玉県": "Saitama",
+    "千葉県": "Chiba",
+    "東京都": "Tokyo",
+    "神奈川県": "Kanagawa",
+    "新潟県": "Niigata",
+    "富山県": "Toyama",
+    "石川県": "Ishikawa",
+    "福井県": "Fukui",
+    "山梨県": "Yamanashi",
+    "長野県": "Nagano",
+    "岐阜県": "Gifu",
+    "静岡県": "Shizuoka",
+    "愛知県": "Aichi",
+    "三重県": "Mie",
+    "滋賀県": "Shiga",
+    "京都府": "Kyoto",
+    "大阪府": "Osaka",
+    "兵庫県": "Hyogo",
+    "奈良県": "Nara",
+    "和歌山県": "Wakayama",
+    "鳥取県": "Tottori",
+    "島根県": "Shimane",
+    "岡山県": "Okayama",
+    "広島県": "Hiroshima",
+    "山口県": "Yamaguchi",
+    "徳島県": "Tokushima",
+    "香川県": "Kagawa",
+    "愛媛県": "Ehime",
+    "高知県": "Kochi",
+    "福岡県": "Fukuoka",
+    "佐賀県": "Saga",
+    "長崎県": "Nagasaki",
+    "熊本県": "Kumamoto",
+    "大分県": "Oita",
+    "宮崎県": "Miyazaki",
+    "鹿児島県": "Kagoshima",
+    "沖縄県": "Okinawa",
 }
 
 
@@ -171,9 +206,7 @@ def _claim_lines(claims: Mapping[str, Any], lang: str) -> list[str]:
     if isinstance(person, dict):
         p = dict(person)
         name = " ".join(str(p.pop(k)) for k in ("family_name", "given_name") if k in p)
-        kana = " ".join(
-            str(p.pop(k)) for k in ("family_name_kana", "given_name_kana") if k in p
-        )
+        kana = " ".join(str(p.pop(k)) for k in ("family_name_kana", "given_name_kana") if k in p)
         if name:
             lines.append(f"{_t(lang, '氏名', 'Name')}: {name}")
         if kana:
@@ -190,8 +223,9 @@ def _claim_lines(claims: Mapping[str, Any], lang: str) -> list[str]:
         lines.append(f"person: {_json(person)}")
     residence = rest.pop("primary_residence", None)
     if isinstance(residence, dict) and isinstance(residence.get("name"), str):
-        lines.append(f"{_t(lang, '住所（市区町村）', 'Residence (municipality)')}: "
-                     f"{residence['name']}")
+        lines.append(
+            f"{_t(lang, '住所（市区町村）', 'Residence (municipality)')}: {residence['name']}"
+        )
     elif residence is not None:
         lines.append(f"primary_residence: {_json(residence)}")
     labels = {
@@ -269,8 +303,15 @@ def _payloads(args: argparse.Namespace) -> Iterator[str]:
         yield from texts
     elif args.payload == "-":
         if sys.stdin.isatty():
-            print(_t(args.lang, "QRコードを読み取ってください（終了: Ctrl-D）",
-                     "Scan QR codes (end with Ctrl-D)"), file=sys.stderr, flush=True)
+            print(
+                _t(
+                    args.lang,
+                    "QRコードを読み取ってください（終了: Ctrl-D）",
+                    "Scan QR codes (end with Ctrl-D)",
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
         for line in _stdin_lines():
             # A wedge scanner ends each code with Enter; blank lines are key bounce.
             if line.strip():
@@ -286,16 +327,21 @@ def _check(args: argparse.Namespace) -> int:
         anchors = [load_anchor(args.anchor)] if args.anchor else None
         bundle = Bundle.load(bundle_path, anchors)
     except BundleError as exc:
-        return _fail(lang, f"バンドルを読み込めません ({exc.code}): {exc.description}",
-                     f"cannot load the bundle ({exc.code}): {exc.description}")
+        return _fail(
+            lang,
+            f"バンドルを読み込めません ({exc.code}): {exc.description}",
+            f"cannot load the bundle ({exc.code}): {exc.description}",
+        )
     replay_file = _replay_path(bundle_path, args.state_dir)
     try:
         replay_file.parent.mkdir(parents=True, exist_ok=True)
         store = SqliteReplayStore(replay_file)
     except (OSError, sqlite3.Error) as exc:
-        return _fail(lang,
-                     f"再利用検知の記録を開けません: {replay_file}: {exc}（--state-dir で指定）",
-                     f"cannot open the replay memory {replay_file}: {exc} (use --state-dir)")
+        return _fail(
+            lang,
+            f"再利用検知の記録を開けません: {replay_file}: {exc}（--state-dir で指定）",
+            f"cannot open the replay memory {replay_file}: {exc} (use --state-dir)",
+        )
     rejected = False
     try:
         for payload in _payloads(args):
@@ -324,29 +370,41 @@ def _sync(args: argparse.Namespace) -> int:
         done = sync(args.trust_list, [anchor], now=now)
         save(done.bundle, args.out)
     except BundleError as exc:
-        return _fail(lang, f"同期できません ({exc.code}): {exc.description}",
-                     f"sync failed ({exc.code}): {exc.description}")
+        return _fail(
+            lang,
+            f"同期できません ({exc.code}): {exc.description}",
+            f"sync failed ({exc.code}): {exc.description}",
+        )
     b = done.bundle
     tl = b.trust_list
-    names = [
-        _t(lang, i.name, i.name_en or i.name) for i in tl.issuers.values()
-    ]
+    names = [_t(lang, i.name, i.name_en or i.name) for i in tl.issuers.values()]
     shown = "、".join(names) if lang != "en" else ", ".join(names)
     if len(names) > 5:
         shown = _t(lang, f"{'、'.join(names[:5])} ほか", f"{', '.join(names[:5])}, ...")
     list_exps = [e.token.exp for e in b.status.values() if e.token.exp is not None]
     how = _t(lang, "バンドルファイルから", "from a bundle file") if done.carried_bundle else ""
-    print(_t(lang, f"✅ 同期しました{how and '（' + how + '）'} → {args.out}",
-             f"✅ Synced{how and ' ' + how} → {args.out}"))
-    print(f"  {_t(lang, '発行元', 'Issuers')}: {len(names)}{_t(lang, ' 件', '')}"
-          + (f"（{shown}）" if lang != "en" else f" ({shown})"))
+    print(
+        _t(
+            lang,
+            f"✅ 同期しました{how and '（' + how + '）'} → {args.out}",
+            f"✅ Synced{how and ' ' + how} → {args.out}",
+        )
+    )
+    print(
+        f"  {_t(lang, '発行元', 'Issuers')}: {len(names)}{_t(lang, ' 件', '')}"
+        + (f"（{shown}）" if lang != "en" else f" ({shown})")
+    )
     line = f"  {_t(lang, '失効リスト', 'Status lists')}: {len(b.status)}{_t(lang, ' 件', '')}"
     if list_exps:
-        line += _t(lang, f"、最も早い期限 {_moment_text(min(list_exps), lang)}",
-                   f", earliest expiry {_moment_text(min(list_exps), lang)}")
+        line += _t(
+            lang,
+            f"、最も早い期限 {_moment_text(min(list_exps), lang)}",
+            f", earliest expiry {_moment_text(min(list_exps), lang)}",
+        )
     print(line)
-    print(f"  {_t(lang, '信頼リストの有効期限', 'Trust list expires')}: "
-          f"{_moment_text(tl.exp, lang)}")
+    print(
+        f"  {_t(lang, '信頼リストの有効期限', 'Trust list expires')}: {_moment_text(tl.exp, lang)}"
+    )
     for warning in done.warnings:
         code, _, where = warning.partition(" ")
         words = SYNC_WARNINGS.get(code)
@@ -366,37 +424,61 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--now", type=parse_time, default=None, metavar="T",
-                       help="the time to judge at: ISO 8601 (no offset = UTC) or epoch "
-                            "seconds; default: this computer's clock")
-        p.add_argument("--lang", choices=("ja", "en"), default="ja",
-                       help="output language (default: ja)")
+        p.add_argument(
+            "--now",
+            type=parse_time,
+            default=None,
+            metavar="T",
+            help="the time to judge at: ISO 8601 (no offset = UTC) or epoch "
+            "seconds; default: this computer's clock",
+        )
+        p.add_argument(
+            "--lang", choices=("ja", "en"), default="ja", help="output language (default: ja)"
+        )
 
     s = sub.add_parser("sync", help="fetch and verify the trust list and status lists")
-    s.add_argument("--trust-list", required=True, metavar="URL",
-                   help="http(s):// or file:// URL or path of the signed trust list, "
-                        "or of a bundle file (e.g. on a USB stick)")
-    s.add_argument("--anchor", required=True, metavar="PEM",
-                   help="the trust anchor's public key (PEM)")
+    s.add_argument(
+        "--trust-list",
+        required=True,
+        metavar="URL",
+        help="http(s):// or file:// URL or path of the signed trust list, "
+        "or of a bundle file (e.g. on a USB stick)",
+    )
+    s.add_argument(
+        "--anchor", required=True, metavar="PEM", help="the trust anchor's public key (PEM)"
+    )
     s.add_argument("--out", required=True, metavar="FILE", help="bundle file to write")
     common(s)
     s.set_defaults(func=_sync)
 
     c = sub.add_parser("check", help="verify presentations against a synced bundle")
     c.add_argument("--bundle", required=True, metavar="FILE", help="bundle made by sync")
-    c.add_argument("--profile", choices=PROFILE_NAMES, default="counter",
-                   help="what this counter requires (default: counter)")
+    c.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        default="counter",
+        help="what this counter requires (default: counter)",
+    )
     common(c)
     c.add_argument("--json", action="store_true", help="one JSON object per payload")
-    c.add_argument("--anchor", metavar="PEM",
-                   help="pinned trust anchor public key; default: the one recorded by sync")
-    c.add_argument("--state-dir", metavar="DIR",
-                   help="directory for replay.sqlite; default: beside the bundle, "
-                        "as <bundle stem>.replay.sqlite")
+    c.add_argument(
+        "--anchor",
+        metavar="PEM",
+        help="pinned trust anchor public key; default: the one recorded by sync",
+    )
+    c.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="directory for replay.sqlite; default: beside the bundle, "
+        "as <bundle stem>.replay.sqlite",
+    )
     what = c.add_mutually_exclusive_group(required=True)
-    what.add_argument("payload", nargs="?", metavar="PAYLOAD",
-                      help="the scanned text (DR1:… or a compact SD-JWT); - reads stdin, "
-                           "one payload per line")
+    what.add_argument(
+        "payload",
+        nargs="?",
+        metavar="PAYLOAD",
+        help="the scanned text (DR1:… or a compact SD-JWT); - reads stdin, one payload per line",
+    )
     what.add_argument("--image", metavar="FILE", help="decode QR codes from an image")
     c.set_defaults(func=_check)
     return parser
@@ -432,8 +514,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_broken_pipe()
         return EXIT_ERROR
     except Exception as exc:  # a counter gets one line, never a traceback
-        return _fail(lang, f"予期しないエラー ({type(exc).__name__}): {exc}",
-                     f"unexpected error ({type(exc).__name__}): {exc}")
+        return _fail(
+            lang,
+            f"予期しないエラー ({type(exc).__name__}): {exc}",
+            f"unexpected error ({type(exc).__name__}): {exc}",
+        )
 
 
 if __name__ == "__main__":

@@ -63,9 +63,7 @@ def _unique(texts: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def decode_qr_image(
-    source: str | os.PathLike[str] | Image, *, fallback: bool = True
-) -> list[str]:
+def decode_qr_image(source: str | os.PathLike[str] | Image, *, fallback: bool = True) -> list[str]:
     """The texts of the QR codes in an image file or PIL image, [] if there are none.
 
     ``fallback=False`` runs only the fast pass (for measuring, or for a

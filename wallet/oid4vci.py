@@ -46,8 +46,6 @@ class Issued:
     configuration_id: str
 
 
-
-
 def check_url(url: str, *, insecure_http: bool = False) -> str:
     """Only https, except plain http to this machine when asked (the demo server)."""
     parts = urllib.parse.urlsplit(url)

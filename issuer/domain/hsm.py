@@ -75,9 +75,7 @@ class SignerKey(ec.EllipticCurvePrivateKey):
     def __init__(self, signer: Signer) -> None:
         self.signer = signer
 
-    def sign(
-        self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm
-    ) -> bytes:
+    def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not (
             isinstance(signature_algorithm, ec.ECDSA)
             and isinstance(signature_algorithm.algorithm, hashes.SHA256)
@@ -374,9 +372,7 @@ class Pkcs11Signer:
                 "no_key_object", f"{where}: no EC key pair with that label/id"
             ) from None
         except pkcs11.MultipleObjectsReturned:
-            raise KeyUnavailable(
-                "ambiguous_key", f"{where}: several keys match; add id="
-            ) from None
+            raise KeyUnavailable("ambiguous_key", f"{where}: several keys match; add id=") from None
         if self._require_sensitive and (not key[Attribute.SENSITIVE] or key[Attribute.EXTRACTABLE]):
             raise KeyUnavailable(
                 "extractable_key",

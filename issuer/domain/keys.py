@@ -169,7 +169,9 @@ class KeyStore:
     def _open_pkcs11(self, ref: str) -> hsm.Pkcs11Signer:
         uri = hsm.parse_uri(ref)
         return hsm.Pkcs11Signer(
-            uri, module=self.settings.pkcs11_module, pin=self.pkcs11_pin(uri),
+            uri,
+            module=self.settings.pkcs11_module,
+            pin=self.pkcs11_pin(uri),
             require_sensitive=not self.settings.demo,
         )
 

@@ -148,11 +148,7 @@ def qr_png(text: str) -> bytes:
 
 def _redeemable(offer: CredentialOffer, now: datetime) -> bool:
     """Not used, not locked by wrong transaction codes, not expired."""
-    return (
-        offer.redeemed_at is None
-        and offer.failures < MAX_TX_FAILURES
-        and offer.expires_at > now
-    )
+    return offer.redeemed_at is None and offer.failures < MAX_TX_FAILURES and offer.expires_at > now
 
 
 def live_offer(

@@ -285,9 +285,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["reason"],
             "additionalProperties": False,
-            "properties": {
-                "reason": {**text, "maxLength": 500, "pattern": _NOT_BLANK_ML}
-            },
+            "properties": {"reason": {**text, "maxLength": 500, "pattern": _NOT_BLANK_ML}},
         },
         "Renewal": {
             "type": "object",

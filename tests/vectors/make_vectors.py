@@ -50,7 +50,6 @@ APP_DATA = ROOT / "webapps" / "verify" / "data"
 SHARED_JS = ROOT / "webapps" / "lib" / "shared.js"
 
 
-
 def reasons_json() -> dict[str, Any]:
     # The other words a counter reads, as the CLI prints them.
     from dualres.verifier.cli import PREFECTURES_EN, TIERS, WARNINGS
@@ -168,9 +167,11 @@ def app_files() -> dict[Path, str]:
     def dump(obj: Any) -> str:
         return json.dumps(obj, ensure_ascii=False, indent=1) + "\n"
 
-    return {APP_DATA / "reasons.json": dump(reasons_json()),
-            APP_DATA / "profiles.json": dump(profiles_json()),
-            SHARED_JS: shared_js()}
+    return {
+        APP_DATA / "reasons.json": dump(reasons_json()),
+        APP_DATA / "profiles.json": dump(profiles_json()),
+        SHARED_JS: shared_js(),
+    }
 
 
 # --- good.json --------------------------------------------------------------------------------
@@ -178,16 +179,34 @@ def app_files() -> dict[Path, str]:
 
 def _wire_cases(world: World) -> dict[str, Any]:
     b64 = [b"", b"A", b"AB", b"ABC", b"\xff\xfe\xfd\xfc", bytes(range(256))]
-    b45 = [(b"AB", "BB8"), (b"Hello!!", "%69 VD92EX0"), (b"base-45", "UJCLQE7W581"),
-           (b"ietf!", "QED8WEX0"), (b"", ""), (b"\x00", "00"), (b"\xff\xff", "FGW")]
+    b45 = [
+        (b"AB", "BB8"),
+        (b"Hello!!", "%69 VD92EX0"),
+        (b"base-45", "UJCLQE7W581"),
+        (b"ietf!", "QED8WEX0"),
+        (b"", ""),
+        (b"\x00", "00"),
+        (b"\xff\xff", "FGW"),
+    ]
     status = [
-        {"name": "draft-1bit", "bits": 1, "lst": "eNrbuRgAAhcBXQ",
-         "statuses": [1 if i in {0, 3, 4, 5, 7, 8, 9, 13, 15} else 0 for i in range(16)]},
-        {"name": "draft-2bit", "bits": 2, "lst": "eNo76fITAAPfAgc",
-         "statuses": [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]},
-        {"name": "python-zlib-8bit", "bits": 8,
-         "lst": b64e(zlib.compress(bytes([0, 1, 2, 3, 255] * 3), 9)),
-         "statuses": [0, 1, 2, 3, 255] * 3},
+        {
+            "name": "draft-1bit",
+            "bits": 1,
+            "lst": "eNrbuRgAAhcBXQ",
+            "statuses": [1 if i in {0, 3, 4, 5, 7, 8, 9, 13, 15} else 0 for i in range(16)],
+        },
+        {
+            "name": "draft-2bit",
+            "bits": 2,
+            "lst": "eNo76fITAAPfAgc",
+            "statuses": [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3],
+        },
+        {
+            "name": "python-zlib-8bit",
+            "bits": 8,
+            "lst": b64e(zlib.compress(bytes([0, 1, 2, 3, 255] * 3), 9)),
+            "statuses": [0, 1, 2, 3, 255] * 3,
+        },
     ]
     names = list(world_disclosable())
     issued = world.issue()
@@ -195,11 +214,24 @@ def _wire_cases(world: World) -> dict[str, Any]:
     for n in range(len(names) + 1):
         sd = sdjwt.select(issued, names[:n])
         for kb in (False, True):
-            text = (sdjwt.present(sd, world.holder_key, aud="urn:dualres:counter",
-                                  nonce=f"round-trip-nonce-{n:02d}", iat=NOW)
-                    if kb else sd.sd_jwt)
-            round_trips.append({"name": f"{n}-disclosures-{'kb' if kb else 'no-kb'}",
-                                "compact": text, "dr1": transport.encode(text)})
+            text = (
+                sdjwt.present(
+                    sd,
+                    world.holder_key,
+                    aud="urn:dualres:counter",
+                    nonce=f"round-trip-nonce-{n:02d}",
+                    iat=NOW,
+                )
+                if kb
+                else sd.sd_jwt
+            )
+            round_trips.append(
+                {
+                    "name": f"{n}-disclosures-{'kb' if kb else 'no-kb'}",
+                    "compact": text,
+                    "dr1": transport.encode(text),
+                }
+            )
     rfc = json.loads((VECTORS / "rfc9901_example.json").read_text(encoding="utf-8"))
     body = jws.parse(rfc["issuer_jwt"]).payload
     return {
@@ -213,8 +245,7 @@ def _wire_cases(world: World) -> dict[str, Any]:
             "issuer_public_jwk": rfc["issuer_public_jwk"],
             "disclosures": rfc["disclosures"],
             "digest_of_given_name": sdjwt.digest(rfc["disclosures"]["given_name"]),
-            "all_disclosures_claims": sdjwt.process_disclosures(
-                body, rfc["disclosures"].values()),
+            "all_disclosures_claims": sdjwt.process_disclosures(body, rfc["disclosures"].values()),
         },
     }
 
@@ -235,22 +266,56 @@ def _verify_cases(world: World) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     sapporo = world.issue(lg=world.lgs["011002"], status_idx=5)
     cases: list[tuple[str, str, str, str, dict[str, Any]]] = []
     for profile in PROFILE_NAMES:
-        cases.append((f"{profile}-dr1-premium", profile, "default",
-                      world.present(premium, profile=profile), {}))
-        cases.append((f"{profile}-plain-premium", profile, "default",
-                      world.present(premium, profile=profile, qr=False), {}))
+        cases.append(
+            (
+                f"{profile}-dr1-premium",
+                profile,
+                "default",
+                world.present(premium, profile=profile),
+                {},
+            )
+        )
+        cases.append(
+            (
+                f"{profile}-plain-premium",
+                profile,
+                "default",
+                world.present(premium, profile=profile, qr=False),
+                {},
+            )
+        )
     cases += [
         ("counter-dr1-basic", "counter", "default", world.present(basic), {}),
         ("counter-dr1-sapporo", "counter", "default", world.present(sapporo), {}),
         ("counter-short-validity", "counter", "default", world.present(later), {}),
-        ("counter-kb-iat-100s-old", "counter", "default",
-         world.present(premium, now=NOW - 100), {}),
-        ("counter-kb-iat-20s-ahead", "counter", "default",
-         world.present(premium, now=NOW + 20), {}),
-        ("counter-all-disclosures", "counter", "default",
-         transport.encode(holder_present(world, premium, list(world_disclosable()))), {}),
-        ("shelter-stale-status-within-grace", "shelter", "stale-status",
-         world.present(premium, profile="shelter"), {}),
+        (
+            "counter-kb-iat-100s-old",
+            "counter",
+            "default",
+            world.present(premium, now=NOW - 100),
+            {},
+        ),
+        (
+            "counter-kb-iat-20s-ahead",
+            "counter",
+            "default",
+            world.present(premium, now=NOW + 20),
+            {},
+        ),
+        (
+            "counter-all-disclosures",
+            "counter",
+            "default",
+            transport.encode(holder_present(world, premium, list(world_disclosable()))),
+            {},
+        ),
+        (
+            "shelter-stale-status-within-grace",
+            "shelter",
+            "stale-status",
+            world.present(premium, profile="shelter"),
+            {},
+        ),
     ]
     out = []
     for name, profile, bundle_id, payload, _ in cases:
@@ -258,8 +323,16 @@ def _verify_cases(world: World) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         assert r.ok, (name, r.reason, r.detail)
         expected = r.to_json()
         expected.pop("message")
-        out.append({"name": name, "profile": profile, "bundle": bundle_id, "now": NOW,
-                    "payload": payload, "expected": expected})
+        out.append(
+            {
+                "name": name,
+                "profile": profile,
+                "bundle": bundle_id,
+                "now": NOW,
+                "payload": payload,
+                "expected": expected,
+            }
+        )
     return {k: json.loads(b.dumps()) for k, b in bundles.items()}, out
 
 
@@ -323,69 +396,144 @@ def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
     dr1 = lab.present()
     astral = "\U0001f600"
     proto = sdjwt.make_disclosure("__proto__", {"tier": "basic"})
-    with_proto = issuer_jwt(lambda b: b.replace(
-        b'"_sd":[', b'"_sd":["' + sdjwt.digest(proto).encode() + b'",'))
+    with_proto = issuer_jwt(
+        lambda b: b.replace(b'"_sd":[', b'"_sd":["' + sdjwt.digest(proto).encode() + b'",')
+    )
     big = b64e(b'["salt-salt-salt-salt","registered_since",%d]' % (_json.MAX_INTEGER + 1))
-    with_big = issuer_jwt(lambda b: b.replace(
-        b'"_sd":[', b'"_sd":["' + sdjwt.digest(big).encode() + b'",'))
+    with_big = issuer_jwt(
+        lambda b: b.replace(b'"_sd":[', b'"_sd":["' + sdjwt.digest(big).encode() + b'",')
+    )
     max_int = _json.MAX_INTEGER
 
     def nonce_kb(nonce_json: bytes) -> str:
         return kb_edit(lambda b: b.replace(b'"n0nce-xxxxxxxxxxxxxxxx"', nonce_json))
 
     cases: list[tuple[str, str, Any]] = [
-        ("iat-written-with-a-fraction", "invalid_claims",
-         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":' + iat + b".0")))),
-        ("iat-written-with-an-exponent", "invalid_claims",
-         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":1.7949e9')))),
-        ("iat-of-4301-digits", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":' + b"1" * 4301)))),
-        ("exp-of-400-digits", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":' + b"9" * 400)))),
-        ("exp-at-the-integer-bound", "ok",
-         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":%d' % max_int)))),
-        ("exp-one-past-the-integer-bound", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":%d' % (max_int + 1))))),
-        ("iat-at-minus-the-integer-bound", "ok",
-         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":%d' % -max_int)))),
-        ("iat-one-past-minus-the-integer-bound", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":%d' % -(max_int + 1))))),
+        (
+            "iat-written-with-a-fraction",
+            "invalid_claims",
+            bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":' + iat + b".0"))),
+        ),
+        (
+            "iat-written-with-an-exponent",
+            "invalid_claims",
+            bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":1.7949e9'))),
+        ),
+        (
+            "iat-of-4301-digits",
+            "malformed",
+            bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":' + b"1" * 4301))),
+        ),
+        (
+            "exp-of-400-digits",
+            "malformed",
+            bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":' + b"9" * 400))),
+        ),
+        (
+            "exp-at-the-integer-bound",
+            "ok",
+            bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":%d' % max_int))),
+        ),
+        (
+            "exp-one-past-the-integer-bound",
+            "malformed",
+            bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":%d' % (max_int + 1)))),
+        ),
+        (
+            "iat-at-minus-the-integer-bound",
+            "ok",
+            bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":%d' % -max_int))),
+        ),
+        (
+            "iat-one-past-minus-the-integer-bound",
+            "malformed",
+            bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":%d' % -(max_int + 1)))),
+        ),
         # 2**53 + 1: a double rounds it to 2**53, so only a stated bound keeps the
         # two verifiers from reading different status entries.
-        ("status-idx-one-that-a-double-rounds", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(b'"idx":4242', b'"idx":%d' % (max_int + 2))))),
-        ("disclosure-value-past-the-integer-bound", "bad_disclosure",
-         bound(with_big, [big])),
-        ("kb-iat-past-the-integer-bound", "holder_binding_invalid",
-         transport.encode(kb_edit(lambda b: b.replace(b'"iat":%d' % NOW,
-                                                      b'"iat":%d' % (max_int + 1))))),
-        ("exp-minus-zero", "expired",
-         bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":-0')))),
-        ("iat-nan", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":NaN')))),
-        ("duplicate-member-differing-only-after-an-escape", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(b'"tier":', b'"ti\\u0065r":"basic","tier":')))),
-        ("visible-claim-named-__proto__", "ok",
-         bound(issuer_jwt(lambda b: b.replace(b'"tier":', b'"__proto__":{"tier":"x"},"tier":')))),
+        (
+            "status-idx-one-that-a-double-rounds",
+            "malformed",
+            bound(issuer_jwt(lambda b: b.replace(b'"idx":4242', b'"idx":%d' % (max_int + 2)))),
+        ),
+        ("disclosure-value-past-the-integer-bound", "bad_disclosure", bound(with_big, [big])),
+        (
+            "kb-iat-past-the-integer-bound",
+            "holder_binding_invalid",
+            transport.encode(
+                kb_edit(lambda b: b.replace(b'"iat":%d' % NOW, b'"iat":%d' % (max_int + 1)))
+            ),
+        ),
+        (
+            "exp-minus-zero",
+            "expired",
+            bound(issuer_jwt(lambda b: b.replace(b'"exp":' + exp, b'"exp":-0'))),
+        ),
+        (
+            "iat-nan",
+            "malformed",
+            bound(issuer_jwt(lambda b: b.replace(b'"iat":' + iat, b'"iat":NaN'))),
+        ),
+        (
+            "duplicate-member-differing-only-after-an-escape",
+            "malformed",
+            bound(issuer_jwt(lambda b: b.replace(b'"tier":', b'"ti\\u0065r":"basic","tier":'))),
+        ),
+        (
+            "visible-claim-named-__proto__",
+            "ok",
+            bound(issuer_jwt(lambda b: b.replace(b'"tier":', b'"__proto__":{"tier":"x"},"tier":'))),
+        ),
         ("disclosure-named-__proto__", "ok", bound(with_proto, [proto])),
-        ("errors-in-text-order-not-integer-key-order", "malformed",
-         bound(issuer_jwt(lambda b: b.replace(
-             b'"tier":', b'"b":{"_sd":"x"},"1":{"_sd":["d","d"]},"tier":')))),
-        ("header-with-utf8-bom", "malformed",
-         bound(sign_bytes(b"\xef\xbb\xbf" + head, _json.dumps(lab.body()), key))),
-        ("kb-iat-with-a-fraction", "holder_binding_invalid",
-         transport.encode(kb_edit(lambda b: b.replace(b'"iat":%d' % NOW, b'"iat":%d.0' % NOW)))),
-        ("status-idx-with-a-fraction", "invalid_claims",
-         bound(issuer_jwt(lambda b: b.replace(b'"idx":4242', b'"idx":4242.0')))),
-        ("nonce-of-16-astral-characters", "ok",
-         transport.encode(nonce_kb(('"' + astral * 16 + '"').encode()))),
-        ("nonce-of-15-astral-characters", "wrong_nonce",
-         transport.encode(nonce_kb(('"' + astral * 15 + '"').encode()))),
-        ("nonce-of-100-astral-characters", "ok",
-         transport.encode(nonce_kb(('"' + astral * 100 + '"').encode()))),
-        ("nonce-of-16-lone-surrogates-replayed", "replayed",
-         (transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"')),
-          [transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"'))])),
+        (
+            "errors-in-text-order-not-integer-key-order",
+            "malformed",
+            bound(
+                issuer_jwt(
+                    lambda b: b.replace(
+                        b'"tier":', b'"b":{"_sd":"x"},"1":{"_sd":["d","d"]},"tier":'
+                    )
+                )
+            ),
+        ),
+        (
+            "header-with-utf8-bom",
+            "malformed",
+            bound(sign_bytes(b"\xef\xbb\xbf" + head, _json.dumps(lab.body()), key)),
+        ),
+        (
+            "kb-iat-with-a-fraction",
+            "holder_binding_invalid",
+            transport.encode(kb_edit(lambda b: b.replace(b'"iat":%d' % NOW, b'"iat":%d.0' % NOW))),
+        ),
+        (
+            "status-idx-with-a-fraction",
+            "invalid_claims",
+            bound(issuer_jwt(lambda b: b.replace(b'"idx":4242', b'"idx":4242.0'))),
+        ),
+        (
+            "nonce-of-16-astral-characters",
+            "ok",
+            transport.encode(nonce_kb(('"' + astral * 16 + '"').encode())),
+        ),
+        (
+            "nonce-of-15-astral-characters",
+            "wrong_nonce",
+            transport.encode(nonce_kb(('"' + astral * 15 + '"').encode())),
+        ),
+        (
+            "nonce-of-100-astral-characters",
+            "ok",
+            transport.encode(nonce_kb(('"' + astral * 100 + '"').encode())),
+        ),
+        (
+            "nonce-of-16-lone-surrogates-replayed",
+            "replayed",
+            (
+                transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"')),
+                [transport.encode(nonce_kb(b'"' + b"\\ud800" * 16 + b'"'))],
+            ),
+        ),
         ("payload-after-a-byte-order-mark", "malformed", "\ufeff" + dr1),
         # Only ASCII whitespace is stripped: what str.strip() or String.trim() would
         # also take is part of the payload, and no payload starts or ends with it.
@@ -424,8 +572,10 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
     stranger = dict(good["status_lists"])
     stranger["https://elsewhere.example/status/1"] = good["status_lists"][kz.status_uri]
     cases: list[tuple[str, Any]] = [
-        ("trust-list-of-another-anchor",
-         edited(trust_list=w.trust_list(anchor=jws.generate_key()))),
+        (
+            "trust-list-of-another-anchor",
+            edited(trust_list=w.trust_list(anchor=jws.generate_key())),
+        ),
         ("trust-list-signature-altered", edited(trust_list=signature_altered(good["trust_list"]))),
         ("trust-list-exp-pushed-on", edited(trust_list=exp_pushed_on(good["trust_list"]))),
         ("status-list-signature-altered", edited(status=signature_altered(mine))),
@@ -462,9 +612,14 @@ def edge_json() -> dict[str, Any]:
             assert verify(earlier, lab.bundle, "counter", now=NOW, replay=store).ok, name
         r = verify(payload, lab.bundle, "counter", now=NOW, replay=store)
         assert str(r.reason) == reason, (name, r.reason, r.detail)
-        entry: dict[str, Any] = {"name": name, "profile": "counter", "now": NOW,
-                                 "bundle": "default", "expected_reason": reason,
-                                 "payload": payload}
+        entry: dict[str, Any] = {
+            "name": name,
+            "profile": "counter",
+            "now": NOW,
+            "bundle": "default",
+            "expected_reason": reason,
+            "payload": payload,
+        }
         if first:
             entry["accept_first"] = first
         out.append(entry)
@@ -501,9 +656,11 @@ def main(argv: Sequence[str]) -> int:
     edge = edge_json()
     # ensure_ascii: lone surrogates must survive the file as \ud800 escapes.
     EDGE.write_text(json.dumps(edge, ensure_ascii=True, indent=1) + "\n", encoding="utf-8")
-    print(f"{len(data['verify'])} verify cases -> {GOOD.relative_to(ROOT)}; "
-          f"{len(edge['cases'])} edge cases -> {EDGE.relative_to(ROOT)}; "
-          f"app data -> {APP_DATA.relative_to(ROOT)}")
+    print(
+        f"{len(data['verify'])} verify cases -> {GOOD.relative_to(ROOT)}; "
+        f"{len(edge['cases'])} edge cases -> {EDGE.relative_to(ROOT)}; "
+        f"app data -> {APP_DATA.relative_to(ROOT)}"
+    )
     return 0
 
 
