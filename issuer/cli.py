@@ -309,6 +309,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host: str = args.host
     wildcard = host in WILDCARD_HOSTS
     base_url = args.base_url or os.environ.get("DUALRES_BASE_URL")
+    if base_url is None and wildcard and not args.demo:
+        # Serving everyone with real keys is a production start: a guessed URL
+        # would be signed into every credential (the WSGI entry refuses too).
+        raise CliError(
+            "公開URLがありません: --base-url か DUALRES_BASE_URL を指定してください",
+            f"listening on {host or '*'} with real keys needs the public URL: "
+            "--base-url or DUALRES_BASE_URL",
+        )
     if base_url is None:
         # Every ``iss`` and status-list URI embeds the base URL: it must be an
         # address wallets and verifiers can reach, which a wildcard is not.

@@ -525,3 +525,8 @@ def test_gunicorn_refuses_a_bad_start_in_one_line_without_a_traceback(tmp_path):
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     ours = [line for line in proc.stderr.splitlines() if line.startswith("dualres-issuer:")]
     assert len(ours) == 1 and "db upgrade" in ours[0], proc.stderr[-3000:]
+
+
+def test_serve_for_everyone_with_real_keys_needs_the_public_url(capsys, data):
+    code, _, err = run(capsys, "serve", "--host", "0.0.0.0", "--check", "--data-dir", data)
+    assert code == 2 and "DUALRES_BASE_URL" in one_line_error(err)
