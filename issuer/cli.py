@@ -408,12 +408,14 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
         report = purge(db.sessions, _now(), older_than, dry_run=args.dry_run, actor=_actor())
         counters = 0
         if not args.dry_run:
-            from dualres.issuer.domain.staff import purge_failures
+            from dualres.issuer.domain.staff import purge_failures, purge_sessions
 
             # Sign-in failure counters of names nobody has tried for half an hour:
-            # they name nobody (HMAC of what was typed) and lock nothing.
+            # they name nobody (HMAC of what was typed) and lock nothing.  Console
+            # sessions over for longer than the grace go too.
             with db.session() as s:
                 counters = purge_failures(s, _now())
+                counters += purge_sessions(s, _now(), older_than)
     what = "対象 / would delete" if args.dry_run else "削除 / deleted"
     totals = report.totals()
     print(table(["テーブル / table", what], [[t, str(totals[t])] for t in TABLES]), flush=True)
@@ -427,8 +429,8 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
     else:
         _info(
             f"削除しました / purged: {scope}; 監査記録 / audit entries: "
-            f"{len(report.audited)} municipalities; 古いサインイン失敗の記録 / stale "
-            f"sign-in failure counters: {counters}"
+            f"{len(report.audited)} municipalities; 古いサインイン失敗の記録と終了したセッション / "
+            f"stale sign-in failure counters and ended console sessions: {counters}"
         )
     return EXIT_OK
 

@@ -274,31 +274,39 @@ def test_unknown_names_and_wrong_passwords_are_answered_alike(app, staff):
     assert answers == [401, 401, 401, 401, 429, 429, 429]
 
 
-def test_sign_in_takes_as_long_for_unknown_names(app, staff, clock):
-    """One scrypt on every path: the median times differ by far less than one hash."""
+def _sign_in_times(app, clock, rounds: int) -> dict[str, float]:
+    """Median seconds of a sign-in with a wrong password, an unknown name and a waiting
+    name, measured interleaved so that the machine's load hits all three alike."""
     secret = b"k" * 32
+    times: dict[str, list[float]] = {"real": [], "unknown": [], "locked": []}
     with app.app_context(), services().db.session() as s:
-        times: dict[str, list[float]] = {"real": [], "unknown": [], "locked": []}
-        for i in range(12):
-            now = clock() + timedelta(hours=i)  # a new window each round: no lock
-            for kind, name in (("real", "clerk"), ("unknown", f"nobody{i}")):
-                t0 = time.perf_counter()
-                assert (
-                    staff_domain.sign_in(s, name, "wrong password!", now, secret=secret).user
-                    is None
-                )
-                times[kind].append(time.perf_counter() - t0)
         for _ in range(5):
             staff_domain.sign_in(s, "ghost", "x", clock(), secret=secret)
-        for _ in range(12):
-            t0 = time.perf_counter()
-            assert staff_domain.sign_in(s, "ghost", "x", clock(), secret=secret).locked
-            times["locked"].append(time.perf_counter() - t0)
+        for i in range(rounds):
+            later = clock() + timedelta(hours=i + 1)  # a new window each round: no lock
+            for kind, name, at in (
+                ("real", "clerk", later),
+                ("unknown", f"nobody{i}", later),
+                ("locked", "ghost", clock()),
+            ):
+                t0 = time.perf_counter()
+                r = staff_domain.sign_in(s, name, "wrong password!", at, secret=secret)
+                times[kind].append(time.perf_counter() - t0)
+                assert r.user is None and r.locked == (kind == "locked")
         s.rollback()
-    one_hash = min(times["real"])
-    medians = {k: statistics.median(v) for k, v in times.items()}
-    assert abs(medians["real"] - medians["unknown"]) < one_hash / 2, medians
-    assert abs(medians["real"] - medians["locked"]) < one_hash / 2, medians
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def test_sign_in_takes_as_long_for_unknown_names(app, staff, clock):
+    """One scrypt on every path: the medians differ by far less than one hash (~40 ms
+    here; an unknown name answered without one would differ by all of it).  Up to
+    three tries, as the machine is shared: a real difference fails every one."""
+    for _ in range(3):
+        m = _sign_in_times(app, clock, 12)
+        one_hash = min(m.values())
+        if max(m.values()) - min(m.values()) < one_hash / 2:
+            return
+    pytest.fail(f"sign-in times differ: {m}")
 
 
 def test_a_stranger_cannot_lock_a_clerk_out(app, staff):
@@ -342,3 +350,13 @@ def test_old_failure_counters_are_purged(app, staff, clock):
         with services().db.session() as s:
             assert staff_domain.purge_failures(s, clock() + timedelta(minutes=29)) == 0
             assert staff_domain.purge_failures(s, clock() + timedelta(minutes=31)) == 3
+
+
+def test_ended_sessions_are_purged_after_the_grace(app, staff, clock):
+    b = signed_in(app, "clerk")
+    b.post("/logout")
+    signed_in(app, "clerk")  # left open: dead by its lifetime later
+    with app.app_context(), services().db.session() as s:
+        assert staff_domain.purge_sessions(s, clock() + timedelta(days=29), timedelta(days=30)) == 0
+        gone = staff_domain.purge_sessions(s, clock() + timedelta(days=31), timedelta(days=30))
+        assert gone == 2

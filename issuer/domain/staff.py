@@ -287,6 +287,18 @@ def purge_failures(session: Session, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def purge_sessions(session: Session, now: datetime, keep: timedelta) -> int:
+    """Delete sessions over for longer than ``keep`` (ended, or dead by the lifetime);
+    who signed in when stays in the audit log (``console.sign_in``)."""
+    cutoff = now - keep
+    result = session.execute(
+        delete(ConsoleSession).where(
+            (ConsoleSession.ended_at < cutoff) | (ConsoleSession.created_at < cutoff - ABSOLUTE)
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 # --- device tokens: "this browser signed in as this name before" ---------------------------
 
 
