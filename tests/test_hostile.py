@@ -678,11 +678,14 @@ def _(lab: Lab) -> Built:
 
 @case("key-retired-before-issuance", Reason.KEY_NOT_VALID)
 def _(lab: Lab) -> Built:
-    iat = lab.body()["iat"]
+    # Issued a minute ago by a key retired two minutes ago; the bundle's status list
+    # (an hour old) was signed while the key was still current, so the bundle loads.
+    issued = lab.world.issue(iat=NOW - 60)
     entries = [m.entry() for m in lab.world.lgs.values()]
-    entries[0]["keys"][0]["not_after"] = iat - 1
+    entries[0]["keys"][0]["not_after"] = NOW - 120
     return Built(
-        lab.present(), bundle=lab.bundle_with(trust_list=lab.world.trust_list(entries=entries))
+        lab.present(issued),
+        bundle=lab.bundle_with(trust_list=lab.world.trust_list(entries=entries)),
     )
 
 
@@ -1203,7 +1206,7 @@ def test_tier_not_accepted_by_a_custom_profile(lab: Lab) -> None:
 def test_trust_list_of_another_anchor_is_refused_at_bundle_time(world: World) -> None:
     with pytest.raises(BundleError) as exc:
         world.bundle(trust_list=world.trust_list(anchor=jws.generate_key()))
-    assert exc.value.code == "unknown_key"
+    assert exc.value.code == "wrong_anchor"
 
 
 # --- Every character of a valid payload, changed one at a time ----------------------------

@@ -76,8 +76,9 @@ def verify(
     ``payload`` is what the scanner read: the compact QR transport (``DR1:…``)
     or a plain compact SD-JWT.  Hostile input never raises; it gives a result
     whose ``reason`` is one of ``Reason``.  Wrong argument types do raise.
-    ``replay`` defaults to an in-process memory kept on the bundle; pass a
-    ``SqliteReplayStore`` to survive restarts.
+    ``replay`` defaults to one in-process memory shared by every bundle (so a
+    re-sync does not forget what was seen); it is lost when the process ends, so
+    pass a ``SqliteReplayStore`` to survive restarts.
     """
     if not isinstance(payload, str | bytes):
         raise TypeError("payload must be str or bytes")
@@ -201,9 +202,7 @@ class _Context:
         exp = _int(body, "exp")
         nbf = _int(body, "nbf", required=False)
         assert iat is not None and exp is not None
-        if (key.not_before is not None and iat < key.not_before) or (
-            key.not_after is not None and iat > key.not_after
-        ):
+        if not key.valid_at(iat):
             raise _Reject(Reason.KEY_NOT_VALID, "key was not valid when the credential was issued")
         tier = body.get("tier")
         if tier not in credential.TIERS:

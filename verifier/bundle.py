@@ -19,9 +19,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dualres.verifier.replay import MemoryReplayStore
+from dualres.verifier.replay import MemoryReplayStore, default_store
 from dualres.verifier.wire import jws, statuslist, trustlist
-from dualres.verifier.wire.errors import WireError
+from dualres.verifier.wire.errors import UnknownKeyError, WireError
 
 BUNDLE_FORMAT = "dualres-bundle/1"
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024
@@ -34,6 +34,19 @@ class BundleError(Exception):
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
+
+
+def parse_trust_list(
+    text: str, anchors: Sequence[ec.EllipticCurvePublicKey]
+) -> trustlist.TrustList:
+    """Verify and parse a trust list; one signed by any other anchor is ``wrong_anchor``,
+    its own code, so that a swapped bundle or list is told apart from a damaged one."""
+    try:
+        return trustlist.parse(text, anchors)
+    except UnknownKeyError as exc:
+        raise BundleError("wrong_anchor", f"trust list: {exc.description}") from exc
+    except WireError as exc:
+        raise BundleError(exc.code, f"trust list: {exc.description}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +73,9 @@ class Bundle:
         self.created_at: int = int(raw["created_at"])
         self.source: str | None = raw.get("source")
         self.anchor_pem: str = str(raw["anchor"])
-        # The default replay memory when a caller passes none: one per bundle.
-        self.replay = MemoryReplayStore()
+        # The default replay memory when a caller passes none: the process's one,
+        # so that loading a fresh bundle does not forget the nonces already seen.
+        self.replay: MemoryReplayStore = default_store()
 
     @classmethod
     def from_tokens(
@@ -75,10 +89,7 @@ class Bundle:
     ) -> Bundle:
         if not anchors:
             raise BundleError("no_anchor", "a pinned trust-anchor key is required")
-        try:
-            tl = trustlist.parse(trust_list, anchors)
-        except WireError as exc:
-            raise BundleError(exc.code, f"trust list: {exc.description}") from exc
+        tl = parse_trust_list(trust_list, anchors)
         listed = {uri: iss.iss for iss in tl.issuers.values() for uri in iss.status_lists}
         entries: dict[str, StatusEntry] = {}
         for uri, text in status_lists.items():
@@ -93,6 +104,13 @@ class Bundle:
                 token.verify(key.key)
             except WireError as exc:
                 raise BundleError(exc.code, f"status list {uri}: {exc.description}") from exc
+            if not key.valid_at(parsed.iat):
+                # A retired key's old "all valid" list, or one signed with the next
+                # key before its start, must not clear a revoked credential.
+                raise BundleError(
+                    "key_not_valid",
+                    f"status list {uri}: signed at {parsed.iat}, outside its key's validity",
+                )
             if parsed.sub != uri:
                 raise BundleError("malformed", f"status list {uri} names {parsed.sub!r}")
             entries[uri] = StatusEntry(owner, parsed)

@@ -72,3 +72,17 @@ class SqliteReplayStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+_DEFAULT = MemoryReplayStore()
+
+
+def default_store() -> MemoryReplayStore:
+    """The process-wide memory ``verify`` uses when given none.
+
+    One for the whole process rather than one per bundle: a verifier that
+    re-syncs loads a new bundle every few hours, and a memory tied to the old
+    bundle would forget every nonce seen so far, reopening the replay window.
+    Nonces are random, so bundles of different deployments sharing it is harmless.
+    """
+    return _DEFAULT

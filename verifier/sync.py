@@ -25,9 +25,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dualres.verifier.bundle import MAX_BUNDLE_BYTES, Bundle, BundleError
+from dualres.verifier.bundle import MAX_BUNDLE_BYTES, Bundle, BundleError, parse_trust_list
 from dualres.verifier.wire import jws, trustlist
-from dualres.verifier.wire.errors import WireError
 
 FETCH_TIMEOUT = 30.0  # seconds per request: a slow municipal server, not a dead one
 # Far above any real document (a 10-million-entry status list is ~140 KB,
@@ -163,9 +162,9 @@ def sync(
         _not_expired(bundle.trust_list, now)
         return SyncResult(bundle, source, True, _warnings(bundle, now))
     try:
-        tl = trustlist.parse(text, anchors)
-    except WireError as exc:
-        raise SyncError(exc.code, f"trust list: {exc.description}") from exc
+        tl = parse_trust_list(text, anchors)
+    except BundleError as exc:
+        raise SyncError(exc.code, exc.description) from exc
     _not_expired(tl, now)
     uris = _status_uris(tl)
     get = fetch_status or fetch_url

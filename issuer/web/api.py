@@ -61,7 +61,7 @@ _PUBLIC: Final = frozenset({"api.openapi"})
 def _authenticate() -> None:
     if request.endpoint in _PUBLIC:
         return
-    token = authenticate(session(), request.headers.get("Authorization"))
+    token = authenticate(session(), request.headers.get("Authorization"), now())
     g.api_token = token
     g.municipality = token.municipality
 

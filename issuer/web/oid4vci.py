@@ -384,7 +384,7 @@ def credential(lg_code: str) -> tuple[Response, int]:
 def offer_qr(public_id: str, offer_id: str) -> Response:
     # Served here rather than on the api blueprint so that its OpenAPI
     # document keeps to JSON; the same token check guards it.
-    token = authenticate(session(), request.headers.get("Authorization"))
+    token = authenticate(session(), request.headers.get("Authorization"), now())
     reg = registrations.get_registration(session(), token.municipality, public_id)
     offer = offers.live_offer(session(), token.municipality, offer_id, now())
     if offer is None or offer.registration_id != reg.id:

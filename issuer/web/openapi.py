@@ -408,7 +408,7 @@ def _responses() -> dict[str, Any]:
     return {
         "BadRequest": err("invalid_request: malformed JSON, a missing member or a wrong type."),
         "Unauthorized": {
-            **err("invalid_token: missing, unknown or revoked bearer token."),
+            **err("invalid_token: missing, unknown, expired or revoked bearer token."),
             "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         },
         "Forbidden": err("insufficient_scope: the token's role may not do this."),

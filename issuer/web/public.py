@@ -57,7 +57,9 @@ def trust_list() -> Response:
     )
 
 
-@bp.get("/lg/<lg_code>/status/<int:number>")
+# Bounded like the column it is looked up in: a longer number is no list of ours (404),
+# not an integer overflow in the database driver (500).
+@bp.get("/lg/<lg_code>/status/<int(max=2147483647):number>")
 def status_list(lg_code: str, number: int) -> Response:
     svc = services()
     m = issuer_municipality(lg_code)

@@ -40,7 +40,15 @@ from dualres.verifier.profiles import PROFILE_NAMES
 from dualres.verifier.reasons import MESSAGES
 from dualres.verifier.wire import jws, sdjwt, transport
 from dualres.verifier.wire.b64 import b64e
-from tests.support import DAY, NOW, World, exp_pushed_on, misissued_status_lists, signature_altered
+from tests.support import (
+    DAY,
+    NOW,
+    World,
+    exp_pushed_on,
+    misissued_status_lists,
+    signature_altered,
+    windowed_keys,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
@@ -571,7 +579,16 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
     mine = good["status_lists"][kz.status_uri]
     stranger = dict(good["status_lists"])
     stranger["https://elsewhere.example/status/1"] = good["status_lists"][kz.status_uri]
+    windowed, by_window = windowed_keys(w)
     cases: list[tuple[str, Any]] = [
+        (
+            "status-list-signed-after-its-key-retired",
+            edited(trust_list=windowed, status=by_window["retired-after"]),
+        ),
+        (
+            "status-list-signed-by-the-next-key-before-its-start",
+            edited(trust_list=windowed, status=by_window["next-early"]),
+        ),
         (
             "trust-list-of-another-anchor",
             edited(trust_list=w.trust_list(anchor=jws.generate_key())),

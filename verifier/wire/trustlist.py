@@ -28,6 +28,13 @@ class IssuerKey:
     not_before: int | None = None  # may sign credentials issued from then
     not_after: int | None = None  # signs nothing issued after then
 
+    def valid_at(self, t: int) -> bool:
+        """Whether the key may sign something dated ``t`` (credential or status list
+        ``iat``): a retired key, or the announced next one before its start, may not."""
+        return (self.not_before is None or t >= self.not_before) and (
+            self.not_after is None or t <= self.not_after
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TrustedIssuer:
@@ -76,12 +83,17 @@ def _issuer(entry: Any) -> TrustedIssuer:
         if kid in keys:
             raise MalformedError(f"duplicate kid {kid!r}")
         jwk = k.get("jwk")
+        not_before, not_after = _opt_int(k, "not_before"), _opt_int(k, "not_after")
+        if not_before is not None and not_after is not None and not_after < not_before:
+            # A window that is empty would silently refuse everything the key
+            # signed: the list is wrong, and saying so beats a later mystery.
+            raise MalformedError(f"key {kid!r} ends before it starts")
         keys[kid] = IssuerKey(
             kid,
             dict(jwk) if isinstance(jwk, dict) else {},
             jws.key_from_jwk(jwk),
-            _opt_int(k, "not_before"),
-            _opt_int(k, "not_after"),
+            not_before,
+            not_after,
         )
     lists = entry.get("status_lists", [])
     if not isinstance(lists, list) or not all(isinstance(u, str) for u in lists):

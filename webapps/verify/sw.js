@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v4';
+const VERSION = 'v5';
 const PRECACHE = [
   './',
   'index.html',

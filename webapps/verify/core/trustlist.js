@@ -30,12 +30,10 @@ async function issuer(entry) {
     const kid = str(k, 'kid');
     if (keys.has(kid)) throw malformed(`duplicate kid ${kid}`);
     const { x, y } = checkJwk(get(k, 'jwk'));
-    keys.set(kid, {
-      kid,
-      key: await importPoint(x, y),
-      notBefore: optInt(k, 'not_before'),
-      notAfter: optInt(k, 'not_after'),
-    });
+    const notBefore = optInt(k, 'not_before');
+    const notAfter = optInt(k, 'not_after');
+    if (notBefore !== null && notAfter !== null && notAfter < notBefore) throw malformed(`key ${kid} ends before it starts`);
+    keys.set(kid, { kid, key: await importPoint(x, y), notBefore, notAfter });
   }
   const lists = get(entry, 'status_lists') ?? [];
   if (!Array.isArray(lists) || !lists.every((u) => typeof u === 'string')) {
@@ -53,6 +51,12 @@ async function issuer(entry) {
   };
 }
 
+// Whether a key may sign something dated t (a credential's or status list's iat):
+// not a retired key, nor the announced next one before its start (trustlist.py).
+export function keyValidAt(key, t) {
+  return (key.notBefore === null || t >= key.notBefore) && (key.notAfter === null || t <= key.notAfter);
+}
+
 // anchors: [{x, y, key}] (coordinates as bytes, key as a CryptoKey).
 export async function parse(text, anchors) {
   const token = parseJws(text);
@@ -62,7 +66,7 @@ export async function parse(text, anchors) {
   for (const a of anchors) {
     if ((await thumbprint(a.x, a.y)) === kid) anchor = a;
   }
-  if (anchor === null) throw new WireError('unknown_key', 'trust list is not signed by a pinned trust anchor');
+  if (anchor === null) throw new WireError('wrong_anchor', 'trust list is not signed by a pinned trust anchor');
   await token.verify(anchor.key);
   const p = token.payload;
   const iat = optInt(p, 'iat');
