@@ -691,7 +691,7 @@ def _(lab: Lab) -> Built:
 
 def _office(lab: Lab, disclosures: Sequence[str], jwt: str | None = None) -> Built:
     jwt = jwt or sdjwt.parse_compact(lab.issued).issuer_jwt
-    return Built(lab.bound(jwt, disclosures), profile="office")
+    return Built(lab.bound(jwt, disclosures, aud=credential.OFFICE_AUDIENCE), profile="office")
 
 
 @case("unreferenced-disclosure", Reason.BAD_DISCLOSURE)
@@ -893,7 +893,30 @@ def _(lab: Lab) -> str:
 
 @case("wrong-audience", Reason.WRONG_AUDIENCE)
 def _(lab: Lab) -> str:
-    return lab.present(audience="urn:dualres:office")
+    return lab.present(audience="urn:x-shop:42")
+
+
+# Issue 13: each disclosure class has its own audience, so a QR goes only where
+# it was made for (an office QR names the person; a counter must not take it).
+@case("office-qr-at-counter", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    return Built(lab.present(profile="office"), profile="counter")
+
+
+@case("counter-qr-at-office", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    return Built(lab.present(profile="counter"), profile="office")
+
+
+@case("counter-qr-at-shelter", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    return Built(lab.present(profile="counter"), profile="shelter")
+
+
+@case("office-disclosures-with-counter-audience", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    office = lab.present(profile="office", audience=credential.COUNTER_AUDIENCE)
+    return Built(office, profile="office")
 
 
 @case("audience-missing", Reason.WRONG_AUDIENCE)
@@ -1052,9 +1075,9 @@ def _(lab: Lab) -> Built:
 # === The profile's policy =================================================================
 
 
-@case("counter-presentation-at-office", Reason.MISSING_DISCLOSURE)
+@case("office-audience-nothing-disclosed", Reason.MISSING_DISCLOSURE)
 def _(lab: Lab) -> Built:
-    return Built(lab.present(), profile="office")
+    return Built(lab.present(audience=credential.OFFICE_AUDIENCE), profile="office")
 
 
 @case("office-presentation-missing-primary-residence", Reason.MISSING_DISCLOSURE)
@@ -1062,9 +1085,9 @@ def _(lab: Lab) -> Built:
     return _office(lab, lab.disclosures(["person"]))
 
 
-@case("counter-presentation-at-shelter", Reason.MISSING_DISCLOSURE)
+@case("office-audience-nothing-disclosed-at-shelter", Reason.MISSING_DISCLOSURE)
 def _(lab: Lab) -> Built:
-    return Built(lab.present(), profile="shelter")
+    return Built(lab.present(audience=credential.OFFICE_AUDIENCE), profile="shelter")
 
 
 # --- Running the corpus ------------------------------------------------------------------------
@@ -1143,7 +1166,7 @@ def test_refused_scan_does_not_burn_the_nonce(lab: Lab) -> None:
     store = MemoryReplayStore()
     payload = lab.present()
     refused = verify(payload, lab.bundle, "office", now=NOW, replay=store)
-    assert refused.reason is Reason.MISSING_DISCLOSURE
+    assert refused.reason is Reason.WRONG_AUDIENCE
     assert verify(payload, lab.bundle, "counter", now=NOW, replay=store).ok
 
 

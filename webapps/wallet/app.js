@@ -295,7 +295,7 @@ async function drawPresentation(fresh) {
     const now = nowSeconds();
     let compact;
     try {
-      compact = await present(state.card.credential, state.holder.privateKey, { names: qr.names, now });
+      compact = await present(state.card.credential, state.holder.privateKey, { names: qr.names, profile: qr.profile, now });
     } finally {
       qr.signing = false;
     }
