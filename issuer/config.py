@@ -53,6 +53,11 @@ class Settings:
     # each is shown once at a counter (issue 13).  Chosen by bench/batch_scale.py
     # against the 3 MB nationwide bundle (docs/scale.md §5).
     batch_size: int = 10
+    # Days a credential of a batch stays valid (day-granular, never past the
+    # registration): short enough that revoked credentials leave the status
+    # lists within a month, which keeps the nationwide bundle small; the
+    # wallet refills with its refresh token while online (docs/scale.md §5).
+    credential_days: int = 30
     max_request_bytes: int = 1024 * 1024
     # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes
     # none: a client could otherwise claim https (and get HSTS) or any address.

@@ -222,3 +222,80 @@ def test_iat_is_the_day_in_japan(hour: int) -> None:
     fresh = datetime(2026, 12, 3, 0, 30, tzinfo=UTC)
     assert coarse_iat(datetime(2026, 12, 3, 11, tzinfo=JST), fresh) == int(fresh.timestamp())
     assert iat % DAY == (DAY - 9 * 3600) % DAY
+
+
+def test_refill_with_the_refresh_token(client, clock, staff, reg_id, app) -> None:
+    """The wallet refills while online: each token response carries the next grant."""
+    offer = test_oid4vci.make_offer(client, staff, reg_id)
+    r = test_oid4vci.token_req(client, test_oid4vci.code_of(client, offer), offer["tx_code"])
+    assert r.status_code == 200, r.json
+    refresh = r.json["refresh_token"]
+    meta = client.get("/.well-known/oauth-authorization-server/lg/203211").json
+    assert "refresh_token" in meta["grant_types_supported"]
+
+    def refill(token: str) -> Any:
+        return client.post(
+            "/lg/203211/token", data={"grant_type": "refresh_token", "refresh_token": token}
+        )
+
+    def fetch(access: str, n: int) -> Any:
+        c_nonce = nonce(client)
+        keys = [jws.generate_key() for _ in range(n)]
+        return credential_req(
+            client,
+            access,
+            {
+                "credential_configuration_id": CONFIG,
+                "proofs": {"jwt": [proof(k, clock, c_nonce) for k in keys]},
+            },
+        )
+
+    assert fetch(r.json["access_token"], 3).status_code == 200
+    clock.advance(7 * DAY)
+    again = refill(refresh)
+    assert again.status_code == 200, again.json
+    assert fetch(again.json["access_token"], 3).status_code == 200
+    # Single use, rotated; a made-up or mangled one is refused like a used code.
+    assert_error(refill(refresh), 400, "invalid_grant")
+    assert_error(refill("x" * 43 + ".y"), 400, "invalid_grant")
+    assert_error(refill("no-separator"), 400, "invalid_grant")
+    assert_error(
+        refill(again.json["refresh_token"].rsplit(".", 1)[0] + ".wrong"), 400, "invalid_grant"
+    )
+    # The wrong secret above counted against the grant, the right one still works.
+    nxt = refill(again.json["refresh_token"])
+    assert nxt.status_code == 200, nxt.json
+    # Suspended: the token endpoint answers, the credential endpoint refuses, no next grant.
+    with app.app_context(), services().db.session() as s:
+        sup = create_token(s, "203211", "supervisor", "係長", T0)
+    r = client.post(
+        f"{API}/registrations/{reg_id}/suspend", json={"reason": "確認"}, headers=h(sup)
+    )
+    assert r.status_code == 200
+    denied = refill(nxt.json["refresh_token"])
+    assert denied.status_code == 200 and "refresh_token" not in denied.json
+    assert_error(fetch(denied.json["access_token"], 2), 400, "credential_request_denied")
+
+
+def test_batch_credentials_are_short_lived_and_leave_the_lists(
+    client, clock, staff, reg_id, app
+) -> None:
+    creds = batch(client, clock, staff, reg_id, 2)
+    with app.app_context():
+        days = services().settings.credential_days
+    body = jws.parse(sdjwt.parse_compact(creds[0][1]).issuer_jwt).payload
+    assert body["exp"] - body["iat"] == (days + 1) * DAY
+    with app.app_context(), services().db.session() as s:
+        sup = create_token(s, "203211", "supervisor", "係長", T0)
+    r = client.post(f"{API}/registrations/{reg_id}/revoke", json={"reason": "転出"}, headers=h(sup))
+    assert r.status_code == 200
+    from dualres.verifier.wire import statuslist
+
+    def set_entries() -> int:
+        _, tok = statuslist.parse_token(client.get("/lg/203211/status/1").text)
+        return sum(1 for b in tok.status_list.data if b)
+
+    assert set_entries() == 2
+    # A day after they expired, the list no longer carries them.
+    clock.advance((days + 3) * DAY)
+    assert set_entries() == 0

@@ -130,13 +130,16 @@ def issue_batch(
             "invalid_holder_key", "no holder key", description_ja="端末の鍵がありません"
         )
     publics = holder_keys(holder_jwks)
-    exp = end_of_day_jst(reg.valid_until)
-    if exp <= now:
+    if end_of_day_jst(reg.valid_until) <= now:
         raise StateConflict(
             "registration_expired",
             "the registration's validity has ended",
             description_ja="登録の有効期間が終了しています",
         )
+    # The end of a Japanese day, like iat its start: credential_days from
+    # today, never past the registration (docs/scale.md §5 chose the length).
+    last_day = min(reg.valid_until, japan_day(now) + timedelta(days=settings.credential_days))
+    exp = end_of_day_jst(last_day)
     municipality = reg.municipality
     key = signing_key(session, municipality, now)
     private = keys.load(key.key_ref)

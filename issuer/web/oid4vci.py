@@ -124,7 +124,7 @@ def as_metadata(lg_code: str) -> Response:
         {
             "issuer": base,
             "token_endpoint": f"{base}/token",
-            "grant_types_supported": [PRE_AUTH_GRANT],
+            "grant_types_supported": [PRE_AUTH_GRANT, "refresh_token"],
             "pre-authorized_grant_anonymous_access_supported": True,
             "dpop_signing_alg_values_supported": ["ES256"],
             "response_types_supported": [],
@@ -233,30 +233,41 @@ def token(lg_code: str) -> tuple[Response, int]:
     form = request.form
     # Unknown parameters (resource, client_id, authorization_details...) are
     # ignored, as RFC 6749 §3.2 asks; repeated ones are an error (§3.1).
-    for name in ("grant_type", "pre-authorized_code", "tx_code"):
+    for name in ("grant_type", "pre-authorized_code", "tx_code", "refresh_token"):
         if len(form.getlist(name)) > 1:
             raise oauth_error("invalid_request", f"{name} is repeated")
     grant = form.get("grant_type")
     if not grant:
         raise oauth_error("invalid_request", "grant_type is required")
-    if grant != PRE_AUTH_GRANT:
-        raise oauth_error("unsupported_grant_type", "only the pre-authorized code grant is offered")
-    code = form.get("pre-authorized_code")
-    if not code:
-        raise oauth_error("invalid_request", "pre-authorized_code is required")
+    if grant not in (PRE_AUTH_GRANT, "refresh_token"):
+        raise oauth_error(
+            "unsupported_grant_type", "only the pre-authorized code and refresh_token grants"
+        )
+    secret = form.get("pre-authorized_code" if grant == PRE_AUTH_GRANT else "refresh_token")
+    if not secret:
+        raise oauth_error("invalid_request", "pre-authorized_code or refresh_token is required")
     jkt = _dpop(m)
-    svc = services()
-    tok, _ = offers.redeem(
-        session(), m, code, form.get("tx_code"), settings=svc.settings, dpop_jkt=jkt, now=now()
-    )
-    session().commit()
-    return _no_store(
-        {
-            "access_token": tok,
-            "token_type": "DPoP" if jkt else "Bearer",
-            "expires_in": int(offers.TOKEN_LIFETIME.total_seconds()),
-        }
-    )
+    svc, s = services(), session()
+    if grant == PRE_AUTH_GRANT:
+        tok, row = offers.redeem(
+            s, m, secret, form.get("tx_code"), settings=svc.settings, dpop_jkt=jkt, now=now()
+        )
+    else:
+        tok, row = offers.redeem_refresh(
+            s, m, secret, settings=svc.settings, dpop_jkt=jkt, now=now()
+        )
+    # The next refill, rotated on every use (issue 13: the wallet refills its
+    # batch of one-time credentials while online).
+    refresh = offers.refresh_grant(s, row.registration, settings=svc.settings, now=now())
+    s.commit()
+    body: dict[str, Any] = {
+        "access_token": tok,
+        "token_type": "DPoP" if jkt else "Bearer",
+        "expires_in": int(offers.TOKEN_LIFETIME.total_seconds()),
+    }
+    if refresh is not None:
+        body["refresh_token"] = refresh
+    return _no_store(body)
 
 
 # --- nonce -----------------------------------------------------------------------------
