@@ -1184,6 +1184,48 @@ def test_replay_across_restart_sqlite(lab: Lab, tmp_path: Path) -> None:
         restarted.close()
 
 
+def test_replay_memory_keeps_nothing_that_links(lab: Lab, tmp_path: Path) -> None:
+    """Issue 13: a verifier remembers a digest of the KB nonce and its expiry, and
+    nothing from the credential (signature, holder key, status index, digests)."""
+    import sqlite3
+
+    from dualres.verifier.replay import nonce_digest
+    from dualres.verifier.wire import transport
+
+    payload = lab.present()
+    sd = sdjwt.parse_compact(transport.decode(payload))
+    assert sd.kb_jwt is not None
+    nonce = jws.parse(sd.kb_jwt).payload["nonce"]
+    body = jws.parse(sd.issuer_jwt).payload
+    linkable = [
+        sd.issuer_jwt.rsplit(".", 1)[1],
+        body["cnf"]["jwk"]["x"],
+        str(body["status"]["status_list"]["idx"]),
+        *body["_sd"],
+        nonce,
+    ]
+    path = tmp_path / "replay.sqlite"
+    disk, memory = SqliteReplayStore(path), MemoryReplayStore()
+    assert verify(payload, lab.bundle, "counter", now=NOW, replay=disk).ok
+    assert verify(payload, lab.bundle, "counter", now=NOW, replay=memory).ok
+    disk.close()
+    db = sqlite3.connect(path)
+    tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    columns = [r[1] for r in db.execute("PRAGMA table_info(seen_nonce)")]
+    rows = db.execute("SELECT h, until FROM seen_nonce").fetchall()
+    db.close()
+    assert tables == [("seen_nonce",)] and columns == ["h", "until"]
+    assert rows == [(nonce_digest(nonce), NOW + 120 + 30)]
+    assert memory._until == {nonce_digest(nonce): NOW + 120 + 30}
+    raw = path.read_bytes() + (
+        path.with_name(path.name + "-wal").read_bytes()
+        if path.with_name(path.name + "-wal").exists()
+        else b""
+    )
+    for value in linkable:
+        assert value.encode() not in raw, value
+
+
 def test_replay_window_closes(lab: Lab, tmp_path: Path) -> None:
     # After the window the nonce is forgotten, and the KB-JWT is stale anyway.
     store = SqliteReplayStore(tmp_path / "r.sqlite")
