@@ -109,12 +109,15 @@ def test_twenty_counter_presentations_share_nothing(client, clock, staff, reg_id
     salts = [json.loads(b64d(d))[0] for _, c in creds for d in sdjwt.parse_compact(c).disclosures]
     assert len(salts) == 20 * len(vc.DISCLOSABLE) and len(set(salts)) == len(salts)
 
+    from dualres.wallet.qr import qr_version
+
     bundle, store = _bundle(client), MemoryReplayStore()
-    parts = []
+    parts, versions = [], []
     for hk, issued in creds:
         clock.advance(31)  # a new QR every ~30 s, as the wallets make them
         text = holder.present_qr_text(issued, hk, now=now_s(clock))
         assert verify(text, bundle, "counter", now=clock(), replay=store).ok
+        versions.append(qr_version(text, "M"))
         parts.append(_parts(text))
 
     # Nothing repeats across the twenty, except what every credential of this
@@ -130,6 +133,8 @@ def test_twenty_counter_presentations_share_nothing(client, clock, staff, reg_id
     ):
         values = [p[field] for p in parts]
         assert len(set(values)) == 20, (field, Counter(values).most_common(1))
+    # A one-time credential is no bigger: the counter QR stays at version 18 or lower (M).
+    assert max(versions) <= 18, versions
     digests = [d for p in parts for d in p["digests"]]
     assert len(set(digests)) == len(digests)
     # iat is 00:00 JST of the day of issuance; exp 24:00 JST of the last valid day.
