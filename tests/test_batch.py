@@ -264,6 +264,13 @@ def test_refill_with_the_refresh_token(client, clock, staff, reg_id, app) -> Non
     assert_error(refill(refresh), 400, "invalid_grant")
     assert_error(refill("x" * 43 + ".y"), 400, "invalid_grant")
     assert_error(refill("no-separator"), 400, "invalid_grant")
+    for junk in (".", "a.", ".b", "é" * 50 + ".x", "x" * 500, "\x00.\x00", "%ff.%fe"):
+        assert_error(refill(junk), 400, "invalid_grant")
+    assert_error(
+        client.post("/lg/203211/token", data={"grant_type": "refresh_token"}),
+        400,
+        "invalid_request",
+    )
     assert_error(
         refill(again.json["refresh_token"].rsplit(".", 1)[0] + ".wrong"), 400, "invalid_grant"
     )
