@@ -311,3 +311,31 @@ def test_batch_credentials_are_short_lived_and_leave_the_lists(
     # A day after they expired, the list no longer carries them.
     clock.advance((days + 3) * DAY)
     assert set_entries() == 0
+
+
+def test_a_full_list_of_expired_credentials_leaves_the_trust_list(
+    client, clock, staff, reg_id, app
+) -> None:
+    from sqlalchemy import update
+
+    from dualres.issuer.domain.models import StatusList
+
+    def lists() -> list[str]:
+        body = jws.parse(client.get("/trust-list").text).payload
+        (entry,) = [i for i in body["issuers"] if i["lg_code"] == "203211"]
+        return [u.rsplit("/", 1)[1] for u in entry["status_lists"]]
+
+    batch(client, clock, staff, reg_id, 2)
+    with app.app_context(), services().db.session() as s:
+        s.execute(update(StatusList).values(full=True))
+        s.commit()
+    batch(client, clock, staff, reg_id, 2)  # opens list 2
+    assert lists() == ["1", "2"]
+    with app.app_context():
+        days = services().settings.credential_days
+    # Still listed the day after its credentials expired (skew, token lifetime)...
+    clock.advance((days + 1) * DAY + 3600)
+    assert lists() == ["1", "2"]
+    # ...and gone after that; the open list stays whatever it holds.
+    clock.advance(2 * DAY)
+    assert lists() == ["2"]
