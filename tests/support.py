@@ -187,7 +187,7 @@ class World:
         profile: str = "counter",
         now: int = NOW,
         holder_key: ec.EllipticCurvePrivateKey | None = None,
-        audience: str = credential.COUNTER_AUDIENCE,
+        audience: str | None = None,
         nonce: str | None = None,
         qr: bool = True,
     ) -> str:

@@ -423,9 +423,9 @@ def test_check_office_shows_disclosed_claims(
         "  生年月日: 昭和60年6月15日（1985-06-15）",
         "  住所（市区町村）: 東京都千代田区",
     ]
-    # The counter presentation discloses nothing, so the office refuses it.
+    # A counter presentation is made for the counter's audience: the office refuses it.
     code, out, _ = check(capsys, bundle_file, "--profile", "office", lw.present())
-    assert code == 1 and "(missing_disclosure)" in out
+    assert code == 1 and "(wrong_audience)" in out
 
 
 def test_check_revoked(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path) -> None:

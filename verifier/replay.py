@@ -4,6 +4,11 @@ A QR shown at a counter is one-way, so the verifier cannot hand out its own
 nonce; instead it remembers every wallet nonce until its presentation window
 closes.  ``SqliteReplayStore`` keeps that memory on disk, so restarting the
 verifier (or running two scanners on one machine) does not reopen the window.
+
+What is kept is what replay needs and nothing that links (issue 13): the
+SHA-256 of the KB-JWT nonce and the second its window closes, dropped after
+that.  No part of the credential (issuer signature, holder key, status index)
+is stored, so a verifier's memory cannot tell that two visits were one person.
 """
 
 from __future__ import annotations
@@ -13,6 +18,15 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Protocol
+
+
+def nonce_digest(nonce: str) -> bytes:
+    """What the memory keeps of a nonce: its SHA-256, never the nonce itself.
+
+    surrogatepass: a JSON nonce may hold a lone surrogate ("\\ud800"), which
+    strict UTF-8 cannot encode; it must be refused as a replay, not crash.
+    """
+    return hashlib.sha256(nonce.encode("utf-8", "surrogatepass")).digest()
 
 
 class ReplayStore(Protocol):
@@ -25,7 +39,7 @@ class MemoryReplayStore:
     """In-process memory: enough for tests and a long-running single process."""
 
     def __init__(self) -> None:
-        self._until: dict[str, int] = {}
+        self._until: dict[bytes, int] = {}
         self._lock = threading.Lock()
         self._prune_at = 4096
 
@@ -36,10 +50,11 @@ class MemoryReplayStore:
                 # Prune again only after as many new entries as survived:
                 # a busy window must not make every scan rebuild the dict.
                 self._prune_at = max(4096, 2 * len(self._until))
-            seen = self._until.get(nonce)
+            h = nonce_digest(nonce)
+            seen = self._until.get(h)
             if seen is not None and seen >= now:
                 return False
-            self._until[nonce] = until
+            self._until[h] = until
             return True
 
 

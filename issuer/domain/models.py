@@ -151,7 +151,13 @@ class Credential(Base):
     """One credential on one phone.  The token itself is never stored."""
 
     __tablename__ = "credential"
-    __table_args__ = (UniqueConstraint("status_list_id", "status_idx", name="uq_status_slot"),)
+    __table_args__ = (
+        UniqueConstraint("status_list_id", "status_idx", name="uq_status_slot"),
+        # "Does this list still hold a live credential?" (trust list) and "its set
+        # entries that have not expired" (status token) are index seeks, not scans of
+        # every credential a list ever held (issue 13: short-lived batches).
+        Index("ix_credential_list_expiry", "status_list_id", "expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"), index=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,16 @@ from dualres.issuer.domain.models import Credential, Municipality, StatusList
 from dualres.verifier.wire import statuslist
 
 FULL_AFTER_COLLISIONS = 8  # a list ~85% full keeps colliding: open the next
+# An expired credential is refused on its exp before its status is read, so a
+# day after it expired its slot need not be published: lists carry only live
+# credentials and the bundle stays the size of the live population (issue 13).
+# The day covers verifiers' clock skew and the token's own lifetime.
+EXPIRED_GRACE = timedelta(days=1)
+
+
+def live_after(now: datetime) -> datetime:
+    """Credentials expiring before this are left out of lists and the trust list."""
+    return now - EXPIRED_GRACE
 
 
 def status_uri(settings: Settings, lg_code: str, number: int) -> str:
@@ -128,7 +138,9 @@ def build_token(
     bits = statuslist.StatusList.new(lst.size, lst.bits)
     rows = session.execute(
         select(Credential.status_idx, Credential.status).where(
-            Credential.status_list_id == lst.id, Credential.status != statuslist.VALID
+            Credential.status_list_id == lst.id,
+            Credential.status != statuslist.VALID,
+            Credential.expires_at > live_after(now),
         )
     )
     for idx, st in rows:

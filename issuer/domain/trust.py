@@ -12,13 +12,13 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain.keys import KeyStore, trusted_keys
-from dualres.issuer.domain.models import Municipality, SigningKey, StatusList
-from dualres.issuer.domain.statuslists import status_uri
+from dualres.issuer.domain.models import Credential, Municipality, SigningKey, StatusList
+from dualres.issuer.domain.statuslists import live_after, status_uri
 from dualres.verifier.wire import trustlist
 
 
@@ -45,9 +45,16 @@ def issuer_entry(
         if k.not_after is not None:
             entry["not_after"] = _epoch(k.not_after)
         keys.append(entry)
+    # A full list whose credentials have all expired is retired: verifiers
+    # refuse those credentials on exp alone, and every list kept costs each
+    # verifier a token at every sync (batches of short-lived credentials fill a
+    # list every few weeks).
+    live = exists().where(
+        Credential.status_list_id == StatusList.id, Credential.expires_at > live_after(now)
+    )
     lists = session.execute(
         select(StatusList.number)
-        .where(StatusList.municipality_id == m.id)
+        .where(StatusList.municipality_id == m.id, (StatusList.full.is_(False)) | live)
         .order_by(StatusList.number)
     ).scalars()
     out: dict[str, Any] = {

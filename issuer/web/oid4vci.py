@@ -106,6 +106,8 @@ def issuer_metadata(lg_code: str) -> Response:
             "credential_issuer": base,
             "credential_endpoint": f"{base}/credential",
             "nonce_endpoint": f"{base}/nonce",
+            # One proof per holder key, one one-time credential per proof (issue 13).
+            "batch_credential_issuance": {"batch_size": services().settings.batch_size},
             "display": display,
             "credential_configurations_supported": {CONFIGURATION_ID: _credential_configuration()},
         }
@@ -122,7 +124,7 @@ def as_metadata(lg_code: str) -> Response:
         {
             "issuer": base,
             "token_endpoint": f"{base}/token",
-            "grant_types_supported": [PRE_AUTH_GRANT],
+            "grant_types_supported": [PRE_AUTH_GRANT, "refresh_token"],
             "pre-authorized_grant_anonymous_access_supported": True,
             "dpop_signing_alg_values_supported": ["ES256"],
             "response_types_supported": [],
@@ -231,30 +233,41 @@ def token(lg_code: str) -> tuple[Response, int]:
     form = request.form
     # Unknown parameters (resource, client_id, authorization_details...) are
     # ignored, as RFC 6749 §3.2 asks; repeated ones are an error (§3.1).
-    for name in ("grant_type", "pre-authorized_code", "tx_code"):
+    for name in ("grant_type", "pre-authorized_code", "tx_code", "refresh_token"):
         if len(form.getlist(name)) > 1:
             raise oauth_error("invalid_request", f"{name} is repeated")
     grant = form.get("grant_type")
     if not grant:
         raise oauth_error("invalid_request", "grant_type is required")
-    if grant != PRE_AUTH_GRANT:
-        raise oauth_error("unsupported_grant_type", "only the pre-authorized code grant is offered")
-    code = form.get("pre-authorized_code")
-    if not code:
-        raise oauth_error("invalid_request", "pre-authorized_code is required")
+    if grant not in (PRE_AUTH_GRANT, "refresh_token"):
+        raise oauth_error(
+            "unsupported_grant_type", "only the pre-authorized code and refresh_token grants"
+        )
+    secret = form.get("pre-authorized_code" if grant == PRE_AUTH_GRANT else "refresh_token")
+    if not secret:
+        raise oauth_error("invalid_request", "pre-authorized_code or refresh_token is required")
     jkt = _dpop(m)
-    svc = services()
-    tok, _ = offers.redeem(
-        session(), m, code, form.get("tx_code"), settings=svc.settings, dpop_jkt=jkt, now=now()
-    )
-    session().commit()
-    return _no_store(
-        {
-            "access_token": tok,
-            "token_type": "DPoP" if jkt else "Bearer",
-            "expires_in": int(offers.TOKEN_LIFETIME.total_seconds()),
-        }
-    )
+    svc, s = services(), session()
+    if grant == PRE_AUTH_GRANT:
+        tok, row = offers.redeem(
+            s, m, secret, form.get("tx_code"), settings=svc.settings, dpop_jkt=jkt, now=now()
+        )
+    else:
+        tok, row = offers.redeem_refresh(
+            s, m, secret, settings=svc.settings, dpop_jkt=jkt, now=now()
+        )
+    # The next refill, rotated on every use (issue 13: the wallet refills its
+    # batch of one-time credentials while online).
+    refresh = offers.refresh_grant(s, row.registration, settings=svc.settings, now=now())
+    s.commit()
+    body: dict[str, Any] = {
+        "access_token": tok,
+        "token_type": "DPoP" if jkt else "Bearer",
+        "expires_in": int(offers.TOKEN_LIFETIME.total_seconds()),
+    }
+    if refresh is not None:
+        body["refresh_token"] = refresh
+    return _no_store(body)
 
 
 # --- nonce -----------------------------------------------------------------------------
@@ -303,7 +316,7 @@ def _bearer(m: Municipality) -> tuple[str, Any]:
     return value, row
 
 
-def _proof_jwt(body: dict[str, Any]) -> str:
+def _proof_jwts(body: dict[str, Any], batch_size: int) -> list[str]:
     bad = "invalid_credential_request"
     proofs, proof = body.get("proofs"), body.get("proof")
     if proofs is not None and proof is not None:
@@ -312,27 +325,42 @@ def _proof_jwt(body: dict[str, Any]) -> str:
         if not isinstance(proofs, dict) or set(proofs) != {"jwt"}:
             raise oauth_error(bad, 'proofs must be {"jwt": [...]}')
         jwts = proofs["jwt"]
-        # No batch issuance is advertised: exactly one proof, one credential.
-        if not isinstance(jwts, list) or len(jwts) != 1 or not isinstance(jwts[0], str):
-            raise oauth_error(bad, "proofs.jwt must hold exactly one JWT")
-        return jwts[0]
+        if not isinstance(jwts, list) or not jwts or not all(isinstance(j, str) for j in jwts):
+            raise oauth_error(bad, "proofs.jwt must be a non-empty array of JWTs")
+        if len(jwts) > batch_size:
+            raise oauth_error(bad, f"at most {batch_size} proofs (batch_size)")
+        return jwts
     if isinstance(proof, dict) and proof.get("proof_type") == "jwt":
         jwt = proof.get("jwt")
         if isinstance(jwt, str):
-            return jwt
+            return [jwt]
     raise oauth_error(bad, "a jwt proof of the holder key is required")
 
 
-def _holder_key(m: Municipality, jwt: str) -> dict[str, Any]:
-    parsed, jwk = _signed_by_header_key(jwt, PROOF_TYP, "invalid_proof")
-    p = parsed.payload
-    if p.get("aud") != issuer_url(services().settings, m.lg_code):
-        raise oauth_error("invalid_proof", "aud must be the credential issuer identifier")
-    _fresh_iat(p, "invalid_proof")
-    value = p.get("nonce")
+def _holder_keys(m: Municipality, jwts: list[str]) -> list[dict[str, Any]]:
+    """The keys the proofs prove, each for this issuer, fresh, with one c_nonce.
+
+    A wallet fetches one c_nonce and puts it in every proof of its batch
+    (OpenID4VCI 1.0 §8.2): the nonce is spent once, for the whole request.
+    """
+    keys: list[dict[str, Any]] = []
+    nonces: set[Any] = set()
+    for jwt in jwts:
+        parsed, jwk = _signed_by_header_key(jwt, PROOF_TYP, "invalid_proof")
+        p = parsed.payload
+        if p.get("aud") != issuer_url(services().settings, m.lg_code):
+            raise oauth_error("invalid_proof", "aud must be the credential issuer identifier")
+        _fresh_iat(p, "invalid_proof")
+        nonces.add(p.get("nonce") if isinstance(p.get("nonce"), str) else None)
+        keys.append(jwk)
+    if len({jws.thumbprint(k) for k in keys}) != len(keys):
+        raise oauth_error("invalid_proof", "each proof must be for its own holder key")
+    if len(nonces) != 1:
+        raise oauth_error("invalid_nonce", "every proof of a batch must carry the same c_nonce")
+    value = nonces.pop()
     if not isinstance(value, str) or not offers.consume_nonce(session(), m, value, now()):
         raise oauth_error("invalid_nonce", "the proof's nonce is missing, used or expired")
-    return jwk
+    return keys
 
 
 @bp.post("/lg/<lg_code>/credential")
@@ -350,8 +378,8 @@ def credential(lg_code: str) -> tuple[Response, int]:
     config = body.get("credential_configuration_id")
     if config != CONFIGURATION_ID:
         raise oauth_error("unknown_credential_configuration", "unknown credential configuration")
-    jwk = _holder_key(m, _proof_jwt(body))
     s, svc = session(), services()
+    jwks = _holder_keys(m, _proof_jwts(body, svc.settings.batch_size))
     # One token, one credential: the offer is spent with it.  Conditional, so
     # of two concurrent requests with the same token only one issues.
     spent = s.execute(
@@ -362,10 +390,10 @@ def credential(lg_code: str) -> tuple[Response, int]:
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise oauth_error("invalid_token", "the access token was already used", 401)
     try:
-        _, compact = registrations.issue(
+        issued = registrations.issue_batch(
             s,
             tok.registration,
-            jwk,
+            jwks,
             actor=f"oid4vci:offer:{tok.offer_id}",
             now=now(),
             settings=svc.settings,
@@ -374,7 +402,7 @@ def credential(lg_code: str) -> tuple[Response, int]:
     except StateConflict as exc:  # revoked, suspended or expired since the offer
         raise oauth_error("credential_request_denied", exc.description, 400) from None
     s.commit()
-    return _no_store({"credentials": [{"credential": compact}]})
+    return _no_store({"credentials": [{"credential": compact} for _, compact in issued]})
 
 
 # --- the offer's QR for the counter screen (staff API, not OpenID4VCI) ----------------

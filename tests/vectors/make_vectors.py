@@ -89,6 +89,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
         "verifier/wire/credential.py": {
             "VCT": credential.VCT,
             "COUNTER_AUDIENCE": credential.COUNTER_AUDIENCE,
+            "OFFICE_AUDIENCE": credential.OFFICE_AUDIENCE,
             "TIERS": list(credential.TIERS),
             "DISCLOSABLE": list(credential.DISCLOSABLE),
             "RESERVED": sorted(credential.RESERVED),
@@ -136,6 +137,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
         "verifier/sync.py": {"MAX_FETCH_BYTES": sync.MAX_FETCH_BYTES},
         "wallet/holder.py": {
             "PROFILE_DISCLOSURES": {k: list(v) for k, v in holder.PROFILE_DISCLOSURES.items()},
+            "PROFILE_AUDIENCES": dict(holder.PROFILE_AUDIENCES),
         },
         "schemas/activities.json": {"ACTIVITIES": schemas.load_json("activities.json")},
         "verifier/wareki.py": {

@@ -1,4 +1,4 @@
-"""The dual-residence credential: its type, claim layout and counter audience.
+"""The dual-residence credential: its type, claim layout and audiences.
 
 Always visible: ``iss`` (the municipality, DESIGN §4), ``iat``, ``exp``,
 ``nbf`` when set, ``vct``, ``tier``, ``status`` and ``cnf``.  Everything about
@@ -16,7 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dualres.verifier.wire import sdjwt
 
 VCT = "urn:dualres:dual-residence:1"
+# KB-JWT audiences, one per disclosure class (schemas/profiles carry them): a
+# QR made for an office (name, birth date) is refused at a counter and the
+# other way round, so a presentation cannot be shown where it was not meant.
 COUNTER_AUDIENCE = "urn:dualres:counter"
+OFFICE_AUDIENCE = "urn:dualres:office"
 TIERS: tuple[str, ...] = ("basic", "premium")
 
 # Disclosure groups, each a top-level claim (see schemas/ for their fields).
