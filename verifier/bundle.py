@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +156,8 @@ class Bundle:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a scanner reading the file never sees half of it."""
+        import tempfile  # with shutil and lzma, a tenth of a one-scan process's start-up
+
         target = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=".bundle-", dir=target.parent or Path("."))
         try:

@@ -43,7 +43,6 @@ from dualres.verifier.cliparse import Parser, ParserExit, add_version
 from dualres.verifier.profiles import PROFILE_NAMES
 from dualres.verifier.replay import SqliteReplayStore
 from dualres.verifier.result import VerificationResult
-from dualres.verifier.sync import load_anchor, save, sync
 from dualres.verifier.wareki import JST
 
 # Japan has had no daylight saving since 1951: a fixed offset needs no tzdata.
@@ -324,7 +323,12 @@ def _check(args: argparse.Namespace) -> int:
     lang: str = args.lang
     bundle_path = Path(args.bundle)
     try:
-        anchors = [load_anchor(args.anchor)] if args.anchor else None
+        if args.anchor:
+            from dualres.verifier.sync import load_anchor
+
+            anchors = [load_anchor(args.anchor)]
+        else:
+            anchors = None
         bundle = Bundle.load(bundle_path, anchors)
     except BundleError as exc:
         return _fail(
@@ -363,6 +367,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    # Imported here: http.client, ssl, email and a thread pool are a fifth of
+    # the start-up of a process that only checks one scan.
+    from dualres.verifier.sync import load_anchor, save, sync
+
     lang: str = args.lang
     now = _now(args.now)
     try:
