@@ -530,9 +530,16 @@ def bench_decode(fx: Fixtures, s: Settings) -> Section:
     return sec
 
 
+def bench_cli(fx: Fixtures, s: Settings) -> Section:
+    from . import cli  # imports this module: loaded on use
+
+    return cli.bench_cli(fx, s)
+
+
 GROUPS: dict[str, Callable[[Fixtures, Settings], Section]] = {
     "verify": bench_verify,
     "issue": bench_issue,
     "qrsize": bench_qrsize,
     "decode": bench_decode,
+    "cli": bench_cli,
 }
