@@ -133,6 +133,9 @@ def select(issued: str, names: Iterable[str]) -> SdJwt:
     """Keep only the disclosures of the named top-level claims (the holder's choice)."""
     sd = parse_compact(issued)
     wanted = set(names)
+    if not wanted:
+        # A counter presentation discloses nothing: no disclosure to decode.
+        return SdJwt(sd.issuer_jwt, (), None)
     keep = []
     for d in sd.disclosures:
         content = _json.loads(b64d(d))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from functools import lru_cache
 
 from dualres.verifier.wire.b64 import b64d, b64e, b64e_bytes
 from dualres.verifier.wire.base45 import decode as b45decode
@@ -115,11 +116,11 @@ _LIFT = re.compile(rb'"([A-Za-z0-9_-]{20,})"')
 _MARK = 0x01
 
 
-def _split_jws(text: str) -> list[bytes]:
+def _split_jws(text: str) -> tuple[bytes, bytes, bytes]:
     parts = text.split(".")
     if len(parts) != 3:
         raise ValueError("not a compact JWS")
-    return [b64d(p) for p in parts]
+    return b64d(parts[0]), b64d(parts[1]), b64d(parts[2])
 
 
 def _lift(segment: bytes, blobs: bytearray) -> bytes:
@@ -135,6 +136,19 @@ def _lift(segment: bytes, blobs: bytearray) -> bytes:
     return _LIFT.sub(repl, segment)
 
 
+# A wallet encodes the same issuer JWT again for every presentation (a new
+# KB-JWT each time): its decoded parts and lifted segments are kept, so a new
+# QR text pays only for the KB-JWT.  Pure functions of their input; bounded.
+_split_issuer_jws = lru_cache(maxsize=16)(_split_jws)
+
+
+@lru_cache(maxsize=32)
+def _lift_issuer(segment: bytes) -> tuple[bytes, bytes]:
+    blobs = bytearray()
+    body = _lift(segment, blobs)
+    return body, bytes(blobs)
+
+
 def encode(compact: str) -> str:
     """Encode a compact SD-JWT (with or without KB-JWT) for a QR code.
 
@@ -146,7 +160,7 @@ def encode(compact: str) -> str:
     issuer_jwt, *disclosures, kb = parts
     if len(disclosures) > MAX_DISCLOSURES:
         raise ValueError("too many disclosures")
-    ih, ip, isig = _split_jws(issuer_jwt)
+    ih, ip, isig = _split_issuer_jws(issuer_jwt)
     json_segments = [ih, ip]
     sigs = [isig]
     if kb:
@@ -159,8 +173,14 @@ def encode(compact: str) -> str:
     blobs = bytearray()
     skeleton = bytearray([(1 if kb else 0) | (2 if lift else 0)])
     skeleton += _varint(len(disclosures))
-    for seg in json_segments:
-        body = _lift(seg, blobs) if lift else seg
+    for i, seg in enumerate(json_segments):
+        if not lift:
+            body = seg
+        elif i < 2:
+            body, lifted = _lift_issuer(seg)
+            blobs += lifted
+        else:
+            body = _lift(seg, blobs)
         skeleton += _varint(len(body)) + body
     for sig in sigs:
         skeleton += _varint(len(sig))
