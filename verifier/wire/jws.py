@@ -8,6 +8,7 @@ and the key always supplied by the caller.  A token's own ``jwk``, ``jku``,
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,17 +69,29 @@ class CompactJWS:
             raise WrongTypeError(f"typ must be {typ!r}")
 
 
-def parse(compact: str) -> CompactJWS:
+def parse(compact: str, known: Mapping[str, bytes] | None = None) -> CompactJWS:
+    """Split and parse; ``known`` maps base64url segments to their bytes, already decoded
+    (``transport.decode_parts``), so they are not decoded again."""
     parts = compact.split(".")
     if len(parts) != 3:
         raise MalformedError("a compact JWS has three parts")
     h64, p64, s64 = parts
-    header = _json.loads_object(b64d(h64))
+    if known is None:
+        known = _NOTHING
+    raw = known.get(h64)
+    header = _json.loads_object(b64d(h64) if raw is None else raw)
     if "crit" in header:
         # We understand no extension; RFC 7515 §4.1.11 says reject.
         raise MalformedError("unsupported critical header")
-    payload = _json.loads_object(b64d(p64))
-    return CompactJWS(header, payload, f"{h64}.{p64}".encode("ascii"), b64d(s64))
+    raw = known.get(p64)
+    payload = _json.loads_object(b64d(p64) if raw is None else raw)
+    raw = known.get(s64)
+    return CompactJWS(
+        header, payload, f"{h64}.{p64}".encode("ascii"), b64d(s64) if raw is None else raw
+    )
+
+
+_NOTHING: Mapping[str, bytes] = {}
 
 
 def sign(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
