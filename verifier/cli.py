@@ -18,7 +18,9 @@ beside the bundle as ``<bundle stem>.replay.sqlite`` (``bundle.json`` →
 against that bundle then shares one memory, so a screenshot refused at one
 terminal is refused at the next, and it survives restarts.  ``--state-dir
 DIR`` puts it at ``DIR/replay.sqlite`` instead, e.g. when the bundle is on a
-read-only USB stick.
+read-only USB stick.  The verified bundle is remembered beside the replay
+memory (``bundle.verified.json``, verifier/bundlecache.py), so the next
+process need not verify the same bundle again.
 """
 
 from __future__ import annotations
@@ -275,6 +277,20 @@ def _replay_path(bundle: Path, state_dir: str | None) -> Path:
     return bundle.with_name(f"{bundle.stem}.replay.sqlite")
 
 
+def _cache_path(bundle: Path, state_dir: str | None, pinned: bool) -> Path | None:
+    """Where the verified bundle is remembered (verifier/bundlecache.py), if anywhere.
+
+    Beside the replay memory: the scanner's own state.  With a pinned
+    ``--anchor`` and no ``--state-dir`` the bundle's folder is by definition
+    not trusted, so nothing verified is remembered there.
+    """
+    if state_dir is not None:
+        return Path(state_dir) / "bundle.verified.json"
+    if pinned:
+        return None
+    return bundle.with_name(f"{bundle.stem}.verified.json")
+
+
 def _stdin_lines() -> Iterator[str]:
     """Lines as they arrive; undecodable bytes become a rejected payload, not a crash."""
     raw = getattr(sys.stdin, "buffer", None)
@@ -329,7 +345,13 @@ def _check(args: argparse.Namespace) -> int:
             anchors = [load_anchor(args.anchor)]
         else:
             anchors = None
-        bundle = Bundle.load(bundle_path, anchors)
+        cache = _cache_path(bundle_path, args.state_dir, pinned=anchors is not None)
+        if cache is not None:
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                cache = None  # then no cache: the replay memory will say what is wrong
+        bundle = Bundle.load(bundle_path, anchors, cache=cache)
     except BundleError as exc:
         return _fail(
             lang,
