@@ -89,7 +89,7 @@ def test_other_anchors_do_not_use_the_cache(bundle_file: Path, tmp_path: Path) -
         b"",
         b"{not json",
         b"[]",
-        b'{"format": "dualres-bundle-cache/0"}',
+        b'{"format": "dualres-bundle-cache/1"}',
         b"\xff\xfe\x00garbage",
     ],
     ids=["empty", "broken", "array", "old-format", "binary"],
@@ -102,7 +102,7 @@ def test_a_damaged_cache_means_a_full_load(
     bundle = Bundle.load(bundle_file, cache=cache)
     assert isinstance(bundle.status, dict)
     assert _answers(world, bundle) == ["ok", "revoked"]
-    assert json.loads(cache.read_bytes())["format"] == "dualres-bundle-cache/1"
+    assert json.loads(cache.read_bytes())["format"] == "dualres-bundle-cache/2"
 
 
 def test_a_cache_for_other_bytes_is_ignored(
