@@ -169,7 +169,11 @@ class _Context:
             except UnicodeDecodeError as exc:
                 raise _Reject(Reason.MALFORMED, "payload is not UTF-8") from exc
         text = payload.strip(PAYLOAD_WHITESPACE)
-        compact = transport.decode(text) if transport.is_transport(text) else text
+        known: Mapping[str, bytes] | None = None
+        if transport.is_transport(text):
+            compact, known = transport.decode_parts(text)
+        else:
+            compact = text
 
         # Trust data first: nothing is decided on an expired trust list.
         tl = bundle.trust_list
@@ -177,7 +181,7 @@ class _Context:
         self._fresh(tl.exp, prof.trust_list_grace, "trust_list")
 
         sd = sdjwt.parse_compact(compact)
-        token = jws.parse(sd.issuer_jwt)
+        token = jws.parse(sd.issuer_jwt, known)
         token.expect_typ(sdjwt.SD_JWT_VC_TYP)
         if token.header.get("alg") != jws.ES256:
             raise _Reject(Reason.UNSUPPORTED_ALG, f"algorithm {token.header.get('alg')!r}")
@@ -228,7 +232,7 @@ class _Context:
             if prof.holder_binding_required:
                 raise _Reject(Reason.HOLDER_BINDING_MISSING, "no key-binding JWT")
         else:
-            nonce, kb_iat = self._holder_binding(sd, holder_key, challenge)
+            nonce, kb_iat = self._holder_binding(sd, holder_key, challenge, known)
 
         status_idx, status_uri = _status_ref(body)
         entry = bundle.status.get(status_uri)
@@ -264,11 +268,15 @@ class _Context:
         return self.result(Reason.OK, "accepted", disclosed)
 
     def _holder_binding(
-        self, sd: sdjwt.SdJwt, holder_key: Any, challenge: Challenge | None
+        self,
+        sd: sdjwt.SdJwt,
+        holder_key: Any,
+        challenge: Challenge | None,
+        known: Mapping[str, bytes] | None,
     ) -> tuple[str, int]:
         prof, now = self.profile, self.now
         try:
-            kb = sdjwt.verify_kb_jwt(sd, holder_key)
+            kb = sdjwt.verify_kb_jwt(sd, holder_key, known)
         except SdHashMismatchError:
             raise
         except (BadSignatureError, WrongTypeError, MalformedError) as exc:

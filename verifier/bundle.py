@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,16 @@ class StatusEntry:
 class Bundle:
     """Verified trust data.  Build with ``from_tokens`` or ``load``; never directly."""
 
-    __slots__ = ("_raw", "anchor_pem", "created_at", "replay", "source", "status", "trust_list")
+    __slots__ = (
+        "_file",
+        "_raw",
+        "anchor_pem",
+        "created_at",
+        "replay",
+        "source",
+        "status",
+        "trust_list",
+    )
 
     def __init__(
         self,
@@ -68,8 +76,9 @@ class Bundle:
         raw: Mapping[str, Any],
     ) -> None:
         self.trust_list = trust_list
-        self.status = dict(status)
-        self._raw = dict(raw)
+        self.status: Mapping[str, StatusEntry] = dict(status)
+        self._raw: dict[str, Any] | None = dict(raw)
+        self._file: bytes | None = None
         self.created_at: int = int(raw["created_at"])
         self.source: str | None = raw.get("source")
         self.anchor_pem: str = str(raw["anchor"])
@@ -162,19 +171,77 @@ class Bundle:
 
     @classmethod
     def load(
-        cls, path: str | Path, anchors: Sequence[ec.EllipticCurvePublicKey] | None = None
+        cls,
+        path: str | Path,
+        anchors: Sequence[ec.EllipticCurvePublicKey] | None = None,
+        *,
+        cache: str | Path | None = None,
     ) -> Bundle:
+        """Load and re-verify a bundle file.
+
+        With ``cache`` (a file in the verifier's own state directory, see
+        verifier/bundlecache.py), a bundle verified before (the same bytes,
+        the same anchors) is taken from the cache instead of verified again,
+        and a bundle verified now is written to it.
+        """
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise BundleError("unreadable", f"{path}: {exc.strerror}") from exc
-        return cls.loads(data, anchors)
+        if cache is None:
+            return cls.loads(data, anchors)
+        from dualres.verifier import bundlecache
+
+        file_digest = bundlecache.digest(data)
+        # Without pinned anchors the file's own recorded anchor decides, and
+        # the file digest covers it.
+        ids = bundlecache.anchor_ids(anchors) if anchors is not None else ["recorded"]
+        plain = bundlecache.read(Path(cache), file_digest, ids)
+        if plain is not None:
+            return cls._from_cache(plain, data)
+        bundle = cls.loads(data, anchors)
+        assert bundle._raw is not None
+        owners = {uri: entry.issuer for uri, entry in bundle.status.items()}
+        dumped = bundlecache.dump(
+            file_digest=file_digest,
+            anchors=ids,
+            raw=bundle._raw,
+            trust=bundle.trust_list,
+            owners=owners,
+        )
+        bundlecache.write(Path(cache), dumped)
+        return bundle
+
+    @classmethod
+    def _from_cache(cls, plain: dict[str, Any], data: bytes) -> Bundle:
+        from dualres.verifier import bundlecache
+
+        def entry(cached: Any) -> StatusEntry:
+            owner, token = bundlecache.status_token(cached)
+            return StatusEntry(owner, token)
+
+        iss, iat, exp = plain["trust"]
+        self = cls.__new__(cls)
+        self.trust_list = trustlist.TrustList(iss, iat, exp, bundlecache.issuers(plain["issuers"]))
+        self.status = bundlecache.LazyMap(plain["status"], entry)
+        self._raw = None
+        self._file = data  # parsed only if someone asks for dumps()
+        self.created_at = int(plain["created_at"])
+        self.source = plain["source"]
+        self.anchor_pem = str(plain["anchor"])
+        self.replay = MemoryReplayStore()
+        return self
 
     def dumps(self) -> str:
+        if self._raw is None:
+            assert self._file is not None
+            self._raw = json.loads(self._file)
         return json.dumps(self._raw, ensure_ascii=False, indent=1)
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a scanner reading the file never sees half of it."""
+        import tempfile  # with shutil and lzma, a tenth of a one-scan process's start-up
+
         target = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=".bundle-", dir=target.parent or Path("."))
         try:
@@ -186,3 +253,18 @@ class Bundle:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def load_anchor(path: str | Path) -> ec.EllipticCurvePublicKey:
+    """The trust anchor's public key from a PEM file.
+
+    Here rather than in sync.py: ``check`` needs it on every start, and sync.py
+    brings in the HTTP client a check never uses."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BundleError("unreadable", f"anchor {path}: {exc.strerror}") from exc
+    try:
+        return jws.load_public_pem(data)
+    except (ValueError, TypeError) as exc:
+        raise BundleError("bad_anchor", f"{path} is not a P-256 public key PEM") from exc

@@ -26,7 +26,9 @@ beside the bundle as ``<bundle stem>.replay.sqlite`` (``bundle.json`` →
 against that bundle then shares one memory, so a screenshot refused at one
 terminal is refused at the next, and it survives restarts.  ``--state-dir
 DIR`` puts it at ``DIR/replay.sqlite`` instead, e.g. when the bundle is on a
-read-only USB stick.
+read-only USB stick.  The verified bundle is remembered beside the replay
+memory (``bundle.verified.json``, verifier/bundlecache.py), so the next
+process need not verify the same bundle again.
 """
 
 from __future__ import annotations
@@ -46,12 +48,11 @@ from typing import TYPE_CHECKING, Any, AnyStr
 
 from dualres.verifier import wareki
 from dualres.verifier._verify import verify
-from dualres.verifier.bundle import Bundle, BundleError
+from dualres.verifier.bundle import Bundle, BundleError, load_anchor
 from dualres.verifier.cliparse import Parser, ParserExit, add_version
 from dualres.verifier.profiles import PROFILE_NAMES
 from dualres.verifier.replay import SqliteReplayStore
 from dualres.verifier.result import VerificationResult
-from dualres.verifier.sync import load_anchor, save, sync
 from dualres.verifier.wareki import JST
 from dualres.verifier.wire import jws, trustlist
 
@@ -346,6 +347,18 @@ def _whole_lines(read: Callable[[int], AnyStr], newline: AnyStr) -> Iterator[Any
         yield chunk
 
 
+def _cache_path(state_dir: str | None) -> Path:
+    """Where the verified bundle is remembered (verifier/bundlecache.py).
+
+    In the scanner's own state (``--state-dir``) or beside the anchor pin, never
+    beside the bundle: the anchor is pinned outside the bundle because the bundle's
+    folder is not trusted, and a cache written there could claim anything verified.
+    """
+    if state_dir is not None:
+        return Path(state_dir) / "bundle.verified.json"
+    return config_dir() / "bundle.verified.json"
+
+
 def _stdin_lines() -> Iterator[str]:
     """Lines as they arrive; undecodable bytes become a rejected payload, not a crash."""
     raw = getattr(sys.stdin, "buffer", None)
@@ -401,7 +414,13 @@ def _check(args: argparse.Namespace) -> int:
                 return _no_anchor(lang)
             anchor = configured[0]
         # Always the pinned anchor, never the one recorded inside the file.
-        bundle = Bundle.load(bundle_path, [anchor])
+        cache_file = _cache_path(args.state_dir)
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache: Path | None = cache_file
+        except OSError:
+            cache = None  # then no cache: checking still works, only slower to start
+        bundle = Bundle.load(bundle_path, [anchor], cache=cache)
     except BundleError as exc:
         return _fail(
             lang,
@@ -439,6 +458,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    # Imported here: http.client, ssl, email and a thread pool are a fifth of
+    # the start-up of a process that only checks one scan.
+    from dualres.verifier.sync import save, sync
+
     lang: str = args.lang
     now = _now(args.now)
     pin_it = False

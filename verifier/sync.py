@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.bundle import MAX_BUNDLE_BYTES, Bundle, BundleError, parse_trust_list
-from dualres.verifier.wire import jws, trustlist
+from dualres.verifier.wire import trustlist
 
 FETCH_TIMEOUT = 30.0  # seconds per request: a slow municipal server, not a dead one
 # Far above any real document (a 10-million-entry status list is ~140 KB,
@@ -51,18 +51,6 @@ class SyncResult:
     source: str
     carried_bundle: bool  # the source was a bundle file, not a trust list
     warnings: tuple[str, ...]  # e.g. "stale_status_list <uri>"
-
-
-def load_anchor(path: str | Path) -> ec.EllipticCurvePublicKey:
-    """The trust anchor's public key from a PEM file."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SyncError("unreadable", f"anchor {path}: {exc.strerror}") from exc
-    try:
-        return jws.load_public_pem(data)
-    except (ValueError, TypeError) as exc:
-        raise SyncError("bad_anchor", f"{path} is not a P-256 public key PEM") from exc
 
 
 def _local_path(source: str) -> Path | None:

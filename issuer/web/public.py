@@ -7,7 +7,7 @@ import re
 from functools import cache
 from typing import Any, Final
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from dualres.issuer.domain.errors import NotFound
@@ -74,14 +74,20 @@ def status_list(lg_code: str, number: int) -> Response:
     )
     if lst is None:
         raise NotFound("status list")
-    token = svc.status_tokens.get(session(), lst, svc.settings, svc.keys, now())
+    token, etag = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, now())
     # no-cache: a cache may keep it but must revalidate, so a revocation shows
-    # in the very next fetch.
-    return Response(
-        token,
-        mimetype="application/statuslist+jwt",
-        headers={"Cache-Control": "no-cache", "ETag": f'"{lst.id}-{lst.version}"'},
-    )
+    # in the very next fetch; revalidating costs a verifier 304 and no body.
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+        return Response(status=304, headers=headers)
+    return Response(token, mimetype="application/statuslist+jwt", headers=headers)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly."""
+    if header.strip() == "*":
+        return True
+    return any(t.strip().removeprefix("W/") == etag for t in header.split(",")) if header else False
 
 
 @bp.get("/.well-known/jwt-vc-issuer/lg/<lg_code>")

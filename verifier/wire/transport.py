@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from functools import lru_cache
 
 from dualres.verifier.wire.b64 import b64d, b64e, b64e_bytes
 from dualres.verifier.wire.base45 import decode as b45decode
@@ -115,11 +116,11 @@ _LIFT = re.compile(rb'"([A-Za-z0-9_-]{20,})"')
 _MARK = 0x01
 
 
-def _split_jws(text: str) -> list[bytes]:
+def _split_jws(text: str) -> tuple[bytes, bytes, bytes]:
     parts = text.split(".")
     if len(parts) != 3:
         raise ValueError("not a compact JWS")
-    return [b64d(p) for p in parts]
+    return b64d(parts[0]), b64d(parts[1]), b64d(parts[2])
 
 
 def _lift(segment: bytes, blobs: bytearray) -> bytes:
@@ -135,6 +136,19 @@ def _lift(segment: bytes, blobs: bytearray) -> bytes:
     return _LIFT.sub(repl, segment)
 
 
+# A wallet encodes the same issuer JWT again for every presentation (a new
+# KB-JWT each time): its decoded parts and lifted segments are kept, so a new
+# QR text pays only for the KB-JWT.  Pure functions of their input; bounded.
+_split_issuer_jws = lru_cache(maxsize=16)(_split_jws)
+
+
+@lru_cache(maxsize=32)
+def _lift_issuer(segment: bytes) -> tuple[bytes, bytes]:
+    blobs = bytearray()
+    body = _lift(segment, blobs)
+    return body, bytes(blobs)
+
+
 def encode(compact: str) -> str:
     """Encode a compact SD-JWT (with or without KB-JWT) for a QR code.
 
@@ -146,7 +160,7 @@ def encode(compact: str) -> str:
     issuer_jwt, *disclosures, kb = parts
     if len(disclosures) > MAX_DISCLOSURES:
         raise ValueError("too many disclosures")
-    ih, ip, isig = _split_jws(issuer_jwt)
+    ih, ip, isig = _split_issuer_jws(issuer_jwt)
     json_segments = [ih, ip]
     sigs = [isig]
     if kb:
@@ -159,8 +173,14 @@ def encode(compact: str) -> str:
     blobs = bytearray()
     skeleton = bytearray([(1 if kb else 0) | (2 if lift else 0)])
     skeleton += _varint(len(disclosures))
-    for seg in json_segments:
-        body = _lift(seg, blobs) if lift else seg
+    for i, seg in enumerate(json_segments):
+        if not lift:
+            body = seg
+        elif i < 2:
+            body, lifted = _lift_issuer(seg)
+            blobs += lifted
+        else:
+            body = _lift(seg, blobs)
         skeleton += _varint(len(body)) + body
     for sig in sigs:
         skeleton += _varint(len(sig))
@@ -181,6 +201,16 @@ def is_transport(text: str) -> bool:
 
 def decode(text: str) -> str:
     """Give back the exact compact SD-JWT a transport string carries."""
+    return decode_parts(text)[0]
+
+
+def decode_parts(text: str) -> tuple[str, dict[str, bytes]]:
+    """``decode``, plus the bytes of every base64url segment of the result, by its text.
+
+    The transport holds those bytes already: a verifier given them need not
+    decode the base64url text it was just handed back (each segment is the
+    canonical spelling of its bytes, so decoding it would give exactly these).
+    """
     m = _VERSION.match(text)
     if m is None:
         raise MalformedError("not a dualres transport string")
@@ -209,10 +239,19 @@ def decode(text: str) -> str:
     if n > MAX_DISCLOSURES:
         raise TooLargeError("too many disclosures")
     segs = []
+    known: dict[str, bytes] = {}
     for _ in range((4 if has_kb else 2) + n):
         body = r.take(r.varint())
-        segs.append(b64e(_unlift(body, blobs) if lifted else body))
-    sigs = [b64e(blobs.take(r.varint())) for _ in range(2 if has_kb else 1)]
+        raw = _unlift(body, blobs) if lifted else body
+        seg = b64e(raw)
+        known[seg] = raw
+        segs.append(seg)
+    sigs = []
+    for _ in range(2 if has_kb else 1):
+        raw = blobs.take(r.varint())
+        seg = b64e(raw)
+        known[seg] = raw
+        sigs.append(seg)
     if r.pos != len(skeleton) or blobs.pos != len(blobs.data):
         raise MalformedError("trailing bytes after the frame")
     issuer = f"{segs[0]}.{segs[1]}.{sigs[0]}"
@@ -222,20 +261,42 @@ def decode(text: str) -> str:
     else:
         kb = ""
         disclosures = segs[2:]
-    return "~".join([issuer, *disclosures]) + "~" + kb
+    return "~".join([issuer, *disclosures]) + "~" + kb, known
 
 
 def _unlift(body: bytes, blobs: _Reader) -> bytes:
+    # Straight-line on locals (no _Reader calls per mark): a counter
+    # presentation lifts 17 strings, and this is the verifier's hot path.
     if _MARK not in body:
         return body
-    out = bytearray()
-    r = _Reader(body)
-    while r.pos < len(body):
-        j = body.find(_MARK, r.pos)
+    out: list[bytes] = []
+    data, bpos = blobs.data, blobs.pos
+    end = len(body)
+    i = 0
+    while True:
+        j = body.find(_MARK, i)
         if j < 0:
-            out += body[r.pos :]
+            out.append(body[i:])
             break
-        out += body[r.pos : j]
-        r.pos = j + 1
-        out += b'"' + b64e_bytes(blobs.take(r.varint())) + b'"'
-    return bytes(out)
+        out.append(body[i:j])
+        if j + 1 >= end:
+            raise MalformedError("frame is truncated")
+        n = body[j + 1]
+        i = j + 2
+        if n >= 0x80:
+            if i >= end:
+                raise MalformedError("frame is truncated")
+            second = body[i]
+            if second >= 0x80:
+                raise MalformedError("varint too long")
+            n = (n & 0x7F) | (second << 7)
+            i += 1
+        stop = bpos + n
+        if stop > len(data):
+            raise MalformedError("frame is truncated")
+        out.append(b'"' + b64e_bytes(data[bpos:stop]) + b'"')
+        bpos = stop
+        if i >= end:
+            break
+    blobs.pos = bpos
+    return b"".join(out)
