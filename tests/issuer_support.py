@@ -133,7 +133,7 @@ def add_registration(
     """A person and an active premium registration, written straight to the database
     (no staff API, no identity check): 山田花子 of 千代田区, a second home in 軽井沢町,
     telework, valid for the year from 2026-11-01.  ``fields`` change any column."""
-    person = Person(identity_hash=identity_hash, created_at=now)
+    person = Person(person_key=identity_hash, created_at=now)
     s.add(person)
     s.flush()
     reg = Registration(
@@ -167,3 +167,58 @@ def add_registration(
     s.add(reg)
     s.flush()
     return reg
+
+
+# --- card checks: the resident's side, played by the JPKI simulator's cards ------------------
+
+
+def card_answer(
+    settings: Settings, card_id: str, message: bytes, pin: str | None = None
+) -> dict[str, Any]:
+    """What the reader sends back for ``card_id`` (the right 署名用 PIN unless ``pin``)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from dualres.issuer.domain.identity.jpki import SIGN, CardRefused, JpkiSimulator
+    from dualres.issuer.domain.identity.residents import BY_CARD
+    from dualres.verifier.wire.b64 import b64e
+
+    card = JpkiSimulator(settings.jpki_path).card(card_id)
+    try:
+        sig = card.sign(SIGN, BY_CARD[card_id].sign_password if pin is None else pin, message)
+    except CardRefused as refused:
+        return {"card_error": refused.code, "remaining": refused.remaining}
+    return {"certificate": b64e(card.certificate(SIGN).public_bytes(Encoding.DER)),
+            "signature": b64e(sig)}  # fmt: skip
+
+
+def card_check_id(
+    s: Session, settings: Settings, municipality_id: int, card_id: str, now: datetime
+) -> str:
+    """A verified card check of ``card_id`` for ``municipality_id``, in session ``s``."""
+    from dualres.issuer.domain.identity import checks
+
+    chk = checks.start(s, municipality_id=municipality_id, actor="test", now=now)
+    checks.answer(
+        s, settings, chk.public_id, card_answer(settings, card_id, checks.message(chk)), now
+    )
+    return chk.public_id
+
+
+def api_card_check(
+    client: Any, headers: dict[str, str], card_id: str, pin: str | None = None
+) -> dict[str, Any]:
+    """Through HTTP, as a clerk's API client and the resident's reader do: the
+    identity member of a registration request, ``{"card_check": id}``."""
+    from dualres.issuer.domain.identity.cardcheck import challenge_message
+    from dualres.issuer.web.context import services
+
+    r = client.post("/api/v1/card-checks", headers=headers)
+    assert r.status_code == 201, r.get_json()
+    chk = r.get_json()
+    with client.application.app_context():
+        settings = services().settings
+    msg = challenge_message(chk["id"], chk["challenge"])
+    r = client.post(
+        f"/card-checks/{chk['id']}/response", json=card_answer(settings, card_id, msg, pin)
+    )
+    return {"card_check": chk["id"], "answer": r.get_json(), "status": r.status_code}

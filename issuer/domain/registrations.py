@@ -24,13 +24,7 @@ from sqlalchemy.orm import Session
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import audit, rules
 from dualres.issuer.domain.errors import NotFound, StateConflict
-from dualres.issuer.domain.identity import (
-    IdentityError,
-    IdentityProvider,
-    PersonFacts,
-    identity_hash,
-    provider_for,
-)
+from dualres.issuer.domain.identity import PersonFacts, checks
 from dualres.issuer.domain.issuance import issue_credential
 from dualres.issuer.domain.keys import KeyStore
 from dualres.issuer.domain.models import (
@@ -46,8 +40,7 @@ from dualres.issuer.domain.models import (
     Registration,
 )
 from dualres.issuer.domain.parse import (
-    CardCheck,
-    CheckedCard,
+    CardCheckRef,
     Declared,
     NewRegistration,
     no_my_number,
@@ -83,7 +76,7 @@ def _check_form(req: NewRegistration, day: date, settings: Settings) -> tuple[da
     """
     if req.tier not in TIERS:
         raise rule("invalid_tier")
-    if req.tier == "premium" and not isinstance(req.identity, CardCheck | CheckedCard):
+    if req.tier == "premium" and not isinstance(req.identity, CardCheckRef):
         raise rule("identity_check_required")
     valid_from = req.valid_from or day
     if not day - MAX_FROM_PAST <= valid_from <= day + MAX_FROM_AHEAD:
@@ -127,36 +120,14 @@ def _check_identity(
     session: Session,
     municipality: Municipality,
     req: NewRegistration,
-    provider: IdentityProvider | None,
     *,
-    actor: str,
     now: datetime,
     settings: Settings,
 ) -> tuple[PersonFacts, str]:
-    """The facts to register and the person's keyed identity hash."""
+    """The facts to register and the person's key (never derived from a number)."""
     if isinstance(req.identity, Declared):
         return req.identity, _declared_hash(settings.identity_secret, req.identity)
-    if isinstance(req.identity, CheckedCard):
-        return req.identity.facts, req.identity.identity_hash
-    if provider is None:
-        provider = provider_for(session, settings)
-    try:
-        verified = provider.check(req.identity.my_number, req.identity.pin)
-    except IdentityError as exc:
-        # Recorded (and committed by the caller, see IdentityError.persist):
-        # repeated failures at one counter are worth a supervisor's look.
-        audit.append(
-            session,
-            municipality,
-            actor=actor,
-            action="identity.check_failed",
-            target=None,
-            detail={"error": exc.error, **exc.extra},
-            now=now,
-        )
-        raise
-    # From here on only the keyed hash exists; the number is not passed further.
-    return verified, identity_hash(settings.identity_secret, verified.stable_id)
+    return checks.consume(session, req.identity.check_id, municipality_id=municipality.id, now=now)
 
 
 def _person(session: Session, ident_hash: str, now: datetime) -> Person:
@@ -166,13 +137,13 @@ def _person(session: Session, ident_hash: str, now: datetime) -> Person:
     counters register the same person at once: the second waits, then counts
     the first's registration.
     """
-    q = select(Person).where(Person.identity_hash == ident_hash).with_for_update()
+    q = select(Person).where(Person.person_key == ident_hash).with_for_update()
     person = session.execute(q).scalar_one_or_none()
     if person is not None:
         return person
     try:
         with session.begin_nested():
-            person = Person(identity_hash=ident_hash, created_at=now)
+            person = Person(person_key=ident_hash, created_at=now)
             session.add(person)
     except IntegrityError:
         # Created concurrently: the row now exists and is committed.
@@ -235,20 +206,16 @@ def create_registration(
     actor: str,
     now: datetime,
     settings: Settings,
-    provider: IdentityProvider | None = None,
 ) -> Registration:
-    """Check the card, apply every rule, write the registration and its audit entry.
+    """Use the card check, apply every rule, write the registration and its audit entry.
 
-    The caller commits.  On an :class:`IdentityError` with ``persist`` set the
-    caller should commit too (the PIN counter and the audit entry), then answer
-    with the error.
+    The caller commits.  A rule that refuses rolls the card check's use back
+    with everything else, so the clerk can correct the form without a new check.
     """
     req = request if isinstance(request, NewRegistration) else parse_new(request)
     day = today(now)
     valid_from, since = _check_form(req, day, settings)
-    facts, ident_hash = _check_identity(
-        session, municipality, req, provider, actor=actor, now=now, settings=settings
-    )
+    facts, ident_hash = _check_identity(session, municipality, req, now=now, settings=settings)
     if rules.home_municipality(facts.address_lg_code) == municipality.lg_code:
         raise rule("own_municipality")
     person = _person(session, ident_hash, now)
@@ -261,7 +228,7 @@ def create_registration(
         person_id=person.id,
         tier=req.tier,
         state=ACTIVE,
-        identity_checked=isinstance(req.identity, CardCheck | CheckedCard),
+        identity_checked=isinstance(req.identity, CardCheckRef),
         family_name=facts.family_name,
         given_name=facts.given_name,
         family_name_kana=facts.family_name_kana,

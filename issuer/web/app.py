@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from dualres.issuer.config import Settings
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.web.api import bp as api_bp
+from dualres.issuer.web.cardcheck import bp as cardcheck_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
 from dualres.issuer.web.oid4vci import bp as oid4vci_bp
@@ -32,7 +33,14 @@ HTML_CSP = (
 )
 HSTS = "max-age=63072000; includeSubDomains"
 _SECRET_ENDPOINTS = frozenset(
-    {"oid4vci.token", "oid4vci.nonce", "oid4vci.credential", "oid4vci.credential_offer"}
+    {
+        "oid4vci.token",
+        "oid4vci.nonce",
+        "oid4vci.credential",
+        "oid4vci.credential_offer",
+        "cardcheck.reader",
+        "cardcheck.reader_answer",
+    }
 )
 
 
@@ -122,6 +130,6 @@ def create_app(
             h.setdefault("Cache-Control", "no-store")
         return resp
 
-    for bp in (public_bp, oid4vci_bp, api_bp, console_bp, webapps_bp):
+    for bp in (public_bp, oid4vci_bp, api_bp, cardcheck_bp, console_bp, webapps_bp):
         app.register_blueprint(bp)
     return app

@@ -353,9 +353,18 @@ class JpkiSimulator:
 
     @classmethod
     def ensure(cls, directory: Path, now: datetime) -> JpkiSimulator:
-        if (Path(directory) / "crl.der").is_file():
-            return cls(directory)
-        return cls.create(directory, now)
+        """The simulator in ``directory``, made on first use; a CRL near its
+        nextUpdate is republished (J-LIS publishes continuously; a demo left
+        running for a month must not start failing closed)."""
+        crl_path = Path(directory) / "crl.der"
+        if not crl_path.is_file():
+            return cls.create(directory, now)
+        sim = cls(directory)
+        crl = x509.load_der_x509_crl(crl_path.read_bytes())
+        nxt = crl.next_update_utc
+        if nxt is None or nxt < now + timedelta(days=1):
+            sim.publish_crl(now)
+        return sim
 
     def _ca(self) -> CA:
         cert = x509.load_pem_x509_certificate((self.dir / "ca.pem").read_bytes())
