@@ -213,7 +213,10 @@ def api_card_check(
     from dualres.issuer.web.context import services
 
     r = client.post("/api/v1/card-checks", headers=headers)
-    assert r.status_code == 201, r.get_json()
+    if r.status_code != 201:
+        # No check to be had (no token, a revoked one ...): the registration request
+        # that follows gets the same refusal, which is what such a test looks at.
+        return {"card_check": "no-check", "answer": r.get_json(), "status": r.status_code}
     chk = r.get_json()
     with client.application.app_context():
         settings = services().settings
@@ -222,3 +225,28 @@ def api_card_check(
         f"/card-checks/{chk['id']}/response", json=card_answer(settings, card_id, msg, pin)
     )
     return {"card_check": chk["id"], "answer": r.get_json(), "status": r.status_code}
+
+
+def card_client(app: Any) -> Any:
+    """A test client that plays the resident's card: a registration body whose identity
+    is the test placeholder ``{"card": id}`` gets a card check made through HTTP first
+    (POST /api/v1/card-checks with the same token, then the card's answer)."""
+    from flask.testing import FlaskClient
+
+    from dualres.issuer.domain.identity.residents import BY_CARD
+
+    from dualres.issuer.domain.identity.residents import BY_CARD
+
+    class CardClient(FlaskClient):
+        def open(self, *args: Any, **kwargs: Any) -> Any:
+            b = kwargs.get("json")
+            path = args[0] if args and isinstance(args[0], str) else ""
+            ident = b.get("identity") if isinstance(b, dict) else None
+            card = ident.get("card") if isinstance(ident, dict) and set(ident) == {"card"} else None
+            if path.endswith("/registrations") and isinstance(card, str) and card in BY_CARD:
+                check = api_card_check(self, kwargs.get("headers") or {}, card)
+                kwargs["json"] = {**b, "identity": {"card_check": check["card_check"]}}
+            return super().open(*args, **kwargs)
+
+    app.test_client_class = CardClient
+    return app.test_client()

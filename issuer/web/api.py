@@ -265,9 +265,9 @@ def start_card_check() -> tuple[Response, int]:
     return resp, 201
 
 
-@bp.get("/card-checks/<check_id>")
-def get_card_check(check_id: str) -> Response:
-    chk = checks.find(session(), check_id)
+@bp.get("/card-checks/<public_id>")
+def get_card_check(public_id: str) -> Response:
+    chk = checks.find(session(), public_id)
     if chk.municipality_id != _municipality().id:
         raise NotFound("card check")
     return jsonify(card_check_json(chk))

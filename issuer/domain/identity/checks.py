@@ -11,6 +11,7 @@ only relayed (``card_error``) so the clerk's screen can say so.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -39,6 +40,7 @@ RESULT_TTL: Final = timedelta(minutes=30)  # a verified check must be used withi
 WAITING, VERIFIED, FAILED, USED = "waiting", "verified", "failed", "used"
 RELAYED: Final = frozenset({"wrong_pin", "card_locked"})
 MAX_CERT: Final = 8192
+_ID: Final = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 
 def trust(settings: Settings) -> JpkiTrust:
@@ -68,7 +70,8 @@ def start(session: Session, *, municipality_id: int | None, actor: str, now: dat
 
 
 def find(session: Session, public_id: object, *, lock: bool = False) -> CardCheck:
-    if not isinstance(public_id, str) or not 1 <= len(public_id) <= 43:
+    # The shape first: whatever else was sent (a number, say) never reaches a query or a log.
+    if not isinstance(public_id, str) or not _ID.match(public_id):
         raise NotFound("card check")
     q = select(CardCheck).where(CardCheck.public_id == public_id)
     if lock:
