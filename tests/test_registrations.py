@@ -402,7 +402,7 @@ def test_card_check_failures_are_audited_and_final(app) -> None:
         (waiting, T0, "card_check_pending"),
         (waiting, T0 + timedelta(minutes=6), "challenge_expired"),
         (elsewhere, T0, "not_found"),
-        (good, T0 + timedelta(minutes=31), "challenge_expired"),
+        (good, T0 + timedelta(minutes=11), "challenge_expired"),
     ]
     for check_id, at, code in cases:
         with scratch(app) as s, pytest.raises(IssuerError) as e:

@@ -36,7 +36,7 @@ from dualres.issuer.domain.models import CardCheck, Municipality
 from dualres.verifier.wire.b64 import b64d, b64e
 
 CHALLENGE_TTL: Final = timedelta(minutes=5)  # the card must answer within this
-RESULT_TTL: Final = timedelta(minutes=30)  # a verified check must be used within this
+RESULT_TTL: Final = timedelta(minutes=10)  # a verified check must be used within this
 WAITING, VERIFIED, FAILED, USED = "waiting", "verified", "failed", "used"
 RELAYED: Final = frozenset({"wrong_pin", "card_locked"})
 MAX_CERT: Final = 8192
