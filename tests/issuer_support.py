@@ -125,7 +125,7 @@ def add_registration(
     municipality_id: int,
     public_id: str,
     *,
-    identity_hash: str,
+    person_key: str,
     pairwise_sub: str,
     now: datetime,
     **fields: Any,
@@ -133,7 +133,7 @@ def add_registration(
     """A person and an active premium registration, written straight to the database
     (no staff API, no identity check): 山田花子 of 千代田区, a second home in 軽井沢町,
     telework, valid for the year from 2026-11-01.  ``fields`` change any column."""
-    person = Person(person_key=identity_hash, created_at=now)
+    person = Person(person_key=person_key, created_at=now)
     s.add(person)
     s.flush()
     reg = Registration(
@@ -235,8 +235,6 @@ def card_client(app: Any) -> Any:
 
     from dualres.issuer.domain.identity.residents import BY_CARD
 
-    from dualres.issuer.domain.identity.residents import BY_CARD
-
     class CardClient(FlaskClient):
         def open(self, *args: Any, **kwargs: Any) -> Any:
             b = kwargs.get("json")
@@ -250,3 +248,44 @@ def card_client(app: Any) -> Any:
 
     app.test_client_class = CardClient
     return app.test_client()
+
+
+def card_check_over_http(
+    base: str, token: str, card_id: str, jpki_dir: Path, *, program: bool = False
+) -> str:
+    """A card check on a running server: the clerk's API call, then ``dualres-card``
+    (in this process, or as a program with ``program``) answering with the card."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    from dualres.issuer.domain.identity.residents import BY_CARD
+
+    req = urllib.request.Request(
+        f"{base}/api/v1/card-checks", method="POST", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        check = json.loads(resp.read())
+    argv = ["--jpki-dir", str(jpki_dir), "answer", check["response_uri"], "--card", card_id]
+    pin = BY_CARD[card_id].sign_password
+    if program:
+        done = subprocess.run(
+            [sys.executable, "-m", "dualres.issuer.cardcli", *argv, "--pin-stdin"],
+            input=pin + "\n", capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert json.loads(done.stdout)["state"] == "verified"
+    else:
+        from dualres.issuer.cardcli import main
+
+        old = os.environ.get("DUALRES_CARD_PIN")
+        os.environ["DUALRES_CARD_PIN"] = pin
+        try:
+            assert main(argv) == 0
+        finally:
+            if old is None:
+                del os.environ["DUALRES_CARD_PIN"]
+            else:
+                os.environ["DUALRES_CARD_PIN"] = old
+    return str(check["id"])

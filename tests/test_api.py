@@ -23,7 +23,7 @@ from dualres.issuer.domain.models import AuditEntry, Credential, Person, Registr
 from dualres.issuer.domain.tokens import create_token, revoke_token
 from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws, statuslist
-from tests.issuer_support import T0, api_card_check, card_client
+from tests.issuer_support import T0, api_card_check
 from tests.test_registrations import CARDS, NUMBER, TAKAHASHI, YAMADA, body, declared
 
 API = "/api/v1"
@@ -36,11 +36,6 @@ ID_ROUTES = [  # (method, path suffix, json): each would succeed on an own activ
     ("POST", "/reinstate", {"reason": "check"}),
     ("POST", "/revoke", {"reason": "check"}),
 ]
-
-
-@pytest.fixture
-def client(app):
-    return card_client(app)
 
 
 @pytest.fixture

@@ -106,8 +106,8 @@ def card_step(b: Console, card=YAMADA, pin: str | None = None, *, times: int = 1
     url = reader_url(text_of(r))
     tablet = b.c.application.test_client()
     for _ in range(times):
-        answer = tablet.post(url, base_url=HTTPS,
-                             data={"card": card.card_id, "pin": pin or card.sign_password})  # fmt: skip
+        typed = {"card": card.card_id, "pin": pin or card.sign_password}
+        answer = tablet.post(url, base_url=HTTPS, data=typed)
     b.last_reader = answer
     return b.get("/registrations/new")
 

@@ -35,7 +35,6 @@ from sqlalchemy import func, select
 from dualres.issuer.domain.models import (
     ApiToken,
     AuditEntry,
-    CardState,
     Credential,
     CredentialOffer,
     Person,
@@ -55,11 +54,11 @@ DOC = (Path(__file__).resolve().parents[1] / "docs" / "issuer-api.md").read_text
 DOCUMENTED = set(
     re.findall(r"`([a-z_]+)`", "\n".join(line for line in DOC.splitlines() if line.startswith("|")))
 )
-# The card check's outcome is written even when the request is refused (by design).
-PERSISTED = {"wrong_pin", "card_locked", "unknown_card"}
+# A card check's failure is written even when the request is refused (by design).
+PERSISTED = {"bad_card_signature", "card_locked", "untrusted_card", "challenge_expired"}
 # What a JSON Schema cannot express: the request is well-formed, the value is not.
 SEMANTIC_400 = {
-    ("invalid_request", "identity.my_number"),
+    ("invalid_request", "identity.card_check"),
     ("invalid_request", "since"),
     ("invalid_holder_key", None),
 }
@@ -99,7 +98,6 @@ def snapshot(app) -> dict[str, Any]:
                 Registration,
                 Credential,
                 AuditEntry,
-                CardState,
                 CredentialOffer,
                 ApiToken,
             )
@@ -268,8 +266,8 @@ PATHS = [
     ("valid_from",),
     ("registered_since",),
     ("identity",),
-    ("identity", "pin"),
-    ("identity", "my_number"),
+    ("identity", "card_check"),
+    ("identity", "card"),
     ("second_home",),
     ("second_home", "address"),
     ("second_home", "postal_code"),

@@ -456,11 +456,11 @@ def _paths() -> dict[str, Any]:
         },
         "/registrations": {
             "post": {
-                "summary": "Register a second home (checks the card, applies every rule)",
+                "summary": "Register a second home (uses a card check, applies every rule)",
                 "requestBody": _body("NewRegistration"),
                 "responses": {
                     "201": _ok("Registration", "Created"),
-                    **_errors(400, 401, 415, 422, 423, 503),
+                    **_errors(400, 401, 404, 409, 415, 422, 503),
                 },
             },
             **_listing(

@@ -307,8 +307,8 @@ def _check_revocation(
         if not crl.is_signature_valid(pub):
             continue
         nxt = crl.next_update_utc
-        if crl.last_update_utc > now or nxt is None or nxt < now:
-            continue  # stale (or from the future): not evidence either way
+        if nxt is None or nxt < now:
+            continue  # stale: no evidence that the card is still good
         if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
             raise CardCheckError("card_revoked")
         return

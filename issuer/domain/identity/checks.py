@@ -39,6 +39,7 @@ CHALLENGE_TTL: Final = timedelta(minutes=5)  # the card must answer within this
 RESULT_TTL: Final = timedelta(minutes=10)  # a verified check must be used within this
 WAITING, VERIFIED, FAILED, USED = "waiting", "verified", "failed", "used"
 RELAYED: Final = frozenset({"wrong_pin", "card_locked"})
+KEEP_ENDED: Final = timedelta(hours=1)
 MAX_CERT: Final = 8192
 _ID: Final = re.compile(r"^[A-Za-z0-9_-]{32}$")
 

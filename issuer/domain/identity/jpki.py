@@ -78,6 +78,7 @@ SIGN, AUTH = "sign", "auth"
 MAX_TRIES: Final = {AUTH: 3, SIGN: 5}  # as the real card
 CERT_YEARS: Final = 5
 CRL_DAYS: Final = 30
+ISSUED_DAYS_AGO: Final = 90
 _SEX: Final = {"male": "1", "female": "2"}
 _PBKDF2_ROUNDS: Final = 20_000
 
@@ -220,7 +221,9 @@ def make_card_cert(
         .issuer_name(ca.cert.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or now - timedelta(days=1))
+        # Cards in the wild were issued a while ago (and a test clock may run a little
+        # behind the moment the demo made them).
+        .not_valid_before(not_before or now - timedelta(days=ISSUED_DAYS_AGO))
         .not_valid_after(not_after or now + timedelta(days=365 * CERT_YEARS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
         .add_extension(ku, True)
