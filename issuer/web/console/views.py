@@ -369,7 +369,7 @@ def new() -> tuple[str, int]:
 
 
 @bp.post("/registrations/new/card")
-def new_card() -> tuple[str, int]:
+def new_card() -> Response | tuple[str, int]:
     """Start a card check: the resident answers it on the reader page, never here."""
     s = db_session()
     try:
@@ -379,7 +379,8 @@ def new_card() -> tuple[str, int]:
     chk = checks.start(s, municipality_id=municipality().id, actor=actor(), now=now())
     s.commit()
     session["card_check_id"] = chk.public_id
-    return _register_page(errors={})
+    # To the page's GET: it reloads itself while it waits, which must not re-POST.
+    return redirect(url_for("console.new"))
 
 
 def registration_request(cell: Callable[[str], str], activities: list[str]) -> dict[str, Any]:
