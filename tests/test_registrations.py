@@ -559,3 +559,28 @@ def test_audit_chain_verifies_and_catches_an_edit(app) -> None:
         check = audit.verify_chain(s, muni(s, "203211"))
         assert (check.ok, check.first_bad_seq, check.problem) == (False, 3, "entry altered")
         assert audit.verify_chain(s, muni(s, "011002")).ok
+
+
+def test_one_person_one_registration_across_identity_types(app) -> None:
+    """A declared identity whose basic four facts (normalised: width, kana, spaces) match a
+    card-checked person's is held back for staff, and the other way round."""
+    as_declared = declared(
+        family_name="山田　", given_name="花子", family_name_kana="やまだ",
+        given_name_kana="ﾊﾅｺ", birthdate="1985-06-15", sex="female",
+        address="東京都千代田区神田神保町二丁目３番地４", address_lg_code="131016",
+    )  # fmt: skip
+    with unit(app) as s:
+        create(s, "203211", body(YAMADA))
+    with scratch(app) as s, pytest.raises(RuleViolation) as e:
+        create(s, "203211", body(None, tier="basic", identity=as_declared))
+    assert (e.value.error, e.value.field) == ("possible_duplicate", "identity")
+    assert e.value.description_ja and "職員" in e.value.description_ja
+    with unit(app) as s:
+        # Elsewhere there is nobody like that yet: the declared registration is made ...
+        create(s, "011002", body(None, tier="basic", identity=as_declared))
+        # ... someone else with the same birthday is no duplicate ...
+        create(s, "203211", body(None, tier="basic", identity=declared(birthdate="1985-06-15")))
+    # ... and now the card-checked person is the one held back there.
+    with scratch(app) as s, pytest.raises(RuleViolation) as e:
+        create(s, "011002", body(YAMADA))
+    assert e.value.error == "possible_duplicate"

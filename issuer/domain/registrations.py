@@ -62,6 +62,7 @@ from dualres.schemas import lgcodes
 from dualres.verifier.wire.b64 import b64e
 
 LIVE: Final = (ACTIVE, SUSPENDED)
+LEGACY: Final = "legacy:"  # a person key dropped by migration 0005 (it came from the number)
 PUBLIC_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _POSTAL: Final = re.compile(r"^[0-9]{3}-[0-9]{4}$")
 
@@ -161,6 +162,56 @@ def _live(session: Session, person: Person, municipality: Municipality) -> Regis
     ).scalar_one_or_none()
 
 
+def _fold(text: str | None) -> str:
+    # One spelling of what people write differently: width (NFKC), ひらがな as カタカナ,
+    # no spaces of any width.
+    v = unicodedata.normalize("NFKC", text or "")
+    v = "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in v)
+    return "".join(v.split())
+
+
+def _same_facts(reg: Registration, facts: PersonFacts) -> bool:
+    if reg.birthdate != facts.birthdate:
+        return False
+    if _fold(reg.family_name + reg.given_name) != _fold(facts.family_name + facts.given_name):
+        return False
+    if _fold(reg.primary_address) != _fold(facts.address):
+        return False
+    # A declared sex may be left out: compare it only when both sides have one.
+    return not (reg.sex and facts.sex) or reg.sex == facts.sex
+
+
+def _live_with_facts(
+    session: Session, facts: PersonFacts, *, municipality: Municipality | None
+) -> list[Registration]:
+    q = select(Registration).where(
+        Registration.birthdate == facts.birthdate, Registration.state.in_(LIVE)
+    )
+    if municipality is not None:
+        q = q.where(Registration.municipality_id == municipality.id)
+    return [r for r in session.execute(q).scalars() if _same_facts(r, facts)]
+
+
+def _adopt_legacy(session: Session, key: str, facts: PersonFacts) -> None:
+    """A person migrated from the number-derived key (migration 0005) meets their card
+    again: the card-checked facts name them, so their record takes the card's key."""
+    if session.execute(select(Person.id).where(Person.person_key == key)).first():
+        return
+    legacy = {
+        r.person_id
+        for r in _live_with_facts(session, facts, municipality=None)
+        if r.identity_checked
+    }
+    people = [
+        p
+        for p in (session.get(Person, pid, with_for_update=True) for pid in sorted(legacy))
+        if p is not None and p.person_key.startswith(LEGACY)
+    ]
+    if len(people) == 1:  # two would be ambiguous: leave them to staff
+        people[0].person_key = key
+        session.flush()
+
+
 def _check_person(
     session: Session,
     municipality: Municipality,
@@ -176,6 +227,13 @@ def _check_person(
         raise rule("registered_since_before_birth")
     if _live(session, person, municipality) is not None:
         raise rule("already_registered")
+    # One person, one registration per municipality, whatever identity they came with:
+    # a declared identity matching a card-checked one (or the other way) is held back.
+    if any(
+        r.person_id != person.id
+        for r in _live_with_facts(session, facts, municipality=municipality)
+    ):
+        raise rule("possible_duplicate")
     if tier == "premium":
         count = session.execute(
             select(func.count())
@@ -216,6 +274,8 @@ def create_registration(
     day = today(now)
     valid_from, since = _check_form(req, day, settings)
     facts, ident_hash = _check_identity(session, municipality, req, now=now, settings=settings)
+    if isinstance(req.identity, CardCheckRef):
+        _adopt_legacy(session, ident_hash, facts)
     if rules.home_municipality(facts.address_lg_code) == municipality.lg_code:
         raise rule("own_municipality")
     person = _person(session, ident_hash, now)
