@@ -95,3 +95,18 @@ def test_demo_residents_are_plausible() -> None:
     assert {"131016", "011011", "141003"} <= set(codes)
     assert len(set(codes)) >= 15
     assert {c.sex for c in RESIDENTS} == {"male", "female"}
+
+
+def test_log_lines_are_redacted() -> None:
+    import logging
+
+    assert mynumber.redact("GET /x?q=123456789018 HTTP/1.1") == "GET /x?q=[個人番号] HTTP/1.1"
+    assert mynumber.redact("q=1234-5678-9018&n=2") == "q=[個人番号]&n=2"
+    assert mynumber.redact("123456789012 stays (no valid check digit)") == (
+        "123456789012 stays (no valid check digit)"
+    )
+    record = logging.LogRecord(
+        "werkzeug", 20, "", 0, '"%s" %s', ("GET /?q=123456789018", 200), None
+    )
+    assert mynumber.RedactFilter().filter(record)
+    assert record.getMessage() == '"GET /?q=[個人番号]" 200'

@@ -219,6 +219,9 @@ def search_page(export_error: str | None = None, status: int = 200) -> tuple[str
     args = request.args
     errors: dict[str, str] = {}
     where = search_filters(args, errors)
+    if "q" in errors:
+        # A refused search text (a number, say) is not written back into the page.
+        args = MultiDict([(k, v) for k, v in args.items(multi=True) if k != "q"])
     regs, total, offset = _page(
         Registration, where, Registration.created_at.desc(), Registration.id.desc()
     )
