@@ -166,7 +166,7 @@ def _issuer_world(url: str, workdir: Path) -> tuple[Any, Any, Any, list[int]]:
                 s,
                 m.id,
                 f"bench{i}",
-                identity_hash=f"{i:064x}",
+                person_key=f"{i:064x}",
                 pairwise_sub="x" * 43,
                 now=NOW,
                 primary_address="東京都千代田区神田神保町二丁目3番地4",

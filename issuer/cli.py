@@ -18,7 +18,8 @@
     dualres-issuer staff password --username NAME [--password-file F | --password-env VAR |
                                   --password-stdin]
     dualres-issuer staff role --username NAME --role clerk|supervisor
-    dualres-issuer identity demo-cards [--json]
+    dualres-issuer identity init | demo-cards [--json] | crl
+    dualres-issuer identity renew|revoke|unlock --card ID   (the JPKI simulator)
 
 Every command takes ``--data-dir DIR`` (default ``$DUALRES_DATA_DIR`` or
 ``var/issuer``): it holds the SQLite database (unless ``DATABASE_URL`` names
@@ -1053,28 +1054,119 @@ def cmd_staff_role(args: argparse.Namespace) -> int:
 SEX_JA = {"male": "男", "female": "女"}
 
 
-def cmd_identity_demo_cards(args: argparse.Namespace) -> int:
-    from dualres.issuer.domain.identity.stub import cards_json
+def _simulator(args: argparse.Namespace) -> Any:
+    from dualres.issuer.domain.identity.jpki import JpkiSimulator
 
-    cards = cards_json()
+    path = settings_for(args).jpki_path
+    if not (path / "crl.der").is_file():
+        raise CliError(
+            f"JPKI シミュレーターがありません（{path}）: identity init で作成してください",
+            f"no JPKI simulator in {path}: create it with 'identity init'",
+        )
+    return JpkiSimulator(path)
+
+
+def _resident(card_id: str) -> Any:
+    from dualres.issuer.domain.identity.residents import BY_CARD
+
+    if card_id not in BY_CARD:
+        raise CliError(f"カード {card_id} はありません", f"no card {card_id}")
+    return BY_CARD[card_id]
+
+
+def cmd_identity_init(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.identity.jpki import JpkiSimulator
+
+    path = settings_for(args).jpki_path
+    if (path / "crl.der").is_file():
+        raise CliError(f"{path} にはすでにあります", f"{path} already holds a simulator")
+    JpkiSimulator.create(path, datetime.now(UTC))
+    _info(f"JPKI シミュレーター（試験用の認証局と架空のカード）を作成しました / created in {path}")
+    return EXIT_OK
+
+
+def cmd_identity_demo_cards(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.identity.jpki import AUTH, SIGN
+    from dualres.issuer.domain.identity.residents import BY_CARD
+
+    sim = _simulator(args)
+    cards = []
+    for cid in sim.card_ids():
+        r, card = BY_CARD.get(cid), sim.card(cid)
+        if r is None:
+            continue
+        cards.append(
+            {
+                "card_id": cid,
+                **{k: v for k, v in r.facts().items() if k != "birthdate"},
+                "birthdate": r.birthdate.isoformat(),
+                "sign_password": r.sign_password,
+                "pin": r.pin,
+                "sign_serial": format(card.certificate(SIGN).serial_number, "x"),
+                "sign_tries_left": card.tries_left(SIGN),
+                "auth_tries_left": card.tries_left(AUTH),
+            }
+        )
     if args.json:
         print(json.dumps(cards, ensure_ascii=False, indent=1))
         return EXIT_OK
     rows = [
         [
+            c["card_id"],
             f"{c['family_name']} {c['given_name']}",
             f"{c['family_name_kana']} {c['given_name_kana']}",
             c["birthdate"],
             SEX_JA.get(c.get("sex") or "", c.get("sex") or "-"),
             f"{c['address']} ({c['address_lg_code']})",
-            c["my_number"],
+            c["sign_password"],
             c["pin"],
         ]
         for c in cards
     ]
-    _info("デモ用の架空のマイナンバーカードです（実在しません） / synthetic demo cards only")
-    header = ["氏名", "カナ", "生年月日", "性別", "住所 (コード)", "個人番号", "暗証番号"]
+    _info("デモ用の架空のカードです（実在しません） / synthetic demo cards only")
+    header = [
+        "カード",
+        "氏名",
+        "カナ",
+        "生年月日",
+        "性別",
+        "住所 (コード)",
+        "署名用",
+        "利用者証明用",
+    ]
     print(table(header, rows))
+    return EXIT_OK
+
+
+def cmd_identity_renew(args: argparse.Namespace) -> int:
+    sim = _simulator(args)
+    changes = {"address": args.address} if args.address else {}
+    if args.address_lg_code:
+        changes["address_lg_code"] = args.address_lg_code
+    new = sim.renew(_resident(args.card), datetime.now(UTC), **changes)
+    _info(f"カード {args.card} の電子証明書を更新しました / renewed: new serials {new}")
+    return EXIT_OK
+
+
+def cmd_identity_revoke(args: argparse.Namespace) -> int:
+    _resident(args.card)
+    _simulator(args).revoke(args.card, datetime.now(UTC))
+    _info(f"カード {args.card} の電子証明書を失効させました / revoked (CRL republished)")
+    return EXIT_OK
+
+
+def cmd_identity_unlock(args: argparse.Namespace) -> int:
+    _resident(args.card)
+    sim = _simulator(args)
+    for kind in ("sign", "auth"):
+        sim.card(args.card).unlock(kind)
+    _info(f"カード {args.card} のロックを解除しました / unlocked")
+    return EXIT_OK
+
+
+def cmd_identity_crl(args: argparse.Namespace) -> int:
+    _simulator(args).publish_crl(datetime.now(UTC))
+    _info("失効リストを再発行しました / CRL republished")
     return EXIT_OK
 
 
@@ -1261,14 +1353,29 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument("--role", choices=("clerk", "supervisor"), required=True)
     sr.set_defaults(func=cmd_staff_role)
 
-    ident = sub.add_parser("identity", help="the identity stub").add_subparsers(
+    ident = sub.add_parser("identity", help="the JPKI simulator (demo, tests)").add_subparsers(
         dest="identity_command", required=True, metavar="ACTION", parser_class=Parser
     )
+    ii = ident.add_parser("init", parents=[common], help="create the test CA and the demo cards")
+    ii.set_defaults(func=cmd_identity_init)
     dc = ident.add_parser(
-        "demo-cards", parents=[common], help="the synthetic My Number cards the stub accepts"
+        "demo-cards", parents=[common], help="the synthetic cards, their PINs and state"
     )
     dc.add_argument("--json", action="store_true")
     dc.set_defaults(func=cmd_identity_demo_cards)
+    rn = ident.add_parser("renew", parents=[common], help="new certificates, linked to the old")
+    rn.add_argument("--card", required=True, metavar="ID")
+    rn.add_argument("--address", metavar="TEXT", help="the new address (a move)")
+    rn.add_argument("--address-lg-code", metavar="CODE")
+    rn.set_defaults(func=cmd_identity_renew)
+    rv = ident.add_parser("revoke", parents=[common], help="a lost card: revoke, new CRL")
+    rv.add_argument("--card", required=True, metavar="ID")
+    rv.set_defaults(func=cmd_identity_revoke)
+    ul = ident.add_parser("unlock", parents=[common], help="reset a locked card's PINs")
+    ul.add_argument("--card", required=True, metavar="ID")
+    ul.set_defaults(func=cmd_identity_unlock)
+    cr = ident.add_parser("crl", parents=[common], help="republish the CRL")
+    cr.set_defaults(func=cmd_identity_crl)
     return p
 
 

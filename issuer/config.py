@@ -12,6 +12,9 @@
 |                            | ``file:keys/trust-anchor.pem``; or ``pkcs11:...``)   |
 | DUALRES_PKCS11_MODULE      | PKCS#11 module (default SoftHSM2's)                  |
 | DUALRES_PKCS11_PIN[_FILE]  | the tokens' user PIN, or a file holding it           |
+| DUALRES_JPKI_DIR           | the JPKI trust files: root.pem, ca.pem, crl.der,     |
+|                            | links.json (default <data dir>/jpki; the demo puts   |
+|                            | the simulator there: docs/identity.md)               |
 | DUALRES_TRUSTED_PROXIES    | reverse proxies in front that set X-Forwarded-For    |
 |                            | and X-Forwarded-Proto (default 0: trust no header);  |
 |                            | 1 behind one TLS-terminating proxy                   |
@@ -37,6 +40,8 @@ class Settings:
     base_url: str = "http://127.0.0.1:8080"
     demo: bool = False
     identity_secret: bytes = b""
+    # The JPKI root, CAs, CRL and renewal links the card check trusts; None: <data_dir>/jpki.
+    jpki_dir: Path | None = None
     key_passphrase: bytes | None = field(default=None, repr=False)
     key_passphrase_file: Path | None = None  # read when a key is loaded (docs/keys.md)
     trust_anchor_key: str = "file:keys/trust-anchor.pem"
@@ -92,7 +97,14 @@ class Settings:
             key_passphrase=passphrase.encode("utf-8") if passphrase else None,
             **_key_settings(),
             trusted_proxies=int(proxies),
+            jpki_dir=Path(os.environ["DUALRES_JPKI_DIR"])
+            if os.environ.get("DUALRES_JPKI_DIR")
+            else None,
         )
+
+    @property
+    def jpki_path(self) -> Path:
+        return self.jpki_dir or self.data_dir / "jpki"
 
 
 def _key_settings() -> dict[str, Any]:
@@ -117,8 +129,9 @@ def _key_settings() -> dict[str, Any]:
 def _identity_secret(data_dir: Path) -> bytes:
     """The HMAC key for identity hashes.
 
-    Kept outside the database on purpose: the 12-digit number has only 10^11
-    values, so a hash without a secret key is reversed by brute force.
+    Kept outside the database on purpose: a person key is an HMAC of a
+    certificate serial (or of kana and birth date), small enough spaces that a
+    hash without a secret key would be reversed by brute force.
     """
     env = os.environ.get("DUALRES_IDENTITY_SECRET")
     if env:

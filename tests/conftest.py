@@ -72,4 +72,7 @@ def app(database_url: str, tmp_path: Path, clock):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    # Plays the resident's card for registration bodies with {"card": id} (issuer_support).
+    from tests.issuer_support import card_client
+
+    return card_client(app)

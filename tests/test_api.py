@@ -19,13 +19,12 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select, text
 
 from dualres.issuer.domain import registrations, rules
-from dualres.issuer.domain.identity import identity_hash
-from dualres.issuer.domain.models import AuditEntry, CardState, Credential, Person, Registration
+from dualres.issuer.domain.models import AuditEntry, Credential, Person, Registration
 from dualres.issuer.domain.tokens import create_token, revoke_token
 from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws, statuslist
-from tests.issuer_support import T0
-from tests.test_registrations import CARDS, TAKAHASHI, YAMADA, body, declared
+from tests.issuer_support import T0, api_card_check
+from tests.test_registrations import CARDS, NUMBER, TAKAHASHI, YAMADA, body, declared
 
 API = "/api/v1"
 ID_ROUTES = [  # (method, path suffix, json): each would succeed on an own active registration
@@ -85,7 +84,7 @@ def counts(app) -> dict[str, int]:
     with app.app_context(), services().db.session() as s:
         return {
             m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one()
-            for m in (Person, Registration, Credential, AuditEntry, CardState)
+            for m in (Person, Registration, Credential, AuditEntry)
         }
 
 
@@ -191,28 +190,56 @@ def test_another_municipality_sees_nothing(app, client, tokens) -> None:
 # --- the card ------------------------------------------------------------------------------------
 
 
-def test_three_wrong_pins_lock_the_card(app, client, tokens) -> None:
-    wrong = "0000" if YAMADA.pin != "0000" else "1111"
-    bad = body(identity={"my_number": YAMADA.my_number, "pin": wrong})
-    for remaining in (2, 1, 0):
-        r = client.post(f"{API}/registrations", json=bad, headers=h(tokens["clerk"]))
-        is_error(r, 422, "wrong_pin")
-        assert r.json["remaining"] == remaining and r.json["field"] == "identity.pin"
-    r = client.post(f"{API}/registrations", json=body(), headers=h(tokens["clerk"]))
-    is_error(r, 423, "card_locked")
+def test_the_card_locks_on_the_residents_side_and_the_check_says_so(app, client, tokens) -> None:
+    clerk = h(tokens["clerk"])
+    for remaining in (4, 3, 2, 1):
+        got = api_card_check(client, clerk, "yamada", pin="WRONG1")
+        assert got["status"] == 200 and got["answer"]["state"] == "waiting"
+        assert (got["answer"]["error"], got["answer"]["remaining"]) == ("wrong_pin", remaining)
+        # The clerk's side sees the same, and no facts.
+        seen = client.get(f"{API}/card-checks/{got['card_check']}", headers=clerk).json
+        assert seen["error"] == "wrong_pin" and "facts" not in seen
+    got = api_card_check(client, clerk, "yamada", pin="WRONG1")
+    assert got["status"] == 423 and got["answer"]["error"] == "card_locked"
+    got = api_card_check(client, clerk, "yamada")  # the right PIN, too late
+    assert got["answer"]["error"] == "card_locked"
+    r = client.post(f"{API}/registrations", json=body(identity={"card_check": got["card_check"]}),
+                    headers=clerk)  # fmt: skip
+    is_error(r, 422, "card_check_failed")
     c = counts(app)
-    assert (c["person"], c["registration"], c["stub_card_state"]) == (0, 0, 1)
-    log = client.get(f"{API}/audit?action=identity.check_failed", headers=h(tokens["clerk"])).json
-    assert [e["detail"] for e in log["items"]] == [
-        {"error": "wrong_pin", "remaining": 2}, {"error": "wrong_pin", "remaining": 1},
-        {"error": "wrong_pin", "remaining": 0}, {"error": "card_locked"}]  # fmt: skip
-    assert client.get(f"{API}/audit/verify", headers=h(tokens["clerk"])).json["ok"]
-    r = client.post(
-        f"{API}/registrations",
-        headers=h(tokens["clerk"]),
-        json=body(identity={"my_number": "123456789018", "pin": "1234"}),
-    )
-    is_error(r, 422, "unknown_card")
+    assert (c["person"], c["registration"]) == (0, 0)
+    log = client.get(f"{API}/audit?action=identity.check_failed", headers=clerk).json
+    assert [e["detail"] for e in log["items"]] == [{"error": "card_locked"}] * 2
+    assert client.get(f"{API}/audit/verify", headers=clerk).json["ok"]
+    # A number is no identity at all now.
+    r = client.post(f"{API}/registrations", headers=clerk,
+                    json=body(identity={"my_number": NUMBER, "pin": "1234"}))  # fmt: skip
+    is_error(r, 400, "invalid_request")
+    assert NUMBER not in r.get_data(as_text=True)
+
+
+def test_card_check_endpoints(app, client, tokens) -> None:
+    clerk = h(tokens["clerk"])
+    got = api_card_check(client, clerk, "suzuki")
+    assert got["answer"]["state"] == "verified" and "facts" not in got["answer"]
+    mine = client.get(f"{API}/card-checks/{got['card_check']}", headers=clerk).json
+    assert mine["facts"]["family_name"] == "鈴木" and mine["state"] == "verified"
+    # Another municipality's token does not see it; the public view has no facts.
+    assert client.get(f"{API}/card-checks/{got['card_check']}",
+                      headers=h(tokens["other"])).status_code == 404  # fmt: skip
+    public = client.get(f"/card-checks/{got['card_check']}").json
+    assert public["state"] == "verified" and "facts" not in public
+    # Answering again: the challenge is spent.
+    r = client.post(f"/card-checks/{got['card_check']}/response", json={"card_error": "wrong_pin"})
+    is_error(r, 409, "challenge_reused")
+    for bad in ({}, {"certificate": "x"}, {"certificate": "!!", "signature": "AA"},
+                {"card_error": "teapot"}, {"certificate": 5, "signature": 6}):  # fmt: skip
+        fresh = client.post(f"{API}/card-checks", headers=clerk).json["id"]
+        r = client.post(f"/card-checks/{fresh}/response", json=bad)
+        assert r.status_code in (400, 422) and r.json["error"] == "invalid_card_response", bad
+    r = client.post("/card-checks/nope/response", json={"card_error": "wrong_pin"})
+    is_error(r, 404, "not_found")
+    assert client.post(f"{API}/card-checks").status_code == 401
 
 
 # --- revocation reaches verifiers ---------------------------------------------------------------
@@ -327,7 +354,7 @@ def test_bad_input_is_a_json_error_never_a_500(app, client, tokens) -> None:
         ("POST", f"{reg_path}/suspend", {"json": {"reason": "x", "why": "y"}, "headers": sup},
          400, "invalid_request"),
         ("POST", f"{reg_path}/revoke",
-         {"json": {"reason": f"番号{YAMADA.my_number}"}, "headers": sup}, 422,
+         {"json": {"reason": f"番号{NUMBER}"}, "headers": sup}, 422,
          "my_number_in_text"),
         ("POST", f"{reg_path}/renew", {"json": {"valid_until": 5}, "headers": sup}, 400,
          "invalid_request"),
@@ -370,7 +397,7 @@ _JSON = st.recursive(
 def test_any_mangled_registration_is_answered_in_json(app, client, tokens) -> None:
     """Whatever replaces any member (at any depth), the answer is a JSON error, not a 500."""
     paths = [("tier",), ("activities",), ("valid_until",), ("identity",), ("second_home",),
-             ("identity", "pin"), ("identity", "my_number"), ("second_home", "address"),
+             ("identity", "card_check"), ("identity", "card"), ("second_home", "address"),
              ("second_home", "postal_code"), ("registered_since",), ("valid_from",)]  # fmt: skip
 
     @settings(max_examples=60, deadline=None, derandomize=True,
@@ -526,8 +553,13 @@ def test_openapi_describes_every_route_and_real_responses_fit(app, client, token
             node = node[part]
 
     sup = h(tokens["super"])
-    request = body()
+    check = client.post(f"{API}/card-checks", headers=sup).json
+    _validator(doc, "CardCheck").validate(check)
+    request = body(identity={"card_check": api_card_check(client, sup, "yamada")["card_check"]})
     _validator(doc, "NewRegistration").validate(request)
+    _validator(doc, "CardCheck").validate(
+        client.get(f"{API}/card-checks/{request['identity']['card_check']}", headers=sup).json
+    )
     reg = register(client, tokens["super"], request)
     _validator(doc, "Registration").validate(reg)
     _validator(doc, "RegistrationList").validate(
@@ -571,7 +603,7 @@ def _database_dump(app) -> bytes:
         tables = c.execute(text(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
         )).scalars().all()  # fmt: skip
-        assert "registration" in tables and "stub_card_state" in tables
+        assert "registration" in tables and "card_check" in tables
         for t in tables:
             out += [row[0] for row in c.execute(text(f'SELECT CAST(t AS text) FROM "{t}" t'))]
     return "\n".join(out).encode("utf-8")
@@ -590,35 +622,25 @@ def test_no_my_number_is_kept_logged_or_returned(app, client, tokens, caplog) ->
         bodies.append(r.get_data())
         return r
 
-    used = [YAMADA, CARDS["鈴木"], CARDS["伊藤"], TAKAHASHI, CARDS["渡辺"]]
-    wrong = {c.my_number: "0000" if c.pin != "0000" else "1111" for c in used}
     reg = send("POST", "/registrations", body(YAMADA)).json
     send("POST", "/registrations", body(CARDS["鈴木"], tier="basic"))
     send("POST", f"/registrations/{reg['id']}/credentials", "jwk")
     send("POST", "/registrations", body(YAMADA))  # already registered
     send("POST", "/registrations", body(TAKAHASHI))  # own municipality
-    for _ in range(4):  # locks 伊藤's card, then refuses it
-        send(
-            "POST",
-            "/registrations",
-            body(
-                identity={
-                    "my_number": CARDS["伊藤"].my_number,
-                    "pin": wrong[CARDS["伊藤"].my_number],
-                }
-            ),
-        )
+    for _ in range(6):  # locks 伊藤's card, then refuses it
+        api_card_check(client, h(sup), "ito", pin="WRONG1")
     send("POST", "/registrations", body(CARDS["伊藤"]))
-    send("POST", "/registrations", body(identity={"my_number": "123456789018", "pin": "1234"}))
-    send("POST", "/registrations", body(identity={"my_number": "123456789012", "pin": "1234"}))
-    send("POST", "/registrations", body(CARDS["渡辺"], bogus=CARDS["渡辺"].my_number))
-    send("POST", "/registrations", body(CARDS["渡辺"], **{CARDS["渡辺"].my_number: 1}))
-    send("POST", "/registrations", body(CARDS["渡辺"], activities=[CARDS["渡辺"].my_number]))
+    # Someone sends a number anyway, wherever it might go.
+    send("POST", "/registrations", body(identity={"my_number": NUMBER, "pin": "1234"}))
+    send("POST", "/registrations", body(identity={"card_check": NUMBER}))
+    send("POST", "/registrations", body(CARDS["渡辺"], bogus=NUMBER))
+    send("POST", "/registrations", body(CARDS["渡辺"], **{NUMBER: 1}))
+    send("POST", "/registrations", body(CARDS["渡辺"], activities=[NUMBER]))
     send("POST", "/registrations", body(CARDS["渡辺"], second_home={
-        "address": f"軽井沢町 {CARDS['渡辺'].my_number}"}))  # fmt: skip
-    send("POST", f"/registrations/{reg['id']}/suspend", {"reason": YAMADA.my_number}, clerk)
+        "address": f"軽井沢町 {NUMBER}"}))  # fmt: skip
+    send("POST", f"/registrations/{reg['id']}/suspend", {"reason": NUMBER}, clerk)
     send("POST", f"/registrations/{reg['id']}/revoke", {"reason": "転出"})
-    send("GET", f"/registrations?q={YAMADA.my_number}")
+    send("GET", f"/registrations?q={NUMBER}")
     for path in ("/registrations", f"/registrations/{reg['id']}",
                  f"/registrations/{reg['id']}/credentials", "/audit", "/audit/verify"):  # fmt: skip
         send("GET", path)
@@ -631,16 +653,15 @@ def test_no_my_number_is_kept_logged_or_returned(app, client, tokens, caplog) ->
         f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
     )
     assert "INSERT INTO registration" in logs  # the statement log really was captured
-    numbers = {c.my_number for c in used} | {"123456789018", "123456789012"}
-    for n in numbers:
+    for n in (NUMBER,):
         assert n.encode() not in dump, "a My Number reached the database"
         assert n not in logs, "a My Number reached the logs"
         for b in bodies:
             assert n.encode() not in b, b[:300]
-    # The dump is real: what *is* kept instead of the number is in it.
-    with app.app_context():
-        kept = identity_hash(services().settings.identity_secret, YAMADA.my_number)
-    assert kept.encode() in dump and "山田".encode() in dump
+    # The dump is real: what *is* kept is in it (the person key, the name).
+    with app.app_context(), services().db.session() as s:
+        kept = s.execute(select(Person.person_key)).scalars().first()
+    assert kept and kept.encode() in dump and "山田".encode() in dump
 
 
 def test_every_error_code_is_documented() -> None:

@@ -94,7 +94,7 @@ def _registrations(url: str, data_dir: str, list_size: int, count: int) -> list[
         m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
         for i in range(count):
             r = add_registration(
-                s, m.id, f"conc{i}", identity_hash=f"{i:064x}", pairwise_sub=f"{i:043d}", now=T0
+                s, m.id, f"conc{i}", person_key=f"{i:064x}", pairwise_sub=f"{i:043d}", now=T0
             )
             ids.append(r.id)
     db.dispose()

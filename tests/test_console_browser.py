@@ -24,9 +24,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
+from dualres.issuer.domain.identity.residents import BY_CARD
 from tests.browser_support import launch, playwright_api
 from tests.test_issuer_e2e import ROOT, YAMADA, Server, _command, _env, server  # noqa: F401
 
@@ -78,13 +80,34 @@ def _page(browser: Any, srv: Server, username: str) -> Any:
     return page
 
 
-def _read_card(page: Any, srv: Server) -> None:
-    """A new registration: YAMADA's demo card read, up to the page that confirms it."""
+def _tablet(page: Any) -> Any:
+    """The resident-facing tablet: another browser, no staff session, the reader page
+    the clerk's screen links to."""
+    url = page.locator("#reader-link").get_attribute("href")
+    tablet = page.context.browser.new_context(locale="ja-JP").new_page()
+    tablet.goto(urljoin(page.url, url))
+    return tablet
+
+
+def _read_card(page: Any, srv: Server, tmp_path: Path | None = None) -> None:
+    """A new registration: the clerk starts the card check, the resident puts YAMADA's
+    demo card on the reader and types the PIN on the tablet; the clerk's page follows."""
     page.goto(srv.base + "/console/registrations/new")
-    page.fill("#f-my_number", YAMADA["my_number"])
-    page.fill("#f-pin", YAMADA["pin"])
-    page.click("form button[type=submit].primary")
-    page.wait_for_selector("#h-confirm")
+    page.click("#start-card-check")
+    page.wait_for_selector("#card-state[data-state=waiting]")
+    tablet = _tablet(page)
+    tablet.select_option("#f-card", YAMADA)
+    tablet.fill("#f-pin", BY_CARD[YAMADA].sign_password)
+    if tmp_path is not None:
+        _shot(page, "2a-card-check-waiting", tmp_path)
+        _shot(tablet, "2b-reader-pin", tmp_path)
+    tablet.click("button[type=submit]")
+    tablet.wait_for_selector("#reader-state[data-state=verified]")
+    if tmp_path is not None:
+        _shot(tablet, "2c-reader-done", tmp_path)
+    tablet.context.close()
+    # The clerk's page reloads itself while it waits.
+    page.wait_for_selector("#h-confirm", timeout=20_000)
 
 
 def _submit_registration(page: Any) -> None:
@@ -127,10 +150,10 @@ def test_sign_in_register_issue_collect_revoke(
     page.close()
 
     page = _page(browser, server, "tanaka")
-    _read_card(page, server)
+    _read_card(page, server, tmp_path)
     body = page.content()
     assert "山田" in body and "昭和60年6月15日（1985-06-15）" in body
-    assert YAMADA["my_number"] not in body
+    assert BY_CARD[YAMADA].sign_password not in body and 'type="password"' not in body
     # The 和暦 beside a date input follows what the clerk picks.
     page.fill("#f-valid_until", "2027-03-31")
     assert page.locator("#wareki-valid_until").inner_text() == "令和9年3月31日"
@@ -274,12 +297,12 @@ def test_import_a_bad_row_then_import_and_export(
 CONTROLS = "input:not([type=hidden]), select, textarea, button, a[href]"
 
 
-def _unnamed_controls(page: Any) -> list[str]:
+def _unnamed_controls(page: Any, at_least: int = 5) -> list[str]:
     """Controls whose accessible name, as Chromium computes it, is empty."""
     cdp = page.context.new_cdp_session(page)
     root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
     ids = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": CONTROLS})["nodeIds"]
-    assert len(ids) >= 5  # at least the navigation and the language switch were looked at
+    assert len(ids) >= at_least  # e.g. the navigation and the language switch were looked at
     unnamed = []
     for node_id in ids:
         backend = cdp.send("DOM.describeNode", {"nodeId": node_id})["node"]["backendNodeId"]
@@ -354,7 +377,7 @@ def test_accessibility(server: Server, browser: Any, tmp_path: Path) -> None:  #
     reg = _register(page, server)
     pages = {
         "/console/registrations": "form.filters button.primary",
-        "/console/registrations/new": "#f-my_number",
+        "/console/registrations/new": "#start-card-check",
         f"/console/registrations/{reg}": "#issue-button",
         "/console/import": "#f-file",
         "/console/audit": "form.filters button.primary",
@@ -371,14 +394,23 @@ def test_accessibility(server: Server, browser: Any, tmp_path: Path) -> None:  #
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "main"
-    # The card step, by keyboard alone.
+    # The card step, by keyboard alone: the clerk's page, then the resident's tablet.
     page.goto(server.base + "/console/registrations/new")
-    _tab_until(page, "#f-my_number")
-    page.keyboard.type(YAMADA["my_number"])
-    page.keyboard.press("Tab")
-    page.keyboard.type(YAMADA["pin"])
+    _tab_until(page, "#start-card-check")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#h-confirm")
+    page.wait_for_selector("#card-state[data-state=waiting]")
+    tablet = _tablet(page)
+    assert tablet.locator("html").get_attribute("lang") == "ja"
+    # The reader page: card, PIN, sign; nothing of the staff console on it.
+    assert _unnamed_controls(tablet, 3) == [] and tablet.evaluate(_CONTRAST_JS) == []
+    tablet.select_option("#f-card", YAMADA)  # the card placed on the reader
+    tablet.focus("#f-card")
+    tablet.keyboard.press("Tab")
+    tablet.keyboard.type(BY_CARD[YAMADA].sign_password)
+    tablet.keyboard.press("Enter")
+    tablet.wait_for_selector("#reader-state[data-state=verified]")
+    tablet.context.close()
+    page.wait_for_selector("#h-confirm", timeout=20_000)
     assert _unnamed_controls(page) == []
     assert page.evaluate(_CONTRAST_JS) == []
     # An error is tied to its field, so a screen reader reads it with the field.

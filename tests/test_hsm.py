@@ -30,12 +30,12 @@ from dualres.verifier.sync import sync
 from dualres.verifier.wire import jws, trustlist
 from dualres.wallet import holder
 from tests.cli_support import clear_issuer_env, one_line_error, run
-from tests.issuer_support import Clock
+from tests.issuer_support import Clock, card_client
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN, SO_PIN = "246810", "13579111"
 TOKEN = "dualres"
-YAMADA = {"my_number": "860699400628", "pin": "2106"}  # a synthetic card, 東京都千代田区
+YAMADA = {"card": "yamada"}  # a synthetic card (JPKI simulator), 住所 東京都千代田区
 
 
 def _missing() -> str | None:
@@ -353,7 +353,7 @@ def test_issue_in_the_token_and_verify(softhsm, capsys, tmp_path, monkeypatch):
     settings = Settings.from_env(data_dir=data, demo=True)
     app = create_app(settings, clock=clock, upgrade=False)
     try:
-        client = app.test_client()
+        client = card_client(app)
         auth = {"Authorization": f"Bearer {staff}"}
         today = clock() + timedelta(hours=9)
         reg = client.post(

@@ -365,17 +365,36 @@ def test_keys_remove_drops_the_key_from_the_trust_list(capsys, data, monkeypatch
 # --- identity, helpers, banner ---------------------------------------------------------
 
 
-def test_identity_demo_cards(capsys):
-    code, out, _ = run(capsys, "identity", "demo-cards", "--json")
+def test_identity_simulator_commands(capsys, data):
+    from dualres.issuer.domain.identity import mynumber
+
+    code, _, err = run(capsys, "identity", "demo-cards", "--data-dir", data)
+    assert code == 2 and "identity init" in one_line_error(err)
+    code, _, err = run(capsys, "identity", "init", "--data-dir", data)
+    assert code == 0 and "jpki" in err
+    code, _, err = run(capsys, "identity", "init", "--data-dir", data)
+    assert code == 2  # never overwrites a hierarchy
+    code, out, _ = run(capsys, "identity", "demo-cards", "--json", "--data-dir", data)
     cards = json.loads(out)
-    assert code == 0 and len(cards) >= 5
+    assert code == 0 and len(cards) >= 20
     for c in cards:
-        assert {"my_number", "pin", "family_name", "given_name", "birthdate", "address"} <= set(c)
-        assert len(c["my_number"]) == 12 and len(c["pin"]) == 4
-    code, out, err = run(capsys, "identity", "demo-cards")
+        assert {"card_id", "pin", "sign_password", "family_name", "birthdate", "address"} <= set(c)
+        assert "my_number" not in c and len(c["pin"]) == 4
+    assert not mynumber.contains_number(out)
+    code, out, err = run(capsys, "identity", "demo-cards", "--data-dir", data)
     assert code == 0 and "架空" in err
-    assert out.splitlines()[0].startswith("氏名")
-    assert cards[0]["family_name"] in out and cards[0]["my_number"] in out
+    assert out.splitlines()[0].startswith("カード") and "個人番号" not in out
+    serial = cards[0]["sign_serial"]
+    code, _, _ = run(capsys, "identity", "renew", "--card", cards[0]["card_id"], "--data-dir", data)
+    assert code == 0
+    _, out, _ = run(capsys, "identity", "demo-cards", "--json", "--data-dir", data)
+    assert json.loads(out)[0]["sign_serial"] != serial
+    for action in ("revoke", "unlock"):
+        code, _, _ = run(capsys, "identity", action, "--card", "sato", "--data-dir", data)
+        assert code == 0, action
+    code, _, err = run(capsys, "identity", "revoke", "--card", "nobody", "--data-dir", data)
+    assert code == 2 and "nobody" in one_line_error(err)
+    assert run(capsys, "identity", "crl", "--data-dir", data)[0] == 0
 
 
 def test_table_aligns_full_width_text():

@@ -29,13 +29,14 @@ import pytest
 from dualres.issuer.config import ROOT
 from dualres.verifier.wire import jws
 from dualres.wallet import holder
+from tests.issuer_support import card_check_over_http
 
 STARTUP_SECONDS = 60  # a cold 2-core CI machine: imports + migrations + bootstrap
 ANCHOR = "keys.example/trust-anchor.pub.pem"
-# Synthetic demo cards (issuer/domain/identity/stub.py) whose 住所 is not 軽井沢町 (203211):
+# Synthetic demo cards (issuer/domain/identity/residents.py) whose 住所 is not 軽井沢町 (203211):
 # a premium registration is refused in one's own municipality.
-YAMADA = {"my_number": "860699400628", "pin": "2106"}  # 東京都千代田区
-SATO = {"my_number": "203314460101", "pin": "8130"}  # 札幌市中央区
+YAMADA = "yamada"  # 東京都千代田区
+SATO = "sato"  # 札幌市中央区
 
 
 def _command(script: str, module: str) -> list[str]:
@@ -104,7 +105,7 @@ class Server:
     def register(
         self,
         token: str,
-        card: dict[str, str] = YAMADA,
+        card: str = YAMADA,
         *,
         activities: tuple[str, ...] = ("telework",),
         postal_code: str | None = None,
@@ -114,11 +115,13 @@ class Server:
         if postal_code:
             second_home["postal_code"] = postal_code
         until = (datetime.now(UTC) + timedelta(hours=9, days=300)).date().isoformat()
+        # The resident's card answers through dualres-card, a program of its own.
+        check = card_check_over_http(self.base, token, card, self.data / "jpki", program=True)
         status, reg = self.request(
             "POST",
             "/api/v1/registrations",
             {
-                "identity": card,
+                "identity": {"card_check": check},
                 "tier": "premium",
                 "activities": list(activities),
                 "second_home": second_home,

@@ -25,7 +25,7 @@ def test_issue_publish_and_verify_offline(app, client, clock):
         with svc.db.session() as s:
             m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
             r = add_registration(
-                s, m.id, "r1", identity_hash="ab" * 32, pairwise_sub="x" * 43, now=clock()
+                s, m.id, "r1", person_key="ab" * 32, pairwise_sub="x" * 43, now=clock()
             )
             _, token = issue_credential(
                 s, r, jws.public_jwk(hk), settings=svc.settings, keys=svc.keys, now=clock()

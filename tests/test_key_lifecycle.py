@@ -44,11 +44,11 @@ from dualres.verifier import Bundle, BundleError, VerificationResult, verify
 from dualres.verifier.sync import sync
 from dualres.verifier.wire import credential, jws, statuslist, trustlist
 from dualres.wallet import holder
-from tests.issuer_support import Clock
+from tests.issuer_support import Clock, card_check_over_http, card_client
 
 PASS = "correct horse battery staple"
 ANCHOR = jws.load_public_pem((ROOT / "keys.example" / "trust-anchor.pub.pem").read_bytes())
-YAMADA = {"my_number": "860699400628", "pin": "2106"}  # a synthetic card, 東京都千代田区
+YAMADA = {"card": "yamada"}  # a synthetic card (JPKI simulator), 住所 東京都千代田区
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -80,7 +80,7 @@ class Deployment:
 
     def register(self) -> str:
         today = self.clock() + timedelta(hours=9)
-        r = self.app.test_client().post(
+        r = card_client(self.app).post(
             "/api/v1/registrations",
             headers={"Authorization": f"Bearer {self.staff}"},
             json={
@@ -424,11 +424,12 @@ def test_removal_reaches_a_verifier_over_http(
             str(data),
         ).split()[0]
         today = datetime.now(UTC) + timedelta(hours=9)
+        check_id = card_check_over_http(base, staff, "yamada", data / "jpki")
         reg = _http(
             "POST",
             f"{base}/api/v1/registrations",
             {
-                "identity": YAMADA,
+                "identity": {"card_check": check_id},
                 "tier": "premium",
                 "activities": ["telework"],
                 "second_home": {

@@ -25,7 +25,6 @@ from dualres.issuer.domain.db import Database
 from dualres.issuer.domain.models import (
     ApiToken,
     AuditEntry,
-    CardState,
     Credential,
     CredentialOffer,
     Municipality,
@@ -43,7 +42,7 @@ from dualres.issuer.domain.tokens import create_token
 from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
 from tests.cli_support import clean_env, run  # noqa: F401 (a fixture)
-from tests.issuer_support import T0, Clock
+from tests.issuer_support import T0, Clock, card_client
 from tests.test_registrations import body
 
 API = "/api/v1"
@@ -63,7 +62,6 @@ KEPT = (
     Credential,
     ApiToken,
     StaffUser,
-    CardState,
 )
 
 
@@ -363,7 +361,7 @@ def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path):
     settings = Settings.from_env(data_dir=data, demo=True)
     app = create_app(settings, clock=clock, upgrade=False)
     try:
-        client = app.test_client()
+        client = card_client(app)
         with app.app_context(), services().db.session() as s:
             tok = create_token(s, "203211", "clerk", "窓口", T0)
         rid = client.post(f"{API}/registrations", json=body(), headers=_auth(tok)).json["id"]

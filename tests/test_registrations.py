@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from dualres.issuer.domain import audit, parse, registrations
 from dualres.issuer.domain.errors import IssuerError, RuleViolation, StateConflict
-from dualres.issuer.domain.identity import identity_hash
-from dualres.issuer.domain.identity.stub import DEMO_CARDS, Card
+from dualres.issuer.domain.identity import checks
+from dualres.issuer.domain.identity.cardcheck import CardCheckError, challenge_message
+from dualres.issuer.domain.identity.residents import BY_FAMILY_NAME, Resident
 from dualres.issuer.domain.models import (
     CRED_REVOKED,
     CRED_SUSPENDED,
@@ -36,11 +37,12 @@ from dualres.issuer.domain.models import (
 from dualres.issuer.domain.tenants import ensure_municipality
 from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
-from tests.issuer_support import T0
+from tests.issuer_support import T0, card_answer, card_check_id
 
 TODAY = date(2026, 11, 18)  # T0 is 09:00 JST on this day
 ACTOR = "test"
-CARDS: dict[str, Card] = {c.family_name: c for c in DEMO_CARDS}
+CARDS: dict[str, Resident] = BY_FAMILY_NAME
+NUMBER = "123456789018"  # a well-formed individual number (valid check digit), made up
 YAMADA = CARDS["山田"]  # 住所 千代田区 131016
 TAKAHASHI = CARDS["高橋"]  # 住所 軽井沢町 203211
 SATO = CARDS["佐藤"]  # 住所 札幌市中央区 011011
@@ -59,10 +61,11 @@ DECLARED: dict[str, Any] = {
 }
 
 
-def body(card: Card | None = YAMADA, **over: Any) -> dict[str, Any]:
+def body(card: Resident | None = YAMADA, **over: Any) -> dict[str, Any]:
     """A request that passes every rule in 軽井沢町 (203211); ``over`` changes members."""
     b: dict[str, Any] = {
-        "identity": {"my_number": card.my_number, "pin": card.pin} if card else DECLARED,
+        # {"card": id}: create() runs a card check with that card for the municipality.
+        "identity": {"card": card.card_id} if card else DECLARED,
         "tier": "premium",
         "activities": ["telework", "volunteer"],
         "second_home": {
@@ -84,9 +87,14 @@ def muni(s: Session, code: str) -> Municipality:
     return ensure_municipality(s, code, T0)
 
 
-def create(s: Session, code: str, b: dict[str, Any], **kw: Any) -> Registration:
+def create(s: Session, code: str, b: Any, **kw: Any) -> Registration:
+    m, at = muni(s, code), kw.pop("now", T0)
+    ident = b.get("identity") if isinstance(b, dict) else None
+    if isinstance(ident, dict) and set(ident) == {"card"}:
+        check = card_check_id(s, services().settings, m.id, ident["card"], at)
+        b = {**b, "identity": {"card_check": check}}
     return registrations.create_registration(
-        s, muni(s, code), b, actor=ACTOR, now=kw.pop("now", T0), settings=services().settings, **kw
+        s, m, b, actor=ACTOR, now=at, settings=services().settings, **kw
     )
 
 
@@ -152,7 +160,7 @@ RULE_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
      body(second_home={"address": "軽井沢町1", "postal_code": "3890111"}),
      "invalid_postal_code", "second_home.postal_code"),
     ("a My Number in the address", "203211",
-     body(second_home={"address": f"軽井沢町1 ({CARDS['田中'].my_number})"}),
+     body(second_home={"address": f"軽井沢町1 ({NUMBER})"}),
      "my_number_in_text", "second_home.address"),
     ("own 住所 municipality", "203211", body(TAKAHASHI), "own_municipality", "identity"),
     ("own 住所 is a ward of the city", "011002", body(SATO), "own_municipality", "identity"),
@@ -183,15 +191,14 @@ INVALID_REQUESTS: list[tuple[str, Any, str]] = [
     ("not an object", ["tier"], "body"),
     ("no identity", {k: v for k, v in body().items() if k != "identity"}, "identity"),
     ("identity not an object", body(identity="860699400628"), "identity"),
-    ("bad check digit", body(identity={"my_number": "123456789012", "pin": "1234"}),
+    ("card check id as int", body(identity={"card_check": 5}), "identity.card_check"),
+    ("card check id with a space", body(identity={"card_check": "a b"}), "identity.card_check"),
+    ("card and declared", body(identity={**DECLARED, "card_check": "abc"}), "identity"),
+    # The number is no input any more: an unknown member like any other.
+    ("a number is no identity", body(identity={"my_number": NUMBER, "pin": "2106"}),
      "identity.my_number"),
-    ("number as int", body(identity={"my_number": 860699400628, "pin": "2106"}),
-     "identity.my_number"),
-    ("5-digit PIN", body(identity={"my_number": YAMADA.my_number, "pin": "21060"}),
-     "identity.pin"),
-    ("card and declared", body(identity={**DECLARED, "my_number": YAMADA.my_number}), "identity"),
-    ("unknown identity member", body(identity={"my_number": YAMADA.my_number, "pin": "2106",
-                                               "name": "x"}), "identity.name"),
+    ("unknown identity member", body(identity={"card_check": "abc", "name": "x"}),
+     "identity.name"),
     ("tier not a string", body(tier=2), "tier"),
     ("activities a string", body(activities="telework"), "activities"),
     ("activity not a string", body(activities=[1]), "activities"),
@@ -241,7 +248,7 @@ def test_bad_shapes_are_invalid_request(app) -> None:
                 field,
                 400,
             ), case
-            assert YAMADA.my_number not in str(e.value.to_json()), case
+            assert NUMBER not in str(e.value.to_json()), case
 
 
 # --- what a good registration writes ------------------------------------------------------
@@ -262,7 +269,8 @@ def test_premium_registration_with_the_card(app) -> None:
         assert reg.activities == ["telework", "volunteer"]
         assert re.fullmatch(r"[A-Za-z0-9_-]{22}", reg.public_id)
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", reg.pairwise_sub)
-        assert reg.person.identity_hash == identity_hash(secret, YAMADA.my_number)
+        # The key comes from the certificate linkage, keyed: no number in it, not legacy.
+        assert re.fullmatch(r"[0-9a-f]{64}", reg.person.person_key) and secret
         # The same person elsewhere: the same Person, a different pairwise subject.
         other = create(s, "011002", body(valid_from=None))
         assert other.person_id == reg.person_id and other.pairwise_sub != reg.pairwise_sub
@@ -356,20 +364,69 @@ def test_a_failure_half_way_leaves_nothing(app) -> None:
             assert counts(s) == before
 
 
-def test_identity_failures_are_audited_without_the_number(app) -> None:
-    wrong = "0000" if YAMADA.pin != "0000" else "1111"
+def test_card_check_failures_are_audited_and_final(app) -> None:
+    """A failed answer is audited and ends the check; a check is used once, only by
+    its municipality, and only once answered, within its time."""
+    settings = app.extensions["dualres"].settings
     with app.app_context():
         s = services().db.sessions()
-        with pytest.raises(IssuerError) as e:
-            create(s, "203211", body(identity={"my_number": YAMADA.my_number, "pin": wrong}))
-        assert e.value.error == "wrong_pin" and getattr(e.value, "persist", False)
-        s.commit()  # what the API does with a persistent identity failure
+        m = muni(s, "203211")
+        chk = checks.start(s, municipality_id=m.id, actor=ACTOR, now=T0)
+        other = challenge_message(chk.public_id, "not-the-challenge")
+        with pytest.raises(CardCheckError) as e:
+            checks.answer(s, settings, chk.public_id, card_answer(settings, "yamada", other), T0)
+        assert e.value.error == "bad_card_signature" and e.value.persist
+        s.commit()  # what the endpoint does with a persistent identity failure
+        with pytest.raises(CardCheckError) as e:  # the challenge is spent
+            checks.answer(
+                s, settings, chk.public_id,
+                card_answer(settings, "yamada", checks.message(chk)), T0,
+            )  # fmt: skip
+        assert e.value.error == "challenge_reused"
+        with pytest.raises(CardCheckError) as e:
+            create(s, "203211", body(identity={"card_check": chk.public_id}))
+        assert e.value.error == "card_check_failed"
+        s.rollback()
         s.close()
-        with unit(app) as s:
-            (entry,) = s.execute(select(AuditEntry)).scalars().all()
-            assert entry.action == "identity.check_failed"
-            assert entry.detail == {"error": "wrong_pin", "remaining": 2}
-            assert counts(s)["person"] == 0
+    with unit(app) as s:
+        (entry,) = s.execute(select(AuditEntry)).scalars().all()
+        assert entry.action == "identity.check_failed"
+        assert entry.detail == {"error": "bad_card_signature"}
+        assert counts(s)["person"] == 0
+    with unit(app) as s:
+        m = muni(s, "203211")
+        waiting = checks.start(s, municipality_id=m.id, actor=ACTOR, now=T0).public_id
+        good = card_check_id(s, settings, m.id, "yamada", T0)
+        elsewhere = card_check_id(s, settings, muni(s, "011002").id, "yamada", T0)
+    cases = [
+        (waiting, T0, "card_check_pending"),
+        (waiting, T0 + timedelta(minutes=6), "challenge_expired"),
+        (elsewhere, T0, "not_found"),
+        (good, T0 + timedelta(minutes=11), "challenge_expired"),
+    ]
+    for check_id, at, code in cases:
+        with scratch(app) as s, pytest.raises(IssuerError) as e:
+            create(s, "203211", body(identity={"card_check": check_id}), now=at)
+        assert e.value.error == code, (check_id, code)
+    with unit(app) as s:
+        create(s, "203211", body(identity={"card_check": good}))
+    with scratch(app) as s, pytest.raises(IssuerError) as e:
+        create(s, "203211", body(identity={"card_check": good}, tier="basic"))
+    assert e.value.error == "challenge_reused"
+
+
+def test_a_wrong_pin_is_relayed_not_spent(app) -> None:
+    settings = app.extensions["dualres"].settings
+    with unit(app) as s:
+        m = muni(s, "203211")
+        chk = checks.start(s, municipality_id=m.id, actor=ACTOR, now=T0)
+        msg = checks.message(chk)
+        got = checks.answer(
+            s, settings, chk.public_id, card_answer(settings, "yamada", msg, "X"), T0
+        )
+        assert (got.state, got.error, got.tries_left) == ("waiting", "wrong_pin", 4)
+        got = checks.answer(s, settings, chk.public_id, card_answer(settings, "yamada", msg), T0)
+        assert got.state == "verified" and got.error is None
 
 
 # --- state changes --------------------------------------------------------------------------
@@ -435,7 +492,7 @@ def test_reasons_are_checked(app) -> None:
         ({"reason": 5}, "invalid_request"),
         ({"reason": "x" * 501}, "invalid_request"),
         ({"reason": "a\x00b"}, "invalid_request"),
-        ({"reason": f"番号 {YAMADA.my_number} の件"}, "my_number_in_text"),
+        ({"reason": f"番号 {NUMBER} の件"}, "my_number_in_text"),
     ):
         with pytest.raises(IssuerError) as e:
             parse.reason(data)
@@ -502,3 +559,28 @@ def test_audit_chain_verifies_and_catches_an_edit(app) -> None:
         check = audit.verify_chain(s, muni(s, "203211"))
         assert (check.ok, check.first_bad_seq, check.problem) == (False, 3, "entry altered")
         assert audit.verify_chain(s, muni(s, "011002")).ok
+
+
+def test_one_person_one_registration_across_identity_types(app) -> None:
+    """A declared identity whose basic four facts (normalised: width, kana, spaces) match a
+    card-checked person's is held back for staff, and the other way round."""
+    as_declared = declared(
+        family_name="山田　", given_name="花子", family_name_kana="やまだ",
+        given_name_kana="ﾊﾅｺ", birthdate="1985-06-15", sex="female",
+        address="東京都千代田区神田神保町二丁目３番地４", address_lg_code="131016",
+    )  # fmt: skip
+    with unit(app) as s:
+        create(s, "203211", body(YAMADA))
+    with scratch(app) as s, pytest.raises(RuleViolation) as e:
+        create(s, "203211", body(None, tier="basic", identity=as_declared))
+    assert (e.value.error, e.value.field) == ("possible_duplicate", "identity")
+    assert e.value.description_ja and "職員" in e.value.description_ja
+    with unit(app) as s:
+        # Elsewhere there is nobody like that yet: the declared registration is made ...
+        create(s, "011002", body(None, tier="basic", identity=as_declared))
+        # ... someone else with the same birthday is no duplicate ...
+        create(s, "203211", body(None, tier="basic", identity=declared(birthdate="1985-06-15")))
+    # ... and now the card-checked person is the one held back there.
+    with scratch(app) as s, pytest.raises(RuleViolation) as e:
+        create(s, "011002", body(YAMADA))
+    assert e.value.error == "possible_duplicate"

@@ -103,8 +103,8 @@ def _console_responses(app) -> list[tuple[str, object]]:
     )
     out.append(
         (
-            "a refused card (form with an error)",
-            b.post("/registrations/new/card", {"my_number": "123", "pin": "1"}),
+            "a card check started (waiting for the resident)",
+            b.post("/registrations/new/card", {}),
         )
     )
     out.append(("a refused action", b.post(f"/registrations/{rid}/reinstate", {"reason": "x"})))

@@ -72,12 +72,19 @@ class SigningKey(Base):
 
 
 class Person(Base):
-    """One human across municipalities, known only by a keyed hash of their identity."""
+    """One human across municipalities, known only by a keyed hash.
+
+    ``person_key``: for a card-checked person, HMAC(identity secret, the JPKI
+    certificate linkage's first serial) (identity/cardcheck.py); for a declared
+    one, HMAC of the declared kana and birth date; ``legacy:`` + random for a
+    person whose key came from the individual number before migration 0005
+    (that key was dropped: it could itself count as 個人番号).
+    """
 
     __tablename__ = "person"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    identity_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_key: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -206,14 +213,31 @@ class ApiToken(Base):
     municipality: Mapped[Municipality] = relationship()
 
 
-class CardState(Base):
-    """The identity stub's card: wrong-PIN counter, keyed like everything else."""
+class CardCheck(Base):
+    """One card check: a single-use challenge, then what the card proved.
 
-    __tablename__ = "stub_card_state"
+    The PIN never comes here (the card checks it); the facts wait here only
+    until the registration uses them (then they are cleared) or the check
+    expires (purge removes it).
+    """
 
-    card_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    __tablename__ = "card_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(43), unique=True)
+    # None for a check the sign-in provider started (no municipality yet).
+    municipality_id: Mapped[int | None] = mapped_column(ForeignKey("municipality.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    challenge: Mapped[str] = mapped_column(String(43))
+    state: Mapped[str] = mapped_column(String(16))  # waiting, verified, failed, used
+    error: Mapped[str | None] = mapped_column(String(32))
+    tries_left: Mapped[int | None] = mapped_column(Integer)
+    person_key: Mapped[str | None] = mapped_column(String(64))
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 # --- OpenID4VCI (issuer/web/oid4vci.py): every secret is stored only as a SHA-256 ---

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Final
 
 from dualres.issuer.domain.errors import IssuerError
-from dualres.issuer.domain.identity import PersonFacts, VerifiedIdentity, mynumber
+from dualres.issuer.domain.identity import PersonFacts, mynumber
 from dualres.issuer.domain.rules import MAX_ADDRESS, MAX_NAME, MAX_REASON, activity_codes, rule
 from dualres.schemas import lgcodes
 
 _DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _KATAKANA: Final = re.compile(r"^[ァ-ヺー・ヽヾ]+(　[ァ-ヺー・ヽヾ]+)*$")
-_DIGITS4: Final = re.compile(r"^[0-9]{4}$")
+# 24 random bytes in base64url (identity/checks.py): nothing else ever reaches a query.
+_CHECK_ID: Final = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _ALLOWED_CONTROL: Final = frozenset("\n\t")
 _MEMBER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
@@ -118,20 +119,11 @@ def _kana(value: str, where: str) -> str:
 
 
 @dataclass(frozen=True)
-class CardCheck:
-    """A card and PIN to check.  Both stay out of repr() and are never stored."""
+class CardCheckRef:
+    """A card check this municipality started and the resident's card answered
+    (identity/checks.py): the registration uses its facts once."""
 
-    my_number: str = field(repr=False)
-    pin: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class CheckedCard:
-    """A card already checked moments ago (the console's two-step form): the keyed
-    identity hash and the facts, so neither the number nor the PIN travels again."""
-
-    identity_hash: str = field(repr=False)
-    facts: VerifiedIdentity
+    check_id: str
 
 
 @dataclass(frozen=True)
@@ -141,7 +133,7 @@ class Declared(PersonFacts):
 
 @dataclass(frozen=True)
 class NewRegistration:
-    identity: CardCheck | CheckedCard | Declared
+    identity: CardCheckRef | Declared
     tier: str
     activities: tuple[str, ...]
     second_home_address: str
@@ -162,7 +154,7 @@ _TOP: Final = frozenset(
         "registered_since",
     }
 )
-_CARD: Final = frozenset({"my_number", "pin"})
+_CARD: Final = frozenset({"card_check"})
 # In the order the console's CSV import and export put them.
 DECLARED_FIELDS: Final = tuple(f.name for f in fields(Declared))
 _DECLARED: Final = frozenset(DECLARED_FIELDS)
@@ -170,19 +162,16 @@ _SECOND_HOME: Final = frozenset({"address", "postal_code"})
 SEXES: Final = ("male", "female")
 
 
-def card_check(data: dict[str, Any]) -> CardCheck:
+def card_check(data: dict[str, Any]) -> CardCheckRef:
     card = obj(data, "identity", _CARD)
-    number, pin = card.get("my_number"), card.get("pin")
-    # Messages name the field, never the value: a number must not come back.
-    if not isinstance(number, str) or not mynumber.is_valid(number):
+    check_id = card.get("card_check")
+    if not isinstance(check_id, str) or not _CHECK_ID.match(check_id):
         raise invalid(
-            "identity.my_number",
-            "identity.my_number must be 12 digits with a valid check digit",
-            "個人番号は検査用数字の正しい12桁の数字で入力してください",
+            "identity.card_check",
+            "identity.card_check must be the id of a card check (POST /api/v1/card-checks)",
+            "カード確認のIDを指定してください",
         )
-    if not isinstance(pin, str) or not _DIGITS4.match(pin):
-        raise invalid("identity.pin", "identity.pin must be 4 digits", "暗証番号は4桁の数字です")
-    return CardCheck(number, pin)
+    return CardCheckRef(check_id)
 
 
 def _declared(data: dict[str, Any]) -> Declared:
@@ -216,14 +205,14 @@ def _declared(data: dict[str, Any]) -> Declared:
     )
 
 
-def parse_new(data: Any, *, checked: CheckedCard | None = None) -> NewRegistration:
+def parse_new(data: Any, *, checked: CardCheckRef | None = None) -> NewRegistration:
     """Check the shape of a registration request (not yet the rules).
 
-    ``checked``: the identity comes from a card check already made (the
-    console's first step), and the body carries no ``identity``.
+    ``checked``: the identity comes from the console's card check (kept in the
+    clerk's session), and the body carries no ``identity``.
     """
     body = obj(data, "", _TOP)
-    identity: CardCheck | CheckedCard | Declared
+    identity: CardCheckRef | Declared
     if checked is not None:
         identity = checked
     else:
@@ -231,7 +220,7 @@ def parse_new(data: Any, *, checked: CheckedCard | None = None) -> NewRegistrati
         if "declared" not in ident:
             identity = card_check(ident)
         elif set(ident) != {"declared"}:
-            raise invalid("identity", "give either my_number and pin, or declared, not both")
+            raise invalid("identity", "give either card_check or declared, not both")
         else:
             identity = _declared(ident)
     tier = body.get("tier")

@@ -25,13 +25,7 @@ from sqlalchemy.orm import Session
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import audit, rules
 from dualres.issuer.domain.errors import NotFound, StateConflict
-from dualres.issuer.domain.identity import (
-    IdentityError,
-    IdentityProvider,
-    PersonFacts,
-    identity_hash,
-    provider_for,
-)
+from dualres.issuer.domain.identity import PersonFacts, checks
 from dualres.issuer.domain.issuance import issue_batch as _sign_batch
 from dualres.issuer.domain.keys import KeyStore
 from dualres.issuer.domain.models import (
@@ -47,8 +41,7 @@ from dualres.issuer.domain.models import (
     Registration,
 )
 from dualres.issuer.domain.parse import (
-    CardCheck,
-    CheckedCard,
+    CardCheckRef,
     Declared,
     NewRegistration,
     no_my_number,
@@ -70,6 +63,7 @@ from dualres.schemas import lgcodes
 from dualres.verifier.wire.b64 import b64e
 
 LIVE: Final = (ACTIVE, SUSPENDED)
+LEGACY: Final = "legacy:"  # a person key dropped by migration 0005 (it came from the number)
 PUBLIC_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _POSTAL: Final = re.compile(r"^[0-9]{3}-[0-9]{4}$")
 
@@ -84,7 +78,7 @@ def _check_form(req: NewRegistration, day: date, settings: Settings) -> tuple[da
     """
     if req.tier not in TIERS:
         raise rule("invalid_tier")
-    if req.tier == "premium" and not isinstance(req.identity, CardCheck | CheckedCard):
+    if req.tier == "premium" and not isinstance(req.identity, CardCheckRef):
         raise rule("identity_check_required")
     valid_from = req.valid_from or day
     if not day - MAX_FROM_PAST <= valid_from <= day + MAX_FROM_AHEAD:
@@ -128,36 +122,14 @@ def _check_identity(
     session: Session,
     municipality: Municipality,
     req: NewRegistration,
-    provider: IdentityProvider | None,
     *,
-    actor: str,
     now: datetime,
     settings: Settings,
 ) -> tuple[PersonFacts, str]:
-    """The facts to register and the person's keyed identity hash."""
+    """The facts to register and the person's key (never derived from a number)."""
     if isinstance(req.identity, Declared):
         return req.identity, _declared_hash(settings.identity_secret, req.identity)
-    if isinstance(req.identity, CheckedCard):
-        return req.identity.facts, req.identity.identity_hash
-    if provider is None:
-        provider = provider_for(session, settings)
-    try:
-        verified = provider.check(req.identity.my_number, req.identity.pin)
-    except IdentityError as exc:
-        # Recorded (and committed by the caller, see IdentityError.persist):
-        # repeated failures at one counter are worth a supervisor's look.
-        audit.append(
-            session,
-            municipality,
-            actor=actor,
-            action="identity.check_failed",
-            target=None,
-            detail={"error": exc.error, **exc.extra},
-            now=now,
-        )
-        raise
-    # From here on only the keyed hash exists; the number is not passed further.
-    return verified, identity_hash(settings.identity_secret, verified.stable_id)
+    return checks.consume(session, req.identity.check_id, municipality_id=municipality.id, now=now)
 
 
 def _person(session: Session, ident_hash: str, now: datetime) -> Person:
@@ -167,13 +139,13 @@ def _person(session: Session, ident_hash: str, now: datetime) -> Person:
     counters register the same person at once: the second waits, then counts
     the first's registration.
     """
-    q = select(Person).where(Person.identity_hash == ident_hash).with_for_update()
+    q = select(Person).where(Person.person_key == ident_hash).with_for_update()
     person = session.execute(q).scalar_one_or_none()
     if person is not None:
         return person
     try:
         with session.begin_nested():
-            person = Person(identity_hash=ident_hash, created_at=now)
+            person = Person(person_key=ident_hash, created_at=now)
             session.add(person)
     except IntegrityError:
         # Created concurrently: the row now exists and is committed.
@@ -191,6 +163,56 @@ def _live(session: Session, person: Person, municipality: Municipality) -> Regis
     ).scalar_one_or_none()
 
 
+def _fold(text: str | None) -> str:
+    # One spelling of what people write differently: width (NFKC), ひらがな as カタカナ,
+    # no spaces of any width.
+    v = unicodedata.normalize("NFKC", text or "")
+    v = "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in v)
+    return "".join(v.split())
+
+
+def _same_facts(reg: Registration, facts: PersonFacts) -> bool:
+    if reg.birthdate != facts.birthdate:
+        return False
+    if _fold(reg.family_name + reg.given_name) != _fold(facts.family_name + facts.given_name):
+        return False
+    if _fold(reg.primary_address) != _fold(facts.address):
+        return False
+    # A declared sex may be left out: compare it only when both sides have one.
+    return not (reg.sex and facts.sex) or reg.sex == facts.sex
+
+
+def _live_with_facts(
+    session: Session, facts: PersonFacts, *, municipality: Municipality | None
+) -> list[Registration]:
+    q = select(Registration).where(
+        Registration.birthdate == facts.birthdate, Registration.state.in_(LIVE)
+    )
+    if municipality is not None:
+        q = q.where(Registration.municipality_id == municipality.id)
+    return [r for r in session.execute(q).scalars() if _same_facts(r, facts)]
+
+
+def _adopt_legacy(session: Session, key: str, facts: PersonFacts) -> None:
+    """A person migrated from the number-derived key (migration 0005) meets their card
+    again: the card-checked facts name them, so their record takes the card's key."""
+    if session.execute(select(Person.id).where(Person.person_key == key)).first():
+        return
+    legacy = {
+        r.person_id
+        for r in _live_with_facts(session, facts, municipality=None)
+        if r.identity_checked
+    }
+    people = [
+        p
+        for p in (session.get(Person, pid, with_for_update=True) for pid in sorted(legacy))
+        if p is not None and p.person_key.startswith(LEGACY)
+    ]
+    if len(people) == 1:  # two would be ambiguous: leave them to staff
+        people[0].person_key = key
+        session.flush()
+
+
 def _check_person(
     session: Session,
     municipality: Municipality,
@@ -206,6 +228,13 @@ def _check_person(
         raise rule("registered_since_before_birth")
     if _live(session, person, municipality) is not None:
         raise rule("already_registered")
+    # One person, one registration per municipality, whatever identity they came with:
+    # a declared identity matching a card-checked one (or the other way) is held back.
+    if any(
+        r.person_id != person.id
+        for r in _live_with_facts(session, facts, municipality=municipality)
+    ):
+        raise rule("possible_duplicate")
     if tier == "premium":
         count = session.execute(
             select(func.count())
@@ -236,20 +265,18 @@ def create_registration(
     actor: str,
     now: datetime,
     settings: Settings,
-    provider: IdentityProvider | None = None,
 ) -> Registration:
-    """Check the card, apply every rule, write the registration and its audit entry.
+    """Use the card check, apply every rule, write the registration and its audit entry.
 
-    The caller commits.  On an :class:`IdentityError` with ``persist`` set the
-    caller should commit too (the PIN counter and the audit entry), then answer
-    with the error.
+    The caller commits.  A rule that refuses rolls the card check's use back
+    with everything else, so the clerk can correct the form without a new check.
     """
     req = request if isinstance(request, NewRegistration) else parse_new(request)
     day = today(now)
     valid_from, since = _check_form(req, day, settings)
-    facts, ident_hash = _check_identity(
-        session, municipality, req, provider, actor=actor, now=now, settings=settings
-    )
+    facts, ident_hash = _check_identity(session, municipality, req, now=now, settings=settings)
+    if isinstance(req.identity, CardCheckRef):
+        _adopt_legacy(session, ident_hash, facts)
     if rules.home_municipality(facts.address_lg_code) == municipality.lg_code:
         raise rule("own_municipality")
     person = _person(session, ident_hash, now)
@@ -262,7 +289,7 @@ def create_registration(
         person_id=person.id,
         tier=req.tier,
         state=ACTIVE,
-        identity_checked=isinstance(req.identity, CardCheck | CheckedCard),
+        identity_checked=isinstance(req.identity, CardCheckRef),
         family_name=facts.family_name,
         given_name=facts.given_name,
         family_name_kana=facts.family_name_kana,

@@ -39,6 +39,10 @@ RULES: Final[dict[str, tuple[str, str, str]]] = {
     "own_municipality": ("identity",
                          "a person cannot register in the municipality of their own 住所",
                          "住民票のある市区町村には登録できません"),
+    "possible_duplicate": ("identity",
+                           "someone with the same basic four facts is already registered here "
+                           "under another identity; staff must review before registering",
+                           "同じ基本4情報の方が別の本人確認で登録済みです。職員による確認が必要です"),
     "already_registered": ("identity",
                            "this person already has a registration with this municipality",
                            "この方はすでにこの市区町村に登録されています"),

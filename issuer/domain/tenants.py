@@ -43,7 +43,11 @@ def ensure_municipality(session: Session, lg_code: str, now: datetime) -> Munici
 
 
 def bootstrap_demo(session: Session, settings: Settings, keys: KeyStore, now: datetime) -> None:
-    """The three demo municipalities with the development keys of keys.example/."""
+    """The three demo municipalities with the development keys of keys.example/,
+    and the JPKI simulator (its root is what the demo's card check trusts)."""
+    from dualres.issuer.domain.identity.jpki import JpkiSimulator
+
+    JpkiSimulator.ensure(settings.jpki_path, now)
     for code in DEMO_MUNICIPALITIES:
         m = ensure_municipality(session, code, now)
         ref = f"dev:lg-{code}.pem"

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from dualres.issuer.domain import audit, offers, parse, registrations, rules
 from dualres.issuer.domain.db import utc
-from dualres.issuer.domain.errors import IssuerError
-from dualres.issuer.domain.identity import IdentityError
+from dualres.issuer.domain.errors import IssuerError, NotFound
+from dualres.issuer.domain.identity import IdentityError, checks
 from dualres.issuer.domain.issuance import person_claims, primary_residence_name
 from dualres.issuer.domain.models import (
     ACTIVE,
@@ -239,6 +239,39 @@ def audit_json(e: AuditEntry) -> dict[str, Any]:
 # --- registrations ------------------------------------------------------------------
 
 
+# --- card checks (identity/checks.py): the PIN and the card stay on the resident's side ----
+
+
+def card_check_json(chk: Any) -> dict[str, Any]:
+    base = services().settings.base_url
+    return {
+        **checks.state_json(chk, now(), with_facts=True),
+        # Where the resident's side answers: the reader page on the counter's
+        # tablet, or any client (a phone, dualres-card) through the JSON endpoint.
+        "reader_url": f"{base}/console/reader/{chk.public_id}",
+        "response_uri": f"{base}/card-checks/{chk.public_id}/response",
+    }
+
+
+@bp.post("/card-checks")
+def start_card_check() -> tuple[Response, int]:
+    s = session()
+    checks.trust(services().settings)  # 503 now rather than a check nobody can answer
+    chk = checks.start(s, municipality_id=_municipality().id, actor=_actor(), now=now())
+    s.commit()
+    resp = jsonify(card_check_json(chk))
+    resp.headers["Location"] = f"{bp.url_prefix}/card-checks/{chk.public_id}"
+    return resp, 201
+
+
+@bp.get("/card-checks/<public_id>")
+def get_card_check(public_id: str) -> Response:
+    chk = checks.find(session(), public_id)
+    if chk.municipality_id != _municipality().id:
+        raise NotFound("card check")
+    return jsonify(card_check_json(chk))
+
+
 @bp.post("/registrations")
 def create() -> tuple[Response, int]:
     data = _body()
@@ -249,7 +282,7 @@ def create() -> tuple[Response, int]:
         )
     except IdentityError as exc:
         if exc.persist:
-            s.commit()  # the PIN counter and its audit entry, nothing else was written
+            s.commit()  # a failed check's state and audit entry, nothing else was written
         raise
     s.commit()
     resp, status = _one(reg, 201)

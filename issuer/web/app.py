@@ -17,14 +17,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.identity.mynumber import RedactFilter
 from dualres.issuer.web.api import bp as api_bp
+from dualres.issuer.web.cardcheck import bp as cardcheck_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
+from dualres.issuer.web.idp import bp as idp_bp
 from dualres.issuer.web.oid4vci import bp as oid4vci_bp
 from dualres.issuer.web.public import bp as public_bp
 from dualres.issuer.web.webapps import bp as webapps_bp
 
 log = logging.getLogger("dualres.issuer")
+# Every logger that writes request lines or our own: a number typed into a URL must not
+# reach a log file (the web server logs the request line before any check of ours runs).
+_REDACTED_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "dualres.issuer")
 
 HTML_CSP = (
     "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
@@ -32,7 +38,15 @@ HTML_CSP = (
 )
 HSTS = "max-age=63072000; includeSubDomains"
 _SECRET_ENDPOINTS = frozenset(
-    {"oid4vci.token", "oid4vci.nonce", "oid4vci.credential", "oid4vci.credential_offer"}
+    {
+        "oid4vci.token",
+        "oid4vci.nonce",
+        "oid4vci.credential",
+        "oid4vci.credential_offer",
+        "cardcheck.reader",
+        "cardcheck.reader_answer",
+        "idp.token",
+    }
 )
 
 
@@ -122,6 +136,10 @@ def create_app(
             h.setdefault("Cache-Control", "no-store")
         return resp
 
-    for bp in (public_bp, oid4vci_bp, api_bp, console_bp, webapps_bp):
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactFilter) for f in logger.filters):
+            logger.addFilter(RedactFilter())
+    for bp in (public_bp, oid4vci_bp, api_bp, cardcheck_bp, idp_bp, console_bp, webapps_bp):
         app.register_blueprint(bp)
     return app

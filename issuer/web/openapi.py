@@ -138,13 +138,30 @@ def _schemas() -> dict[str, Any]:
         },
         "CardIdentity": {
             "type": "object",
-            "description": "Read the My Number card. The number is checked and forgotten: it "
-            "is never stored, logged or returned.",
-            "required": ["my_number", "pin"],
+            "description": "A card check this municipality started (POST /card-checks) and "
+            "the resident's card answered. No number and no PIN ever come here.",
+            "required": ["card_check"],
             "additionalProperties": False,
             "properties": {
-                "my_number": {"type": "string", "pattern": "^[0-9]{12}$", "writeOnly": True},
-                "pin": {"type": "string", "pattern": "^[0-9]{4}$", "writeOnly": True},
+                "card_check": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
+            },
+        },
+        "CardCheck": {
+            "type": "object",
+            "required": ["id", "state", "challenge", "expires_at", "reader_url", "response_uri"],
+            "properties": {
+                "id": {"type": "string"},
+                "state": {"enum": ["waiting", "verified", "failed", "used", "expired"]},
+                "challenge": {"type": "string", "description": "What the card signs."},
+                "expires_at": {"type": "string", "format": "date-time"},
+                "error": {"type": "string", "description": "wrong_pin, card_locked, ..."},
+                "remaining": {"type": "integer", "description": "wrong_pin: tries left."},
+                "facts": {
+                    "type": "object",
+                    "description": "verified: the basic four facts the 署名用 certificate carries.",
+                },
+                "reader_url": {"type": "string", "description": "The resident-facing page."},
+                "response_uri": {"type": "string", "description": "Where a card client answers."},
             },
         },
         "DeclaredIdentity": {
@@ -429,13 +446,27 @@ def _responses() -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {
+        "/card-checks": {
+            "post": {
+                "summary": "Start a card check: a single-use challenge for the resident's card "
+                "(5 minutes); the resident answers on the reader page or a card client",
+                "responses": {"201": _ok("CardCheck", "Created"), **_errors(401, 503)},
+            }
+        },
+        "/card-checks/{id}": {
+            "get": {
+                "summary": "A card check's state; once verified, the facts the card proved",
+                "parameters": [_PATH_ID],
+                "responses": {"200": _ok("CardCheck"), **_errors(401, 404)},
+            }
+        },
         "/registrations": {
             "post": {
-                "summary": "Register a second home (checks the card, applies every rule)",
+                "summary": "Register a second home (uses a card check, applies every rule)",
                 "requestBody": _body("NewRegistration"),
                 "responses": {
                     "201": _ok("Registration", "Created"),
-                    **_errors(400, 401, 415, 422, 423, 503),
+                    **_errors(400, 401, 404, 409, 415, 422, 503),
                 },
             },
             **_listing(

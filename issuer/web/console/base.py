@@ -135,6 +135,16 @@ def _wareki(value: Any) -> str:
     return wareki_hint(value, lang())
 
 
+@bp.app_template_filter("no_number")
+def _no_number(text: Any) -> str:
+    """``text``, or nothing if it holds what reads as an individual number (a URL the
+    page would otherwise write back, e.g. a refused search)."""
+    from dualres.issuer.domain.identity.mynumber import contains_number
+
+    value = str(text or "")
+    return "" if contains_number(value) else value
+
+
 @bp.app_template_filter("jdatetime")
 def _jdatetime(dt: Any) -> str:
     return datetime_text(dt, lang())

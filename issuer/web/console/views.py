@@ -5,7 +5,6 @@ its field in the staff member's language, never as a stack trace."""
 from __future__ import annotations
 
 import functools
-import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -26,12 +25,8 @@ from werkzeug.wrappers import Response
 
 from dualres.issuer.domain import audit, parse, registrations, rules
 from dualres.issuer.domain.errors import IssuerError
-from dualres.issuer.domain.identity import (
-    IdentityError,
-    VerifiedIdentity,
-    identity_hash,
-    provider_for,
-)
+from dualres.issuer.domain.identity import PersonFacts, checks
+from dualres.issuer.domain.identity.cardcheck import CardCheckError
 from dualres.issuer.domain.models import AuditEntry, Credential, Municipality, Registration
 from dualres.issuer.domain.staff import (
     DEVICE_DAYS,
@@ -64,8 +59,7 @@ PAGE: Final = 50
 MAX_OFFSET: Final = 1_000_000
 # A domain error's field -> the form input it is shown beside.
 FIELDS: Final = {
-    "identity.my_number": "my_number",
-    "identity.pin": "pin",
+    "identity.card_check": "identity",
     "identity": "identity",
     "tier": "tier",
     "activities": "activities",
@@ -76,7 +70,7 @@ FIELDS: Final = {
     "registered_since": "registered_since",
     "reason": "reason",
 }
-CARD_FIELDS: Final = frozenset({"my_number", "pin", "identity"})
+CARD_FIELDS: Final = frozenset({"identity"})
 CRED_KEYS: Final = {0: "cred_valid", 1: "revoked", 2: "suspended"}
 
 
@@ -296,6 +290,9 @@ def search_page(export_error: str | None = None, status: int = 200) -> tuple[str
     args = request.args
     errors: dict[str, str] = {}
     where = search_filters(args, errors)
+    if "q" in errors:
+        # A refused search text (a number, say) is not written back into the page.
+        args = MultiDict([(k, v) for k, v in args.items(multi=True) if k != "q"])
     regs, total, offset = _page(
         Registration, where, Registration.created_at.desc(), Registration.id.desc()
     )
@@ -398,48 +395,39 @@ def renew(public_id: str) -> Response | tuple[str, int]:
 # --- register ----------------------------------------------------------------------------------
 
 
-def _card_input() -> tuple[str, str]:
-    # What a card reader types: tolerate full-width digits and separators.
-    number = unicodedata.normalize("NFKC", request.form.get("my_number", ""))
-    number = "".join(c for c in number if c not in " -")
-    pin = unicodedata.normalize("NFKC", request.form.get("pin", "")).strip()
-    return number, pin
-
-
-def _read_card(m: Municipality, number: str, pin: str) -> VerifiedIdentity:
-    """Check card + PIN with the deployment's identity provider (the stub in a demo).
-
-    A failed check is audited and its PIN counter kept, as in create_registration.
-    """
-    s = db_session()
-    card = parse.card_check({"my_number": number, "pin": pin})  # shape only
+def _current_check() -> Any:
+    """The card check this clerk's session started, if it is still this municipality's."""
+    check_id = session.get("card_check_id")
+    if not isinstance(check_id, str):
+        return None
     try:
-        return provider_for(s, services().settings).check(card.my_number, card.pin)
-    except IdentityError as exc:
-        audit.append(
-            s, m, actor=actor(), action="identity.check_failed", target=None,
-            detail={"error": exc.error, **exc.extra}, now=now(),
-        )  # fmt: skip
-        if exc.persist:
-            s.commit()
-        raise
+        chk = checks.find(db_session(), check_id)
+    except IssuerError:
+        return None
+    return chk if chk.municipality_id == municipality().id else None
 
 
-def _register_page(
-    *,
-    facts: VerifiedIdentity | None,
-    errors: dict[str, str],
-    status: int = 200,
-) -> tuple[str, int]:
+def _register_page(*, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
+    """The register page in the state of the clerk's card check: none yet, waiting
+    for the resident (the page reloads itself), failed, or verified (the form)."""
     m = municipality()
+    chk = _current_check()
+    st = checks.state_json(chk, now(), with_facts=True) if chk is not None else None
+    facts: PersonFacts | None = None
+    if chk is not None and st is not None and st["state"] == checks.VERIFIED:
+        facts = checks.facts_of(chk)
     if facts is not None and rules.home_municipality(facts.address_lg_code) == m.lg_code:
         code = "own_municipality"
         _, en, ja = rules.RULES[code]
         errors.setdefault("identity", en if session.get("lang") == "en" else ja)
+    if st is not None and st.get("error") and "identity" not in errors:
+        errors["identity"] = message(CardCheckError(st["error"], remaining=st.get("remaining")))
     day = rules.today(now())
     return render_template(
         "console/register.html",
         facts=facts,
+        check=st,
+        reader_url=url_for("cardcheck.reader", check_id=chk.public_id) if chk else None,
         errors=errors,
         form=request.form,
         activities=_activities(),
@@ -451,66 +439,22 @@ def _register_page(
 
 @bp.get("/registrations/new")
 def new() -> tuple[str, int]:
-    return _register_page(facts=None, errors={})
+    return _register_page(errors={})
 
 
 @bp.post("/registrations/new/card")
-def new_card() -> tuple[str, int]:
-    number, pin = _card_input()
+def new_card() -> Response | tuple[str, int]:
+    """Start a card check: the resident answers it on the reader page, never here."""
+    s = db_session()
     try:
-        facts = _read_card(municipality(), number, pin)
+        checks.trust(services().settings)
     except IssuerError as exc:
-        return _register_page(facts=None, errors={_field(exc): message(exc)}, status=exc.status)
-    db_session().commit()
-    _remember_card(facts)
-    return _register_page(facts=facts, errors={})
-
-
-CARD_CHECK_SECONDS: Final = 600
-# What of a card check the session keeps, besides the birthdate (kept as ISO text):
-# the facts the clerk already sees, never stable_id.
-SHOWN_FACTS: Final = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "sex",
-    "address",
-    "address_lg_code",
-)
-
-
-def _remember_card(facts: VerifiedIdentity) -> None:
-    """Keep what the card check proved for the second step, in the signed session.
-
-    Only the keyed identity hash and the facts the clerk already sees go
-    there: the number and the PIN are not sent back to the browser, and the
-    card is not read (nor a PIN try spent) a second time.
-    """
-    session["card_check"] = {
-        "hash": identity_hash(services().settings.identity_secret, facts.stable_id),
-        "lg": municipality().lg_code,
-        "at": int(now().timestamp()),
-        "facts": {
-            **{k: getattr(facts, k) for k in SHOWN_FACTS},
-            "birthdate": facts.birthdate.isoformat(),
-        },
-    }
-
-
-def _checked_card() -> parse.CheckedCard | None:
-    kept = session.get("card_check")
-    if not isinstance(kept, dict) or kept.get("lg") != municipality().lg_code:
-        return None
-    if int(now().timestamp()) - int(kept.get("at", 0)) > CARD_CHECK_SECONDS:
-        return None
-    f = kept["facts"]
-    facts = VerifiedIdentity(
-        stable_id="",  # never kept: the hash below is all the registration needs
-        **{k: f[k] for k in SHOWN_FACTS},
-        birthdate=date.fromisoformat(f["birthdate"]),
-    )
-    return parse.CheckedCard(identity_hash=str(kept["hash"]), facts=facts)
+        return _register_page(errors={"identity": message(exc)}, status=exc.status)
+    chk = checks.start(s, municipality_id=municipality().id, actor=actor(), now=now())
+    s.commit()
+    session["card_check_id"] = chk.public_id
+    # To the page's GET: it reloads itself while it waits, which must not re-POST.
+    return redirect(url_for("console.new"))
 
 
 def registration_request(cell: Callable[[str], str], activities: list[str]) -> dict[str, Any]:
@@ -539,21 +483,19 @@ def _new_request() -> dict[str, Any]:
 def create() -> Response | tuple[str, int]:
     s = db_session()
     m = municipality()
-    checked = _checked_card()
-    if checked is None:
-        return _register_page(facts=None, errors={"my_number": t("card_check_expired")},
-                              status=400)  # fmt: skip
+    chk = _current_check()
+    if chk is None:
+        return _register_page(errors={"identity": t("card_check_expired")}, status=400)
     try:
-        req = parse.parse_new(_new_request(), checked=checked)
+        req = parse.parse_new(_new_request(), checked=parse.CardCheckRef(chk.public_id))
         reg = registrations.create_registration(
             s, m, req, actor=actor(), now=now(), settings=services().settings
         )
     except IssuerError as exc:
         s.rollback()
-        return _register_page(facts=checked.facts, errors={_field(exc): message(exc)},
-                              status=exc.status)  # fmt: skip
+        return _register_page(errors={_field(exc): message(exc)}, status=exc.status)
     s.commit()
-    session.pop("card_check", None)
+    session.pop("card_check_id", None)
     flash(t("registered"))
     return redirect(url_for("console.detail", public_id=reg.public_id))
 
