@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Municipality, StaffUser
+from dualres.issuer.domain.parse import no_my_number
 from dualres.issuer.domain.tokens import check_role
 from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.errors import MalformedError
@@ -80,6 +81,7 @@ def create_staff(
             field="username",
             description_ja="ユーザー名は英数字と . _ @ - の1〜64文字です",
         )
+    no_my_number(username, "username")  # "1234.5678.9018" would pass the pattern
     check_role(role)
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise IssuerError(

@@ -12,9 +12,12 @@ import unicodedata
 from typing import Final
 
 _DIGITS: Final[frozenset[str]] = frozenset("0123456789")
-# Separators people type inside a number: "1234 5678 9018", "1234-5678-9018".
-_SEPARATORS: Final[re.Pattern[str]] = re.compile(r"[\s\-‐‑‒–—―ー－]+")
-_TWELVE: Final[re.Pattern[str]] = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+# A group of digits, and what may stand between two groups of one number: anything that
+# is neither a letter nor a digit ("1234 5678 9018", "1234.5678/9018", "1234_5678_9018",
+# an invisible U+200B) plus the long-vowel mark ー that Japanese keyboards give for "-".
+# A letter ends the number: "電話0267-12-3456番地1234" is two numbers, not one.
+_GROUP: Final[re.Pattern[str]] = re.compile(r"[0-9]+")
+_JOINERS: Final[frozenset[str]] = frozenset("ーｰ〜～")
 
 
 def check_digit(first11: str) -> int:
@@ -40,11 +43,38 @@ def is_valid(number: object) -> bool:
     return check_digit(number[:11]) == int(number[11])
 
 
+def _fold(text: str) -> str:
+    """Digits of any width or script as ASCII; every separator as one space; letters as "a"."""
+    out = []
+    for c in unicodedata.normalize("NFKC", text):
+        if c in _DIGITS:
+            out.append(c)
+        elif unicodedata.category(c) == "Nd":
+            out.append(str(unicodedata.decimal(c)))  # Arabic-Indic, Devanagari, ... digits
+        elif c in _JOINERS or not (c.isalpha() or unicodedata.category(c)[0] == "N"):
+            out.append(" ")
+        else:
+            out.append("a")
+    return "".join(out)
+
+
 def contains_number(text: str) -> bool:
     """True if ``text`` holds something that reads as a valid My Number.
 
-    Full-width digits and the usual separators are folded first, so
-    "１２３４ ５６７８ ９０１８" is caught as well as "123456789018".
+    Digits are folded across widths and scripts, and the groups of a number may be
+    split by any separators ("１２３４ ５６７８ ９０１８", "1234.5678.9018", "1234/5678/9018").
+    Every run of consecutive groups that adds up to exactly twelve digits is tried, so a
+    number written next to a telephone number is found too; a run of digits longer than
+    twelve without a separator is some other number.
     """
-    folded = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
-    return any(is_valid(m.group(0)) for m in _TWELVE.finditer(folded))
+    for run in _fold(text).split("a"):
+        groups = _GROUP.findall(run)
+        for i in range(len(groups)):
+            digits = ""
+            for g in groups[i:]:
+                digits += g
+                if len(digits) >= 12:
+                    break
+            if len(digits) == 12 and is_valid(digits):
+                return True
+    return False
