@@ -388,7 +388,11 @@ def verify_chain(
     # names must carry its hash.  Only its signature is what the database cannot fake.
     signed: Checkpoint | None = None
     if m.audit_checkpoint is not None:
-        signed = None if keys is None else parse_checkpoint(session, m, m.audit_checkpoint, keys)
+        if keys is None:
+            # A session without the key store (not from Services or the CLI) cannot tell
+            # a signed head from a forged one: say so rather than pass it.
+            return ChainCheck(False, 0, None, "no key store to check the checkpoint")
+        signed = parse_checkpoint(session, m, m.audit_checkpoint, keys)
         if signed is None:
             return ChainCheck(False, 0, None, "checkpoint signature invalid")
     marks = dict(outside)

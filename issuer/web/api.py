@@ -463,6 +463,8 @@ def _since() -> datetime | None:
 def list_audit() -> Response:
     action = _str_arg("action", 64)
     target = _str_arg("target", 64)
+    if target:
+        parse.no_my_number(target, "target")  # a registration id, never a My Number
     since = _since()
     where = [AuditEntry.municipality_id == _municipality().id]
     if action:

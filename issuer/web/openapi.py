@@ -407,6 +407,12 @@ def _schemas() -> dict[str, Any]:
                 "entries": {"type": "integer"},
                 "first_bad_seq": {"type": ["integer", "null"]},
                 "problem": {"type": ["string", "null"]},
+                "signed_seq": {
+                    "type": ["integer", "null"],
+                    "description": "The newest entry the signed checkpoint covers.",
+                },
+                "checkpoints": {"type": "integer"},
+                "head": {"type": ["string", "null"]},
             },
         },
     }

@@ -516,6 +516,13 @@ def audit_log() -> str:
     where: list[Any] = [AuditEntry.municipality_id == municipality().id]
     action = args.get("action", "").strip()[:64]
     target = args.get("target", "").strip()[:64]
+    if target:
+        try:
+            parse.no_my_number(target, "target")  # a registration id, never a My Number
+        except IssuerError as exc:
+            errors["target"] = message(exc)
+            target = ""
+            where.append(false())
     if action:
         where.append(AuditEntry.action == action)
     if target:
@@ -543,7 +550,8 @@ def audit_log() -> str:
         offset=offset,
         page=PAGE,
         errors=errors,
-        args=args,
+        # A refused target is not shown back (it held a number).
+        args={k: v for k, v in args.items() if k != "target" or "target" not in errors},
         actions=actions,
         check=check,
     )
