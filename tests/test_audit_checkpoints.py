@@ -28,6 +28,7 @@ from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
 from tests.cli_support import clean_env, run  # noqa: F401 (a fixture)
 from tests.issuer_support import T0
+from tests.test_console import signed_in, staff, text_of  # noqa: F401 (a fixture)
 from tests.test_issuer_cli import production
 from tests.test_registrations import ACTOR, body, create, declared, muni, unit
 
@@ -122,6 +123,17 @@ def test_an_entry_appended_with_the_applications_rights_is_found(app, client) ->
     published = client.get("/lg/203211/audit/checkpoint")
     assert published.status_code == 200 and published.mimetype == "application/jwt"
     assert jws.parse(published.get_data(as_text=True)).payload["seq"] == seq - 1
+
+
+def test_the_console_shows_an_appended_entry(app, staff) -> None:  # noqa: F811
+    b = signed_in(app, "super")
+    some_history(app, 2)
+    assert "監査ログの連鎖は正常です（2件）" in text_of(
+        b.get("/audit", query_string={"verify": "1"})
+    )
+    append_forged(app)
+    page = text_of(b.get("/audit", query_string={"verify": "1"}))
+    assert "監査ログの連鎖が壊れています: 連番 3（head not signed）" in page
 
 
 def test_a_chain_rewritten_by_the_database_owner_is_found(app) -> None:
