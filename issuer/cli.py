@@ -28,6 +28,7 @@ standard error, so ``TOKEN=$(dualres-issuer token create ...)`` works.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import os
@@ -183,7 +184,13 @@ def _database(settings: Settings, *, check_schema: bool = True) -> Iterator[Data
         )
 
     # Commands sign the audit head too; one that cannot use the key still does its work.
-    audit.install(db.sessions, KeyStore(settings), on_unavailable=unsigned)
+    # A demo deployment (`serve --demo`, or DUALRES_DEMO=1 under gunicorn) signs its audit
+    # heads with the published development keys; a command on it says so the same way.
+    # Never inferred from the database: a key row naming a development key could be
+    # written by anyone who can write the database.
+    demo = os.environ.get("DUALRES_DEMO") == "1"
+    demo_keys = KeyStore(dataclasses.replace(settings, demo=True)) if demo else None
+    audit.install(db.sessions, KeyStore(settings), development=demo_keys, on_unavailable=unsigned)
     try:
         if check_schema and (problem := schema_problem(db)) is not None:
             raise CliError(problem.ja, problem.en)
@@ -875,7 +882,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Recompute every chain (streamed), check the signed heads and the checkpoints given."""
     from dualres.issuer.domain import audit
 
-    settings = settings_for(args, demo=args.demo)
+    settings = settings_for(args)
     lines = _checkpoint_lines(args.checkpoints or [])
     broken = 0
     with _database(settings) as db, db.session() as s:
@@ -894,7 +901,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     against it and against the checkpoints already in the file."""
     from dualres.issuer.domain import audit
 
-    settings = settings_for(args, demo=args.demo)
+    settings = settings_for(args)
     out: str = args.out
     kept = _checkpoint_lines([out]) if out != "-" and Path(out).exists() else []
     now = _now()
@@ -1088,7 +1095,6 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="checkpoints kept outside the database (one per line; - for stdin); repeatable",
     )
-    av.add_argument("--demo", action="store_true", help="a demo deployment (development keys)")
     av.set_defaults(func=cmd_audit_verify)
     ac = aud.add_parser(
         "checkpoint", parents=[common], help="append the signed heads to a file kept elsewhere"
@@ -1100,7 +1106,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="sign a head nobody signed yet (once, after upgrading to signed checkpoints)",
     )
-    ac.add_argument("--demo", action="store_true", help="a demo deployment (development keys)")
     ac.set_defaults(func=cmd_audit_checkpoint)
 
     ident = sub.add_parser("identity", help="the identity stub").add_subparsers(

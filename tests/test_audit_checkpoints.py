@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, insert, select, text, update
 
-from dualres.issuer.config import Settings
+from dualres.issuer.config import ROOT, Settings
 from dualres.issuer.domain import audit, registrations
 from dualres.issuer.domain.db import Database
 from dualres.issuer.domain.models import AuditEntry, Municipality, SigningKey
@@ -261,6 +261,25 @@ def test_cli_checkpoint_and_verify(capsys, tmp_path, monkeypatch) -> None:
     assert code == 0 and len(kept.read_text().splitlines()) == 2
     code, out, _ = run(capsys, "audit", "verify", "--data-dir", data, "--checkpoints", str(kept))
     assert code == 0 and "6 件 / entries" in out
+
+    # A key row naming a published development key, written into this production
+    # database with a checkpoint signed by that key: the command line does not take it.
+    dev = jws.load_private_pem((ROOT / "keys.example" / "lg-203211.pem").read_bytes())
+    db = Database(Settings.from_env(data_dir=data).database_url)
+    try:
+        with db.engine.begin() as c:
+            m = c.execute(select(MUNI).where(MUNI.c.lg_code == "203211")).one()
+            c.execute(insert(SigningKey.__table__).values(
+                municipality_id=m.id, kid="203211-dev", public_jwk=jws.public_jwk(dev),
+                key_ref="dev:lg-203211.pem", not_before=T0, created_at=T0))  # fmt: skip
+            payload = {"lg": "203211", "seq": m.audit_seq, "head": m.audit_head, "iat": 0}
+            forged = jws.sign({"typ": audit.CHECKPOINT_TYP, "kid": "203211-dev"}, payload, dev)
+            c.execute(update(MUNI).where(MUNI.c.id == m.id).values(audit_checkpoint=forged))
+    finally:
+        db.dispose()
+    monkeypatch.setenv("DUALRES_DEMO", "0")
+    code, out, _ = run(capsys, "audit", "verify", "--data-dir", data)
+    assert code == 1 and "checkpoint signature invalid" in out
 
 
 # --- constant memory ---------------------------------------------------------------------------
