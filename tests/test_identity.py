@@ -109,6 +109,11 @@ def test_free_text_guard_folds_widths_scripts_and_separators() -> None:
     assert not mynumber.contains_number("2026-11-18 12:00:00")
     assert not mynumber.contains_number("1234.5678.9012")  # fails the check digit
 
+    # Where: for masking (a log line) rather than refusing.
+    text = "TEL 0267-12-3456 / １２３４．５６７８．９０１８ です"
+    assert [text[a:b] for a, b in mynumber.number_spans(text)] == ["１２３４．５６７８．９０１８"]
+    assert mynumber.number_spans("軽井沢町長倉2140-1") == []
+
 
 # --- the synthetic cards --------------------------------------------------------------
 

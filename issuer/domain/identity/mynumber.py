@@ -17,6 +17,7 @@ _DIGITS: Final[frozenset[str]] = frozenset("0123456789")
 # an invisible U+200B) plus the long-vowel mark ー that Japanese keyboards give for "-".
 # A letter ends the number: "電話0267-12-3456番地1234" is two numbers, not one.
 _GROUP: Final[re.Pattern[str]] = re.compile(r"[0-9]+")
+_RUN: Final[re.Pattern[str]] = re.compile(r"[^a]+")  # between letters
 _JOINERS: Final[frozenset[str]] = frozenset("ーｰ〜～")
 
 
@@ -43,38 +44,50 @@ def is_valid(number: object) -> bool:
     return check_digit(number[:11]) == int(number[11])
 
 
-def _fold(text: str) -> str:
-    """Digits of any width or script as ASCII; every separator as one space; letters as "a"."""
-    out = []
-    for c in unicodedata.normalize("NFKC", text):
-        if c in _DIGITS:
-            out.append(c)
-        elif unicodedata.category(c) == "Nd":
-            out.append(str(unicodedata.decimal(c)))  # Arabic-Indic, Devanagari, ... digits
-        elif c in _JOINERS or not (c.isalpha() or unicodedata.category(c)[0] == "N"):
-            out.append(" ")
-        else:
-            out.append("a")
-    return "".join(out)
+def _fold(text: str) -> tuple[str, list[int]]:
+    """Digits of any width or script as ASCII, every separator a space, every letter "a";
+    and for each folded character the index of the character of ``text`` it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, raw in enumerate(text):
+        for c in unicodedata.normalize("NFKC", raw):  # "１" → "1", "⑫" → "12"
+            if c in _DIGITS:
+                out.append(c)
+            elif unicodedata.category(c) == "Nd":
+                out.append(str(unicodedata.decimal(c)))  # Arabic-Indic, Devanagari, ... digits
+            elif c in _JOINERS or not (c.isalpha() or unicodedata.category(c)[0] == "N"):
+                out.append(" ")
+            else:
+                out.append("a")
+            origin.append(i)
+    return "".join(out), origin
 
 
-def contains_number(text: str) -> bool:
-    """True if ``text`` holds something that reads as a valid My Number.
+def number_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds something that reads as a valid My Number: ``(start, end)``
+    indices into ``text``, for a caller that masks them (a log line) rather than refuses.
 
     Digits are folded across widths and scripts, and the groups of a number may be
     split by any separators ("１２３４ ５６７８ ９０１８", "1234.5678.9018", "1234/5678/9018").
     Every run of consecutive groups that adds up to exactly twelve digits is tried, so a
     number written next to a telephone number is found too; a run of digits longer than
-    twelve without a separator is some other number.
+    twelve without a separator is some other number, and a letter ends a number.
     """
-    for run in _fold(text).split("a"):
-        groups = _GROUP.findall(run)
+    folded, origin = _fold(text)
+    spans: list[tuple[int, int]] = []
+    for run in _RUN.finditer(folded):
+        groups = list(_GROUP.finditer(folded, run.start(), run.end()))
         for i in range(len(groups)):
             digits = ""
-            for g in groups[i:]:
-                digits += g
+            for j in range(i, len(groups)):
+                digits += groups[j].group(0)
                 if len(digits) >= 12:
                     break
             if len(digits) == 12 and is_valid(digits):
-                return True
-    return False
+                spans.append((origin[groups[i].start()], origin[groups[j].end() - 1] + 1))
+    return spans
+
+
+def contains_number(text: str) -> bool:
+    """True if ``text`` holds something that reads as a valid My Number (see number_spans)."""
+    return bool(number_spans(text))
