@@ -62,7 +62,8 @@ def _staff(srv: Server, username: str, role: str) -> None:
         [*_command("dualres-issuer", "dualres.issuer.cli"), "staff", "create",
          "--municipality", "203211", "--role", role, "--username", username,
          "--password-stdin", "--data-dir", str(srv.data)],
-        input=PASSWORD + "\n", cwd=ROOT, env=_env(), capture_output=True, text=True,
+        input=PASSWORD + "\n", cwd=ROOT, env={**_env(), "DUALRES_DEMO": "1"},
+        capture_output=True, text=True,
         timeout=60, check=False,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr

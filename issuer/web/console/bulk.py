@@ -39,7 +39,12 @@ from dualres.issuer.domain import audit, parse, registrations
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Municipality, Registration
 from dualres.issuer.web.console.base import actor, bp, message, municipality, staff, t
-from dualres.issuer.web.console.views import registration_request, search_filters, search_page
+from dualres.issuer.web.console.views import (
+    registration_request,
+    search_args,
+    search_filters,
+    search_page,
+)
 from dualres.issuer.web.context import now, services
 from dualres.issuer.web.context import session as db_session
 from dualres.verifier.wareki import JST
@@ -326,9 +331,11 @@ def _line(cells: list[str]) -> str:
     return out.getvalue()
 
 
-@bp.get("/export.csv")
+@bp.route("/export.csv", methods=["GET", "POST"])
 def export() -> Response | tuple[str, int]:
-    args = request.args
+    # The search page's export form posts (a name stays out of the URL); a GET still
+    # exports by state, tier and dates, and refuses a name (views.search_filters).
+    args = search_args()
     errors: dict[str, str] = {}
     where = search_filters(args, errors)
     if errors:

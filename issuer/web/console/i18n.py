@@ -34,6 +34,8 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "language": ("English", "日本語"),
     "search": ("検索", "Search"),
     "name_q": ("氏名（漢字・カナ）", "Name (kanji or kana)"),
+    "q_in_url": ("氏名での検索は検索フォームから行ってください（URL には入れません）",
+                 "Search by name with the search form (a name is never put in a URL)"),
     "state": ("状態", "Status"),
     "tier": ("区分", "Tier"),
     "any": ("すべて", "Any"),

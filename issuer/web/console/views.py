@@ -19,7 +19,7 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import false, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -247,25 +247,38 @@ def _day_range(
         where.append(column < _jst_start(end) + timedelta(days=1))
 
 
-def _page(model: Any, where: list[Any], *order: Any) -> tuple[list[Any], int, int]:
+def _page(
+    model: Any, where: list[Any], *order: Any, source: MultiDict[str, str] | None = None
+) -> tuple[list[Any], int, int]:
     """One page of ``model`` rows matching ``where``, the total, and the page's offset."""
-    offset = _offset()
+    offset = _offset(request.args if source is None else source)
     rows, total = page_rows(model, where, order, limit=PAGE, offset=offset)
     return rows, total, offset
 
 
-def _offset() -> int:
-    raw = request.args.get("offset", "0")
+def _offset(source: MultiDict[str, str]) -> int:
+    raw = source.get("offset", "0")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 7:
         return 0
     return min(int(raw), MAX_OFFSET)
+
+
+def search_args() -> MultiDict[str, str]:
+    """The search's conditions: from the form of a POST, else from the URL.
+
+    A name goes only by POST: in a URL it would land in access logs, proxy logs and
+    the browser's history, and a My Number typed by mistake with it.
+    """
+    return request.form if request.method == "POST" else request.args
 
 
 def search_filters(args: MultiDict[str, str], errors: dict[str, str]) -> list[Any]:
     """The search form's conditions, this municipality's rows only (also used by the export)."""
     where: list[Any] = [Registration.municipality_id == municipality().id]
     q = args.get("q", "").strip()[:64]
-    if q:
+    if q and args is not request.form:
+        errors["q"] = t("q_in_url")
+    elif q:
         try:
             parse.no_my_number(q, "q")  # a My Number is no search key
             where.append(_search(q))
@@ -281,20 +294,23 @@ def search_filters(args: MultiDict[str, str], errors: dict[str, str]) -> list[An
     return where
 
 
-@bp.get("/registrations")
+@bp.route("/registrations", methods=["GET", "POST"])
 def search() -> tuple[str, int]:
     return search_page()
 
 
 def search_page(export_error: str | None = None, status: int = 200) -> tuple[str, int]:
-    args = request.args
+    args = search_args()
     errors: dict[str, str] = {}
     where = search_filters(args, errors)
     if "q" in errors:
-        # A refused search text (a number, say) is not written back into the page.
-        args = MultiDict([(k, v) for k, v in args.items(multi=True) if k != "q"])
+        # Refused: search nothing, and never show the text again (it may be a number).
+        where.append(false())
+    shown = {
+        k: v for k, v in args.items() if k != "csrf_token" and not (k == "q" and "q" in errors)
+    }
     regs, total, offset = _page(
-        Registration, where, Registration.created_at.desc(), Registration.id.desc()
+        Registration, where, Registration.created_at.desc(), Registration.id.desc(), source=args
     )
     return render_template(
         "console/search.html",
@@ -303,7 +319,7 @@ def search_page(export_error: str | None = None, status: int = 200) -> tuple[str
         offset=offset,
         page=PAGE,
         errors=errors,
-        args=args,
+        args=shown,
         states=STATES,
         tiers=rules.TIERS,
         export_error=export_error,
@@ -510,6 +526,13 @@ def audit_log() -> str:
     where: list[Any] = [AuditEntry.municipality_id == municipality().id]
     action = args.get("action", "").strip()[:64]
     target = args.get("target", "").strip()[:64]
+    if target:
+        try:
+            parse.no_my_number(target, "target")  # a registration id, never a My Number
+        except IssuerError as exc:
+            errors["target"] = message(exc)
+            target = ""
+            where.append(false())
     if action:
         where.append(AuditEntry.action == action)
     if target:
@@ -537,7 +560,8 @@ def audit_log() -> str:
         offset=offset,
         page=PAGE,
         errors=errors,
-        args=args,
+        # A refused target is not shown back (it held a number).
+        args={k: v for k, v in args.items() if k != "target" or "target" not in errors},
         actions=actions,
         check=check,
     )
