@@ -931,8 +931,6 @@ def test_default_replay_memory_survives_a_resync(world: World) -> None:
 def test_base45_encode_matches_rfc9285_on_every_word() -> None:
     # The encoder divides in integer lanes (verifier/wire/base45.py): check it
     # against the RFC's arithmetic on all 65,536 two-byte words and odd tails.
-    from dualres.verifier.wire import base45
-
     def reference(data: bytes) -> str:
         a, out = base45.ALPHABET, []
         for i in range(0, len(data) - 1, 2):
