@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from dualres.verifier.reasons import Reason
 from dualres.verifier.replay import ReplayStore
 from dualres.verifier.result import IssuerInfo, VerificationResult
 from dualres.verifier.wire import credential, jws, sdjwt, statuslist, transport
+from dualres.verifier.wire._record import record
 from dualres.verifier.wire.errors import (
     BadSignatureError,
     MalformedError,
@@ -29,7 +29,7 @@ MIN_NONCE, MAX_NONCE = 16, 128
 PAYLOAD_WHITESPACE = " \t\n\v\f\r"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Challenge:
     """Challenge mode: the verifier showed its own audience and nonce first."""
 

@@ -34,6 +34,7 @@ process need not verify the same bundle again.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import math
@@ -438,15 +439,24 @@ def _check(args: argparse.Namespace) -> int:
             f"cannot open the replay memory {replay_file}: {exc} (use --state-dir)",
         )
     rejected = False
+    # What start-up built (modules, the bundle) lives as long as the process: kept out
+    # of the collector's reach, a full collection in a long `check -` session does not
+    # walk it again and again.
+    gc.freeze()
+    out = sys.stdout
     try:
         for payload in _payloads(args):
             # Each line is judged at its own time: a scanner session runs for hours.
             result = verify(payload, bundle, args.profile, now=_now(args.now), replay=store)
             rejected |= not result.ok
             if args.json:
-                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+                text = json.dumps(result.to_json(), ensure_ascii=False)
             else:
-                print(format_result(result, lang), flush=True)
+                text = format_result(result, lang)
+            # One write with its newline (print writes the end apart: two system
+            # calls on an unbuffered stdout), flushed at once: someone is waiting.
+            out.write(text + "\n")
+            out.flush()
     except _UsageError as exc:
         return _fail(lang, exc.ja, exc.en)
     finally:

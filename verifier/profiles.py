@@ -3,20 +3,20 @@
 The verifier applies the profile chosen by the shop, never whatever the
 presentation happens to contain.  The shipped profiles live in
 ``schemas/profiles``; a deployment may derive its own with
-``dataclasses.replace``.
+``profile.replace(name=..., accepted_tiers=...)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from dualres import schemas
+from dualres.verifier.wire._record import record, replace
 
 PROFILE_NAMES: tuple[str, ...] = ("counter", "office", "shelter")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Profile:
     name: str
     label_ja: str
@@ -29,6 +29,11 @@ class Profile:
     accepted_tiers: frozenset[str]
     trust_list_grace: int  # seconds past the trust list's exp still accepted
     status_list_grace: int  # seconds past a status list's exp still accepted
+
+    def replace(self, **changes: Any) -> Profile:
+        """A profile derived from this one (what ``dataclasses.replace`` gave before the
+        verifier's types stopped being dataclasses, for start-up time)."""
+        return replace(self, **changes)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Profile:
