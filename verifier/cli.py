@@ -3,7 +3,12 @@
     dualres-verify sync  --trust-list URL --anchor PEM --out FILE [--now T] [--lang ja|en]
     dualres-verify check --bundle FILE [--profile counter|office|shelter] [--now T]
                          [--json] [--lang ja|en] [--anchor PEM] [--state-dir DIR]
-                         (PAYLOAD | --image FILE | -)
+                         [--accept-lg CODE[,CODE]] [--accept-pref CODE[,CODE]]
+                         [--accept-tier TIER] (PAYLOAD | --image FILE | -)
+
+``--accept-lg``, ``--accept-pref`` and ``--accept-tier`` say whom this counter
+serves (municipality codes, prefecture codes 01–47, tiers); a valid credential
+from elsewhere is refused with ``outside_policy`` (or ``tier_not_accepted``).
 
 ``check -`` reads one payload per line from standard input, as a
 keyboard-wedge QR scanner types them, and answers each line at once.
@@ -40,7 +45,7 @@ from dualres.verifier import wareki
 from dualres.verifier._verify import verify
 from dualres.verifier.bundle import Bundle, BundleError
 from dualres.verifier.cliparse import Parser, ParserExit, add_version
-from dualres.verifier.profiles import PROFILE_NAMES
+from dualres.verifier.profiles import PROFILE_NAMES, Profile, with_policy
 from dualres.verifier.replay import SqliteReplayStore
 from dualres.verifier.result import VerificationResult
 from dualres.verifier.sync import load_anchor, save, sync
@@ -63,6 +68,10 @@ WARNINGS: dict[str, tuple[str, str]] = {
     "stale_status_list": (
         "失効リストの有効期限が過ぎています（猶予期間中）。早めに同期してください",
         "The status list is past its expiry (within the grace period): sync soon",
+    ),
+    "paper_compare_photo_id": (
+        "紙の登録証です。氏名と生年月日を写真付きの本人確認書類と照合してください",
+        "Paper registration card: compare the name and date of birth with a photo ID",
     ),
 }
 # Said at sync time, when no profile has judged anything yet.
@@ -320,8 +329,28 @@ def _payloads(args: argparse.Namespace) -> Iterator[str]:
         yield args.payload
 
 
+def _codes(text: str | None) -> list[str]:
+    return [c.strip() for c in (text or "").split(",") if c.strip()]
+
+
+def _policy(args: argparse.Namespace) -> Profile:
+    try:
+        return with_policy(
+            args.profile,
+            lg_codes=_codes(args.accept_lg),
+            prefectures=[c.zfill(2) for c in _codes(args.accept_pref)],
+            tiers=_codes(args.accept_tier),
+        )
+    except ValueError as exc:
+        raise _UsageError(f"対象の指定が正しくありません: {exc}", f"bad policy: {exc}") from exc
+
+
 def _check(args: argparse.Namespace) -> int:
     lang: str = args.lang
+    try:
+        profile = _policy(args)
+    except _UsageError as exc:
+        return _fail(lang, exc.ja, exc.en)
     bundle_path = Path(args.bundle)
     try:
         anchors = [load_anchor(args.anchor)] if args.anchor else None
@@ -346,7 +375,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         for payload in _payloads(args):
             # Each line is judged at its own time: a scanner session runs for hours.
-            result = verify(payload, bundle, args.profile, now=_now(args.now), replay=store)
+            result = verify(payload, bundle, profile, now=_now(args.now), replay=store)
             rejected |= not result.ok
             if args.json:
                 print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
@@ -460,6 +489,21 @@ def _parser() -> argparse.ArgumentParser:
         help="what this counter requires (default: counter)",
     )
     common(c)
+    c.add_argument(
+        "--accept-lg",
+        metavar="CODE[,CODE]",
+        help="serve only registrants of these municipalities (6-digit codes)",
+    )
+    c.add_argument(
+        "--accept-pref",
+        metavar="CODE[,CODE]",
+        help="serve only registrants in these prefectures (codes 01-47, e.g. 20 for Nagano)",
+    )
+    c.add_argument(
+        "--accept-tier",
+        metavar="TIER",
+        help="serve only this tier (basic or premium; comma-separated for several)",
+    )
     c.add_argument("--json", action="store_true", help="one JSON object per payload")
     c.add_argument(
         "--anchor",

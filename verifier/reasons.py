@@ -45,6 +45,8 @@ class Reason(StrEnum):
     # The profile's policy
     TIER_NOT_ACCEPTED = "tier_not_accepted"
     MISSING_DISCLOSURE = "missing_disclosure"
+    # Whom the verifier serves (its policy): valid, but registered elsewhere
+    OUTSIDE_POLICY = "outside_policy"
 
 
 # (日本語, English) for each reason, as shown at a counter.
@@ -104,6 +106,10 @@ MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.MISSING_DISCLOSURE: (
         "必要な項目が開示されていません",
         "Required information was not disclosed",
+    ),
+    Reason.OUTSIDE_POLICY: (
+        "有効な登録ですが、この店舗・施設の対象の市区町村ではありません",
+        "Valid, but registered with a municipality this verifier does not serve",
     ),
 }
 

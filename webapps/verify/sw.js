@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v4';
+const VERSION = 'v5';
 const PRECACHE = [
   './',
   'index.html',
@@ -18,6 +18,7 @@ const PRECACHE = [
   'core/bundle.js',
   'core/json.js',
   'core/jws.js',
+  'core/policy.js',
   'core/sdjwt.js',
   'core/statuslist.js',
   'core/trustlist.js',
