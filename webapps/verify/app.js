@@ -2,12 +2,16 @@
 
 import { Bundle, BundleError, loadAnchor, sync } from './core/bundle.js';
 import { verify } from './core/verify.js';
-import { WORDS, ago, dateText, jst, momentText, t, wareki } from './i18n.js';
+import { PREFECTURE_CODES, withPolicy } from './core/policy.js';
+import { WORDS, ago, dateText, jst, left, momentText, t, wareki } from './i18n.js';
 import { decodeImage, startCamera, backend } from './scan.js';
 import { IdbReplayStore, getKv, openDb, setKv } from './store.js';
 
 export const APP_VERSION = 'dualres-verify-web 1';
 const AUTO_SYNC_AFTER = 10 * 60; // seconds: a counter online re-syncs this often
+// Warn this long before the saved data stops being accepted: a shop that syncs
+// only when it opens then still has a whole day's notice.
+const WARN_BEFORE = 24 * 3600;
 const $ = (id) => document.getElementById(id);
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -38,8 +42,10 @@ function applyWords() {
   $('lang').textContent = tr('lang_switch');
   $('lang').lang = state.lang === 'ja' ? 'en' : 'ja';
   const p = state.settings && state.profiles && state.profiles[state.settings.profile];
-  $('profile-badge').textContent = p ? p.label[state.lang] : '';
+  const limited = state.settings && hasPolicy(state.settings.policy);
+  $('profile-badge').textContent = p ? p.label[state.lang] + (limited ? ` · ${tr('policy_badge')}` : '') : '';
   renderProfiles();
+  renderPrefectures();
   renderDataState();
   if (state.last && !$('view-result').hidden) renderResult(state.last);
 }
@@ -87,6 +93,45 @@ function renderProfiles() {
   }
 }
 
+const hasPolicy = (pol) => !!pol && ['lg_codes', 'prefectures', 'tiers'].some((k) => (pol[k] || []).length);
+
+function renderPrefectures() {
+  const sel = $('accept-pref');
+  if (!state.reasons) return;
+  const chosen = new Set([...sel.selectedOptions].map((o) => o.value));
+  if (!sel.options.length && state.settings && state.settings.policy) {
+    for (const c of state.settings.policy.prefectures || []) chosen.add(c);
+  }
+  // The prefecture names come from reasons.json (the CLI's list, in code order).
+  const names = Object.entries(state.reasons.prefectures_en);
+  sel.replaceChildren();
+  PREFECTURE_CODES.forEach((code, i) => {
+    const [ja, en] = names[i] || [code, code];
+    const o = new Option(`${code} ${state.lang === 'en' ? en : ja}`, code);
+    o.selected = chosen.has(code);
+    sel.append(o);
+  });
+}
+
+// The settings' policy, or an error naming what is wrong.
+function readPolicy() {
+  const lg = $('accept-lg').value.split(/[,、，\s]+/).map((c) => c.trim()).filter(Boolean);
+  const policy = {
+    lg_codes: lg.map((c) => c.normalize('NFKC')),
+    prefectures: [...$('accept-pref').selectedOptions].map((o) => o.value),
+    tiers: $('accept-tier').value ? [$('accept-tier').value] : [],
+  };
+  const profile = state.profiles[(document.querySelector('input[name=profile]:checked') || {}).value || 'counter'];
+  withPolicy(profile, policy); // throws RangeError naming the bad codes
+  return policy;
+}
+
+// The profile the shop chose, narrowed to whom it serves.
+function activeProfile() {
+  const profile = state.profiles[state.settings.profile];
+  return state.settings.policy ? withPolicy(profile, state.settings.policy) : profile;
+}
+
 async function showThumb() {
   const text = $('anchor').value.trim();
   const out = $('anchor-thumb');
@@ -109,7 +154,12 @@ function openSetup() {
   const s = state.settings || {};
   $('anchor').value = s.anchor || '';
   $('source').value = s.source || new URL('../trust-list', location.href).href;
+  const pol = s.policy || {};
+  $('accept-lg').value = (pol.lg_codes || []).join(', ');
+  $('accept-tier').value = (pol.tiers || [])[0] || '';
+  $('accept-pref').replaceChildren();
   renderProfiles();
+  renderPrefectures();
   showThumb();
   show('setup');
 }
@@ -123,12 +173,20 @@ async function saveSetup(event) {
     say(tr('anchor_bad'), true);
     return;
   }
+  let policy;
+  try {
+    policy = readPolicy();
+  } catch (e) {
+    say(tr('policy_bad', { msg: e.message }), true);
+    return;
+  }
   const chosen = document.querySelector('input[name=profile]:checked');
   const changedAnchor = !state.anchor || state.anchor.kid !== anchor.kid;
   state.settings = {
     anchor: $('anchor').value.trim(),
     source: $('source').value.trim(),
     profile: chosen ? chosen.value : 'counter',
+    policy,
     lang: state.lang,
   };
   state.anchor = anchor;
@@ -154,7 +212,11 @@ function dataStatus(now = nowSec()) {
   const late = (exp, grace) => (exp !== null && now >= exp ? (now < exp + grace ? 'warn' : 'stale') : 'ok');
   const kinds = [late(trustList, p.trust_list_grace), late(statusLists, p.status_list_grace)];
   const kind = kinds.includes('stale') ? 'stale' : kinds.includes('warn') ? 'warn' : 'ok';
-  return { kind, age: now - b.createdAt, at: b.createdAt };
+  // The moment checks stop: the first part to run out, with the profile's grace.
+  const ends = [trustList === null ? null : trustList + p.trust_list_grace,
+    statusLists === null ? null : statusLists + p.status_list_grace].filter((e) => e !== null);
+  const until = ends.length ? Math.min(...ends) : null;
+  return { kind, age: now - b.createdAt, at: b.createdAt, until, left: until === null ? null : until - now };
 }
 
 function renderDataState() {
@@ -177,6 +239,16 @@ function renderDataState() {
     el.classList.add('warn');
   } else {
     el.textContent = fresh;
+  }
+  if (s.kind !== 'stale' && s.until !== null) {
+    const soon = s.left < WARN_BEFORE;
+    const line = document.createElement('span');
+    line.className = 'offline-left';
+    line.id = 'offline-left';
+    line.textContent = ` ${tr(soon ? 'offline_soon' : 'offline_left', { left: left(s.left, state.lang), time: momentText(s.until, state.lang) })}`;
+    el.append(line);
+    el.dataset.soon = soon ? '1' : '';
+    if (soon) el.classList.add('warn');
   }
 }
 
@@ -245,8 +317,7 @@ async function check(text) {
     say(tr('data_none'), true);
     return null;
   }
-  const profile = state.profiles[state.settings.profile];
-  const result = await verify(text, state.bundle, profile, { now: nowSec(), replay: state.replay });
+  const result = await verify(text, state.bundle, activeProfile(), { now: nowSec(), replay: state.replay });
   state.last = result;
   say(''); // the verdict alone: nothing else competes for the eye
   renderResult(result);

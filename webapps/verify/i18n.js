@@ -49,6 +49,21 @@ export const WORDS = {
     profile_counter_help: '店舗など。本人確認の項目は受け取りません。',
     profile_office_help: '学校・保育・医療機関。氏名・生年月日・住所の開示が必要です。',
     profile_shelter_help: '災害時の避難所。データが古くても30日までは警告付きで確認します。',
+    policy_label: '対象とする登録（※任意）',
+    policy_help: '指定した市区町村・都道府県の登録だけを「有効」とします。空欄なら、すべての市区町村の登録を確認します。',
+    accept_lg_label: '市区町村コード（6桁、複数はカンマ区切り）',
+    accept_lg_hint: '例: 203211（軽井沢町）。自治体の案内にある全国地方公共団体コードです。',
+    accept_pref_label: '都道府県（複数選択可）',
+    accept_pref_hint: '都道府県を選ぶと、その都道府県内のすべての市区町村の登録が対象になります。',
+    accept_tier_label: '登録の区分',
+    tier_any: 'どちらも',
+    tier_premium_only: 'プレミアム登録のみ',
+    tier_basic_only: 'ベーシック登録のみ',
+    policy_bad: '対象の指定が正しくありません: {msg}',
+    policy_badge: '対象を限定中',
+    offline_left: 'あと{left}、インターネットなしで確認できます（{time}まで）。',
+    offline_soon: 'まもなく確認できなくなります。あと{left}（{time}まで）。早めにインターネットにつないで同期してください。',
+    left_h: '{n}時間', left_d: '{n}日', left_m: '{n}分',
     lang_switch: 'English',
     code: 'コード',
   },
@@ -97,6 +112,21 @@ export const WORDS = {
     profile_counter_help: 'Shops: no personal data is received.',
     profile_office_help: 'Schools, childcare, clinics: name, birth date and residence must be disclosed.',
     profile_shelter_help: 'Disaster shelters: trust data up to 30 days old is accepted with a warning.',
+    policy_label: 'Registrations served (optional)',
+    policy_help: 'Only registrations of these municipalities or prefectures count as valid here. Leave empty to serve every municipality.',
+    accept_lg_label: 'Municipality codes (6 digits, comma-separated)',
+    accept_lg_hint: 'For example 203211 (Karuizawa): the local government code in your municipality\'s notice.',
+    accept_pref_label: 'Prefectures (choose any)',
+    accept_pref_hint: 'A prefecture covers every municipality in it.',
+    accept_tier_label: 'Registration tier',
+    tier_any: 'Both',
+    tier_premium_only: 'Premium registration only',
+    tier_basic_only: 'Basic registration only',
+    policy_bad: 'The registrations served are not valid: {msg}',
+    policy_badge: 'limited',
+    offline_left: 'Can check without internet for {left} more (until {time}).',
+    offline_soon: 'Checking stops soon: {left} left (until {time}). Connect to the internet and sync soon.',
+    left_h: '{n} h', left_d: '{n} days', left_m: '{n} min',
     lang_switch: '日本語',
     code: 'code',
   },
@@ -128,4 +158,12 @@ export function ago(seconds, lang) {
   if (s < 3600) return t(lang, 'ago_m', { n: Math.floor(s / 60) });
   if (s < 86400) return t(lang, 'ago_h', { n: Math.floor(s / 3600) });
   return t(lang, 'ago_d', { n: Math.floor(s / 86400) });
+}
+
+// How long something still lasts, in the largest unit that reads naturally.
+export function left(seconds, lang) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s >= 2 * 86400) return t(lang, 'left_d', { n: Math.floor(s / 86400) });
+  if (s >= 3600) return t(lang, 'left_h', { n: Math.floor(s / 3600) });
+  return t(lang, 'left_m', { n: Math.floor(s / 60) });
 }

@@ -19,7 +19,7 @@ export function withPolicy(profile, { lg_codes = [], prefectures = [], tiers = [
     ...prefectures.filter((c) => !PREFECTURE_CODES.includes(c)),
     ...tiers.filter((t) => !profile.accepted_tiers.includes(t)),
   ];
-  if (bad.length) throw new RangeError(`not in a policy: ${bad.join(', ')}`);
+  if (bad.length) throw new RangeError(bad.join(', '));
   const union = (a, b) => [...new Set([...(a || []), ...b])].sort();
   return {
     ...profile,
