@@ -19,6 +19,10 @@ from dualres.verifier.wire import credential as vc
 from dualres.verifier.wire import jws
 from dualres.verifier.wire.errors import MalformedError
 
+# holder_thumbprint of a paper credential: no key, and never a thumbprint's
+# 43 base64url characters, so it cannot collide with one.
+PAPER = "paper"
+
 
 def end_of_day_jst(d: date) -> datetime:
     """A validity date means the whole day in Japan: up to 24:00 JST."""
@@ -80,15 +84,19 @@ def issue_credential(
     """Sign one credential for ``reg`` and record what managing it needs.
 
     Returns the row and the compact SD-JWT (with every disclosure), which is
-    handed to the wallet and never stored.
+    handed to the wallet and never stored.  ``holder_jwk=None`` signs a paper
+    credential: no ``cnf``, since paper holds no key (docs/paper.md).
     """
     require_active(reg)
-    try:
-        holder_key = jws.key_from_jwk(holder_jwk)
-    except MalformedError as exc:
-        raise IssuerError(
-            "invalid_holder_key", exc.description, description_ja="端末の鍵が不正です"
-        ) from exc
+    public: dict[str, str] | None = None
+    if holder_jwk is not None:
+        try:
+            holder_key = jws.key_from_jwk(holder_jwk)
+        except MalformedError as exc:
+            raise IssuerError(
+                "invalid_holder_key", exc.description, description_ja="端末の鍵が不正です"
+            ) from exc
+        public = jws.public_jwk(holder_key)
     exp = end_of_day_jst(reg.valid_until)
     if exp <= now:
         raise StateConflict(
@@ -98,12 +106,11 @@ def issue_credential(
         )
     municipality = reg.municipality
     key = signing_key(session, municipality, now)
-    public = jws.public_jwk(holder_key)
     cred = Credential(
         registration_id=reg.id,
         status=0,
         kid=key.kid,
-        holder_thumbprint=jws.thumbprint(public),
+        holder_thumbprint=PAPER if public is None else jws.thumbprint(public),
         issued_at=now,
         expires_at=exp,
     )

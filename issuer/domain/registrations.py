@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
-from dualres.issuer.domain import audit, rules
+from dualres.issuer.domain import audit, paper, rules
 from dualres.issuer.domain.errors import NotFound, StateConflict
 from dualres.issuer.domain.identity import (
     IdentityError,
@@ -479,3 +479,30 @@ def issue(
         now=now,
     )
     return cred, token
+
+
+def issue_paper(
+    session: Session,
+    reg: Registration,
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    keys: KeyStore,
+) -> tuple[Credential, str]:
+    """Issue a paper credential (no holder key), audited; returns the row and the QR text.
+
+    Locked like :func:`issue`, so a revocation racing it revokes the paper too.
+    """
+    reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
+    cred, token = issue_credential(session, reg, None, settings=settings, keys=keys, now=now)
+    audit.append(
+        session,
+        reg.municipality,
+        actor=actor,
+        action="credential.issue_paper",
+        target=reg.public_id,
+        detail={"credential": cred.id, "kid": cred.kid},
+        now=now,
+    )
+    return cred, paper.qr_text(token)

@@ -155,6 +155,14 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
                     "Some characters have no Shift_JIS form (lines {lines}): export as UTF-8"),
     "offer_title": ("スマートフォンに発行", "Issue to a phone"),
     "offer_issue": ("スマートフォンに発行する", "Issue to a phone"),
+    "paper_issue": ("紙の登録証を印刷する（PDF）", "Print a paper card (PDF)"),
+    "paper_issue_note": (
+        "スマートフォンのない方へ。カードの大きさのPDFです。学校・保育・医療機関・避難所で"
+        "写真付きの本人確認書類と一緒に使えます（店舗では使えません）。取消・一時停止は紙にも及びます。",
+        "For residents without a smartphone: a card-sized PDF, accepted with a photo ID at"
+        " schools, childcare, clinics and shelters (not at shops). Suspension and revocation"
+        " apply to it too.",
+    ),
     "offer_issue_note": ("QRコードと確認番号を表示します（10分間有効）",
                          "Shows a QR code and a code, valid for 10 minutes"),
     "offer_back": ("登録内容に戻る", "Back to the registration"),
