@@ -5,19 +5,26 @@
   (tests/vectors/policy.json).
 - A paper 登録証 read at an office: accepted, with the instruction to compare
   the name and birth date with a photo ID; refused at a shop counter.
+- Set-up by scanning: the issuer's home page shows the set-up QR; the app,
+  opened from it (as a phone's camera opens a link) or reading it from an image,
+  pins the trust anchor only when the key served matches the thumbprint in the
+  QR, then syncs.  A QR with another thumbprint sets nothing up.
 - Freshness: the scan screen says how long it can still check offline, and
   warns from a day before the saved data runs out.
 
 With ``DUALRES_SCREENSHOTS=docs/screenshots`` it writes verify-policy-*.png,
-verify-paper.png and verify-offline-*.png there.
+verify-paper.png, verify-offline-*.png, verify-setup-qr.png and home.png there.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from tests.test_issuer_e2e import Server, server  # noqa: F401  (fixture)
 from tests.test_verify_app_browser import (  # noqa: F401  (fixtures)
     PHONE,
     TABLET,
@@ -25,6 +32,7 @@ from tests.test_verify_app_browser import (  # noqa: F401  (fixtures)
     _result,
     _set_up_from_file,
     _shot,
+    _synced,
     chromium,
     playwright,
     static_base,
@@ -133,3 +141,66 @@ def test_offline_time_left_and_the_day_ahead_warning(
     page.click("#lang")
     assert "Checking stops soon: 12 h left" in state.inner_text()
     context.close()
+
+
+def test_set_up_by_scanning_the_deployments_qr(
+    server: Server,  # noqa: F811
+    chromium: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from dualres.verifier.scan import decode_qr_image
+
+    context = chromium.new_context(viewport=PHONE, locale="ja-JP", device_scale_factor=2)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # The deployment's home page: what the server is, and the set-up QR.
+    r = page.goto(server.base + "/")
+    assert r is not None and r.status == 200
+    assert "確認アプリの設定用QRコード" in page.inner_text("main")
+    out = Path(os.environ.get("DUALRES_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out / "home.png"), full_page=True)
+    src = str(page.get_attribute("#setup-qr", "src"))
+    png = tmp_path / "setup.png"
+    png.write_bytes(base64.b64decode(src.split(",", 1)[1]))
+    (link,) = decode_qr_image(png)
+    thumb = page.inner_text("#thumbprint").strip()
+    assert link.startswith(server.base + "/verify/#setup=1&") and link.endswith(f"&a={thumb}")
+    assert page.request.get(server.base + "/favicon.ico").status == 200
+
+    # A QR whose thumbprint is not the served key's: nothing is set up.
+    page.goto(server.base + "/verify/")
+    page.wait_for_selector("body[data-ready='1']")
+    forged = link[: -len(thumb)] + ("A" if thumb[0] != "A" else "B") + thumb[1:]
+    assert page.evaluate("(t) => window.dualresVerify.applySetup(t)", forged) is False
+    assert "照合用の番号が一致しません" in page.inner_text("#setup-qr-state")
+    assert page.input_value("#anchor") == ""
+    page.click("#setup-save")
+    assert "設定用QRコードを読み取ってください" in page.inner_text("#message")
+
+    # Read from a photo of the notice, on the set-up screen.
+    page.set_input_files("#setup-image", str(png))
+    page.wait_for_function(
+        "() => document.querySelector('#setup-qr-state').textContent.includes('✓')"
+    )
+    assert thumb in page.inner_text("#setup-qr-state")
+    assert page.input_value("#source") == server.base + "/trust-list"
+    _shot(page, "setup-qr", tmp_path)
+
+    # Opened by the phone's camera: the link itself sets the app up.
+    fresh = chromium.new_context(viewport=PHONE, locale="ja-JP")
+    p2 = fresh.new_page()
+    p2.goto(link)
+    p2.wait_for_selector("body[data-ready='1']")
+    p2.wait_for_function(
+        "() => document.querySelector('#setup-qr-state').textContent.includes('✓')"
+    )
+    assert "#" not in p2.url  # the fragment is dropped from the address bar
+    p2.check("input[name=profile][value=counter]")
+    p2.click("#setup-save")
+    _synced(p2)
+    assert p2.get_attribute("#data-state", "data-state") == "ok"
+    fresh.close()
+    context.close()
+    assert not errors, errors

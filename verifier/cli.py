@@ -57,16 +57,16 @@ MAX_LINE = 16_384  # a stdin line; a version-40 QR holds 4,296 characters
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 
 TIERS: dict[str, tuple[str, str]] = {
-    "premium": ("プレミアム会員", "Premium member"),
-    "basic": ("ベーシック会員", "Basic member"),
+    "premium": ("プレミアム登録", "Premium registration"),
+    "basic": ("ベーシック登録", "Basic registration"),
 }
 WARNINGS: dict[str, tuple[str, str]] = {
     "stale_trust_list": (
-        "信頼リストの有効期限が過ぎています（猶予期間中）。早めに同期してください",
+        "信頼リストの有効期限が過ぎています（猶予期間中）。早めに更新してください",
         "The trust list is past its expiry (within the grace period): sync soon",
     ),
     "stale_status_list": (
-        "失効リストの有効期限が過ぎています（猶予期間中）。早めに同期してください",
+        "取消情報の有効期限が過ぎています（猶予期間中）。早めに更新してください",
         "The status list is past its expiry (within the grace period): sync soon",
     ),
     "paper_compare_photo_id": (

@@ -93,13 +93,13 @@ MESSAGES: dict[Reason, tuple[str, str]] = {
         "Code already used (screenshot?)",
     ),
     Reason.STATUS_UNAVAILABLE: (
-        "失効情報がありません。同期してください",
+        "取消情報がありません。確認用データを更新してください",
         "No status data: sync the verifier",
     ),
     Reason.REVOKED: ("取り消されています", "Revoked"),
     Reason.SUSPENDED: ("一時停止中です", "Suspended"),
     Reason.STALE_TRUST_DATA: (
-        "確認用データが古すぎます。同期してください",
+        "確認用データが古すぎます。更新してください",
         "Trust data too old: sync the verifier",
     ),
     Reason.TIER_NOT_ACCEPTED: ("この区分の登録は対象外です", "Registration tier not accepted here"),

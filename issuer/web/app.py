@@ -20,6 +20,7 @@ from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.web.api import bp as api_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
+from dualres.issuer.web.home import bp as home_bp
 from dualres.issuer.web.oid4vci import bp as oid4vci_bp
 from dualres.issuer.web.public import bp as public_bp
 from dualres.issuer.web.webapps import bp as webapps_bp
@@ -122,6 +123,6 @@ def create_app(
             h.setdefault("Cache-Control", "no-store")
         return resp
 
-    for bp in (public_bp, oid4vci_bp, api_bp, console_bp, webapps_bp):
+    for bp in (public_bp, home_bp, oid4vci_bp, api_bp, console_bp, webapps_bp):
         app.register_blueprint(bp)
     return app

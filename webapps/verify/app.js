@@ -132,6 +132,100 @@ function activeProfile() {
   return state.settings.policy ? withPolicy(profile, state.settings.policy) : profile;
 }
 
+// The set-up QR (issuer/web/home.py): a link to this app whose fragment names
+// the trust list and the anchor's RFC 7638 thumbprint.  Returns null for anything else.
+export function parseSetup(text) {
+  let url;
+  try {
+    url = new URL(String(text).trim());
+  } catch {
+    return null;
+  }
+  const p = new URLSearchParams(url.hash.replace(/^#/, ''));
+  const tl = p.get('tl');
+  const a = p.get('a');
+  if (p.get('setup') !== '1' || !tl || !a || !/^[A-Za-z0-9_-]{43}$/.test(a)) return null;
+  try {
+    const u = new URL(tl);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
+  } catch {
+    return null;
+  }
+  return { source: tl, thumbprint: a };
+}
+
+// The key comes over the network; it is pinned only if it is the one the
+// QR names, so the printed QR, not the server, is the trust decision.
+async function applySetup(text) {
+  const out = $('setup-qr-state');
+  const s = parseSetup(text);
+  const fail = (msg) => {
+    out.textContent = msg;
+    out.classList.add('error');
+    out.hidden = false;
+    say(msg, true);
+    return false;
+  };
+  if (!s) return fail(tr('setup_qr_bad'));
+  let jwk;
+  try {
+    const r = await fetch(new URL('trust-anchor', s.source), { cache: 'no-store', credentials: 'omit', redirect: 'error' });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const j = await r.json();
+    jwk = { kty: j.kty, crv: j.crv, x: j.x, y: j.y };
+  } catch (e) {
+    return fail(tr('setup_qr_fetch', { msg: e && e.message }));
+  }
+  let anchor;
+  try {
+    anchor = await loadAnchor(JSON.stringify(jwk));
+  } catch {
+    return fail(tr('setup_qr_mismatch'));
+  }
+  if (anchor.kid !== s.thumbprint) return fail(tr('setup_qr_mismatch'));
+  $('anchor').value = JSON.stringify(jwk);
+  $('source').value = s.source;
+  out.textContent = `✓ ${tr('setup_qr_ok', { kid: anchor.kid })}`;
+  out.classList.remove('error');
+  out.hidden = false;
+  say('');
+  await showThumb();
+  return true;
+}
+
+let stopSetupCamera = null;
+
+async function setupCamera() {
+  if (stopSetupCamera) stopSetupCamera();
+  $('setup-video').hidden = false;
+  try {
+    stopSetupCamera = await startCamera($('setup-video'), async (text) => {
+      if (stopSetupCamera) stopSetupCamera();
+      stopSetupCamera = null;
+      $('setup-video').hidden = true;
+      await applySetup(text);
+    });
+  } catch (e) {
+    $('setup-video').hidden = true;
+    say(tr('camera_failed', { msg: e && e.message }), true);
+  }
+}
+
+async function setupFromImage(file) {
+  if (!file) return;
+  let texts = [];
+  try {
+    texts = await decodeImage(file);
+  } catch {
+    texts = [];
+  }
+  if (!texts.length) {
+    say(tr('no_qr'), true);
+    return;
+  }
+  await applySetup(texts[0]);
+}
+
 async function showThumb() {
   const text = $('anchor').value.trim();
   const out = $('anchor-thumb');
@@ -167,6 +261,10 @@ function openSetup() {
 async function saveSetup(event) {
   event.preventDefault();
   let anchor;
+  if (!$('anchor').value.trim()) {
+    say(tr('setup_need'), true);
+    return;
+  }
   try {
     anchor = await loadAnchor($('anchor').value);
   } catch {
@@ -465,6 +563,11 @@ function wire() {
   });
   $('setup-form').addEventListener('submit', saveSetup);
   $('anchor').addEventListener('input', showThumb);
+  $('setup-camera').addEventListener('click', setupCamera);
+  $('setup-image').addEventListener('change', async (e) => {
+    await setupFromImage(e.target.files[0]);
+    e.target.value = '';
+  });
   $('anchor-file').addEventListener('change', async (e) => {
     const f = e.target.files[0];
     if (f) $('anchor').value = await f.text();
@@ -520,6 +623,17 @@ async function main() {
   state.lang = (state.settings && state.settings.lang) || 'ja';
   backend().then((b) => { $('version').textContent = `${APP_VERSION} · QR: ${b}`; });
   applyWords();
+  // Opened from the set-up QR by the phone's camera: set up from its fragment,
+  // then drop it from the address bar (and from any bookmark made later).
+  if (parseSetup(location.href)) {
+    const link = location.href;
+    history.replaceState(null, '', location.pathname + location.search);
+    openSetup();
+    $('setup-qr-state').hidden = true;
+    await applySetup(link);
+    document.body.dataset.ready = '1';
+    return;
+  }
   if (!state.settings) {
     openSetup();
     document.body.dataset.ready = '1';
@@ -539,6 +653,6 @@ async function main() {
 }
 
 // For tests and the benchmark: the app's own check path, without a camera.
-window.dualresVerify = { check, sync: doSync, state, WORDS };
+window.dualresVerify = { check, sync: doSync, state, WORDS, applySetup };
 
 main();
