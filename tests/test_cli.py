@@ -390,7 +390,8 @@ def test_check_english(capsys: pytest.CaptureFixture[str], lw: World, bundle_fil
     code, out, _ = check(capsys, bundle_file, "--lang", "en", lw.present())
     assert code == 0
     assert out == (
-        "✅ Valid — Karuizawa (Nagano) Tier: Premium registration Valid until: Reiwa 9 (2027-09-14)\n"
+        "✅ Valid — Karuizawa (Nagano) Tier: Premium registration "
+        "Valid until: Reiwa 9 (2027-09-14)\n"
     )
     code, out, _ = check(
         capsys, bundle_file, "--lang", "en", lw.present(lw.issue(status_idx=REVOKED_IDX))

@@ -204,3 +204,98 @@ def test_set_up_by_scanning_the_deployments_qr(
     fresh.close()
     context.close()
     assert not errors, errors
+
+
+def test_shelter_roster_export_and_clear(
+    chromium: Any,  # noqa: F811
+    static_base: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import csv
+    import io
+
+    context = chromium.new_context(viewport=PHONE, locale="ja-JP", device_scale_factor=2)
+    page = context.new_page()
+    case = CASES["paper-shelter"]
+    _set_up_from_file(page, static_base, DATA, case, tmp_path, profile="shelter")
+    assert page.is_visible("#roster")
+    assert "この端末だけに記録します" in page.inner_text("#roster")
+    assert page.get_attribute("#roster", "data-count") == "0"
+    for n in (1, 2):
+        assert _scan(page, case["payload"]) == "ok"
+        page.click("#next")
+        page.wait_for_selector(f"#roster[data-count='{n}']")
+    _shot(page, "roster", tmp_path)
+
+    with page.expect_download() as dl:
+        page.click("#roster-utf8")
+    raw = Path(dl.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"))))
+    assert rows[0][:5] == ["受付日時", "登録先市区町村", "市区町村コード", "区分", "氏名"]
+    assert len(rows) == 3
+    # The vectors' clock, in JST; what the paper card disclosed, nothing more.
+    assert rows[1] == [
+        "2026-11-18 20:06",
+        "軽井沢町（長野県）",
+        "203211",
+        "プレミアム登録",
+        "山田 花子",
+        "ヤマダ ハナコ",
+        "1985-06-15",
+        "東京都千代田区",
+    ]
+    with page.expect_download() as dl:
+        page.click("#roster-sjis")
+    sjis = Path(dl.value.path()).read_bytes()
+    assert sjis == raw[3:].decode("utf-8").encode("cp932")
+
+    # Cleared only after the operator confirms.
+    answers, asked = [False, True], []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        if answers.pop(0):
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    page.click("#roster-clear")
+    for _ in range(200):  # the dialog comes after an IndexedDB read
+        if asked:
+            break
+        page.wait_for_timeout(50)
+    assert "2人" in asked[0]
+    assert page.get_attribute("#roster", "data-count") == "2"
+    page.click("#roster-clear")
+    page.wait_for_selector("#roster[data-count='0']")
+
+    # A shop keeps no roster.
+    page.click("#settings")
+    page.check("input[name=profile][value=counter]")
+    page.click("#setup-save")
+    page.wait_for_selector("#view-scan:not([hidden])")
+    assert not page.is_visible("#roster")
+    context.close()
+
+
+def test_roster_shift_jis_is_what_python_writes(
+    chromium: Any,  # noqa: F811
+    static_base: str,  # noqa: F811
+) -> None:
+    page = chromium.new_page()
+    page.goto(static_base + "/verify/data/profiles.json")
+    sample = "髙橋 ①～―ｶﾅ ㈱ ∵ 〜 \\ ~ 丸の内\r\n"
+    got = page.evaluate(
+        "async (t) => Array.from((await (await import('/verify/roster.js')).encode(t, "
+        "'shift_jis')).bytes)",
+        sample,
+    )
+    assert bytes(got) == sample.encode("cp932")
+    bad = page.evaluate(
+        "async (t) => (await (await import('/verify/roster.js')).encode(t, 'shift_jis')).badLines",
+        "氏名\r\n𠮷田\r\nok\r\n",
+    )
+    assert bad == [2]
+    page.close()

@@ -179,6 +179,48 @@ def shared_js() -> str:
     return "\n".join(lines) + "\n"
 
 
+def cp932_json() -> dict[str, Any]:
+    """Excel's Shift_JIS (cp932) for the shelter roster's CSV export, as the
+    browser has no Shift_JIS encoder: for each lead byte, the 0x40..0xFC trail
+    bytes' characters ("\u0000" where none, or where Python's encoder would
+    choose another code for the same character, so both sides agree)."""
+    leads = [*range(0x81, 0xA0), *range(0xE0, 0xFD)]
+    rows = []
+    for lead in leads:
+        chars = []
+        for trail in range(0x40, 0xFD):
+            raw = bytes([lead, trail])
+            try:
+                ch = raw.decode("cp932")
+            except UnicodeDecodeError:
+                ch = "\0"
+            if ch != "\0" and ch.encode("cp932") != raw:
+                ch = "\0"
+            chars.append(ch)
+        rows.append("".join(chars))
+    # Characters the encoder maps one way only (〜 U+301C → 0x8160, whose
+    # decoding is ～ U+FF5E): what Windows writes for them too.
+    listed = set("".join(rows))
+    extra = {}
+    for cp in range(0x80, 0x10000):
+        ch = chr(cp)
+        if ch in listed or 0xD800 <= cp < 0xE000 or 0xFF61 <= cp <= 0xFF9F:
+            continue
+        try:
+            raw = ch.encode("cp932")
+        except UnicodeEncodeError:
+            continue
+        if len(raw) == 2:
+            extra[ch] = int.from_bytes(raw, "big")
+    return {
+        "generated_by": "tests/vectors/make_vectors.py from Python's cp932 codec",
+        "leads": leads,
+        "trail_start": 0x40,
+        "rows": rows,
+        "extra": extra,
+    }
+
+
 def app_files() -> dict[Path, str]:
     def dump(obj: Any) -> str:
         return json.dumps(obj, ensure_ascii=False, indent=1) + "\n"
@@ -186,6 +228,7 @@ def app_files() -> dict[Path, str]:
     return {
         APP_DATA / "reasons.json": dump(reasons_json()),
         APP_DATA / "profiles.json": dump(profiles_json()),
+        APP_DATA / "cp932.json": json.dumps(cp932_json(), ensure_ascii=False) + "\n",
         SHARED_JS: shared_js(),
     }
 

@@ -5,7 +5,8 @@ import { verify } from './core/verify.js';
 import { PREFECTURE_CODES, withPolicy } from './core/policy.js';
 import { WORDS, ago, dateText, jst, left, momentText, t, wareki } from './i18n.js';
 import { decodeImage, startCamera, backend } from './scan.js';
-import { IdbReplayStore, getKv, openDb, setKv } from './store.js';
+import { IdbReplayStore, addToRoster, clearRoster, getKv, openDb, readRoster, setKv } from './store.js';
+import { csvText, encode, entryOf } from './roster.js';
 
 export const APP_VERSION = 'dualres-verify-web 1';
 const AUTO_SYNC_AFTER = 10 * 60; // seconds: a counter online re-syncs this often
@@ -47,7 +48,46 @@ function applyWords() {
   renderProfiles();
   renderPrefectures();
   renderDataState();
+  renderRoster();
   if (state.last && !$('view-result').hidden) renderResult(state.last);
+}
+
+// --- the shelter roster ---------------------------------------------------------------
+
+const keepsRoster = () => !!state.settings && state.settings.profile === 'shelter';
+
+async function renderRoster() {
+  const box = $('roster');
+  box.hidden = !keepsRoster();
+  if (box.hidden || !state.db) return;
+  const n = (await readRoster(state.db)).length;
+  $('roster-count').textContent = tr('roster_count', { n });
+  box.dataset.count = String(n);
+}
+
+async function exportRoster(encoding) {
+  const entries = await readRoster(state.db);
+  const out = await encode(csvText(entries), encoding);
+  if (out.badLines) {
+    say(tr('roster_sjis_bad', { lines: out.badLines.join(', ') }), true);
+    return;
+  }
+  const t = jst(nowSec());
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([out.bytes], { type: 'text/csv' }));
+  a.download = `hinansha-meibo-${t.iso}-${t.hm.replace(':', '')}${encoding === 'shift_jis' ? '-sjis' : ''}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+async function clearRosterAsked() {
+  const n = (await readRoster(state.db)).length;
+  if (!window.confirm(tr('roster_clear_confirm', { n }))) return;
+  await clearRoster(state.db);
+  say(tr('roster_cleared'));
+  await renderRoster();
 }
 
 function show(view) {
@@ -418,6 +458,10 @@ async function check(text) {
   const result = await verify(text, state.bundle, activeProfile(), { now: nowSec(), replay: state.replay });
   state.last = result;
   say(''); // the verdict alone: nothing else competes for the eye
+  if (result.ok && keepsRoster()) {
+    await addToRoster(state.db, entryOf(result, nowSec()));
+    await renderRoster();
+  }
   renderResult(result);
   show('result');
   feedback(result.ok);
@@ -586,6 +630,9 @@ function wire() {
     await check(text);
   });
   $('sync').addEventListener('click', () => doSync());
+  $('roster-utf8').addEventListener('click', () => exportRoster('utf-8'));
+  $('roster-sjis').addEventListener('click', () => exportRoster('shift_jis'));
+  $('roster-clear').addEventListener('click', clearRosterAsked);
   $('bundle-file').addEventListener('change', async (e) => {
     if (e.target.files[0]) await syncFromFile(e.target.files[0]);
     e.target.value = '';

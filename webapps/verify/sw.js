@@ -6,13 +6,14 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v5';
+const VERSION = 'v6';
 const PRECACHE = [
   './',
   'index.html',
   'app.css',
   'app.js',
   'i18n.js',
+  'roster.js',
   'scan.js',
   'store.js',
   'core/bundle.js',
@@ -23,6 +24,7 @@ const PRECACHE = [
   'core/statuslist.js',
   'core/trustlist.js',
   'core/verify.js',
+  'data/cp932.json',
   'data/profiles.json',
   'data/reasons.json',
   'manifest.webmanifest',
