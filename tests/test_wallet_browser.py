@@ -233,7 +233,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     page.fill("#tx-code", wrong)
     page.click("#accept")
     page.wait_for_selector("#message.error")
-    assert "確認コード" in page.inner_text("#message")
+    assert "確認番号" in page.inner_text("#message")
 
     # Typed on a Japanese keyboard: full-width digits are the same code.
     page.fill("#tx-code", "".join(chr(ord(c) + 0xFEE0) for c in offer["tx_code"]))

@@ -5,7 +5,7 @@ import { formatDate, jstParts, warekiJa } from '../lib/wareki.js';
 
 export const WORDS = {
   ja: {
-    app_title: '二地域居住 確認アプリ',
+    app_title: 'ふるさと住民登録 確認アプリ',
     loading: '読み込み中…',
     setup_title: 'はじめての設定',
     setup_help: '自治体の案内にある設定用QRコードを読み取り、この端末での確認の種類を選んでください。設定は一度だけです。',
@@ -86,7 +86,7 @@ export const WORDS = {
     code: 'コード',
   },
   en: {
-    app_title: 'Dual-residence verifier',
+    app_title: 'Registration card verifier',
     loading: 'Loading…',
     setup_title: 'First-time setup',
     setup_help: 'Scan the set-up QR code in your municipality\'s notice and choose what this device checks. You do this once.',

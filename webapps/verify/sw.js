@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v6';
+const VERSION = 'v7';
 const PRECACHE = [
   './',
   'index.html',

@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v5';
+const VERSION = 'v6';
 const PRECACHE = [
   './',
   'index.html',
