@@ -200,6 +200,12 @@ def test_sign_in_register_issue_collect_revoke(
     page.goto(server.base + f"/console/registrations/{reg}")
     assert page.locator("table").first.inner_text().count("有効") >= 1
     page.fill("#f-revoke-reason", "転出のため（本人申出）")
+    # Not without the confirmation: one click cannot revoke.
+    page.evaluate("() => document.querySelector('#f-revoke-confirm').removeAttribute('required')")
+    page.click("form.danger button.danger")
+    assert "チェックを入れてください" in page.inner_text("#err-revoke\\.confirm")
+    page.fill("#f-revoke-reason", "転出のため（本人申出）")
+    page.check("#f-revoke-confirm")
     _shot(page, "6-revoke", tmp_path)
     page.click("form.danger button.danger")
     page.wait_for_selector("text=処理しました")
@@ -209,7 +215,11 @@ def test_sign_in_register_issue_collect_revoke(
 
     page.goto(server.base + "/console/audit?verify=1")
     assert "監査ログの連鎖は正常です" in page.locator("#chain").inner_text()
-    assert "credential.issue" in page.content() and "registration.revoke" in page.content()
+    # In words and Japan time, with no stored codes or key ids on the screen.
+    audit_text = page.inner_text("main")
+    assert "登録証の発行（スマートフォン）" in audit_text and "取消" in audit_text
+    assert "理由: 転出のため（本人申出）" in audit_text and "JST" in audit_text
+    assert "registration.revoke" not in audit_text and "kid" not in audit_text
     _shot(page, "8-audit", tmp_path)
 
 

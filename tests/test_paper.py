@@ -118,7 +118,8 @@ def test_paper_card_printed_scanned_and_verified(app, staff, clock, tmp_path: Pa
         assert "credential.issue_paper" in actions
 
     # Revoking the registration reaches the paper, once the verifier syncs.
-    assert sup.post(f"/registrations/{reg}/revoke", {"reason": "転出"}).status_code == 302
+    revoke = {"reason": "転出", "confirm": "1"}
+    assert sup.post(f"/registrations/{reg}/revoke", revoke).status_code == 302
     later = verify(payload, _bundle(app, clock), "office", now=now, replay=MemoryReplayStore())
     assert later.reason is Reason.REVOKED
 
@@ -139,7 +140,8 @@ def test_paper_needs_an_active_registration_and_a_font(
     with app.app_context(), services().db.session() as s:
         assert s.execute(select(Credential)).first() is None  # nothing signed, nothing kept
     monkeypatch.undo()
-    assert sup.post(f"/registrations/{reg}/revoke", {"reason": "転出"}).status_code == 302
+    revoke = {"reason": "転出", "confirm": "1"}
+    assert sup.post(f"/registrations/{reg}/revoke", revoke).status_code == 302
     sup.get(f"/registrations/{reg}")
     r = sup.post(f"/registrations/{reg}/paper")
     assert r.status_code == 409

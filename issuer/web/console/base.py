@@ -29,7 +29,15 @@ from werkzeug.wrappers import Response as BaseResponse
 from dualres.issuer.config import Settings, shared_secret_file
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Municipality, StaffUser
-from dualres.issuer.web.console.i18n import LANGS, date_text, datetime_text, wareki_hint, word
+from dualres.issuer.web.console.i18n import (
+    LANGS,
+    action_text,
+    date_text,
+    datetime_text,
+    detail_text,
+    wareki_hint,
+    word,
+)
 from dualres.issuer.web.context import now
 from dualres.issuer.web.context import session as db_session
 
@@ -131,6 +139,16 @@ def _jdate(d: Any) -> str:
 def _wareki(value: Any) -> str:
     """The 和暦 beside a date input: ``令和8年11月18日`` / ``Reiwa 8``; empty if no date yet."""
     return wareki_hint(value, lang())
+
+
+@bp.app_template_filter("action_words")
+def _action_words(code: Any) -> str:
+    return action_text(str(code), lang())
+
+
+@bp.app_template_filter("detail_words")
+def _detail_words(detail: Any) -> str:
+    return detail_text(detail, lang())
 
 
 @bp.app_template_filter("jdatetime")

@@ -39,7 +39,12 @@ from dualres.issuer.domain import audit, parse, registrations
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Municipality, Registration
 from dualres.issuer.web.console.base import actor, bp, message, municipality, staff, t
-from dualres.issuer.web.console.views import registration_request, search_filters, search_page
+from dualres.issuer.web.console.views import (
+    activities,
+    registration_request,
+    search_filters,
+    search_page,
+)
 from dualres.issuer.web.context import now, services
 from dualres.issuer.web.context import session as db_session
 from dualres.verifier.wareki import JST
@@ -164,6 +169,7 @@ def _import_page(error: str | None, status: int) -> tuple[str, int]:
         columns=IMPORT_COLUMNS,
         docs=COLUMN_DOCS,
         max_rows=MAX_IMPORT_ROWS,
+        activities=activities(),
     ), status
 
 
