@@ -210,6 +210,8 @@ async function onAccept(event) {
       text = t('err_network', {}, lang);
     } else if (err instanceof IssuanceError && err.kind === 'input') {
       text = t('err_offer', {}, lang);
+    } else if (err instanceof IssuanceError && ['offer_expired', 'offer_used', 'offer_locked'].includes(err.code)) {
+      text = t(`err_${err.code}`, {}, lang);
     } else {
       text = t('err_issue', { detail: err.code || err.message }, lang);
     }
