@@ -146,7 +146,10 @@ function render() {
   } else {
     show('view-add');
   }
-  if (state.qr) drawPresentation(false);
+  if (state.qr) {
+    showQrWarning();
+    drawPresentation(false);
+  }
 }
 
 // --- status --------------------------------------------------------------------------
@@ -336,7 +339,18 @@ async function openPresentation(profile, names) {
   } catch {
     wakeLock = null; // not allowed (battery saver): the code still shows
   }
+  showQrWarning();
   await drawPresentation(true);
+}
+
+// The code still shows (the resident may need it to ask why), but never
+// without saying that a verifier will refuse it.
+function showQrWarning() {
+  const st = statusText();
+  const box = $('qr-warning');
+  const bad = ['revoked', 'suspended', 'expired'].includes(st.kind);
+  box.hidden = !bad;
+  box.textContent = bad ? `⚠ ${t(`qr_warn_${st.kind}`, {}, state.lang)}` : '';
 }
 
 function closePresentation() {
