@@ -132,6 +132,8 @@ def test_sign_in_register_issue_collect_revoke(
     assert "山田" in body and "昭和60年6月15日（1985-06-15）" in body
     assert YAMADA["my_number"] not in body
     # The 和暦 beside a date input follows what the clerk picks.
+    # wareki.js is deferred: type only once it listens (flaky under load before).
+    page.wait_for_selector("html[data-wareki=ready]", state="attached")
     page.fill("#f-valid_until", "2027-03-31")
     assert page.locator("#wareki-valid_until").inner_text() == "令和9年3月31日"
     page.fill("#f-valid_until", "2027-11-17")

@@ -149,3 +149,23 @@ def test_keys_doc_creates_the_tables_before_anything_else() -> None:
     first = text.index("dualres-issuer db upgrade")
     assert first < text.index("dualres-issuer keys generate --trust-anchor")
     assert first < text.index("dualres-issuer municipality add")
+
+
+def test_the_issuer_api_example_registers(client, staff) -> None:  # noqa: F811
+    """docs/issuer-api.md's first example, as a newcomer copies it, on the demo deployment."""
+    import json
+    import re
+
+    from dualres.issuer.domain.identity.stub import DEMO_CARDS
+
+    doc = (ROOT / "docs" / "issuer-api.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### `POST /registrations` → 201") :]
+    m = re.search(r"```json\n(.*?)\n```", section, re.S)
+    assert m
+    body = json.loads(m.group(1))
+    card = body["identity"]
+    assert (card["my_number"], card["pin"]) in {(c.my_number, c.pin) for c in DEMO_CARDS}
+    r = client.post(
+        "/api/v1/registrations", json=body, headers={"Authorization": f"Bearer {staff['clerk']}"}
+    )
+    assert r.status_code == 201, r.json
