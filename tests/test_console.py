@@ -1027,3 +1027,29 @@ def test_import_page_lists_the_activity_codes(app, staff):
     page = text_of(signed_in(app, "clerk").get("/import"))
     assert 'id="activity-codes"' in page
     assert "<code>telework</code>" in page and "<code>volunteer</code>" in page
+
+
+def test_every_form_error_at_once(app, staff):
+    b = signed_in(app, "clerk")
+    b.get("/registrations/new")
+    b.post("/registrations/new/card", {"my_number": YAMADA.my_number, "pin": YAMADA.pin})
+    form = {
+        "my_number": YAMADA.my_number, "pin": YAMADA.pin, "tier": "premium",
+        "activities": [], "second_home_address": "", "postal_code": "12345",
+        "valid_until": TODAY.isoformat(),
+    }  # fmt: skip
+    r = b.post("/registrations/new", form)
+    page = text_of(r)
+    assert r.status_code == 422
+    for field in ("activities", "second_home_address", "postal_code", "valid_until"):
+        assert f'id="err-{field}"' in page, field
+    assert count_regs(app) == 0
+
+
+def test_csv_check_reports_every_error_of_a_line(app, staff):
+    b = signed_in(app, "clerk")
+    bad = LINE.replace("telework;volunteer", "").replace("389-0111", "12345")
+    page = text_of(upload(b, (HEADER + bad).encode()))
+    assert "活動内容を1つ以上選んでください" in page
+    assert "郵便番号は NNN-NNNN" in page
+    assert count_regs(app) == 0

@@ -512,6 +512,13 @@ def create() -> Response | tuple[str, int]:
                               status=400)  # fmt: skip
     try:
         req = parse.parse_new(_new_request(), checked=checked)
+        # Every broken rule at once, each beside its field, not one per submit.
+        problems = registrations.form_problems(req, rules.today(now()), services().settings)
+        if len(problems) > 1:
+            errors: dict[str, str] = {}
+            for p in problems:
+                errors.setdefault(_field(p), message(p))
+            return _register_page(facts=checked.facts, errors=errors, status=problems[0].status)
         reg = registrations.create_registration(
             s, m, req, actor=actor(), now=now(), settings=services().settings
         )
