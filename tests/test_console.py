@@ -937,7 +937,7 @@ def test_date_inputs_show_wareki_and_every_input_is_labelled(app, staff):
         'id="wareki-valid_until" data-wareki-for="f-valid_until" data-lang="ja">令和9年11月18日'
         in page
     )
-    assert 'aria-describedby="wareki-valid_until"' in page
+    assert 'aria-describedby="hint-valid_until wareki-valid_until"' in page  # format, then 和暦
     reg = register(b)
     pages = [page, text_of(b.get("/registrations")), text_of(b.get("/registrations/new")),
              text_of(b.get(f"/registrations/{reg}")), text_of(b.get("/audit")),

@@ -234,6 +234,10 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "line": ("行", "Line"),
     "column": ("列", "Column"),
     "date_format": ("日付は YYYY-MM-DD の形で入力してください", "Write a date as YYYY-MM-DD"),
+    "date_hint": ("カレンダーから選ぶか、西暦で入力（例: 2027-03-31）。和暦は右に表示されます",
+                  "Pick from the calendar or type it (e.g. 2027-03-31); the Japanese era date"
+                  " shows beside it"),
+    "postal_hint": ("例: 389-0111", "e.g. 389-0111"),
     "optional": ("※任意", "Optional"),
     "required": ("※必須", "Required"),
     "male": ("男", "Male"),
