@@ -1053,3 +1053,10 @@ def test_csv_check_reports_every_error_of_a_line(app, staff):
     assert "活動内容を1つ以上選んでください" in page
     assert "郵便番号は NNN-NNNN" in page
     assert count_regs(app) == 0
+
+
+def test_csv_dates_in_wareki_are_accepted(app, staff):
+    b = signed_in(app, "clerk")
+    line = LINE.replace("2026-11-18,2027-11-17", "令和8年11月18日,R9.11.17")
+    page = text_of(upload(b, (HEADER + line).encode()))
+    assert "全1行に誤りはありません" in page, page[-2000:]
