@@ -1118,8 +1118,9 @@ def test_corpus_is_large_and_named_uniquely() -> None:
 
 def test_corpus_covers_every_reason() -> None:
     covered = {c.reason for c in CASES}
-    # Only a custom profile can refuse a tier: the shipped ones accept both.
-    assert set(Reason) - covered == {Reason.TIER_NOT_ACCEPTED}
+    # Only a policy can refuse a tier or a municipality: the shipped profiles
+    # accept both tiers and every issuer (tests/test_policy.py, policy.json).
+    assert set(Reason) - covered == {Reason.TIER_NOT_ACCEPTED, Reason.OUTSIDE_POLICY}
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])

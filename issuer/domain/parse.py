@@ -18,6 +18,7 @@ from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.identity import PersonFacts, mynumber
 from dualres.issuer.domain.rules import MAX_ADDRESS, MAX_NAME, MAX_REASON, activity_codes, rule
 from dualres.schemas import lgcodes
+from dualres.verifier import wareki
 
 _DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _KATAKANA: Final = re.compile(r"^[ァ-ヺー・ヽヾ]+(　[ァ-ヺー・ヽヾ]+)*$")
@@ -84,8 +85,17 @@ def iso_date(data: dict[str, Any], key: str, where: str, *, required: bool = Tru
         if required:
             raise invalid(where, f"{where} is required", "必須項目です")
         return None
+    if isinstance(value, str) and not _DATE.match(value):
+        # 和暦 as people write it on forms and in spreadsheets (令和9年3月31日, R9.3.31).
+        converted = wareki.parse_wareki(value)
+        if converted is not None:
+            return converted
     if not isinstance(value, str) or not _DATE.match(value):
-        raise invalid(where, f"{where} must be a date YYYY-MM-DD", "日付は YYYY-MM-DD の形です")
+        raise invalid(
+            where,
+            f"{where} must be a date YYYY-MM-DD (or 和暦 such as 令和9年3月31日)",
+            "日付は YYYY-MM-DD（または 令和9年3月31日 のような和暦）の形です",
+        )
     try:
         return date.fromisoformat(value)
     except ValueError:

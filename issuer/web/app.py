@@ -22,6 +22,7 @@ from dualres.issuer.web.api import bp as api_bp
 from dualres.issuer.web.cardcheck import bp as cardcheck_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
+from dualres.issuer.web.home import bp as home_bp
 from dualres.issuer.web.idp import bp as idp_bp
 from dualres.issuer.web.oid4vci import bp as oid4vci_bp
 from dualres.issuer.web.public import bp as public_bp
@@ -140,6 +141,15 @@ def create_app(
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactFilter) for f in logger.filters):
             logger.addFilter(RedactFilter())
-    for bp in (public_bp, oid4vci_bp, api_bp, cardcheck_bp, idp_bp, console_bp, webapps_bp):
+    for bp in (
+        public_bp,
+        home_bp,
+        oid4vci_bp,
+        api_bp,
+        cardcheck_bp,
+        idp_bp,
+        console_bp,
+        webapps_bp,
+    ):
         app.register_blueprint(bp)
     return app

@@ -23,11 +23,17 @@ from sqlalchemy import false, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from dualres.issuer.domain import audit, parse, registrations, rules
+from dualres.issuer.domain import audit, offers, parse, registrations, rules
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.identity import PersonFacts, checks
 from dualres.issuer.domain.identity.cardcheck import CardCheckError
-from dualres.issuer.domain.models import AuditEntry, Credential, Municipality, Registration
+from dualres.issuer.domain.models import (
+    AuditEntry,
+    Credential,
+    CredentialOffer,
+    Municipality,
+    Registration,
+)
 from dualres.issuer.domain.staff import (
     DEVICE_DAYS,
     device_name,
@@ -82,7 +88,7 @@ def _field(exc: IssuerError) -> str:
 
 
 @functools.cache
-def _activities() -> list[dict[str, str]]:
+def activities() -> list[dict[str, str]]:
     # Read once: the file ships with the package.  Callers only read the list.
     acts: list[dict[str, str]] = load_json("activities.json")
     return acts
@@ -326,6 +332,24 @@ def search_page(export_error: str | None = None, status: int = 200) -> tuple[str
     ), status
 
 
+def _open_offers(reg: Registration) -> list[tuple[CredentialOffer, int]]:
+    """Offers still waiting for the phone, so a clerk who left the page can go back."""
+    at = now()
+    rows = db_session().execute(
+        select(CredentialOffer)
+        .where(
+            CredentialOffer.registration_id == reg.id,
+            CredentialOffer.redeemed_at.is_(None),
+            CredentialOffer.expires_at > at,
+            CredentialOffer.failures < offers.MAX_TX_FAILURES,
+        )
+        .order_by(CredentialOffer.id.desc())
+    )
+    return [
+        (o, max(1, int((o.expires_at - at).total_seconds() + 59) // 60)) for o in rows.scalars()
+    ]
+
+
 def _detail(
     reg: Registration, *, errors: dict[str, str] | None = None, status: int = 200
 ) -> tuple[str, int]:
@@ -336,11 +360,12 @@ def _detail(
         )
         .scalars()
     )
-    acts = {a["code"]: a for a in _activities()}
+    acts = {a["code"]: a for a in activities()}
     return render_template(
         "console/detail.html",
         reg=reg,
         creds=creds,
+        open_offers=_open_offers(reg),
         cred_keys=CRED_KEYS,
         acts=acts,
         errors=errors or {},
@@ -359,6 +384,19 @@ def _act(public_id: str, action: str) -> Response | tuple[str, int]:
     reg = registrations.get_registration(s, municipality(), public_id)
     if action == "revoke" and staff().role != "supervisor":
         abort(403)
+    errors: dict[str, str] = {}
+    if action == "revoke":
+        # Revocation cannot be undone: one click is not enough, and every
+        # missing part is said at once (the reason and the confirmation).
+        if request.form.get("confirm") != "1":
+            errors["revoke.confirm"] = t("revoke_confirm_needed")
+        if not request.form.get("reason", "").strip():
+            try:
+                parse.reason({"reason": ""})
+            except IssuerError as exc:
+                errors["revoke.reason"] = message(exc)
+        if errors:
+            return _detail(reg, errors=errors, status=400)
     try:
         if action == "renew":
             raw = request.form.get("valid_until", "").strip()
@@ -446,7 +484,7 @@ def _register_page(*, errors: dict[str, str], status: int = 200) -> tuple[str, i
         reader_url=url_for("cardcheck.reader", check_id=chk.public_id) if chk else None,
         errors=errors,
         form=request.form,
-        activities=_activities(),
+        activities=activities(),
         tiers=rules.TIERS,
         today=day,
         default_until=day + timedelta(days=365),
@@ -504,6 +542,13 @@ def create() -> Response | tuple[str, int]:
         return _register_page(errors={"identity": t("card_check_expired")}, status=400)
     try:
         req = parse.parse_new(_new_request(), checked=parse.CardCheckRef(chk.public_id))
+        # Every broken rule at once, each beside its field, not one per submit.
+        problems = registrations.form_problems(req, rules.today(now()), services().settings)
+        if len(problems) > 1:
+            errors: dict[str, str] = {}
+            for p in problems:
+                errors.setdefault(_field(p), message(p))
+            return _register_page(errors=errors, status=problems[0].status)
         reg = registrations.create_registration(
             s, m, req, actor=actor(), now=now(), settings=services().settings
         )
