@@ -15,6 +15,8 @@
 | DUALRES_TRUSTED_PROXIES    | reverse proxies in front that set X-Forwarded-For    |
 |                            | and X-Forwarded-Proto (default 0: trust no header);  |
 |                            | 1 behind one TLS-terminating proxy                   |
+| DUALRES_DPOP_NONCE         | 1: DPoP proofs must carry a server-provided nonce    |
+|                            | (RFC 9449 §8; default 0, as HAIP leaves it optional)  |
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class Settings:
     # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes
     # none: a client could otherwise claim https (and get HSTS) or any address.
     trusted_proxies: int = 0
+    # RFC 9449 §8 server nonces: they bound a stolen proof's life to minutes
+    # rather than the iat window, at the cost of one extra round trip.
+    dpop_nonce: bool = False
 
     @classmethod
     def from_env(
@@ -83,6 +88,8 @@ class Settings:
             key_passphrase=passphrase.encode("utf-8") if passphrase else None,
             **_key_settings(),
             trusted_proxies=int(proxies),
+            dpop_nonce=os.environ.get("DUALRES_DPOP_NONCE", "0").strip().lower()
+            in ("1", "true", "yes"),
         )
 
 

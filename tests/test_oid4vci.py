@@ -465,11 +465,9 @@ def test_credential_request_errors(client, clock, staff, reg_id) -> None:
             {"credential_configuration_id": "other", "proofs": {"jwt": ["x"]}},
             "unknown_credential_configuration",
         ),
-        ({"credential_configuration_id": CONFIG}, "invalid_credential_request"),
-        (
-            {"credential_configuration_id": CONFIG, "proofs": {"jwt": []}},
-            "invalid_credential_request",
-        ),
+        # OpenID4VCI §8.3.1.2: no proof, or a malformed one, is invalid_proof.
+        ({"credential_configuration_id": CONFIG}, "invalid_proof"),
+        ({"credential_configuration_id": CONFIG, "proofs": {"jwt": []}}, "invalid_proof"),
         ([1, 2], "invalid_credential_request"),
     ]
     for b, err in cases:

@@ -90,7 +90,10 @@ def jwt_vc_issuer(lg_code: str) -> Response:
         {**k.public_jwk, "kid": k.kid, "alg": "ES256", "use": "sig"}
         for k in trusted_keys(session(), m, now())
     ]
-    return jsonify({"issuer": issuer_url(svc.settings, lg_code), "jwks": {"keys": keys}})
+    resp = jsonify({"issuer": issuer_url(svc.settings, lg_code), "jwks": {"keys": keys}})
+    # As short as the trust list's: a removed (compromised) key must leave caches soon.
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    return resp
 
 
 @cache  # a shipped file: read and parsed once, not on every request
