@@ -505,7 +505,7 @@ def _(lab: Lab) -> str:
     return lab.forged(header={"jku": "https://attacker.example/jwks.json"}, key=lab.attacker)
 
 
-@case("x5c-of-attacker-with-real-kid", Reason.BAD_SIGNATURE)
+@case("x5c-of-attacker-with-real-kid", Reason.UNKNOWN_KEY)
 def _(lab: Lab) -> str:
     der = jws.public_pem(lab.attacker).split(b"-----")[2]
     x5c = [base64.b64encode(base64.b64decode(der)).decode()]

@@ -157,7 +157,7 @@ def test_metadata(client) -> None:
     assert "authorization_servers" not in m
     assert [d["locale"] for d in m["display"]] == ["ja-JP", "en-US"]
     conf = m["credential_configurations_supported"][CONFIG]
-    assert conf["format"] == "dc+sd-jwt" and conf["vct"] == vc.VCT
+    assert conf["format"] == "dc+sd-jwt" and conf["vct"] == vc.vct_for(BASE)
     assert conf["proof_types_supported"]["jwt"]["proof_signing_alg_values_supported"] == ["ES256"]
     assert [d["locale"] for d in conf["credential_metadata"]["display"]] == ["ja-JP", "en-US"]
     assert ["iss"] in [c["path"] for c in conf["credential_metadata"]["claims"]]

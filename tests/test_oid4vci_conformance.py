@@ -6,6 +6,8 @@ SQLite and PostgreSQL, like every issuer test."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from typing import Any
@@ -415,3 +417,36 @@ def test_server_provided_dpop_nonce(client, clock, app, staff, reg_id) -> None: 
     old = dpop(k, clock, "POST", f"{ISS}/token", nonce=fresh)
     r = token_req(client, code_of(client, offer), offer["tx_code"], headers={"DPoP": old})
     assert_error(r, 400, "use_dpop_nonce")
+
+
+# --- 3. an https vct, its type metadata and vct#integrity ---------------------------------
+
+
+def test_https_vct_type_metadata_and_integrity(client, clock, staff, reg_id) -> None:  # noqa: F811
+    tok = redeem(client, staff, reg_id)
+    hk = jws.generate_key()
+    body = {
+        "credential_configuration_id": CONFIG,
+        "proofs": {"jwt": [proof(hk, clock, nonce(client))]},
+    }
+    r = credential_req(client, tok, body)
+    assert r.status_code == 200, r.json
+    payload = jws.parse(r.json["credentials"][0]["credential"].split("~")[0]).payload
+    vct = f"{BASE}/vct/dual-residence/1"
+    assert payload["vct"] == vct
+    # The vct URL itself answers with the type metadata (SD-JWT VC §6.3.1) ...
+    doc = client.get(vct.removeprefix(BASE))
+    assert doc.status_code == 200 and doc.mimetype == "application/json"
+    assert doc.json["vct"] == vct and doc.headers["Access-Control-Allow-Origin"] == "*"
+    # ... whose exact bytes the credential's vct#integrity (W3C SRI) covers.
+    digest = base64.b64encode(hashlib.sha256(doc.data).digest()).decode()
+    assert payload["vct#integrity"] == f"sha256-{digest}"
+    # The trust list names it, so a verifier can put it back into a QR presentation.
+    tl = jws.parse(client.get("/trust-list").text).payload
+    assert tl["types"] == {vct: [payload["vct#integrity"]]}
+    # The URN's document stays where early drafts looked for it.
+    legacy = client.get("/.well-known/vct/dual-residence/1").json
+    assert legacy["vct"] == "urn:dualres:dual-residence:1"
+    # The metadata's configuration names the same vct.
+    m = client.get("/.well-known/openid-credential-issuer/lg/203211").json
+    assert m["credential_configurations_supported"][CONFIG]["vct"] == vct

@@ -269,7 +269,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     if shots:
         page.screenshot(path=str(shots / "wallet-counter-qr.png"))
     text1 = _decode(qr1)
-    assert text1.startswith("DR1:") and len(text1) == first["length"]
+    assert text1.startswith("DR2:") and len(text1) == first["length"]
     # uqr in the browser and qrcode in Python agree on the version at M.
     assert first["version"] == qr_version(text1, "M"), first
     assert first["width"] % (first["modules"] + 8) == 0  # whole-pixel modules
@@ -320,7 +320,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     qr2 = tmp_path / "counter-2.png"
     page.locator("#qr").screenshot(path=str(qr2))
     text2 = _decode(qr2)
-    assert text2 != text1 and text2.startswith("DR1:")
+    assert text2 != text1 and text2.startswith("DR2:")
     # After the window (max age + skew) the same screenshot is stale.
     late = second["iat"] + COUNTER_MAX_AGE + CLOCK_SKEW + 1
     assert _verify(bundle, qr2, now=late)["reason"] == "stale_presentation"

@@ -83,7 +83,7 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
     shown = run(wallet_cli, "present", "--store", str(store), "--qr", str(qr))
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout.strip()
-    assert text.startswith("DR1:") and qr.read_bytes().startswith(b"\x89PNG")
+    assert text.startswith("DR2:") and qr.read_bytes().startswith(b"\x89PNG")
 
     bundle = tmp_path / "bundle.json"
     verify_cli = _command("dualres-verify", "dualres.verifier.cli")
@@ -104,7 +104,7 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
     assert result["issuer"]["lg_code"] == "203211"
 
     office = run(wallet_cli, "present", "--store", str(store), "--profile", "office")
-    assert office.returncode == 0 and office.stdout.startswith("DR1:")
+    assert office.returncode == 0 and office.stdout.startswith("DR2:")
 
 
 def test_url_policy() -> None:

@@ -168,7 +168,8 @@ class _Context:
             except UnicodeDecodeError as exc:
                 raise _Reject(Reason.MALFORMED, "payload is not UTF-8") from exc
         text = payload.strip(PAYLOAD_WHITESPACE)
-        compact = transport.decode(text) if transport.is_transport(text) else text
+        # The bundle puts back what the transport left out (x5c, vct#integrity).
+        compact = transport.decode(text, bundle) if transport.is_transport(text) else text
 
         # Trust data first: nothing is decided on an expired trust list.
         tl = bundle.trust_list
@@ -193,9 +194,15 @@ class _Context:
         key = issuer.keys.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise _Reject(Reason.UNKNOWN_KEY, "kid is not a key of this issuer")
+        # x5c, when present, must be the chain the trust list certifies for this key
+        # (the list's chains are checked against the anchor when the bundle loads).
+        x5c = token.header.get("x5c")
+        if x5c is not None and (not key.x5c or x5c != list(key.x5c)):
+            raise _Reject(Reason.UNKNOWN_KEY, "x5c is not the certificate chain of this key")
         token.verify(key.key)
 
-        if body.get("vct") != credential.VCT:
+        # The https vct of this deployment, or the URN of credentials issued before it.
+        if not credential.is_our_vct(body.get("vct"), tl.iss):
             raise _Reject(Reason.WRONG_VCT, "vct is not the dual-residence type")
         iat = _int(body, "iat")
         exp = _int(body, "exp")

@@ -152,6 +152,17 @@ class Bundle:
             raise BundleError("unreadable", f"{path}: {exc.strerror}") from exc
         return cls.loads(data, anchors)
 
+    # --- what the QR transport leaves out (wire/transport.py Restorer) ---
+
+    def x5c(self, header: Mapping[str, Any], payload: Mapping[str, Any]) -> Sequence[str] | None:
+        iss, kid = payload.get("iss"), header.get("kid")
+        issuer = self.trust_list.issuers.get(iss) if isinstance(iss, str) else None
+        key = issuer.keys.get(kid) if issuer is not None and isinstance(kid, str) else None
+        return key.x5c if key is not None and key.x5c else None
+
+    def types(self) -> Mapping[str, Sequence[str]]:
+        return self.trust_list.types
+
     def dumps(self) -> str:
         return json.dumps(self._raw, ensure_ascii=False, indent=1)
 

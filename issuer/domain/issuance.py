@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
+from dualres.issuer.domain import typemeta
 from dualres.issuer.domain.errors import IssuerError, StateConflict
 from dualres.issuer.domain.keys import KeyStore, signing_key
 from dualres.issuer.domain.models import ACTIVE, Credential, Registration
@@ -17,6 +18,7 @@ from dualres.schemas import lgcodes
 from dualres.verifier.wareki import day_start
 from dualres.verifier.wire import credential as vc
 from dualres.verifier.wire import jws
+from dualres.verifier.wire.credential import vct_for
 from dualres.verifier.wire.errors import MalformedError
 
 
@@ -122,5 +124,7 @@ def issue_credential(
         status_uri=status_uri(settings, municipality.lg_code, cred.status_list.number),
         status_idx=cred.status_idx,
         disclosable=disclosable(reg),
+        vct=vct_for(settings.base_url),
+        vct_integrity=typemeta.integrity(settings.base_url),
     )
     return cred, issued.compact

@@ -16,10 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
+from dualres.issuer.domain import typemeta
 from dualres.issuer.domain.keys import KeyStore, trusted_keys
 from dualres.issuer.domain.models import Municipality, SigningKey, StatusList
 from dualres.issuer.domain.statuslists import status_uri
 from dualres.verifier.wire import trustlist
+from dualres.verifier.wire.credential import vct_for
 
 
 def issuer_url(settings: Settings, lg_code: str) -> str:
@@ -76,6 +78,7 @@ def build(session: Session, settings: Settings, keys: KeyStore, now: datetime) -
         exp=t + settings.trust_list_lifetime,
         issuers=entries,
         anchor_key=keys.anchor(),
+        types={vct_for(settings.base_url): [typemeta.integrity(settings.base_url)]},
     )
 
 

@@ -35,11 +35,11 @@ from dualres.issuer.web.throttle import app_throttle
 from dualres.schemas import load_json
 from dualres.verifier.wire import jws
 from dualres.verifier.wire.b64 import b64e
+from dualres.verifier.wire.credential import vct_for
 from dualres.verifier.wire.errors import WireError
 
 bp = Blueprint("oid4vci", __name__)
 
-VCT: Final = "urn:dualres:dual-residence:1"
 PROOF_TYP: Final = "openid4vci-proof+jwt"
 DPOP_TYP: Final = "dpop+jwt"
 MAX_SKEW: Final = 300  # seconds either side for iat of proofs
@@ -100,7 +100,7 @@ def _display(entries: list[dict[str, Any]], name_key: str) -> list[dict[str, Any
 
 
 @cache  # a shipped file: read and shaped once, not on every metadata request
-def _credential_configuration() -> dict[str, Any]:
+def _claims_and_display() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     vct = load_json("dual-residence.vct.json")
     claims = []
     for c in vct.get("claims", []):
@@ -108,14 +108,19 @@ def _credential_configuration() -> dict[str, Any]:
         if c.get("mandatory"):
             claim["mandatory"] = True
         claims.append(claim)
+    return claims, _display(vct["display"], "name")
+
+
+def _credential_configuration() -> dict[str, Any]:
+    claims, display = _claims_and_display()
     return {
         "format": "dc+sd-jwt",
-        "vct": VCT,
+        "vct": vct_for(services().settings.base_url),
         "scope": CONFIGURATION_ID,
         "cryptographic_binding_methods_supported": ["jwk"],
         "credential_signing_alg_values_supported": ["ES256"],
         "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}},
-        "credential_metadata": {"display": _display(vct["display"], "name"), "claims": claims},
+        "credential_metadata": {"display": display, "claims": claims},
     }
 
 

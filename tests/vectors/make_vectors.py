@@ -80,6 +80,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
     return {
         "verifier/wire/credential.py": {
             "VCT": credential.VCT,
+            "VCT_PATH": credential.VCT_PATH,
             "COUNTER_AUDIENCE": credential.COUNTER_AUDIENCE,
             "TIERS": list(credential.TIERS),
             "DISCLOSABLE": list(credential.DISCLOSABLE),
@@ -111,6 +112,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
             "TRANSPORT_MAX_DISCLOSURES": transport.MAX_DISCLOSURES,
             # Bytes 0x01..0x7d only, so each character is one byte of the dictionary.
             "TRANSPORT_DICTIONARY_V1": transport.DICTIONARY_V1.decode("ascii"),
+            "TRANSPORT_DICTIONARY_V2": transport.DICTIONARY_V2.decode("ascii"),
         },
         "verifier/wire/statuslist.py": {
             "STATUS_LIST_TYP": statuslist.STATUS_LIST_TYP,

@@ -27,6 +27,8 @@ class IssuerKey:
     key: ec.EllipticCurvePublicKey
     not_before: int | None = None  # may sign credentials issued from then
     not_after: int | None = None  # signs nothing issued after then
+    # The key's certificate chain, leaf first, trust anchor left out (HAIP x5c).
+    x5c: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,22 @@ class TrustList:
     iat: int
     exp: int
     issuers: Mapping[str, TrustedIssuer] = field(default_factory=dict)
+    # vct -> the vct#integrity values credentials of that type may carry: what
+    # the QR transport leaves out and the verifier puts back (transport.py).
+    types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _types(raw: Any) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise MalformedError("types must be an object")
+    out = {}
+    for vct, values in raw.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            raise MalformedError("types maps a vct to an array of integrity strings")
+        out[vct] = tuple(values)
+    return out
 
 
 def _opt_int(obj: Mapping[str, Any], name: str) -> int | None:
@@ -76,12 +94,16 @@ def _issuer(entry: Any) -> TrustedIssuer:
         if kid in keys:
             raise MalformedError(f"duplicate kid {kid!r}")
         jwk = k.get("jwk")
+        x5c = k.get("x5c", [])
+        if not isinstance(x5c, list) or not all(isinstance(c, str) and c for c in x5c):
+            raise MalformedError("x5c must be an array of base64 certificates")
         keys[kid] = IssuerKey(
             kid,
             dict(jwk) if isinstance(jwk, dict) else {},
             jws.key_from_jwk(jwk),
             _opt_int(k, "not_before"),
             _opt_int(k, "not_after"),
+            tuple(x5c),
         )
     lists = entry.get("status_lists", [])
     if not isinstance(lists, list) or not all(isinstance(u, str) for u in lists):
@@ -128,7 +150,7 @@ def parse(text: str, anchors: Sequence[ec.EllipticCurvePublicKey]) -> TrustList:
         if issuer.iss in issuers:
             raise MalformedError(f"issuer {issuer.iss!r} listed twice")
         issuers[issuer.iss] = issuer
-    return TrustList(_str(p, "iss"), iat, exp, issuers)
+    return TrustList(_str(p, "iss"), iat, exp, issuers, _types(p.get("types")))
 
 
 def sign(
@@ -138,8 +160,11 @@ def sign(
     exp: int,
     issuers: Sequence[Mapping[str, Any]],
     anchor_key: ec.EllipticCurvePrivateKey,
+    types: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """Sign a trust list.  ``issuers`` entries use the JSON shape ``parse`` reads."""
-    payload = {"iss": iss, "iat": iat, "exp": exp, "issuers": list(issuers)}
+    payload: dict[str, Any] = {"iss": iss, "iat": iat, "exp": exp, "issuers": list(issuers)}
+    if types:
+        payload["types"] = {vct: list(values) for vct, values in types.items()}
     header = {"typ": TRUST_LIST_TYP, "kid": anchor_kid(anchor_key.public_key())}
     return jws.sign(header, payload, anchor_key)

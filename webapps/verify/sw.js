@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v4';
+const VERSION = 'v5'; // DR2 transport, https vct, x5c restore (issue 15)
 const PRECACHE = [
   './',
   'index.html',

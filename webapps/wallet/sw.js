@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v5';
+const VERSION = 'v6'; // DR2 transport (issue 15)
 const PRECACHE = [
   './',
   'index.html',

@@ -30,11 +30,16 @@ async function issuer(entry) {
     const kid = str(k, 'kid');
     if (keys.has(kid)) throw malformed(`duplicate kid ${kid}`);
     const { x, y } = checkJwk(get(k, 'jwk'));
+    const x5c = get(k, 'x5c') ?? [];
+    if (!Array.isArray(x5c) || !x5c.every((c) => typeof c === 'string' && c)) {
+      throw malformed('x5c must be an array of base64 certificates');
+    }
     keys.set(kid, {
       kid,
       key: await importPoint(x, y),
       notBefore: optInt(k, 'not_before'),
       notAfter: optInt(k, 'not_after'),
+      x5c,
     });
   }
   const lists = get(entry, 'status_lists') ?? [];
@@ -76,5 +81,14 @@ export async function parse(text, anchors) {
     if (issuers.has(one.iss)) throw malformed(`issuer ${one.iss} listed twice`);
     issuers.set(one.iss, one);
   }
-  return { iss: str(p, 'iss'), iat, exp, issuers };
+  const rawTypes = get(p, 'types') ?? {};
+  if (!isObj(rawTypes)) throw malformed('types must be an object');
+  const types = new Map();
+  for (const [vct, values] of Object.entries(rawTypes)) {
+    if (!Array.isArray(values) || !values.every((v) => typeof v === 'string' && v)) {
+      throw malformed('types maps a vct to an array of integrity strings');
+    }
+    types.set(vct, values);
+  }
+  return { iss: str(p, 'iss'), iat, exp, issuers, types };
 }
