@@ -542,6 +542,24 @@ def _token_key(
     return ref, public
 
 
+def _certify(keys: Any, key: Any, m: Any) -> bool:
+    """Certify a new key under the trust anchor (HAIP x5c); a warning, not a failure,
+    where the anchor is kept offline: certify it later where the anchor is."""
+    from dualres.issuer.domain.certs import certify
+    from dualres.issuer.domain.keys import KeyUnavailable
+
+    try:
+        certify(key, m, keys.anchor(), keys.settings)
+    except (KeyUnavailable, OSError, TypeError, ValueError) as exc:
+        _info(
+            f"  証明書なし（トラストアンカーが使えません）/ no certificate: the trust anchor is "
+            f"unavailable here ({type(exc).__name__})"
+        )
+        return False
+    _info("  X.509 証明書を発行しました / X.509 certificate issued under the trust anchor")
+    return True
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     if args.trust_anchor:
         return _generate_anchor(args)
@@ -580,7 +598,8 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
                 written = settings.data_dir / "keys" / name
                 public, where = private.public_key(), str(written)
             key = add_key(s, m, public=public, key_ref=ref, not_before=not_before, now=now)
-            detail = {"not_before": _iso(not_before), "replaces": current}
+            certified = _certify(keys, key, m)
+            detail = {"not_before": _iso(not_before), "replaces": current, "x509": certified}
             _audit(s, m, "key.add", target=key.kid, detail=detail, now=now)
             kid, code = key.kid, m.lg_code
     except BaseException:

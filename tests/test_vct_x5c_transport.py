@@ -14,10 +14,7 @@ from dualres.verifier.wire import credential, jws, transport
 from dualres.verifier.wire.errors import UnknownKeyError, UnknownTypeError
 from dualres.wallet.qr import qr_version
 from tests.support import HOST, NOW, TYPE_INTEGRITY, World
-
-# Stand-ins for DER certificates: the transport and the verifier's comparison
-# treat them as opaque base64 (test_x509.py checks real chains).
-CHAIN = [base64.b64encode(bytes(range(256)) * 2).decode(), base64.b64encode(b"ca" * 220).decode()]
+from tests.test_x509 import leaf_for
 
 
 def _issue(world: World, **kw: Any) -> str:
@@ -40,7 +37,7 @@ def _issue(world: World, **kw: Any) -> str:
     return credential.issue(**args).compact
 
 
-def _bundle_with_chain(world: World, chain: list[str] = CHAIN) -> Bundle:
+def _bundle_with_chain(world: World, chain: list[str]) -> Bundle:
     entries = []
     for m in world.lgs.values():
         e = m.entry()
@@ -83,11 +80,12 @@ def test_integrity_not_in_the_trust_list(world: World, bundle: Bundle) -> None:
 
 
 def test_x5c_is_left_out_of_the_qr_and_put_back(world: World) -> None:
-    bundle = _bundle_with_chain(world)
-    plain = world.present(_issue(world, x5c=CHAIN), qr=False)
+    chain = [leaf_for(world)]
+    bundle = _bundle_with_chain(world, chain)
+    plain = world.present(_issue(world, x5c=chain), qr=False)
     qr = transport.encode(plain)
     without = world.present(_issue(world))
-    # The chain (about 900 bytes here) costs the QR code nothing.
+    # The certificate (about 800 base64 characters) costs the QR code nothing.
     assert len(plain) > len(qr) + 1000
     assert abs(len(qr) - len(without)) <= 3
     assert qr_version(qr) == qr_version(without) <= 18
@@ -97,13 +95,15 @@ def test_x5c_is_left_out_of_the_qr_and_put_back(world: World) -> None:
 
 
 def test_x5c_must_be_the_trust_lists_chain(world: World) -> None:
-    bundle = _bundle_with_chain(world)
-    forged = world.present(_issue(world, x5c=[CHAIN[1], CHAIN[0]]), qr=False)
+    chain = [leaf_for(world)]
+    bundle = _bundle_with_chain(world, chain)
+    # Another certificate of the same key: not the one the trust list vouches for.
+    forged = world.present(_issue(world, x5c=[leaf_for(world)]), qr=False)
     assert _check(forged, bundle) is Reason.UNKNOWN_KEY
     # A key the trust list gives no chain: a credential claiming one is refused.
     no_chain = world.bundle()
-    assert _check(world.present(_issue(world, x5c=CHAIN), qr=False), no_chain) is Reason.UNKNOWN_KEY
-    assert _check(world.present(_issue(world, x5c=CHAIN)), no_chain) is Reason.UNKNOWN_KEY
+    assert _check(world.present(_issue(world, x5c=chain), qr=False), no_chain) is Reason.UNKNOWN_KEY
+    assert _check(world.present(_issue(world, x5c=chain)), no_chain) is Reason.UNKNOWN_KEY
 
 
 def test_dr1_strings_still_decode(world: World, bundle: Bundle) -> None:

@@ -200,6 +200,9 @@ class _Context:
         if x5c is not None and (not key.x5c or x5c != list(key.x5c)):
             raise _Reject(Reason.UNKNOWN_KEY, "x5c is not the certificate chain of this key")
         token.verify(key.key)
+        before, after = key.cert_not_before, key.cert_not_after
+        if before is not None and after is not None and not before - skew <= now < after:
+            raise _Reject(Reason.KEY_NOT_VALID, "the key's certificate is not valid now")
 
         # The https vct of this deployment, or the URN of credentials issued before it.
         if not credential.is_our_vct(body.get("vct"), tl.iss):

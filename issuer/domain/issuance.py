@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
-from dualres.issuer.domain import typemeta
+from dualres.issuer.domain import certs, typemeta
 from dualres.issuer.domain.errors import IssuerError, StateConflict
 from dualres.issuer.domain.keys import KeyStore, signing_key
 from dualres.issuer.domain.models import ACTIVE, Credential, Registration
@@ -126,5 +126,6 @@ def issue_credential(
         disclosable=disclosable(reg),
         vct=vct_for(settings.base_url),
         vct_integrity=typemeta.integrity(settings.base_url),
+        x5c=certs.x5c(key, keys),
     )
     return cred, issued.compact

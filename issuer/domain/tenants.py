@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import DEMO_MUNICIPALITIES, Settings
+from dualres.issuer.domain.certs import certify
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.keys import KeyStore, add_key
 from dualres.issuer.domain.models import Municipality, SigningKey
@@ -52,4 +53,8 @@ def bootstrap_demo(session: Session, settings: Settings, keys: KeyStore, now: da
         ).scalar_one_or_none()
         if exists is None:
             public = keys.load(ref).public_key()
-            add_key(session, m, public=public, key_ref=ref, not_before=DEMO_KEYS_FROM, now=now)
+            exists = add_key(
+                session, m, public=public, key_ref=ref, not_before=DEMO_KEYS_FROM, now=now
+            )
+        if exists.certificate is None:
+            certify(exists, m, keys.anchor(), settings)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
-from dualres.issuer.domain import typemeta
+from dualres.issuer.domain import certs, typemeta
 from dualres.issuer.domain.keys import KeyStore, trusted_keys
 from dualres.issuer.domain.models import Municipality, SigningKey, StatusList
 from dualres.issuer.domain.statuslists import status_uri
@@ -35,7 +35,7 @@ def _epoch(dt: datetime | None) -> int | None:
 
 
 def issuer_entry(
-    session: Session, m: Municipality, settings: Settings, now: datetime
+    session: Session, m: Municipality, settings: Settings, now: datetime, store: KeyStore
 ) -> dict[str, Any]:
     keys = []
     for k in trusted_keys(session, m, now):
@@ -46,6 +46,9 @@ def issuer_entry(
         }
         if k.not_after is not None:
             entry["not_after"] = _epoch(k.not_after)
+        chain = certs.x5c(k, store)
+        if chain:
+            entry["x5c"] = chain  # the trust anchor left out: verifiers pin it
         keys.append(entry)
     lists = session.execute(
         select(StatusList.number)
@@ -69,7 +72,7 @@ def build(session: Session, settings: Settings, keys: KeyStore, now: datetime) -
     entries = [
         e
         for m in session.execute(select(Municipality).order_by(Municipality.lg_code)).scalars()
-        if (e := issuer_entry(session, m, settings, now))["keys"]
+        if (e := issuer_entry(session, m, settings, now, keys))["keys"]
     ]
     t = int(now.timestamp())
     return trustlist.sign(

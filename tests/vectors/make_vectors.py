@@ -40,7 +40,15 @@ from dualres.verifier.profiles import PROFILE_NAMES
 from dualres.verifier.reasons import MESSAGES
 from dualres.verifier.wire import jws, sdjwt, transport
 from dualres.verifier.wire.b64 import b64e
-from tests.support import DAY, NOW, World, exp_pushed_on, misissued_status_lists, signature_altered
+from tests.support import (
+    DAY,
+    NOW,
+    TypeRestorer,
+    World,
+    exp_pushed_on,
+    misissued_status_lists,
+    signature_altered,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
@@ -241,6 +249,9 @@ def _wire_cases(world: World) -> dict[str, Any]:
         "base45": [{"hex": d.hex(), "text": t} for d, t in b45],
         "status_lists": status,
         "transport": round_trips,
+        # What the trust list tells the decoder (the types it lists): the
+        # round trips leave vct and vct#integrity out (verifier/wire/transport.py).
+        "transport_types": TypeRestorer().types(),
         "rfc9901": {
             "source": "RFC 9901 section 5.1 (tests/vectors/rfc9901_example.json)",
             "issuer_jwt": rfc["issuer_jwt"],

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dualres.verifier.wire import jws
+from dualres.verifier.wire import jws, x509chain
 from dualres.verifier.wire.errors import MalformedError, UnknownKeyError
 
 TRUST_LIST_TYP = "dualres-trust-list+jwt"
@@ -27,8 +27,11 @@ class IssuerKey:
     key: ec.EllipticCurvePublicKey
     not_before: int | None = None  # may sign credentials issued from then
     not_after: int | None = None  # signs nothing issued after then
-    # The key's certificate chain, leaf first, trust anchor left out (HAIP x5c).
+    # The key's certificate chain, leaf first, trust anchor left out (HAIP x5c),
+    # checked against the anchor when the list is parsed; and its validity window.
     x5c: tuple[str, ...] = ()
+    cert_not_before: int | None = None
+    cert_not_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ def _str(obj: Mapping[str, Any], name: str) -> str:
     return v
 
 
-def _issuer(entry: Any) -> TrustedIssuer:
+def _issuer(entry: Any, anchor: ec.EllipticCurvePublicKey) -> TrustedIssuer:
     if not isinstance(entry, dict):
         raise MalformedError("issuer entry must be an object")
     keys: dict[str, IssuerKey] = {}
@@ -97,13 +100,16 @@ def _issuer(entry: Any) -> TrustedIssuer:
         x5c = k.get("x5c", [])
         if not isinstance(x5c, list) or not all(isinstance(c, str) and c for c in x5c):
             raise MalformedError("x5c must be an array of base64 certificates")
+        public = jws.key_from_jwk(jwk)
+        window = x509chain.check_chain(x5c, public, anchor) if x5c else (None, None)
         keys[kid] = IssuerKey(
             kid,
             dict(jwk) if isinstance(jwk, dict) else {},
-            jws.key_from_jwk(jwk),
+            public,
             _opt_int(k, "not_before"),
             _opt_int(k, "not_after"),
             tuple(x5c),
+            *window,
         )
     lists = entry.get("status_lists", [])
     if not isinstance(lists, list) or not all(isinstance(u, str) for u in lists):
@@ -146,7 +152,7 @@ def parse(text: str, anchors: Sequence[ec.EllipticCurvePublicKey]) -> TrustList:
         raise MalformedError("issuers must be an array")
     issuers: dict[str, TrustedIssuer] = {}
     for entry in entries:
-        issuer = _issuer(entry)
+        issuer = _issuer(entry, anchor)
         if issuer.iss in issuers:
             raise MalformedError(f"issuer {issuer.iss!r} listed twice")
         issuers[issuer.iss] = issuer
