@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from dualres.wallet import cli
 from dualres.wallet.oid4vci import IssuanceError, check_url
@@ -126,3 +129,61 @@ def test_url_policy() -> None:
 def test_present_without_store(tmp_path: Path, capsys) -> None:
     assert cli.main(["present", "--store", str(tmp_path / "none")]) == 1
     assert "no credential" in capsys.readouterr().err
+
+
+@pytest.fixture
+def dpop_nonce_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server of the next fixture starts with DUALRES_DPOP_NONCE=1 (RFC 9449 §8)."""
+    monkeypatch.setenv("DUALRES_DPOP_NONCE", "1")
+
+
+def test_dpop_with_server_nonces(dpop_nonce_required: None, server: Server, tmp_path: Path) -> None:  # noqa: F811
+    """A deployment that requires server-provided DPoP nonces: the wallet is told
+    `use_dpop_nonce` at the token and at the credential endpoint, puts the nonce
+    in a fresh proof and goes on; a bearer (no DPoP) wallet is not affected."""
+    from dualres.verifier.wire import jws
+    from dualres.wallet.oid4vci import PRE_AUTH_GRANT, Client, accept_offer, key_proof
+
+    token = server.staff_token("clerk", "w")
+    reg = server.register(token)
+    offer = _offer(server, token, reg["id"])
+    client = Client(insecure_http=True, dpop_key=jws.generate_key())
+    seen: list[str] = []
+    send = client._request
+
+    def spy(method: str, url: str, **kw: Any) -> dict[str, Any]:
+        try:
+            return send(method, url, **kw)
+        except IssuanceError as exc:
+            seen.append(f"{url.rsplit('/', 1)[1]}:{exc.error}")
+            raise
+
+    client._request = spy  # type: ignore[method-assign]
+    offer_doc = client.resolve_offer(offer["offer_uri"])
+    issuer_meta, as_meta = client.metadata(offer_doc["credential_issuer"])
+    code = offer_doc["grants"][PRE_AUTH_GRANT]["pre-authorized_code"]
+    access = client.token(as_meta["token_endpoint"], code, offer["tx_code"])
+    assert access["token_type"] == "DPoP"
+    assert seen == ["token:use_dpop_nonce"]
+    holder_key = jws.generate_key()
+    n = client.nonce(issuer_meta["nonce_endpoint"])
+    proof = key_proof(holder_key, aud=offer_doc["credential_issuer"], nonce=n)
+    cred = client.credential(
+        issuer_meta["credential_endpoint"],
+        access,
+        configuration_id=offer_doc["credential_configuration_ids"][0],
+        proof=proof,
+    )
+    assert cred.count("~") >= 2
+    assert seen == ["token:use_dpop_nonce"]  # the token response's nonce was still good
+    # The whole flow through the public function, bearer and DPoP.
+    for dpop in (False, True):
+        again = _offer(server, token, reg["id"])
+        issued = accept_offer(
+            again["offer_uri"],
+            jws.generate_key(),
+            tx_code=again["tx_code"],
+            insecure_http=True,
+            dpop=dpop,
+        )
+        assert issued.credential.count("~") >= 2
