@@ -8,6 +8,7 @@
     dualres-issuer keys generate --trust-anchor [--pkcs11 URI [--existing]]
     dualres-issuer keys list [--municipality CODE] [--json]
     dualres-issuer keys remove --kid KID --reason TEXT
+    dualres-issuer keys certify [--municipality CODE]
     dualres-issuer token create --municipality CODE --role clerk|supervisor [--label TEXT]
     dualres-issuer staff create --municipality CODE --role clerk|supervisor --username NAME
                                 [--password-stdin]
@@ -712,6 +713,34 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_keys_certify(args: argparse.Namespace) -> int:
+    """Certify keys made before certificates existed, or before the anchor changed."""
+    from dualres.issuer.domain import certs
+    from dualres.issuer.domain.keys import KeyStore
+    from dualres.issuer.domain.models import SigningKey
+
+    settings = settings_for(args)
+    keys = KeyStore(settings)
+    anchor = keys.anchor()  # KeyUnavailable here is the usual key error
+    done = []
+    with _database(settings) as db, db.session() as s:
+        q = select(SigningKey).where(SigningKey.removed_at.is_(None))
+        if args.municipality:
+            q = q.where(SigningKey.municipality_id == _municipality(s, args.municipality).id)
+        for key in s.execute(q.order_by(SigningKey.id)).scalars():
+            if certs.x5c(key, keys) is not None:
+                continue  # already certified by this anchor
+            certs.certify(key, key.municipality, anchor, settings)
+            _audit(s, key.municipality, "key.certify", target=key.kid, detail={}, now=_now())
+            done.append(key.kid)
+    _info(
+        f"証明書を発行しました / certified: {', '.join(done)}"
+        if done
+        else "証明書のない鍵はありません / every listed key has a certificate"
+    )
+    return EXIT_OK
+
+
 def cmd_keys_remove(args: argparse.Namespace) -> int:
     from dualres.issuer.domain import parse
     from dualres.issuer.domain.keys import signing_key
@@ -964,6 +993,14 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--kid", required=True)
     rm.add_argument("--reason", required=True, metavar="TEXT")
     rm.set_defaults(func=cmd_keys_remove)
+    cert = keys.add_parser(
+        "certify",
+        parents=[common],
+        help="issue X.509 certificates under the trust anchor to listed keys that have none "
+        "(or whose certificate is from an earlier anchor)",
+    )
+    cert.add_argument("--municipality", metavar="CODE")
+    cert.set_defaults(func=cmd_keys_certify)
 
     tok = sub.add_parser("token", help="staff API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION", parser_class=Parser
