@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"run only this group (repeatable): {', '.join(groups)}",
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="load group: first run the same load on commit REF and compare the server CPU "
+        "per issuance (e.g. the commit before a change)",
+    )
     args = ap.parse_args(argv)
     in_process = [g for g in args.only or [] if g not in APART]
     if args.write and in_process:
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     rc = 0
     if args.only and not in_process:
         for name in args.only:
-            rc = max(rc, _apart(name, args.quick, args.write))
+            rc = max(rc, _apart(name, args.quick, args.write, args.baseline))
         return rc
 
     settings = Settings(quick=args.quick)
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] figures written to {DOC}", file=sys.stderr)
     for name in APART:
         if not args.only or name in args.only:
-            _apart(name, args.quick, args.write)
+            _apart(name, args.quick, args.write, args.baseline)
     return rc
 
 
@@ -126,13 +132,15 @@ def main(argv: list[str] | None = None) -> int:
 APART = ("browser", "load")
 
 
-def _apart(name: str, quick: bool, write: bool) -> int:
+def _apart(name: str, quick: bool, write: bool, baseline: str | None = None) -> int:
     print(f"[bench] {name} …", file=sys.stderr, flush=True)
     if name == "browser":
         from . import browser as mod
     else:
         from . import load as mod
     flags = [f for f, on in (("--quick", quick), ("--write", write)) if on]
+    if baseline and name == "load":
+        flags += ["--baseline", baseline]
     rc = mod.main(flags)
     if rc:
         print(f"[bench] {name}: skipped (exit {rc}, reason above)", file=sys.stderr)

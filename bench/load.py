@@ -100,13 +100,18 @@ def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
         into.setdefault(k, []).extend(v)
 
 
-def run(config: Config, server_url: str) -> Result:
-    """Set up, load, check, tear down.  Never leaves a process or a database behind."""
+def run(config: Config, server_url: str, root: Path | None = None) -> Result:
+    """Set up, load, check, tear down.  Never leaves a process or a database behind.
+
+    ``root``: another tree to serve (a baseline commit), instead of this one.
+    """
     t_setup = time.perf_counter()
     url = create_database(server_url)
     try:
         with tempfile.TemporaryDirectory(prefix="dualres-load-") as tmp:
             server = Gunicorn(url, Path(tmp) / "data", workers=config.workers)
+            if root is not None:
+                server.root = root
             try:
                 server.start()
                 tokens = make_tokens(url)
@@ -289,6 +294,39 @@ national figures mean is in [scale.md](scale.md).
 """
 
 
+def export_tree(ref: str, into: Path) -> str:
+    """The files of commit ``ref`` under ``into`` (git archive); returns its short hash."""
+    import subprocess
+    import tarfile
+
+    repo = DOC.parent.parent
+    short = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    tar = into / "tree.tar"
+    with tar.open("wb") as f:
+        subprocess.run(["git", "archive", ref], cwd=repo, check=True, stdout=f)
+    with tarfile.open(tar) as t:
+        t.extractall(into / "tree", filter="tar")
+    return short
+
+
+def baseline_note(ours: Result, base: Result, ref: str) -> str:
+    def per(r: Result) -> tuple[float, float]:
+        n = len(r.run["outcome"]["issued"]) or 1
+        return 1000 * r.cpu["app"] / n, 1000 * r.cpu["db"] / n
+
+    (oa, od), (ba, bd) = per(ours), per(base)
+    ratio = (oa + od) / (ba + bd)
+    return (
+        f"**Against the previous commit** (`{ref}`, the same load run just before in this "
+        f"invocation, same driver): {ba:.0f} ms app + {bd:.0f} ms database = {ba + bd:.0f} ms "
+        f"per issuance there, {oa + od:.0f} ms here: **{ratio:.2f}× the server CPU** "
+        f"({oa / ba:.2f}× in the app alone; issue 16's target ≤ 0.5×: "
+        f"{'met' if ratio <= 0.5 else '**missed**'})."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="8 s of load instead of 25")
@@ -297,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8, help="concurrent issuer clients")
     ap.add_argument("--fetchers", type=int, default=2, help="concurrent status-list clients")
     ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="first run the same load on commit REF (git archive into a temporary folder) "
+        "and compare the server CPU per issuance",
+    )
     args = ap.parse_args(argv)
     from .load_server import gunicorn_path, postgres_url
 
@@ -313,8 +357,16 @@ def main(argv: list[str] | None = None) -> int:
                     seconds=seconds)  # fmt: skip
     t0 = time.perf_counter()
     print(f"[bench.load] {config}", file=sys.stderr, flush=True)
+    note = ""
+    if args.baseline:
+        with tempfile.TemporaryDirectory(prefix="dualres-baseline-") as tmp:
+            short = export_tree(args.baseline, Path(tmp))
+            print(f"[bench.load] baseline {short} …", file=sys.stderr, flush=True)
+            base = run(config, server_url, root=Path(tmp) / "tree")
     result = run(config, server_url)
-    md = markdown(result)
+    if args.baseline:
+        note = baseline_note(result, base, short)
+    md = markdown(result) + (f"\n{note}\n" if note else "")
     print(md)
     print(f"[bench.load] {time.perf_counter() - t0:.0f} s in all "
           f"(set-up and warm-up {result.setup_s:.0f} s)", file=sys.stderr)  # fmt: skip

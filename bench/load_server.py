@@ -116,6 +116,7 @@ class Gunicorn:
     workers: int = 4
     timeout: int = 30
     extra_env: dict[str, str] = field(default_factory=dict)
+    root: Path = ROOT  # the tree whose dualres the workers import
     proc: subprocess.Popen[bytes] | None = None
     base: str = ""
     log: Path | None = None
@@ -143,6 +144,8 @@ class Gunicorn:
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
+        if self.root != ROOT:
+            env["PYTHONPATH"] = str(self.root)
         port = _free_port()
         # The base URL is every iss and status-list URI: it must be the bound port.
         env["DUALRES_BASE_URL"] = f"http://127.0.0.1:{port}"
@@ -152,7 +155,7 @@ class Gunicorn:
                  "--timeout", str(self.timeout), "--graceful-timeout", "5",
                  "--access-logfile", "-", "--access-logformat", '%(m)s %(U)s %(s)s %(L)s',
                  "dualres.issuer.wsgi:app"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.root, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         self.base = f"http://127.0.0.1:{port}"

@@ -169,4 +169,12 @@ def wsgi_app() -> Any:
         db.dispose()
     if problems:
         raise StartupError("起動できません（鍵）", "; ".join(problems))
+    if not settings.demo and not os.environ.get("DUALRES_BASE_URL"):
+        # Every iss, credential_issuer and status list URI is built from it: the
+        # default (http://127.0.0.1:8080) would be signed into credentials unseen.
+        raise StartupError(
+            "起動できません: DUALRES_BASE_URL（公開URL、例 https://issuer.example.jp）がありません",
+            "DUALRES_BASE_URL is not set: the public URL (e.g. https://issuer.example.jp) "
+            "that every iss and status list URI is built from",
+        )
     return create_app(settings, upgrade=False)

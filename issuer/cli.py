@@ -10,8 +10,15 @@
     dualres-issuer keys remove --kid KID --reason TEXT
     dualres-issuer keys certify [--municipality CODE]
     dualres-issuer token create --municipality CODE --role clerk|supervisor [--label TEXT]
+                                [--days N]
+    dualres-issuer token list [--municipality CODE] [--all] [--json] | token revoke --id N
     dualres-issuer staff create --municipality CODE --role clerk|supervisor --username NAME
-                                [--password-stdin]
+                                [--password-file F | --password-env VAR | --password-stdin]
+    dualres-issuer staff list [--municipality CODE] [--json]
+    dualres-issuer staff disable|enable --username NAME
+    dualres-issuer staff password --username NAME [--password-file F | --password-env VAR |
+                                  --password-stdin]
+    dualres-issuer staff role --username NAME --role clerk|supervisor
     dualres-issuer identity demo-cards [--json]
 
 Every command takes ``--data-dir DIR`` (default ``$DUALRES_DATA_DIR`` or
@@ -303,6 +310,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host: str = args.host
     wildcard = host in WILDCARD_HOSTS
     base_url = args.base_url or os.environ.get("DUALRES_BASE_URL")
+    if base_url is None and wildcard and not args.demo:
+        # Serving everyone with real keys is a production start: a guessed URL
+        # would be signed into every credential (the WSGI entry refuses too).
+        raise CliError(
+            "公開URLがありません: --base-url か DUALRES_BASE_URL を指定してください",
+            f"listening on {host or '*'} with real keys needs the public URL: "
+            "--base-url or DUALRES_BASE_URL",
+        )
     if base_url is None:
         # Every ``iss`` and status-list URI embeds the base URL: it must be an
         # address wallets and verifiers can reach, which a wildcard is not.
@@ -392,6 +407,16 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
     older_than = timedelta(days=args.older_than)
     with _database(settings) as db:
         report = purge(db.sessions, _now(), older_than, dry_run=args.dry_run, actor=_actor())
+        counters = 0
+        if not args.dry_run:
+            from dualres.issuer.domain.staff import purge_failures, purge_sessions
+
+            # Sign-in failure counters of names nobody has tried for half an hour:
+            # they name nobody (HMAC of what was typed) and lock nothing.  Console
+            # sessions over for longer than the grace go too.
+            with db.session() as s:
+                counters = purge_failures(s, _now())
+                counters += purge_sessions(s, _now(), older_than)
     what = "対象 / would delete" if args.dry_run else "削除 / deleted"
     totals = report.totals()
     print(table(["テーブル / table", what], [[t, str(totals[t])] for t in TABLES]), flush=True)
@@ -405,7 +430,8 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
     else:
         _info(
             f"削除しました / purged: {scope}; 監査記録 / audit entries: "
-            f"{len(report.audited)} municipalities"
+            f"{len(report.audited)} municipalities; 古いサインイン失敗の記録と終了したセッション / "
+            f"stale sign-in failure counters and ended console sessions: {counters}"
         )
     return EXIT_OK
 
@@ -799,11 +825,81 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     label: str = args.label or f"{_actor()} {now.date().isoformat()}"
     with _database(settings) as db, db.session() as s:
         m = _municipality(s, args.municipality)
-        token = create_token(s, m, args.role, label, now)
-        detail = {"role": args.role, "label": label}
+        token = create_token(s, m, args.role, label, now, days=args.days)
+        detail = {"role": args.role, "label": label, "days": args.days}
         _audit(s, m, "api_token.create", target=None, detail=detail, now=now)
-    _info(f"{m.lg_code} {m.name} の {args.role} 用トークン（この一度だけ表示します / shown once):")
+        until = _iso(now + timedelta(days=args.days))
+    _info(
+        f"{m.lg_code} {m.name} の {args.role} 用トークン（{until} まで有効。この一度だけ表示します"
+        f" / valid until {until}, shown once):"
+    )
     print(token, flush=True)
+    return EXIT_OK
+
+
+TOKEN_STATES_JA = {"live": "有効", "expired": "期限切れ", "revoked": "取消済み"}
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.tokens import list_tokens, token_state
+
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        m = _municipality(s, args.municipality) if args.municipality else None
+        items: list[dict[str, Any]] = [
+            {
+                "id": t.id,
+                "lg_code": t.municipality.lg_code,
+                "role": t.role,
+                "label": t.label,
+                "state": token_state(t, now),
+                "created_at": _iso(t.created_at),
+                "expires_at": _iso(t.expires_at),
+                "revoked_at": None if t.revoked_at is None else _iso(t.revoked_at),
+            }
+            for t in list_tokens(s, m)
+        ]
+    if not args.all:
+        items = [it for it in items if it["state"] == "live"]
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    rows = [
+        [
+            str(it["id"]),
+            it["lg_code"],
+            it["role"],
+            f"{TOKEN_STATES_JA[it['state']]} {it['state']}",
+            it["created_at"],
+            it["expires_at"],
+            it["label"],
+        ]
+        for it in items
+    ]
+    print(table(["id", "自治体", "役割", "状態", "作成", "期限", "ラベル"], rows))
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.models import ApiToken
+    from dualres.issuer.domain.tokens import revoke_token
+
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        row = s.get(ApiToken, args.id, with_for_update=True)
+        if row is None:
+            raise CliError(
+                f"トークン {args.id} はありません", f"no token {args.id} (see `token list`)"
+            )
+        if not revoke_token(s, row.id, now):
+            raise CliError(
+                f"トークン {args.id} は取消済みです", f"token {args.id} was already revoked"
+            )
+        detail = {"role": row.role, "label": row.label}
+        _audit(s, row.municipality, "api_token.revoke", target=str(row.id), detail=detail, now=now)
+    _info(f"トークン {args.id} を取り消しました / revoked: refused from the next request on")
     return EXIT_OK
 
 
@@ -811,17 +907,48 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def _read_password(args: argparse.Namespace) -> str:
+    """The new password from a file, an environment variable, standard input or a
+    terminal prompt (asked twice), in that order of the options given."""
+    if args.password_file:
+        try:
+            text = Path(args.password_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(
+                f"パスワードファイルを読めません: {args.password_file}",
+                f"cannot read the password file {args.password_file}: {exc}",
+            ) from None
+        return text.splitlines()[0] if text.strip() else ""
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if value is None:
+            raise CliError(
+                f"環境変数 {args.password_env} がありません",
+                f"the environment variable {args.password_env} is not set",
+            )
+        return value
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("パスワード / password (12文字以上 / at least 12 characters): ")
-    again = getpass.getpass("もう一度 / again: ")
+    if not sys.stdin.isatty():
+        # getpass would fall back to reading a pipe with a warning, or fail on
+        # EOF: say what to do instead.
+        raise CliError(
+            "端末がありません: --password-file、--password-env か "
+            "--password-stdin を使ってください",
+            "no terminal to ask on: use --password-file FILE, --password-env NAME "
+            "or --password-stdin",
+        )
+    try:
+        first = getpass.getpass("パスワード / password (12文字以上 / at least 12 characters): ")
+        again = getpass.getpass("もう一度 / again: ")
+    except EOFError:
+        raise CliError("入力が終わりました", "no password was typed") from None
     if first != again:
         raise CliError("パスワードが一致しません", "the passwords do not match")
     return first
 
 
-def cmd_staff_create(args: argparse.Namespace) -> int:
-    from dualres.issuer.domain.staff import MIN_PASSWORD, create_staff
+def _new_password(args: argparse.Namespace) -> str:
+    from dualres.issuer.domain.staff import MIN_PASSWORD
 
     password = _read_password(args)
     if len(password) < MIN_PASSWORD:
@@ -829,6 +956,13 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
             f"パスワードは{MIN_PASSWORD}文字以上にしてください",
             f"the password must be at least {MIN_PASSWORD} characters",
         )
+    return password
+
+
+def cmd_staff_create(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.staff import create_staff
+
+    password = _new_password(args)
     settings = settings_for(args)
     now = _now()
     with _database(settings) as db, db.session() as s:
@@ -839,6 +973,125 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
         detail = {"username": user.username, "role": user.role}
         _audit(s, m, "staff.create", target=None, detail=detail, now=now)
     _info(f"{m.lg_code} {m.name} の職員 {args.username}（{args.role}）を作成しました / created")
+    return EXIT_OK
+
+
+def cmd_staff_list(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.models import StaffUser
+    from dualres.issuer.domain.staff import open_sessions
+
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        q = select(StaffUser).order_by(StaffUser.username)
+        if args.municipality:
+            q = q.where(StaffUser.municipality_id == _municipality(s, args.municipality).id)
+        items: list[dict[str, Any]] = [
+            {
+                "username": u.username,
+                "lg_code": u.municipality.lg_code,
+                "role": u.role,
+                "state": "disabled" if u.disabled_at is not None else "active",
+                "created_at": _iso(u.created_at),
+                "disabled_at": None if u.disabled_at is None else _iso(u.disabled_at),
+                "open_sessions": open_sessions(s, u, now),
+            }
+            for u in s.execute(q).scalars()
+        ]
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    states = {"active": "有効", "disabled": "停止"}
+    rows = [
+        [
+            it["username"],
+            it["lg_code"],
+            it["role"],
+            f"{states[it['state']]} {it['state']}",
+            str(it["open_sessions"]),
+            it["created_at"],
+        ]
+        for it in items
+    ]
+    print(table(["ユーザー名", "自治体", "役割", "状態", "サインイン中", "作成"], rows))
+    return EXIT_OK
+
+
+def _staff_change(
+    args: argparse.Namespace,
+    action: str,
+    change: Callable[[Session, Any, datetime], dict[str, Any]],
+) -> dict[str, Any]:
+    """Find the account, change it, audit it, in one transaction."""
+    from dualres.issuer.domain.staff import find_staff
+
+    settings = settings_for(args)
+    now = _now()
+    with _database(settings) as db, db.session() as s:
+        try:
+            user = find_staff(s, args.username)
+        except IssuerError:
+            raise CliError(
+                f"職員 {args.username} はいません", f"no staff member {args.username}"
+            ) from None
+        detail = {"username": user.username, **change(s, user, now)}
+        _audit(s, user.municipality, action, target=None, detail=detail, now=now)
+    return detail
+
+
+def cmd_staff_disable(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.staff import disable
+
+    d = _staff_change(
+        args, "staff.disable", lambda s, u, now: {"sessions_ended": disable(s, u, now)}
+    )
+    _info(
+        f"職員 {args.username} を停止しました（サインイン中のセッション {d['sessions_ended']} 件を"
+        f"終了） / disabled; {d['sessions_ended']} console sessions ended"
+    )
+    return EXIT_OK
+
+
+def cmd_staff_enable(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.staff import enable
+
+    def change(s: Session, u: Any, now: datetime) -> dict[str, Any]:
+        enable(s, u)
+        return {}
+
+    _staff_change(args, "staff.enable", change)
+    _info(f"職員 {args.username} を再開しました / enabled")
+    return EXIT_OK
+
+
+def cmd_staff_password(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.staff import set_password
+
+    password = _new_password(args)
+    d = _staff_change(
+        args,
+        "staff.password",
+        lambda s, u, now: {"sessions_ended": set_password(s, u, password, now)},
+    )
+    _info(
+        f"職員 {args.username} のパスワードを変更しました（セッション {d['sessions_ended']} 件を"
+        f"終了） / password set; {d['sessions_ended']} console sessions ended"
+    )
+    return EXIT_OK
+
+
+def cmd_staff_role(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain.staff import set_role
+
+    def change(s: Session, u: Any, now: datetime) -> dict[str, Any]:
+        before = u.role
+        set_role(s, u, args.role)
+        return {"from": before, "to": args.role}
+
+    _staff_change(args, "staff.role", change)
+    _info(
+        f"職員 {args.username} の役割を {args.role} にしました / role set (from the next request)"
+    )
     return EXIT_OK
 
 
@@ -1009,19 +1262,60 @@ def _parser() -> argparse.ArgumentParser:
     tc.add_argument("--municipality", metavar="CODE", required=True)
     tc.add_argument("--role", choices=("clerk", "supervisor"), required=True)
     tc.add_argument("--label", metavar="TEXT", help="who or what holds it (1-128 characters)")
+    tc.add_argument(
+        "--days", type=int, default=90, metavar="N", help="valid for N days (1-366, default 90)"
+    )
     tc.set_defaults(func=cmd_token_create)
+    tl = tok.add_parser("list", parents=[common], help="tokens (never the secrets)")
+    tl.add_argument("--municipality", metavar="CODE")
+    tl.add_argument("--all", action="store_true", help="expired and revoked ones too")
+    tl.add_argument("--json", action="store_true")
+    tl.set_defaults(func=cmd_token_list)
+    tr = tok.add_parser("revoke", parents=[common], help="refuse a token from now on")
+    tr.add_argument("--id", type=int, required=True, help="its id in `token list`")
+    tr.set_defaults(func=cmd_token_revoke)
 
     staff = sub.add_parser("staff", help="staff console accounts").add_subparsers(
         dest="staff_command", required=True, metavar="ACTION", parser_class=Parser
     )
-    sc = staff.add_parser("create", parents=[common], help="a console sign-in (password prompted)")
+
+    def password_source(p: argparse.ArgumentParser) -> None:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--password-file", metavar="FILE", help="read it from the first line")
+        g.add_argument("--password-env", metavar="NAME", help="read it from this variable")
+        g.add_argument(
+            "--password-stdin", action="store_true", help="read one line from standard input"
+        )
+
+    sc = staff.add_parser(
+        "create", parents=[common], help="a console sign-in (password from a terminal prompt)"
+    )
     sc.add_argument("--municipality", metavar="CODE", required=True)
     sc.add_argument("--role", choices=("clerk", "supervisor"), required=True)
     sc.add_argument("--username", metavar="NAME", required=True)
-    sc.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
+    password_source(sc)
     sc.set_defaults(func=cmd_staff_create)
+    sl = staff.add_parser("list", parents=[common], help="accounts, roles, open sessions")
+    sl.add_argument("--municipality", metavar="CODE")
+    sl.add_argument("--json", action="store_true")
+    sl.set_defaults(func=cmd_staff_list)
+    for name, command, text in (
+        ("disable", cmd_staff_disable, "refuse sign-in and end its sessions now"),
+        ("enable", cmd_staff_enable, "allow sign-in again"),
+    ):
+        sp = staff.add_parser(name, parents=[common], help=text)
+        sp.add_argument("--username", metavar="NAME", required=True)
+        sp.set_defaults(func=command)
+    sw = staff.add_parser(
+        "password", parents=[common], help="set a new password (ends its sessions)"
+    )
+    sw.add_argument("--username", metavar="NAME", required=True)
+    password_source(sw)
+    sw.set_defaults(func=cmd_staff_password)
+    sr = staff.add_parser("role", parents=[common], help="change the role")
+    sr.add_argument("--username", metavar="NAME", required=True)
+    sr.add_argument("--role", choices=("clerk", "supervisor"), required=True)
+    sr.set_defaults(func=cmd_staff_role)
 
     ident = sub.add_parser("identity", help="the identity stub").add_subparsers(
         dest="identity_command", required=True, metavar="ACTION", parser_class=Parser

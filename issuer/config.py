@@ -51,6 +51,15 @@ class Settings:
     status_list_ttl: int = 300  # the token's ttl: how soon verifiers should refetch
     trust_list_lifetime: int = 7 * 86_400
     credential_max_days: int = 366  # about one year (DESIGN §1)
+    # Credentials per OpenID4VCI credential request (batch_credential_issuance):
+    # each is shown once at a counter (issue 13).  Chosen by bench/batch_scale.py
+    # against the 3 MB nationwide bundle (docs/scale.md §5).
+    batch_size: int = 10
+    # Days a credential of a batch stays valid (day-granular, never past the
+    # registration): short enough that revoked credentials leave the status
+    # lists within a month, which keeps the nationwide bundle small; the
+    # wallet refills with its refresh token while online (docs/scale.md §5).
+    credential_days: int = 30
     max_request_bytes: int = 1024 * 1024
     # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes
     # none: a client could otherwise claim https (and get HSTS) or any address.

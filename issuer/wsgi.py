@@ -20,10 +20,24 @@ client addresses); see issuer/config.py.
 It does not migrate: N workers booting at once would race to run the same
 migration, and a schema change is a step an operator chooses.
 ``DUALRES_DEMO=1`` runs the demo set-up (development keys) behind gunicorn.
+Outside demo mode ``DUALRES_BASE_URL`` is required.  A refused start is one line
+on standard error and exit status 4 (gunicorn's "app failed to load"), no traceback.
 """
 
 from __future__ import annotations
 
-from dualres.issuer.bootstrap import wsgi_app
+import sys
 
-app = wsgi_app()
+from dualres.issuer.bootstrap import StartupError, wsgi_app
+
+# gunicorn's exit status for "the application could not be loaded": its master then
+# stops instead of respawning workers that would fail the same way.
+APP_LOAD_ERROR = 4
+
+try:
+    app = wsgi_app()
+except StartupError as exc:
+    # One line, as the CLI says it: a traceback would bury the reason and adds nothing
+    # (the refusal is a configuration problem, not a bug).
+    print(f"dualres-issuer: エラー: {exc.ja} / {exc.en}", file=sys.stderr, flush=True)
+    raise SystemExit(APP_LOAD_ERROR) from None

@@ -8,6 +8,14 @@ import pytest
 from tests.support import World
 
 
+@pytest.fixture(autouse=True)
+def _verifier_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test its own dualres-verify configuration: the anchor a sync pins must
+    not leak into another test, nor come from the home directory of whoever runs them."""
+    monkeypatch.setenv("DUALRES_VERIFY_HOME", str(tmp_path_factory.mktemp("verify-home")))
+    monkeypatch.delenv("DUALRES_ANCHOR", raising=False)
+
+
 @pytest.fixture(scope="session")
 def world() -> World:
     return World()

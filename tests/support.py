@@ -206,7 +206,7 @@ class World:
         profile: str = "counter",
         now: int = NOW,
         holder_key: ec.EllipticCurvePrivateKey | None = None,
-        audience: str = credential.COUNTER_AUDIENCE,
+        audience: str | None = None,
         nonce: str | None = None,
         qr: bool = True,
     ) -> str:
@@ -383,3 +383,36 @@ class LocalServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(5)
+
+
+def windowed_keys(world: World) -> tuple[str, dict[str, str]]:
+    """A trust list where Karuizawa also has a key retired 30 days ago and the next key,
+    announced to start in 7 days; and status lists for its URI signed by each:
+    ``retired-after`` (signed an hour ago by the retired key), ``next-early`` (an hour
+    ago by the next key) are refused ``key_not_valid``; ``retired-within`` (signed
+    31 days ago, while the key was current) and ``current`` are not."""
+    kz = world.karuizawa
+    retired, upcoming = jws.generate_key(), jws.generate_key()
+    extra = [
+        {
+            "kid": f"{kz.lg_code}-0",
+            "jwk": jws.public_jwk(retired),
+            "not_before": NOW - 400 * DAY,
+            "not_after": NOW - 30 * DAY,
+        },
+        {"kid": f"{kz.lg_code}-2", "jwk": jws.public_jwk(upcoming), "not_before": NOW + 7 * DAY},
+    ]
+    entries = [m.entry(extra) if m is kz else m.entry() for m in world.lgs.values()]
+    lst = statuslist.StatusList.new(LIST_SIZE, 2)
+
+    def signed(key: ec.EllipticCurvePrivateKey, kid: str, iat: int) -> str:
+        return statuslist.sign_token(
+            lst, uri=kz.status_uri, iat=iat, exp=NOW + DAY, ttl=3600, key=key, kid=kid
+        )
+
+    return world.trust_list(entries=entries), {
+        "retired-after": signed(retired, f"{kz.lg_code}-0", NOW - 3600),
+        "next-early": signed(upcoming, f"{kz.lg_code}-2", NOW - 3600),
+        "retired-within": signed(retired, f"{kz.lg_code}-0", NOW - 31 * DAY),
+        "current": signed(kz.key, kz.kid, NOW - 3600),
+    }

@@ -670,3 +670,12 @@ def test_every_error_code_is_documented() -> None:
         for words in (en, ja):
             expected = words.format(**{**values, "n": n}).replace("… ", "")
             assert expected in row.replace("*field* ", "").replace("… ", ""), (code, expected)
+
+
+@pytest.mark.parametrize(
+    "number", ["2147483648", "9" * 30, "18446744073709551616", "99999999999999999999999"]
+)
+def test_a_status_list_number_beyond_any_list_is_not_found(app, client, number) -> None:
+    r = client.get(f"/lg/203211/status/{number}")
+    assert r.status_code == 404 and r.json["error"] == "not_found"
+    assert client.get("/lg/203211/status/2147483647").status_code == 404

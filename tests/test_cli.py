@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dualres.verifier import Bundle
+from dualres.verifier import cli as verify_cli
 from dualres.verifier.cli import main, parse_time
 from dualres.verifier.wire import jws
 from tests.support import DAY, NOW, LocalServer, World
@@ -59,7 +60,16 @@ def synced(
     server: LocalServer, lw: World, anchor_pem: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     out = tmp_path_factory.mktemp("synced") / "bundle.json"
-    code = main(
+    with pytest.MonkeyPatch.context() as mp:
+        # Module-scoped: its own home, so the pin this first sync stores stays here.
+        mp.setenv("DUALRES_VERIFY_HOME", str(tmp_path_factory.mktemp("synced-home")))
+        code = _sync_once(server, anchor_pem, out)
+    assert code == 0
+    return out
+
+
+def _sync_once(server: LocalServer, anchor_pem: Path, out: Path) -> int:
+    return main(
         [
             "sync",
             "--trust-list",
@@ -72,8 +82,13 @@ def synced(
             str(NOW),
         ]
     )
-    assert code == 0
-    return out
+
+
+@pytest.fixture(autouse=True)
+def _pinned(anchor_pem: Path) -> None:
+    """What the first sync of a real device leaves: the anchor pinned in its home
+    (each test has its own, tests/conftest.py)."""
+    shutil.copy(anchor_pem, verify_cli.pin_path())
 
 
 @pytest.fixture
@@ -192,26 +207,23 @@ def test_sync_from_usb_bundle(
 
 
 def test_sync_usb_bundle_of_another_anchor(
-    capsys: pytest.CaptureFixture[str], synced: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], synced: Path, anchor_pem: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other.pem"
     other.write_bytes(jws.public_pem(jws.generate_key()))
     out = tmp_path / "bundle.json"
-    code, _, err = run(
-        capsys,
-        "sync",
-        "--trust-list",
-        synced.as_uri(),
-        "--anchor",
-        str(other),
-        "--out",
-        str(out),
-        "--now",
-        str(NOW),
-    )
+    argv = ["sync", "--trust-list", synced.as_uri(), "--anchor", str(other)]
+    argv += ["--out", str(out), "--now", str(NOW)]
+    # Another anchor than the pinned one is refused before anything is read ...
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "(anchor_changed)" in err and len(err.strip().splitlines()) == 1
+    # ... and, even when told to replace the pin, a bundle under the pinned anchor
+    # does not verify under it: refused with its own code, and nothing is pinned.
+    code, _, err = run(capsys, *argv, "--replace-anchor")
     assert code == 2
-    assert "(unknown_key)" in err and len(err.strip().splitlines()) == 1
+    assert "(wrong_anchor)" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+    assert verify_cli.pin_path().read_bytes() == anchor_pem.read_bytes()
 
 
 def test_sync_from_file_trust_list(
@@ -411,9 +423,9 @@ def test_check_office_shows_disclosed_claims(
         "  生年月日: 昭和60年6月15日（1985-06-15）",
         "  住所（市区町村）: 東京都千代田区",
     ]
-    # The counter presentation discloses nothing, so the office refuses it.
+    # A counter presentation is made for the counter's audience: the office refuses it.
     code, out, _ = check(capsys, bundle_file, "--profile", "office", lw.present())
-    assert code == 1 and "(missing_disclosure)" in out
+    assert code == 1 and "(wrong_audience)" in out
 
 
 def test_check_revoked(capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path) -> None:
@@ -531,7 +543,7 @@ def test_bundle_of_another_anchor(
     other.bundle().save(foreign)
     # Pinned: refused.  Unpinned it would load (the anchor recorded inside is used).
     code, _, err = check(capsys, foreign, "--anchor", str(anchor_pem), lw.present())
-    assert code == 2 and "(unknown_key)" in err
+    assert code == 2 and "(wrong_anchor)" in err
     assert check(capsys, bundle_file, "--anchor", str(anchor_pem), lw.present())[0] == 0
 
 
@@ -619,3 +631,73 @@ def test_console_module_in_a_subprocess(lw: World, bundle_file: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
+
+
+# --- the pinned anchor (issue 14, item 6) ----------------------------------------------
+
+
+def test_check_refuses_a_swapped_bundle_under_another_anchor(
+    capsys: pytest.CaptureFixture[str],
+    lw: World,
+    bundle_file: Path,
+    anchor_pem: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The attacker's own anchor, trust list and issuer key under the real names:
+    # only the anchor inside the swapped file vouches for them.
+    evil = World(host=lw.host)
+    evil.bundle().save(bundle_file)
+    forged = evil.present()
+    code, out, err = check(capsys, bundle_file, forged)
+    assert code == 2 and "(wrong_anchor)" in err and "✅" not in out
+    assert len(err.strip().splitlines()) == 1
+    # The verifier's own configuration pins it just as well, and wins over the sync pin.
+    verify_cli.pin_path().unlink()
+    monkeypatch.setenv("DUALRES_ANCHOR", str(anchor_pem))
+    code, out, err = check(capsys, bundle_file, "--json", forged)
+    assert code == 2 and "(wrong_anchor)" in err and out == ""
+
+
+def test_check_without_any_pinned_anchor_refuses(
+    capsys: pytest.CaptureFixture[str], lw: World, bundle_file: Path
+) -> None:
+    verify_cli.pin_path().unlink()
+    code, out, err = check(capsys, bundle_file, lw.present())
+    assert code == 2 and "(no_anchor)" in err and out == ""
+
+
+def test_the_first_sync_pins_the_anchor_and_later_ones_use_it(
+    capsys: pytest.CaptureFixture[str],
+    server: LocalServer,
+    lw: World,
+    anchor_pem: Path,
+    tmp_path: Path,
+) -> None:
+    verify_cli.pin_path().unlink()
+    out = tmp_path / "b.json"
+    source = ["--trust-list", f"{server.url}/trust-list.jwt", "--out", str(out)]
+    code, _, err = run(capsys, "sync", *source, "--now", str(NOW))
+    assert code == 2 and "(no_anchor)" in err
+    assert run(capsys, "sync", *source, "--anchor", str(anchor_pem), "--now", str(NOW))[0] == 0
+    assert verify_cli.pin_path().read_bytes() == anchor_pem.read_bytes()
+    out.unlink()
+    assert run(capsys, "sync", *source, "--now", str(NOW))[0] == 0
+    assert check(capsys, out, lw.present())[0] == 0
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_stdin_a_line_too_long_gets_one_answer(
+    capsys: pytest.CaptureFixture[str],
+    lw: World,
+    bundle_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    as_bytes: bool,
+) -> None:
+    good = lw.present()
+    text = f"{'A' * 40_000}\n{good[:-1] + 'A' * verify_cli.MAX_LINE}\n{good}\n"
+    stream = io.TextIOWrapper(io.BytesIO(text.encode())) if as_bytes else io.StringIO(text)
+    monkeypatch.setattr(sys, "stdin", stream)
+    code, out, _ = check(capsys, bundle_file, "--json", "-")
+    assert code == 1
+    reasons = [json.loads(line)["reason"] for line in out.splitlines()]
+    assert reasons == ["too_large", "too_large", "ok"]

@@ -452,9 +452,11 @@ def test_audit_viewer_filters_and_checks_the_chain(app, staff, database_url):
     page = text_of(b.get("/audit", query_string={"since": "2026-11-19"}))
     assert "0 件" in page
     page = text_of(b.get("/audit", query_string={"verify": "1"}))
-    assert "監査ログの連鎖は正常です（2件）" in page
-    # Sapporo's staff see none of it.
-    assert "0 件" in text_of(signed_in(app, "sapporo").get("/audit"))
+    # The two actions and the sign-in before them (console.sign_in).
+    assert "監査ログの連鎖は正常です（3件）" in page
+    # Sapporo's staff see none of it: only their own sign-in.
+    page = text_of(signed_in(app, "sapporo").get("/audit"))
+    assert "1 件" in page and "console.sign_in" in page and reg not in page
     # Tamper below the application (triggers off where needed), then check again.
     with app.app_context():
         engine = services().db.engine

@@ -678,11 +678,14 @@ def _(lab: Lab) -> Built:
 
 @case("key-retired-before-issuance", Reason.KEY_NOT_VALID)
 def _(lab: Lab) -> Built:
-    iat = lab.body()["iat"]
+    # Issued a minute ago by a key retired two minutes ago; the bundle's status list
+    # (an hour old) was signed while the key was still current, so the bundle loads.
+    issued = lab.world.issue(iat=NOW - 60)
     entries = [m.entry() for m in lab.world.lgs.values()]
-    entries[0]["keys"][0]["not_after"] = iat - 1
+    entries[0]["keys"][0]["not_after"] = NOW - 120
     return Built(
-        lab.present(), bundle=lab.bundle_with(trust_list=lab.world.trust_list(entries=entries))
+        lab.present(issued),
+        bundle=lab.bundle_with(trust_list=lab.world.trust_list(entries=entries)),
     )
 
 
@@ -691,7 +694,7 @@ def _(lab: Lab) -> Built:
 
 def _office(lab: Lab, disclosures: Sequence[str], jwt: str | None = None) -> Built:
     jwt = jwt or sdjwt.parse_compact(lab.issued).issuer_jwt
-    return Built(lab.bound(jwt, disclosures), profile="office")
+    return Built(lab.bound(jwt, disclosures, aud=credential.OFFICE_AUDIENCE), profile="office")
 
 
 @case("unreferenced-disclosure", Reason.BAD_DISCLOSURE)
@@ -893,7 +896,30 @@ def _(lab: Lab) -> str:
 
 @case("wrong-audience", Reason.WRONG_AUDIENCE)
 def _(lab: Lab) -> str:
-    return lab.present(audience="urn:dualres:office")
+    return lab.present(audience="urn:x-shop:42")
+
+
+# Issue 13: each disclosure class has its own audience, so a QR goes only where
+# it was made for (an office QR names the person; a counter must not take it).
+@case("office-qr-at-counter", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    return Built(lab.present(profile="office"), profile="counter")
+
+
+@case("counter-qr-at-office", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    return Built(lab.present(profile="counter"), profile="office")
+
+
+@case("counter-qr-at-shelter", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    return Built(lab.present(profile="counter"), profile="shelter")
+
+
+@case("office-disclosures-with-counter-audience", Reason.WRONG_AUDIENCE)
+def _(lab: Lab) -> Built:
+    office = lab.present(profile="office", audience=credential.COUNTER_AUDIENCE)
+    return Built(office, profile="office")
 
 
 @case("audience-missing", Reason.WRONG_AUDIENCE)
@@ -1052,9 +1078,9 @@ def _(lab: Lab) -> Built:
 # === The profile's policy =================================================================
 
 
-@case("counter-presentation-at-office", Reason.MISSING_DISCLOSURE)
+@case("office-audience-nothing-disclosed", Reason.MISSING_DISCLOSURE)
 def _(lab: Lab) -> Built:
-    return Built(lab.present(), profile="office")
+    return Built(lab.present(audience=credential.OFFICE_AUDIENCE), profile="office")
 
 
 @case("office-presentation-missing-primary-residence", Reason.MISSING_DISCLOSURE)
@@ -1062,9 +1088,9 @@ def _(lab: Lab) -> Built:
     return _office(lab, lab.disclosures(["person"]))
 
 
-@case("counter-presentation-at-shelter", Reason.MISSING_DISCLOSURE)
+@case("office-audience-nothing-disclosed-at-shelter", Reason.MISSING_DISCLOSURE)
 def _(lab: Lab) -> Built:
-    return Built(lab.present(), profile="shelter")
+    return Built(lab.present(audience=credential.OFFICE_AUDIENCE), profile="shelter")
 
 
 # --- Running the corpus ------------------------------------------------------------------------
@@ -1143,7 +1169,7 @@ def test_refused_scan_does_not_burn_the_nonce(lab: Lab) -> None:
     store = MemoryReplayStore()
     payload = lab.present()
     refused = verify(payload, lab.bundle, "office", now=NOW, replay=store)
-    assert refused.reason is Reason.MISSING_DISCLOSURE
+    assert refused.reason is Reason.WRONG_AUDIENCE
     assert verify(payload, lab.bundle, "counter", now=NOW, replay=store).ok
 
 
@@ -1159,6 +1185,48 @@ def test_replay_across_restart_sqlite(lab: Lab, tmp_path: Path) -> None:
         assert (result.ok, result.reason) == (False, Reason.REPLAYED)
     finally:
         restarted.close()
+
+
+def test_replay_memory_keeps_nothing_that_links(lab: Lab, tmp_path: Path) -> None:
+    """Issue 13: a verifier remembers a digest of the KB nonce and its expiry, and
+    nothing from the credential (signature, holder key, status index, digests)."""
+    import sqlite3
+
+    from dualres.verifier.replay import nonce_digest
+    from dualres.verifier.wire import transport
+
+    payload = lab.present()
+    sd = sdjwt.parse_compact(transport.decode(payload, lab.bundle))
+    assert sd.kb_jwt is not None
+    nonce = jws.parse(sd.kb_jwt).payload["nonce"]
+    body = jws.parse(sd.issuer_jwt).payload
+    linkable = [
+        sd.issuer_jwt.rsplit(".", 1)[1],
+        body["cnf"]["jwk"]["x"],
+        str(body["status"]["status_list"]["idx"]),
+        *body["_sd"],
+        nonce,
+    ]
+    path = tmp_path / "replay.sqlite"
+    disk, memory = SqliteReplayStore(path), MemoryReplayStore()
+    assert verify(payload, lab.bundle, "counter", now=NOW, replay=disk).ok
+    assert verify(payload, lab.bundle, "counter", now=NOW, replay=memory).ok
+    disk.close()
+    db = sqlite3.connect(path)
+    tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    columns = [r[1] for r in db.execute("PRAGMA table_info(seen_nonce)")]
+    rows = db.execute("SELECT h, until FROM seen_nonce").fetchall()
+    db.close()
+    assert tables == [("seen_nonce",)] and columns == ["h", "until"]
+    assert rows == [(nonce_digest(nonce), NOW + 120 + 30)]
+    assert memory._until == {nonce_digest(nonce): NOW + 120 + 30}
+    raw = path.read_bytes() + (
+        path.with_name(path.name + "-wal").read_bytes()
+        if path.with_name(path.name + "-wal").exists()
+        else b""
+    )
+    for value in linkable:
+        assert value.encode() not in raw, value
 
 
 def test_replay_window_closes(lab: Lab, tmp_path: Path) -> None:
@@ -1203,7 +1271,7 @@ def test_tier_not_accepted_by_a_custom_profile(lab: Lab) -> None:
 def test_trust_list_of_another_anchor_is_refused_at_bundle_time(world: World) -> None:
     with pytest.raises(BundleError) as exc:
         world.bundle(trust_list=world.trust_list(anchor=jws.generate_key()))
-    assert exc.value.code == "unknown_key"
+    assert exc.value.code == "wrong_anchor"
 
 
 # --- Every character of a valid payload, changed one at a time ----------------------------

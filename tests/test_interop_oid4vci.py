@@ -84,11 +84,17 @@ def _staff_offer(srv: Server) -> dict[str, Any]:
     token = srv.staff_token("clerk", "interop")
     reg = srv.register(token)
     offers = []
-    for _ in range(3):
+    for _ in range(5):
         status, offer = srv.request("POST", f"/api/v1/registrations/{reg['id']}/offers", {}, token)
         assert status == 201, offer
         offers.append(offer)
-    return {"bearer": offers[0], "dpop": offers[1], "wrong_tx_code": offers[2]}
+    return {
+        "bearer": offers[0],
+        "dpop": offers[1],
+        "wrong_tx_code": offers[2],
+        "batch": offers[3],
+        "batch_too_big": offers[4],
+    }
 
 
 def _client(
@@ -140,6 +146,15 @@ def test_independent_client_full_flow(
     }
     assert issued["bearer"]["token_type"] == "Bearer"
     assert issued["dpop"]["token_type"] == "DPoP"
+    # Issue 13: the independent client asks for a batch (batch_credential_issuance),
+    # one proof per fresh holder key; each credential is bound to its own key.
+    batch = _accept(node_client, server, offers["batch"], "--batch", "10")
+    assert len(batch["credentials"]) == len(set(batch["credentials"])) == 10
+    bound = {jws.parse(c.split("~")[0]).payload["cnf"]["jwk"]["x"] for c in batch["credentials"]}
+    assert bound == {k["x"] for k in batch["holder_private_jwks"]}
+    big = offers["batch_too_big"]
+    too_many = _client(node_client, big["offer_uri"], big["tx_code"], "--batch", "11")
+    assert too_many.returncode != 0 and "batch size" in too_many.stderr, too_many.stderr
     # Our error responses are understood too: a wrong tx_code is the spec's invalid_grant.
     offer = offers["wrong_tx_code"]
     wrong = "000000" if offer["tx_code"] != "000000" else "111111"
@@ -164,6 +179,10 @@ def test_independent_client_full_flow(
     from jwcrypto.jwk import JWK
     from sd_jwt.verifier import SDJWTVerifier
 
+    for i, (c, k) in enumerate(
+        zip(batch["credentials"], batch["holder_private_jwks"], strict=True)
+    ):
+        issued[f"batch-{i}"] = {"credential": c, "holder_private_jwk": k}
     for how, got in issued.items():
         compact, hk = got["credential"], _private_key(got["holder_private_jwk"])
         now = int(time.time())

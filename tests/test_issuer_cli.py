@@ -452,6 +452,7 @@ def test_wsgi_app_production_and_demo(capsys, tmp_path, monkeypatch):
     data = str(tmp_path / "prod")
     production(capsys, data, monkeypatch)
     monkeypatch.setenv("DUALRES_DATA_DIR", data)
+    monkeypatch.setenv("DUALRES_BASE_URL", "https://issuer.example.jp")
     app = wsgi_app()
     try:
         assert app.test_client().get("/trust-list").status_code == 200
@@ -495,3 +496,37 @@ def test_parse_when_refuses_dates_out_of_range() -> None:
     for text in ("0001-01-01", "0001-01-01T00:00:00+09:00"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_when(text)
+
+
+def test_a_production_start_without_a_base_url_is_refused(capsys, tmp_path, monkeypatch):
+    from dualres.issuer.bootstrap import StartupError, wsgi_app
+
+    data = str(tmp_path / "prod")
+    production(capsys, data, monkeypatch)
+    monkeypatch.setenv("DUALRES_DATA_DIR", data)
+    with pytest.raises(StartupError, match="DUALRES_BASE_URL"):
+        wsgi_app()
+
+
+def test_gunicorn_refuses_a_bad_start_in_one_line_without_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUALRES_", "GUNICORN"))}
+    env.pop("DATABASE_URL", None)
+    env["DUALRES_DATA_DIR"] = str(tmp_path / "empty")  # no schema: refused at boot
+    proc = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+         "--bind", "127.0.0.1:0", "--workers", "1", "dualres.issuer.wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("dualres-issuer:")]
+    assert len(ours) == 1 and "db upgrade" in ours[0], proc.stderr[-3000:]
+
+
+def test_serve_for_everyone_with_real_keys_needs_the_public_url(capsys, data):
+    code, _, err = run(capsys, "serve", "--host", "0.0.0.0", "--check", "--data-dir", data)
+    assert code == 2 and "DUALRES_BASE_URL" in one_line_error(err)

@@ -37,7 +37,7 @@ from dualres.issuer.domain.models import (
     StaffUser,
     StatusList,
 )
-from dualres.issuer.domain.offers import MAX_TX_FAILURES, PRE_AUTH_GRANT
+from dualres.issuer.domain.offers import MAX_TX_FAILURES, OFFER_LIFETIME, PRE_AUTH_GRANT
 from dualres.issuer.domain.purge import ACTION, TABLES, purge
 from dualres.issuer.domain.tokens import create_token
 from dualres.issuer.web.context import services
@@ -158,7 +158,13 @@ def state(app) -> dict[str, Any]:
     """What is in the tables the purge may touch, and counts of those it may not."""
     with app.app_context(), services().db.session() as s:
         return {
-            OFFERS: set(s.execute(select(CredentialOffer.public_id)).scalars()),
+            # The counter's offers; the refresh grants every token response
+            # carries (issue 13) live as long as the registration and stay.
+            OFFERS: {
+                o.public_id
+                for o in s.execute(select(CredentialOffer)).scalars()
+                if o.expires_at - o.created_at <= OFFER_LIFETIME
+            },
             TOKENS: set(s.execute(select(OAuthAccessToken.offer_id)).scalars()),
             ONCE: sorted(s.execute(select(OneTimeValue.kind)).scalars()),
             "audit": s.execute(select(func.count()).select_from(AuditEntry)).scalar_one(),
@@ -389,13 +395,14 @@ def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path):
     )
     assert code == 0 and "nothing deleted" in err and "would delete" in out
     assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1}
-    assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (2, 1, 1)
+    # Offers: the collected one, the newest, and the refresh grant (issue 13), which stays.
+    assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (3, 1, 1)
     audited = count(AuditEntry)
 
     code, out, err = run(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)
     assert code == 0 and "deleted" in out and "audit entries: 1" in err
     assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1}
-    assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (1, 0, 0)
+    assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (2, 0, 0)
     assert count(AuditEntry) == audited + 1
 
     code, out, _ = run(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)

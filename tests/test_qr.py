@@ -13,6 +13,7 @@ from qrcode import util
 
 from dualres.verifier import Bundle, MemoryReplayStore, verify
 from dualres.verifier.scan import ScanUnavailableError, decode_qr_image
+from dualres.verifier.wire import jws
 from dualres.wallet import qr
 from dualres.wallet.qr import qr_version, render_png
 from tests.support import NOW, World
@@ -120,7 +121,10 @@ def test_missing_scan_extra(
         decode_qr_image(tmp_path / "any.png")
     bundle_file = tmp_path / "bundle.json"
     world.bundle().save(bundle_file)
-    code = main(["check", "--bundle", str(bundle_file), "--image", str(tmp_path / "any.png")])
+    anchor = tmp_path / "anchor.pem"
+    anchor.write_bytes(jws.public_pem(world.anchor))
+    argv = ["check", "--bundle", str(bundle_file), "--anchor", str(anchor)]
+    code = main([*argv, "--image", str(tmp_path / "any.png")])
     _, err = capsys.readouterr()
     assert code == 2 and "dualres[scan]" in err and "Traceback" not in err
 

@@ -348,3 +348,90 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     assert page.locator("html").get_attribute("lang") == "en"
     assert not errors, errors
     context.close()
+
+
+def _issuer_jwt(text: str, restorer: Any) -> str:
+    from dualres.verifier.wire import sdjwt, transport
+
+    # A DR2 text leaves out the issuer's x5c and vct#integrity: the bundle puts them back.
+    return sdjwt.parse_compact(transport.decode(text, restorer)).issuer_jwt
+
+
+def _synced_bundle(server: Server, tmp_path: Path) -> Any:  # noqa: F811
+    from dualres.verifier.bundle import Bundle, load_anchor
+
+    path = tmp_path / "bundle.json"
+    synced = run(
+        _command("dualres-verify", "dualres.verifier.cli"),
+        "sync", "--trust-list", f"{server.base}/trust-list",
+        "--anchor", ANCHOR, "--out", str(path),
+    )  # fmt: skip
+    assert synced.returncode == 0, synced.stderr
+    return Bundle.load(path, [load_anchor(ANCHOR)])
+
+
+def test_one_time_credentials_and_the_empty_batch_offline(
+    server: Server,  # noqa: F811
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    """Issue 13 in the browser wallet: a batch of one-time credentials, one per QR,
+    counted on the card; offline with none left, no QR but the policy in words, and
+    the last one again only when the person asks for it."""
+    offer = _offer(server)
+    context = browser.new_context(viewport=PHONE, locale="ja-JP")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(offer["wallet_uri"])
+    page.wait_for_selector("body[data-ready=true]")
+    page.fill("#tx-code", offer["tx_code"])
+    with page.expect_response(lambda r: r.url.endswith("/credential")) as response:
+        page.click("#accept")
+    # The browser asked for a whole batch, one proof per fresh key.
+    assert len(response.value.json()["credentials"]) == 10
+    page.wait_for_selector("#view-card:not([hidden])")
+    page.wait_for_selector("#card-left[data-left='10']")
+    assert "残り 10 回" in page.inner_text("#card-left")
+    # The keys of the batch are non-extractable, like the card's.
+    flags = page.evaluate(
+        "() => new Promise((ok, ko) => { const r = indexedDB.open('dualres-wallet');"
+        " r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv')"
+        ".get('batch'); g.onsuccess = () => ok(g.result.map(c => c.privateKey.extractable));"
+        " g.onerror = ko; }; r.onerror = ko; })"
+    )
+    assert flags == [False] * 10
+
+    restorer = _synced_bundle(server, tmp_path)
+    # Offline from here: no refill, the batch only shrinks.
+    context.set_offline(True)
+    seen: list[str] = []
+    for left in range(9, -1, -1):
+        _show_qr(page, "#show-counter")
+        image = tmp_path / f"qr-{left}.png"
+        page.locator("#qr").screenshot(path=str(image))
+        seen.append(_issuer_jwt(_decode(image), restorer))
+        page.click("#qr-close")
+        page.wait_for_selector(f"#card-left[data-left='{left}']")
+    assert len(set(seen)) == 10  # ten QRs, ten credentials: nothing repeats
+
+    # Empty and offline: no QR, the reason (Japanese), and the explicit choice.
+    page.click("#show-counter")
+    page.wait_for_selector("#message.error")
+    assert "残っていません" in page.inner_text("#message")
+    assert page.is_hidden("#view-qr")
+    assert page.is_visible("#reuse-last")
+    assert "結び付け" in page.inner_text("#reuse-last")
+    _show_qr(page, "#reuse-last")
+    image = tmp_path / "qr-reused.png"
+    page.locator("#qr").screenshot(path=str(image))
+    assert _issuer_jwt(_decode(image), restorer) == seen[-1]  # the last one again, as it said
+    page.click("#qr-close")
+
+    # Online again: the wallet refills with its refresh token.
+    context.set_offline(False)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    page.wait_for_selector("#card-left[data-left='10']")
+    assert page.is_hidden("#reuse-last")
+    assert not errors, errors
+    context.close()

@@ -37,6 +37,7 @@ from tests.support import (
     exp_pushed_on,
     misissued_status_lists,
     signature_altered,
+    windowed_keys,
     with_kb,
 )
 
@@ -834,7 +835,7 @@ def test_bundle_load_refusals(world: World, tmp_path: Path) -> None:
     bundle.save(path)
     with pytest.raises(BundleError) as exc:
         Bundle.load(path, [jws.generate_key().public_key()])
-    assert exc.value.code == "unknown_key"
+    assert exc.value.code == "wrong_anchor"
     for text, code in [
         ("not json", "malformed"),
         ('{"format":"x"}', "unsupported_version"),
@@ -872,9 +873,57 @@ def test_bundle_from_tokens_refusals(world: World) -> None:
     assert code_of({lg.status_uri: misnamed}) == "malformed"
     # A municipality cannot sign another's list, even with its own valid key.
     assert code_of({other.status_uri: world.status_token(lg)}) == "unknown_key"
-    assert code_of({}, world.trust_list(anchor=jws.generate_key())) == "unknown_key"
+    assert code_of({}, world.trust_list(anchor=jws.generate_key())) == "wrong_anchor"
     with pytest.raises(BundleError) as exc:
         Bundle.from_tokens(
             trust_list=world.trust_list(), status_lists={}, anchors=[], created_at=NOW
         )
     assert exc.value.code == "no_anchor"
+
+
+# --- key validity windows (issue 14, item 7) -------------------------------------------
+
+
+def test_status_lists_signed_outside_their_keys_validity_are_refused(world: World) -> None:
+    trust, lists = windowed_keys(world)
+    uri = world.karuizawa.status_uri
+    anchors = [world.anchor.public_key()]
+
+    def load(name: str) -> Bundle:
+        return Bundle.from_tokens(
+            trust_list=trust, status_lists={uri: lists[name]}, anchors=anchors, created_at=NOW
+        )
+
+    for name in ("retired-after", "next-early"):
+        with pytest.raises(BundleError) as exc:
+            load(name)
+        assert exc.value.code == "key_not_valid", name
+    assert load("retired-within").status[uri].token.iat == NOW - 31 * DAY
+    assert load("current").status[uri].token.iat == NOW - 3600
+
+
+def test_a_trust_list_key_that_ends_before_it_starts_is_malformed(world: World) -> None:
+    kz = world.karuizawa
+    bad = {"kid": "x", "jwk": jws.public_jwk(kz.key), "not_before": NOW, "not_after": NOW - 1}
+    entries = [m.entry([bad]) if m is kz else m.entry() for m in world.lgs.values()]
+    with pytest.raises(MalformedError):
+        trustlist.parse(world.trust_list(entries=entries), [world.anchor.public_key()])
+
+
+def test_key_valid_at_bounds() -> None:
+    key = trustlist.IssuerKey("k", {}, jws.generate_key().public_key(), 10, 20)
+    assert [key.valid_at(t) for t in (9, 10, 20, 21)] == [False, True, True, False]
+    open_ended = trustlist.IssuerKey("k", {}, key.key)
+    assert open_ended.valid_at(-(2**62)) and open_ended.valid_at(2**62)
+
+
+def test_default_replay_memory_survives_a_resync(world: World) -> None:
+    from dualres.verifier import verify
+
+    payload = world.present()
+    first = world.bundle()
+    assert verify(payload, first, "counter", now=NOW).ok
+    # A re-sync in the same process loads a new bundle: the screenshot stays refused.
+    again = Bundle.loads(first.dumps(), [world.anchor.public_key()])
+    assert verify(payload, again, "counter", now=NOW).reason == "replayed"
+    assert verify(payload, world.bundle(), "counter", now=NOW).reason == "replayed"

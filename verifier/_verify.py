@@ -76,8 +76,9 @@ def verify(
     ``payload`` is what the scanner read: the compact QR transport (``DR1:…``)
     or a plain compact SD-JWT.  Hostile input never raises; it gives a result
     whose ``reason`` is one of ``Reason``.  Wrong argument types do raise.
-    ``replay`` defaults to an in-process memory kept on the bundle; pass a
-    ``SqliteReplayStore`` to survive restarts.
+    ``replay`` defaults to one in-process memory shared by every bundle (so a
+    re-sync does not forget what was seen); it is lost when the process ends, so
+    pass a ``SqliteReplayStore`` to survive restarts.
     """
     if not isinstance(payload, str | bytes):
         raise TypeError("payload must be str or bytes")
@@ -168,8 +169,12 @@ class _Context:
             except UnicodeDecodeError as exc:
                 raise _Reject(Reason.MALFORMED, "payload is not UTF-8") from exc
         text = payload.strip(PAYLOAD_WHITESPACE)
-        # The bundle puts back what the transport left out (x5c, vct#integrity).
-        compact = transport.decode(text, bundle) if transport.is_transport(text) else text
+        known: Mapping[str, bytes] | None = None
+        if transport.is_transport(text):
+            # The bundle puts back what the transport left out (x5c, vct#integrity).
+            compact, known = transport.decode_parts(text, bundle)
+        else:
+            compact = text
 
         # Trust data first: nothing is decided on an expired trust list.
         tl = bundle.trust_list
@@ -177,7 +182,7 @@ class _Context:
         self._fresh(tl.exp, prof.trust_list_grace, "trust_list")
 
         sd = sdjwt.parse_compact(compact)
-        token = jws.parse(sd.issuer_jwt)
+        token = jws.parse(sd.issuer_jwt, known)
         token.expect_typ(sdjwt.SD_JWT_VC_TYP)
         if token.header.get("alg") != jws.ES256:
             raise _Reject(Reason.UNSUPPORTED_ALG, f"algorithm {token.header.get('alg')!r}")
@@ -211,9 +216,7 @@ class _Context:
         exp = _int(body, "exp")
         nbf = _int(body, "nbf", required=False)
         assert iat is not None and exp is not None
-        if (key.not_before is not None and iat < key.not_before) or (
-            key.not_after is not None and iat > key.not_after
-        ):
+        if not key.valid_at(iat):
             raise _Reject(Reason.KEY_NOT_VALID, "key was not valid when the credential was issued")
         tier = body.get("tier")
         if tier not in credential.TIERS:
@@ -239,7 +242,7 @@ class _Context:
             if prof.holder_binding_required:
                 raise _Reject(Reason.HOLDER_BINDING_MISSING, "no key-binding JWT")
         else:
-            nonce, kb_iat = self._holder_binding(sd, holder_key, challenge)
+            nonce, kb_iat = self._holder_binding(sd, holder_key, challenge, known)
 
         status_idx, status_uri = _status_ref(body)
         entry = bundle.status.get(status_uri)
@@ -275,11 +278,15 @@ class _Context:
         return self.result(Reason.OK, "accepted", disclosed)
 
     def _holder_binding(
-        self, sd: sdjwt.SdJwt, holder_key: Any, challenge: Challenge | None
+        self,
+        sd: sdjwt.SdJwt,
+        holder_key: Any,
+        challenge: Challenge | None,
+        known: Mapping[str, bytes] | None,
     ) -> tuple[str, int]:
         prof, now = self.profile, self.now
         try:
-            kb = sdjwt.verify_kb_jwt(sd, holder_key)
+            kb = sdjwt.verify_kb_jwt(sd, holder_key, known)
         except SdHashMismatchError:
             raise
         except (BadSignatureError, WrongTypeError, MalformedError) as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dualres.verifier.replay import MemoryReplayStore
+from dualres.verifier.replay import MemoryReplayStore, default_store
 from dualres.verifier.wire import jws, statuslist, trustlist
-from dualres.verifier.wire.errors import WireError
+from dualres.verifier.wire.errors import UnknownKeyError, WireError
 
 BUNDLE_FORMAT = "dualres-bundle/1"
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024
@@ -36,6 +35,19 @@ class BundleError(Exception):
         self.description = description
 
 
+def parse_trust_list(
+    text: str, anchors: Sequence[ec.EllipticCurvePublicKey]
+) -> trustlist.TrustList:
+    """Verify and parse a trust list; one signed by any other anchor is ``wrong_anchor``,
+    its own code, so that a swapped bundle or list is told apart from a damaged one."""
+    try:
+        return trustlist.parse(text, anchors)
+    except UnknownKeyError as exc:
+        raise BundleError("wrong_anchor", f"trust list: {exc.description}") from exc
+    except WireError as exc:
+        raise BundleError(exc.code, f"trust list: {exc.description}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class StatusEntry:
     issuer: str
@@ -45,7 +57,16 @@ class StatusEntry:
 class Bundle:
     """Verified trust data.  Build with ``from_tokens`` or ``load``; never directly."""
 
-    __slots__ = ("_raw", "anchor_pem", "created_at", "replay", "source", "status", "trust_list")
+    __slots__ = (
+        "_file",
+        "_raw",
+        "anchor_pem",
+        "created_at",
+        "replay",
+        "source",
+        "status",
+        "trust_list",
+    )
 
     def __init__(
         self,
@@ -55,13 +76,15 @@ class Bundle:
         raw: Mapping[str, Any],
     ) -> None:
         self.trust_list = trust_list
-        self.status = dict(status)
-        self._raw = dict(raw)
+        self.status: Mapping[str, StatusEntry] = dict(status)
+        self._raw: dict[str, Any] | None = dict(raw)
+        self._file: bytes | None = None
         self.created_at: int = int(raw["created_at"])
         self.source: str | None = raw.get("source")
         self.anchor_pem: str = str(raw["anchor"])
-        # The default replay memory when a caller passes none: one per bundle.
-        self.replay = MemoryReplayStore()
+        # The default replay memory when a caller passes none: the process's one,
+        # so that loading a fresh bundle does not forget the nonces already seen.
+        self.replay: MemoryReplayStore = default_store()
 
     @classmethod
     def from_tokens(
@@ -75,10 +98,7 @@ class Bundle:
     ) -> Bundle:
         if not anchors:
             raise BundleError("no_anchor", "a pinned trust-anchor key is required")
-        try:
-            tl = trustlist.parse(trust_list, anchors)
-        except WireError as exc:
-            raise BundleError(exc.code, f"trust list: {exc.description}") from exc
+        tl = parse_trust_list(trust_list, anchors)
         listed = {uri: iss.iss for iss in tl.issuers.values() for uri in iss.status_lists}
         entries: dict[str, StatusEntry] = {}
         for uri, text in status_lists.items():
@@ -96,6 +116,13 @@ class Bundle:
                 token.verify(key.key)
             except WireError as exc:
                 raise BundleError(exc.code, f"status list {uri}: {exc.description}") from exc
+            if not key.valid_at(parsed.iat):
+                # A retired key's old "all valid" list, or one signed with the next
+                # key before its start, must not clear a revoked credential.
+                raise BundleError(
+                    "key_not_valid",
+                    f"status list {uri}: signed at {parsed.iat}, outside its key's validity",
+                )
             if parsed.sub != uri:
                 raise BundleError("malformed", f"status list {uri} names {parsed.sub!r}")
             entries[uri] = StatusEntry(owner, parsed)
@@ -147,13 +174,70 @@ class Bundle:
 
     @classmethod
     def load(
-        cls, path: str | Path, anchors: Sequence[ec.EllipticCurvePublicKey] | None = None
+        cls,
+        path: str | Path,
+        anchors: Sequence[ec.EllipticCurvePublicKey] | None = None,
+        *,
+        cache: str | Path | None = None,
     ) -> Bundle:
+        """Load and re-verify a bundle file.
+
+        With ``cache`` (a file in the verifier's own state directory, see
+        verifier/bundlecache.py), a bundle verified before (the same bytes,
+        the same anchors) is taken from the cache instead of verified again,
+        and a bundle verified now is written to it.
+        """
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise BundleError("unreadable", f"{path}: {exc.strerror}") from exc
-        return cls.loads(data, anchors)
+        if cache is None:
+            return cls.loads(data, anchors)
+        from dualres.verifier import bundlecache
+
+        file_digest = bundlecache.digest(data)
+        # Without pinned anchors the file's own recorded anchor decides, and
+        # the file digest covers it.
+        ids = bundlecache.anchor_ids(anchors) if anchors is not None else ["recorded"]
+        plain = bundlecache.read(Path(cache), file_digest, ids)
+        if plain is not None:
+            return cls._from_cache(plain, data)
+        bundle = cls.loads(data, anchors)
+        assert bundle._raw is not None
+        owners = {uri: entry.issuer for uri, entry in bundle.status.items()}
+        dumped = bundlecache.dump(
+            file_digest=file_digest,
+            anchors=ids,
+            raw=bundle._raw,
+            trust=bundle.trust_list,
+            owners=owners,
+        )
+        bundlecache.write(Path(cache), dumped)
+        return bundle
+
+    @classmethod
+    def _from_cache(cls, plain: dict[str, Any], data: bytes) -> Bundle:
+        from dualres.verifier import bundlecache
+
+        def entry(cached: Any) -> StatusEntry:
+            owner, token = bundlecache.status_token(cached)
+            return StatusEntry(owner, token)
+
+        iss, iat, exp = plain["trust"]
+        self = cls.__new__(cls)
+        self.trust_list = trustlist.TrustList(
+            iss, iat, exp, bundlecache.issuers(plain["issuers"]), bundlecache.types(plain)
+        )
+        self.status = bundlecache.LazyMap(plain["status"], entry)
+        self._raw = None
+        self._file = data  # parsed only if someone asks for dumps()
+        self.created_at = int(plain["created_at"])
+        self.source = plain["source"]
+        self.anchor_pem = str(plain["anchor"])
+        # The process's memory, as __init__ takes it: a bundle from the cache
+        # must not forget the nonces seen under the previous one either.
+        self.replay = default_store()
+        return self
 
     # --- what the QR transport leaves out (wire/transport.py Restorer) ---
 
@@ -167,10 +251,15 @@ class Bundle:
         return self.trust_list.types
 
     def dumps(self) -> str:
+        if self._raw is None:
+            assert self._file is not None
+            self._raw = json.loads(self._file)
         return json.dumps(self._raw, ensure_ascii=False, indent=1)
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a scanner reading the file never sees half of it."""
+        import tempfile  # with shutil and lzma, a tenth of a one-scan process's start-up
+
         target = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=".bundle-", dir=target.parent or Path("."))
         try:
@@ -182,3 +271,18 @@ class Bundle:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def load_anchor(path: str | Path) -> ec.EllipticCurvePublicKey:
+    """The trust anchor's public key from a PEM file.
+
+    Here rather than in sync.py: ``check`` needs it on every start, and sync.py
+    brings in the HTTP client a check never uses."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BundleError("unreadable", f"anchor {path}: {exc.strerror}") from exc
+    try:
+        return jws.load_public_pem(data)
+    except (ValueError, TypeError) as exc:
+        raise BundleError("bad_anchor", f"{path} is not a P-256 public key PEM") from exc

@@ -1,9 +1,17 @@
 """``dualres-verify``: sync trust data, then check presentations offline.
 
-    dualres-verify sync  --trust-list URL --anchor PEM --out FILE [--now T] [--lang ja|en]
+    dualres-verify sync  --trust-list URL [--anchor PEM [--replace-anchor]] --out FILE
+                         [--now T] [--lang ja|en]
     dualres-verify check --bundle FILE [--profile counter|office|shelter] [--now T]
                          [--json] [--lang ja|en] [--anchor PEM] [--state-dir DIR]
                          (PAYLOAD | --image FILE | -)
+
+The trust anchor is pinned outside every bundle: ``--anchor`` on the command,
+else the PEM file ``$DUALRES_ANCHOR`` names (the verifier's own configuration),
+else the pin the first ``sync --anchor`` stored in ``$DUALRES_VERIFY_HOME``
+(default ``~/.config/dualres-verify``) as ``anchor.pem``.  The anchor written
+inside a bundle file is never trusted: whoever can swap the bundle could write
+their own there.  A bundle under any other anchor is refused (``wrong_anchor``).
 
 ``check -`` reads one payload per line from standard input, as a
 keyboard-wedge QR scanner types them, and answers each line at once.
@@ -18,7 +26,9 @@ beside the bundle as ``<bundle stem>.replay.sqlite`` (``bundle.json`` →
 against that bundle then shares one memory, so a screenshot refused at one
 terminal is refused at the next, and it survives restarts.  ``--state-dir
 DIR`` puts it at ``DIR/replay.sqlite`` instead, e.g. when the bundle is on a
-read-only USB stick.
+read-only USB stick.  The verified bundle is remembered beside the replay
+memory (``bundle.verified.json``, verifier/bundlecache.py), so the next
+process need not verify the same bundle again.
 """
 
 from __future__ import annotations
@@ -31,23 +41,28 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, AnyStr
 
 from dualres.verifier import wareki
 from dualres.verifier._verify import verify
-from dualres.verifier.bundle import Bundle, BundleError
+from dualres.verifier.bundle import Bundle, BundleError, load_anchor
 from dualres.verifier.cliparse import Parser, ParserExit, add_version
 from dualres.verifier.profiles import PROFILE_NAMES
 from dualres.verifier.replay import SqliteReplayStore
 from dualres.verifier.result import VerificationResult
-from dualres.verifier.sync import load_anchor, save, sync
 from dualres.verifier.wareki import JST
+from dualres.verifier.wire import jws, trustlist
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 # Japan has had no daylight saving since 1951: a fixed offset needs no tzdata.
 MAX_LINE = 16_384  # a stdin line; a version-40 QR holds 4,296 characters
+ANCHOR_ENV = "DUALRES_ANCHOR"  # a PEM file: the pinned anchor, set by whoever runs the device
+HOME_ENV = "DUALRES_VERIFY_HOME"  # where the first sync keeps the anchor it was given
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 
@@ -267,6 +282,52 @@ def format_result(result: VerificationResult, lang: str = "ja") -> str:
     return "\n".join(lines)
 
 
+# --- the pinned anchor -------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dualres-verify"
+
+
+def pin_path() -> Path:
+    return config_dir() / "anchor.pem"
+
+
+def _configured_anchor() -> tuple[ec.EllipticCurvePublicKey, str] | None:
+    """The anchor this verifier is configured with (``$DUALRES_ANCHOR``, else the pin
+    the first sync stored), and where it came from; None when there is none."""
+    env = os.environ.get(ANCHOR_ENV)
+    if env:
+        return load_anchor(env), env
+    pin = pin_path()
+    if pin.exists():
+        return load_anchor(pin), str(pin)
+    return None
+
+
+def _no_anchor(lang: str) -> int:
+    return _fail(
+        lang,
+        "信頼アンカーが設定されていません (no_anchor): 最初の同期で "
+        "dualres-verify sync --anchor PEM を指定するか、"
+        "--anchor か $DUALRES_ANCHOR で指定してください",
+        "no trust anchor is pinned (no_anchor): give --anchor PEM to the first sync, "
+        "or --anchor or $DUALRES_ANCHOR here",
+    )
+
+
+def _write_pin(anchor: ec.EllipticCurvePublicKey) -> None:
+    target = pin_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(jws.public_pem(anchor))
+    os.replace(tmp, target)
+
+
 # --- check -----------------------------------------------------------------------------
 
 
@@ -276,14 +337,35 @@ def _replay_path(bundle: Path, state_dir: str | None) -> Path:
     return bundle.with_name(f"{bundle.stem}.replay.sqlite")
 
 
+def _whole_lines(read: Callable[[int], AnyStr], newline: AnyStr) -> Iterator[AnyStr]:
+    """Lines of at most MAX_LINE, read in bounded pieces: a longer line is cut there and
+    the rest of it skipped, so it gets one answer (``too_large``), not one per piece."""
+    while chunk := read(MAX_LINE):
+        if len(chunk) == MAX_LINE and not chunk.endswith(newline):
+            while (rest := read(MAX_LINE)) and not rest.endswith(newline):
+                pass
+        yield chunk
+
+
+def _cache_path(state_dir: str | None) -> Path:
+    """Where the verified bundle is remembered (verifier/bundlecache.py).
+
+    In the scanner's own state (``--state-dir``) or beside the anchor pin, never
+    beside the bundle: the anchor is pinned outside the bundle because the bundle's
+    folder is not trusted, and a cache written there could claim anything verified.
+    """
+    if state_dir is not None:
+        return Path(state_dir) / "bundle.verified.json"
+    return config_dir() / "bundle.verified.json"
+
+
 def _stdin_lines() -> Iterator[str]:
     """Lines as they arrive; undecodable bytes become a rejected payload, not a crash."""
     raw = getattr(sys.stdin, "buffer", None)
     if raw is None:  # replaced by a text stream (tests, embedding programs)
-        while line := sys.stdin.readline(MAX_LINE):
-            yield line
+        yield from _whole_lines(sys.stdin.readline, "\n")
         return
-    while chunk := raw.readline(MAX_LINE):
+    for chunk in _whole_lines(raw.readline, b"\n"):
         yield chunk.decode("utf-8", "replace")
 
 
@@ -324,8 +406,21 @@ def _check(args: argparse.Namespace) -> int:
     lang: str = args.lang
     bundle_path = Path(args.bundle)
     try:
-        anchors = [load_anchor(args.anchor)] if args.anchor else None
-        bundle = Bundle.load(bundle_path, anchors)
+        if args.anchor:
+            anchor = load_anchor(args.anchor)
+        else:
+            configured = _configured_anchor()
+            if configured is None:
+                return _no_anchor(lang)
+            anchor = configured[0]
+        # Always the pinned anchor, never the one recorded inside the file.
+        cache_file = _cache_path(args.state_dir)
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache: Path | None = cache_file
+        except OSError:
+            cache = None  # then no cache: checking still works, only slower to start
+        bundle = Bundle.load(bundle_path, [anchor], cache=cache)
     except BundleError as exc:
         return _fail(
             lang,
@@ -363,12 +458,46 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    # Imported here: http.client, ssl, email and a thread pool are a fifth of
+    # the start-up of a process that only checks one scan.
+    from dualres.verifier.sync import save, sync
+
     lang: str = args.lang
     now = _now(args.now)
+    pin_it = False
     try:
-        anchor = load_anchor(args.anchor)
+        configured = _configured_anchor()
+        if args.anchor:
+            anchor = load_anchor(args.anchor)
+            if configured is not None and trustlist.anchor_kid(anchor) != trustlist.anchor_kid(
+                configured[0]
+            ):
+                if not args.replace_anchor:
+                    return _fail(
+                        lang,
+                        f"指定の信頼アンカーが設定済みのもの（{configured[1]}）と違います "
+                        "(anchor_changed): 本当に替えるなら --replace-anchor を付けてください",
+                        f"this anchor is not the one pinned in {configured[1]} (anchor_changed): "
+                        "add --replace-anchor if the national anchor really changed",
+                    )
+                pin_it = not os.environ.get(ANCHOR_ENV)
+            pin_it = pin_it or configured is None
+        elif configured is not None:
+            anchor = configured[0]
+        else:
+            return _no_anchor(lang)
         done = sync(args.trust_list, [anchor], now=now)
         save(done.bundle, args.out)
+        if pin_it:
+            # Pinned only once the anchor verified a real trust list.
+            try:
+                _write_pin(anchor)
+            except OSError as exc:
+                return _fail(
+                    lang,
+                    f"信頼アンカーを保存できません: {pin_path()}: {exc.strerror or exc}",
+                    f"cannot store the anchor pin {pin_path()}: {exc.strerror or exc}",
+                )
     except BundleError as exc:
         return _fail(
             lang,
@@ -445,7 +574,16 @@ def _parser() -> argparse.ArgumentParser:
         "or of a bundle file (e.g. on a USB stick)",
     )
     s.add_argument(
-        "--anchor", required=True, metavar="PEM", help="the trust anchor's public key (PEM)"
+        "--anchor",
+        metavar="PEM",
+        help="the trust anchor's public key (PEM), received out of band; the first sync "
+        f"pins it (in ${HOME_ENV}, default ~/.config/dualres-verify); "
+        f"default: ${ANCHOR_ENV} or that pin",
+    )
+    s.add_argument(
+        "--replace-anchor",
+        action="store_true",
+        help="with --anchor: replace the pinned anchor (only when the national anchor changed)",
     )
     s.add_argument("--out", required=True, metavar="FILE", help="bundle file to write")
     common(s)
@@ -464,7 +602,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--anchor",
         metavar="PEM",
-        help="pinned trust anchor public key; default: the one recorded by sync",
+        help=f"pinned trust anchor public key; default: ${ANCHOR_ENV}, else the pin the "
+        "first sync stored (never the anchor written inside the bundle)",
     )
     c.add_argument(
         "--state-dir",

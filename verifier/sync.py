@@ -25,9 +25,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dualres.verifier.bundle import MAX_BUNDLE_BYTES, Bundle, BundleError
-from dualres.verifier.wire import jws, trustlist
-from dualres.verifier.wire.errors import WireError
+from dualres.verifier.bundle import MAX_BUNDLE_BYTES, Bundle, BundleError, parse_trust_list
+from dualres.verifier.wire import trustlist
 
 FETCH_TIMEOUT = 30.0  # seconds per request: a slow municipal server, not a dead one
 # Far above any real document (a 10-million-entry status list is ~140 KB,
@@ -52,18 +51,6 @@ class SyncResult:
     source: str
     carried_bundle: bool  # the source was a bundle file, not a trust list
     warnings: tuple[str, ...]  # e.g. "stale_status_list <uri>"
-
-
-def load_anchor(path: str | Path) -> ec.EllipticCurvePublicKey:
-    """The trust anchor's public key from a PEM file."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SyncError("unreadable", f"anchor {path}: {exc.strerror}") from exc
-    try:
-        return jws.load_public_pem(data)
-    except (ValueError, TypeError) as exc:
-        raise SyncError("bad_anchor", f"{path} is not a P-256 public key PEM") from exc
 
 
 def _local_path(source: str) -> Path | None:
@@ -163,9 +150,9 @@ def sync(
         _not_expired(bundle.trust_list, now)
         return SyncResult(bundle, source, True, _warnings(bundle, now))
     try:
-        tl = trustlist.parse(text, anchors)
-    except WireError as exc:
-        raise SyncError(exc.code, f"trust list: {exc.description}") from exc
+        tl = parse_trust_list(text, anchors)
+    except BundleError as exc:
+        raise SyncError(exc.code, exc.description) from exc
     _not_expired(tl, now)
     uris = _status_uris(tl)
     get = fetch_status or fetch_url

@@ -2,88 +2,123 @@
 
     dualres-wallet accept OFFER_URI --tx-code 123456 --store DIR [--dpop] [--insecure-http]
     dualres-wallet present --store DIR [--profile counter|office] [--qr FILE.png]
+                           [--offline] [--reuse-last]
+    dualres-wallet refill --store DIR
+    dualres-wallet status --store DIR
 
-The store directory keeps the holder key (``holder-key.pem``, mode 0600:
-whoever has it can present the credential) and the credential
-(``credential.sd-jwt``).
+The store directory keeps a batch of one-time credentials, each with its own
+holder key (mode 0600: whoever has a key can present its credential), and
+the refresh token that refills the batch (wallet/batch.py).  Every
+presentation uses a credential of its own (issue 13); online with fewer than
+three left, ``present`` refills first; offline with none left it shows no QR
+unless asked to ``--reuse-last`` (which shops can link to the previous visit).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from dualres.verifier.wire import jws
 from dualres.wallet import holder
-from dualres.wallet.oid4vci import IssuanceError, accept_offer
+from dualres.wallet.batch import EMPTY_MESSAGE, REFILL_BELOW, REUSE_WARNING, BatchStore
+from dualres.wallet.oid4vci import Client, IssuanceError, accept_batch, refill
 
-KEY_FILE: Final = "holder-key.pem"
-CREDENTIAL_FILE: Final = "credential.sd-jwt"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    # Created 0600 from the start: no window in which the key is world-readable.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to an existing file
+EXIT_EMPTY: Final = 3  # no one-time credential left (the documented policy)
 
 
 def _accept(args: argparse.Namespace) -> int:
-    store = Path(args.store)
-    store.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_path = store / KEY_FILE
-    if key_path.exists():
-        key = jws.load_private_pem(key_path.read_bytes())
-    else:
-        key = holder.new_holder_key()
+    store = BatchStore(Path(args.store))
+    client = Client(insecure_http=args.insecure_http, dpop_key=None)
+    if args.dpop:
+        from dualres.verifier.wire import jws
+
+        client.dpop_key = jws.generate_key()
     try:
-        issued = accept_offer(
-            args.offer_uri,
-            key,
-            tx_code=args.tx_code,
-            insecure_http=args.insecure_http,
-            dpop=args.dpop,
-        )
+        batch = accept_batch(client, args.offer_uri, tx_code=args.tx_code, n=args.count)
     except IssuanceError as exc:
         print(f"発行に失敗しました / issuance failed: {exc}", file=sys.stderr)
         return 1
-    if not key_path.exists():
-        _write_private(key_path, jws.private_pem(key))
-    _write_private(store / CREDENTIAL_FILE, issued.credential.encode("ascii"))
-    print(f"受け取りました / stored a credential from {issued.credential_issuer} in {store}")
+    store.save(batch, insecure_http=args.insecure_http)
+    print(
+        f"{len(batch.credentials)} 件の使い切り証明書を受け取りました / stored "
+        f"{len(batch.credentials)} one-time credentials from "
+        f"{batch.endpoints.credential_issuer} in {store.root}"
+    )
+    return 0
+
+
+def _refill(store: BatchStore) -> str | None:
+    """Refill online; None on success, else why not (the batch is left as it was)."""
+    ends, refresh_token, insecure = store.issuer()
+    if not refresh_token:
+        return "no refresh token"
+    try:
+        batch = refill(Client(insecure_http=insecure), ends, refresh_token)
+    except IssuanceError as exc:
+        return str(exc)
+    store.save(batch, insecure_http=insecure)
+    return None
+
+
+def _refill_cmd(args: argparse.Namespace) -> int:
+    store = BatchStore(Path(args.store))
+    if not store.exists():
+        print(f"no credential in {store.root}", file=sys.stderr)
+        return 1
+    why = _refill(store)
+    if why is not None:
+        print(f"補充できませんでした / refill failed: {why}", file=sys.stderr)
+        return 1
+    print(f"残り {store.left()} 件 / {store.left()} one-time credentials left")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    store = BatchStore(Path(args.store))
+    print(f"残り {store.left()} 件 / {store.left()} one-time credentials left")
     return 0
 
 
 def _present(args: argparse.Namespace) -> int:
-    store = Path(args.store)
-    try:
-        key = jws.load_private_pem((store / KEY_FILE).read_bytes())
-        issued = (store / CREDENTIAL_FILE).read_text().strip()
-    except OSError as exc:
-        print(f"no credential in {store}: {exc.strerror}", file=sys.stderr)
+    store = BatchStore(Path(args.store))
+    if not store.exists():
+        print(f"no credential in {store.root}", file=sys.stderr)
         return 1
+    if not args.offline and store.left() < REFILL_BELOW:
+        why = _refill(store)
+        if why is not None:  # offline or refused: go on with what is left
+            print(f"補充できませんでした / could not refill: {why}", file=sys.stderr)
+    taken = store.take()
+    if taken is None:
+        last = store.last() if args.reuse_last else None
+        if last is None:
+            print(EMPTY_MESSAGE, file=sys.stderr)
+            return EXIT_EMPTY
+        print(REUSE_WARNING, file=sys.stderr)
+        taken = last
+    key, issued = taken
     text = holder.present_qr_text(issued, key, now=int(time.time()), profile=args.profile)
     print(text)
     if args.qr:
         from dualres.wallet.qr import render_png
 
         render_png(text, args.qr)
+    print(f"残り {store.left()} 件 / {store.left()} left", file=sys.stderr)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="dualres-wallet", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("accept", help="receive a credential from an OpenID4VCI offer")
+    a = sub.add_parser("accept", help="receive a batch of credentials from an OpenID4VCI offer")
     a.add_argument("offer_uri", metavar="OFFER_URI")
     a.add_argument("--tx-code", help="the 6-digit code given at the counter")
     a.add_argument("--store", required=True, help="wallet directory")
+    a.add_argument("--count", type=int, help="credentials to ask for (default: batch_size)")
     a.add_argument("--dpop", action="store_true", help="bind the access token with DPoP")
     a.add_argument(
         "--insecure-http",
@@ -91,11 +126,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="allow plain http to 127.0.0.1 (the demo server) only",
     )
     a.set_defaults(run=_accept)
-    pr = sub.add_parser("present", help="print a QR presentation (DR1:...)")
+    pr = sub.add_parser("present", help="print a QR presentation (DR1:...), one credential used")
     pr.add_argument("--store", required=True, help="wallet directory")
     pr.add_argument("--profile", choices=("counter", "office"), default="counter")
     pr.add_argument("--qr", metavar="FILE.png", help="also write the QR image")
+    pr.add_argument("--offline", action="store_true", help="do not try to refill")
+    pr.add_argument(
+        "--reuse-last",
+        action="store_true",
+        help="with none left, show the last credential again (linkable to that visit)",
+    )
     pr.set_defaults(run=_present)
+    r = sub.add_parser("refill", help="fetch a new batch with the refresh token (online)")
+    r.add_argument("--store", required=True, help="wallet directory")
+    r.set_defaults(run=_refill_cmd)
+    st = sub.add_parser("status", help="how many one-time credentials are left")
+    st.add_argument("--store", required=True, help="wallet directory")
+    st.set_defaults(run=_status)
     args = p.parse_args(argv)
     code: int = args.run(args)
     return code

@@ -1,8 +1,9 @@
 """Presentations a wallet makes: the right disclosures, bound to the holder's key.
 
 Counter mode (DESIGN §5): a QR is one-way, so the wallet signs a fresh
-KB-JWT with its own random nonce and the fixed counter audience, and shows a
-new code every ~30 seconds.
+KB-JWT with its own random nonce and the fixed audience of the verifier
+profile it presents to (counter or office), and shows a new code every ~30
+seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ PROFILE_DISCLOSURES: dict[str, tuple[str, ...]] = {
     name: tuple(g for g in credential.DISCLOSABLE if g in p.required_disclosures)
     for name, p in PROFILES.items()
 }
+# The KB-JWT audience each profile checks (a profile's own, never a default:
+# an office QR at a counter must fail on its audience).
+PROFILE_AUDIENCES: dict[str, str] = {name: p.audience for name, p in PROFILES.items()}
 NONCE_BYTES = 16
 
 
@@ -41,13 +45,15 @@ def present(
     now: int,
     profile: str = "counter",
     disclose: Iterable[str] | None = None,
-    audience: str = credential.COUNTER_AUDIENCE,
+    audience: str | None = None,
     nonce: str | None = None,
 ) -> str:
-    """A compact SD-JWT+KB disclosing what ``profile`` (or ``disclose``) names."""
+    """A compact SD-JWT+KB disclosing what ``profile`` (or ``disclose``) names,
+    for ``profile``'s audience unless ``audience`` says otherwise."""
     names = PROFILE_DISCLOSURES[profile] if disclose is None else tuple(disclose)
+    aud = PROFILE_AUDIENCES[profile] if audience is None else audience
     sd = sdjwt.select(issued, names)
-    return sdjwt.present(sd, holder_key, aud=audience, nonce=nonce or new_nonce(), iat=now)
+    return sdjwt.present(sd, holder_key, aud=aud, nonce=nonce or new_nonce(), iat=now)
 
 
 def present_qr_text(

@@ -3,7 +3,9 @@
 Enough for the demo and for tests: resolve a credential offer (by value or by
 reference), read the issuer's metadata, redeem the code with the tx_code
 (plain bearer or DPoP), fetch a c_nonce, prove possession of the holder key
-and collect one ``dc+sd-jwt`` credential.
+and collect one ``dc+sd-jwt`` credential, or a batch of one-time credentials
+(``batch_credential_issuance``: one fresh holder key and proof each, issue 13)
+with the refresh token that refills it later.
 """
 
 from __future__ import annotations
@@ -44,6 +46,27 @@ class Issued:
     credential: str
     credential_issuer: str
     configuration_id: str
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """What a refill needs to know about the issuer, kept with the batch."""
+
+    credential_issuer: str
+    token_endpoint: str
+    nonce_endpoint: str
+    credential_endpoint: str
+    configuration_id: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One-time credentials, each bound to its own holder key (used once each)."""
+
+    endpoints: Endpoints
+    credentials: list[tuple[ec.EllipticCurvePrivateKey, str]]
+    refresh_token: str | None
 
 
 def check_url(url: str, *, insecure_http: bool = False) -> str:
@@ -234,6 +257,44 @@ class Client:
             raise IssuanceError("the credential response holds no credential")
         return value
 
+    def credentials(
+        self,
+        endpoint: str,
+        access: dict[str, Any],
+        *,
+        configuration_id: str,
+        proofs: list[str],
+    ) -> list[str]:
+        """One credential per proof (OpenID4VCI 1.0 ``proofs``, a batch)."""
+        token = access["access_token"]
+        headers = {"Authorization": f"{access.get('token_type', 'Bearer')} {token}"}
+        if str(access.get("token_type", "")).lower() == "dpop":
+            headers["DPoP"] = self._dpop_proof("POST", endpoint, token)
+        out = self._request(
+            "POST",
+            endpoint,
+            body={"credential_configuration_id": configuration_id, "proofs": {"jwt": proofs}},
+            headers=headers,
+        )
+        creds = out.get("credentials")
+        if not isinstance(creds, list) or len(creds) != len(proofs):
+            raise IssuanceError("the credential response does not hold one credential per proof")
+        values = [c.get("credential") if isinstance(c, dict) else None for c in creds]
+        if not all(isinstance(v, str) for v in values):
+            raise IssuanceError("the credential response holds no credential")
+        return [str(v) for v in values]
+
+    def refresh(self, token_endpoint: str, refresh_token: str) -> dict[str, Any]:
+        headers = {}
+        if self.dpop_key is not None:
+            headers["DPoP"] = self._dpop_proof("POST", token_endpoint)
+        return self._request(
+            "POST",
+            token_endpoint,
+            form={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            headers=headers,
+        )
+
 
 def key_proof(holder_key: ec.EllipticCurvePrivateKey, *, aud: str, nonce: str) -> str:
     """The holder's proof of possession (OpenID4VCI Appendix F.1)."""
@@ -282,3 +343,54 @@ def run_flow(
         meta["credential_endpoint"], access, configuration_id=config, proof=proof
     )
     return Issued(cred, issuer_id, config)
+
+
+def _fetch_batch(client: Client, ends: Endpoints, access: dict[str, Any], n: int | None) -> Batch:
+    count = ends.batch_size if n is None else max(1, min(n, ends.batch_size))
+    keys = [jws.generate_key() for _ in range(count)]
+    # One c_nonce for the whole batch; each proof by its own fresh key.
+    nonce = client.nonce(ends.nonce_endpoint)
+    proofs = [key_proof(k, aud=ends.credential_issuer, nonce=nonce) for k in keys]
+    creds = client.credentials(
+        ends.credential_endpoint, access, configuration_id=ends.configuration_id, proofs=proofs
+    )
+    refresh = access.get("refresh_token")
+    return Batch(
+        ends, list(zip(keys, creds, strict=True)), refresh if isinstance(refresh, str) else None
+    )
+
+
+def accept_batch(
+    client: Client, offer_uri: str, *, tx_code: str | None, n: int | None = None
+) -> Batch:
+    """The pre-authorized flow for a batch of one-time credentials (issue 13)."""
+    offer = client.resolve_offer(offer_uri)
+    issuer_id: str = offer["credential_issuer"]
+    grant = (offer.get("grants") or {}).get(PRE_AUTH_GRANT)
+    if not isinstance(grant, dict) or not isinstance(grant.get("pre-authorized_code"), str):
+        raise IssuanceError("the offer carries no pre-authorized code")
+    if grant.get("tx_code") is not None and not tx_code:
+        raise IssuanceError("this offer needs the transaction code given at the counter")
+    ids = offer.get("credential_configuration_ids") or []
+    meta, auth = client.metadata(issuer_id)
+    supported = meta.get("credential_configurations_supported") or {}
+    config = next((c for c in ids if c in supported), None)
+    if config is None:
+        raise IssuanceError("the issuer supports none of the offered credentials")
+    size = (meta.get("batch_credential_issuance") or {}).get("batch_size", 1)
+    ends = Endpoints(
+        credential_issuer=issuer_id,
+        token_endpoint=auth["token_endpoint"],
+        nonce_endpoint=meta["nonce_endpoint"],
+        credential_endpoint=meta["credential_endpoint"],
+        configuration_id=config,
+        batch_size=size if isinstance(size, int) and size >= 1 else 1,
+    )
+    access = client.token(ends.token_endpoint, grant["pre-authorized_code"], tx_code)
+    return _fetch_batch(client, ends, access, n)
+
+
+def refill(client: Client, ends: Endpoints, refresh_token: str, n: int | None = None) -> Batch:
+    """A new batch with the refresh token of the last one (online only)."""
+    access = client.refresh(ends.token_endpoint, refresh_token)
+    return _fetch_batch(client, ends, access, n)

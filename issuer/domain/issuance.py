@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from dualres.issuer.domain.models import ACTIVE, Credential, Registration
 from dualres.issuer.domain.statuslists import place, status_uri
 from dualres.issuer.domain.trust import issuer_url
 from dualres.schemas import lgcodes
-from dualres.verifier.wareki import day_start
+from dualres.verifier.wareki import day_start, japan_day
 from dualres.verifier.wire import credential as vc
 from dualres.verifier.wire import jws
 from dualres.verifier.wire.credential import vct_for
@@ -70,6 +71,118 @@ def require_active(reg: Registration) -> None:
         )
 
 
+def coarse_iat(now: datetime, key_not_before: datetime) -> int:
+    """The credential's ``iat``: the start of today in Japan, not the second.
+
+    Issue 13: a to-the-second ``iat`` (and an ``exp`` derived from it) would
+    single out one issuance among everyone's; every credential a municipality
+    signs on a Japanese calendar day carries the same ``iat``.  On the day a
+    key comes into force the day's start would predate the key, which
+    verifiers refuse (``key_not_valid``), so it is the key's start instead;
+    that, too, every credential of that day shares.
+    """
+    return int(max(day_start(japan_day(now)), key_not_before).timestamp())
+
+
+def holder_keys(holder_jwks: Sequence[Any]) -> list[Any]:
+    """Parse the holder keys of a batch; each credential needs its own key."""
+    keys = []
+    seen: set[str] = set()
+    for holder_jwk in holder_jwks:
+        try:
+            public = jws.public_jwk(jws.key_from_jwk(holder_jwk))
+        except MalformedError as exc:
+            raise IssuerError(
+                "invalid_holder_key", exc.description, description_ja="端末の鍵が不正です"
+            ) from exc
+        thumb = jws.thumbprint(public)
+        if thumb in seen:
+            # One key on two credentials would let verifiers link their uses.
+            raise IssuerError(
+                "invalid_holder_key",
+                "each credential of a batch needs its own holder key",
+                description_ja="一括発行では資格情報ごとに別の鍵が必要です",
+            )
+        seen.add(thumb)
+        keys.append(public)
+    return keys
+
+
+def issue_batch(
+    session: Session,
+    reg: Registration,
+    holder_jwks: Sequence[Any],
+    *,
+    settings: Settings,
+    keys: KeyStore,
+    now: datetime,
+) -> list[tuple[Credential, str]]:
+    """Sign one credential per holder key for ``reg`` (issue 13: one-time credentials).
+
+    Each credential has its own holder key, its own random status slot (drawn
+    independently, so the slots of one batch say nothing about each other),
+    its own salts (``vc.issue`` draws them per call) and the same day-granular
+    ``iat``/``nbf``/``exp`` as every other credential of the registration's
+    municipality issued that day.  Returns the rows and the compact SD-JWTs
+    (with every disclosure), which go to the wallet and are never stored.
+    """
+    require_active(reg)
+    if not holder_jwks:
+        raise IssuerError(
+            "invalid_holder_key", "no holder key", description_ja="端末の鍵がありません"
+        )
+    publics = holder_keys(holder_jwks)
+    if end_of_day_jst(reg.valid_until) <= now:
+        raise StateConflict(
+            "registration_expired",
+            "the registration's validity has ended",
+            description_ja="登録の有効期間が終了しています",
+        )
+    # The end of a Japanese day, like iat its start: credential_days from
+    # today, never past the registration (docs/scale.md §5 chose the length).
+    last_day = min(reg.valid_until, japan_day(now) + timedelta(days=settings.credential_days))
+    exp = end_of_day_jst(last_day)
+    municipality = reg.municipality
+    key = signing_key(session, municipality, now)
+    private = keys.load(key.key_ref)
+    # The same for every credential of the batch: the chain and type digest
+    # are per key and per deployment, not per credential.
+    x5c = certs.x5c(key, keys)
+    vct = vct_for(settings.base_url)
+    vct_integrity = typemeta.integrity(settings.base_url)
+    iat = coarse_iat(now, key.not_before)
+    nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
+    out = []
+    for public in publics:
+        cred = Credential(
+            registration_id=reg.id,
+            status=0,
+            kid=key.kid,
+            holder_thumbprint=jws.thumbprint(public),
+            issued_at=now,
+            expires_at=exp,
+        )
+        place(session, cred, municipality, settings.status_list_size, now)
+        issued = vc.issue(
+            iss=issuer_url(settings, municipality.lg_code),
+            kid=key.kid,
+            key=private,
+            holder_jwk=public,
+            tier=reg.tier,
+            iat=iat,
+            nbf=nbf if nbf > iat else None,
+            exp=int(exp.timestamp()),
+            status_uri=status_uri(settings, municipality.lg_code, cred.status_list.number),
+            status_idx=cred.status_idx,
+            disclosable=disclosable(reg),
+            vct=vct,
+            vct_integrity=vct_integrity,
+            x5c=x5c,
+        )
+        out.append((cred, issued.compact))
+    return out
+
+
 def issue_credential(
     session: Session,
     reg: Registration,
@@ -79,53 +192,5 @@ def issue_credential(
     keys: KeyStore,
     now: datetime,
 ) -> tuple[Credential, str]:
-    """Sign one credential for ``reg`` and record what managing it needs.
-
-    Returns the row and the compact SD-JWT (with every disclosure), which is
-    handed to the wallet and never stored.
-    """
-    require_active(reg)
-    try:
-        holder_key = jws.key_from_jwk(holder_jwk)
-    except MalformedError as exc:
-        raise IssuerError(
-            "invalid_holder_key", exc.description, description_ja="端末の鍵が不正です"
-        ) from exc
-    exp = end_of_day_jst(reg.valid_until)
-    if exp <= now:
-        raise StateConflict(
-            "registration_expired",
-            "the registration's validity has ended",
-            description_ja="登録の有効期間が終了しています",
-        )
-    municipality = reg.municipality
-    key = signing_key(session, municipality, now)
-    public = jws.public_jwk(holder_key)
-    cred = Credential(
-        registration_id=reg.id,
-        status=0,
-        kid=key.kid,
-        holder_thumbprint=jws.thumbprint(public),
-        issued_at=now,
-        expires_at=exp,
-    )
-    place(session, cred, municipality, settings.status_list_size, now)
-    iat = int(now.timestamp())
-    nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
-    issued = vc.issue(
-        iss=issuer_url(settings, municipality.lg_code),
-        kid=key.kid,
-        key=keys.load(key.key_ref),
-        holder_jwk=public,
-        tier=reg.tier,
-        iat=iat,
-        nbf=nbf if nbf > iat else None,
-        exp=int(exp.timestamp()),
-        status_uri=status_uri(settings, municipality.lg_code, cred.status_list.number),
-        status_idx=cred.status_idx,
-        disclosable=disclosable(reg),
-        vct=vct_for(settings.base_url),
-        vct_integrity=typemeta.integrity(settings.base_url),
-        x5c=certs.x5c(key, keys),
-    )
-    return cred, issued.compact
+    """Sign one credential for ``reg`` (a batch of one)."""
+    return issue_batch(session, reg, [holder_jwk], settings=settings, keys=keys, now=now)[0]

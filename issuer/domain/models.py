@@ -154,7 +154,13 @@ class Credential(Base):
     """One credential on one phone.  The token itself is never stored."""
 
     __tablename__ = "credential"
-    __table_args__ = (UniqueConstraint("status_list_id", "status_idx", name="uq_status_slot"),)
+    __table_args__ = (
+        UniqueConstraint("status_list_id", "status_idx", name="uq_status_slot"),
+        # "Does this list still hold a live credential?" (trust list) and "its set
+        # entries that have not expired" (status token) are index seeks, not scans of
+        # every credential a list ever held (issue 13: short-lived batches).
+        Index("ix_credential_list_expiry", "status_list_id", "expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"), index=True)
@@ -197,6 +203,7 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(128))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     municipality: Mapped[Municipality] = relationship()
@@ -276,10 +283,39 @@ class StaffUser(Base):
     municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(256))
-    # Sign-in rate limit (kept in the database so that it holds across workers).
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     municipality: Mapped[Municipality] = relationship()
+
+
+class SignInFailure(Base):
+    """Wrong passwords counted per *name typed* (existing or not) or per trusted browser,
+    so that an unknown name is answered exactly like a real one (issuer/domain/staff.py).
+
+    Keyed by an HMAC: what people type as a username is sometimes their password.
+    """
+
+    __tablename__ = "sign_in_failure"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConsoleSession(Base):
+    """A console sign-in, kept on the server: the cookie holds only a random id, whose
+    SHA-256 is here; signing out, disabling the account or a new password ends it."""
+
+    __tablename__ = "console_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+
+    staff: Mapped[StaffUser] = relationship()

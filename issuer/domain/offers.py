@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import audit
 from dualres.issuer.domain.errors import IssuerError
-from dualres.issuer.domain.issuance import require_active
+from dualres.issuer.domain.issuance import end_of_day_jst, require_active
 from dualres.issuer.domain.models import (
+    ACTIVE,
     CredentialOffer,
     Municipality,
     OAuthAccessToken,
@@ -135,6 +136,67 @@ def create_offer(
         wallet_uri(settings, lg_code, public_id),
         tx_code,
     )
+
+
+# --- refill (issue 13): a refresh token for the next batch -----------------------------
+#
+# A wallet spends one credential per counter presentation and refills while
+# online.  The refresh token it gets with every access token is a single-use
+# grant for one more batch: technically an offer made for the wallet alone,
+# never published (its id is not handed out, so no one can fetch it by
+# reference), with a 256-bit secret in place of the counter's 6-digit
+# tx_code.  Redeeming it is redeeming that offer: single use, audited,
+# refused once the registration is no longer active; each use hands out the
+# next one (rotation), and purge.py removes them when they expire.
+REFRESH_SEP: Final = "."
+
+
+def refresh_grant(
+    session: Session, reg: Registration, *, settings: Settings, now: datetime
+) -> str | None:
+    """A new refresh token for ``reg``, or None if it may not be refilled."""
+    if reg.state != ACTIVE:
+        return None
+    public_id = secrets.token_urlsafe(24)
+    secret = secrets.token_urlsafe(32)
+    offer = CredentialOffer(
+        public_id=public_id,
+        municipality_id=reg.municipality_id,
+        registration_id=reg.id,
+        code_hash=sha256(pre_authorized_code(settings, public_id)),
+        tx_code_hash=_tx_hash(settings, public_id, secret),
+        failures=0,
+        created_at=now,
+        # Lives as long as the registration: a phone may stay offline for weeks.
+        expires_at=max(end_of_day_jst(reg.valid_until), now + OFFER_LIFETIME),
+    )
+    session.add(offer)
+    session.flush()
+    return f"{pre_authorized_code(settings, public_id)}{REFRESH_SEP}{secret}"
+
+
+def redeem_refresh(
+    session: Session,
+    municipality: Municipality,
+    refresh_token: str,
+    *,
+    settings: Settings,
+    dpop_jkt: str | None,
+    now: datetime,
+) -> tuple[str, OAuthAccessToken]:
+    code, sep, secret = refresh_token.rpartition(REFRESH_SEP)
+    if not sep or not code or not secret or len(refresh_token) > 160:
+        raise oauth_error("invalid_grant", "the refresh token is invalid, used or expired")
+    try:
+        return redeem(
+            session, municipality, code, secret, settings=settings, dpop_jkt=dpop_jkt, now=now
+        )
+    except IssuerError as exc:
+        if exc.error == "invalid_grant":
+            raise oauth_error(
+                "invalid_grant", "the refresh token is invalid, used or expired"
+            ) from None
+        raise
 
 
 def qr_png(text: str) -> bytes:

@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -31,7 +32,7 @@ from dualres.issuer.domain.identity import (
     identity_hash,
     provider_for,
 )
-from dualres.issuer.domain.issuance import issue_credential
+from dualres.issuer.domain.issuance import issue_batch as _sign_batch
 from dualres.issuer.domain.keys import KeyStore
 from dualres.issuer.domain.models import (
     ACTIVE,
@@ -462,20 +463,41 @@ def issue(
     settings: Settings,
     keys: KeyStore,
 ) -> tuple[Credential, str]:
-    """Issue a credential to a holder key, audited.
+    """Issue a credential to a holder key, audited (a batch of one)."""
+    return issue_batch(
+        session, reg, [holder_jwk], actor=actor, now=now, settings=settings, keys=keys
+    )[0]
+
+
+def issue_batch(
+    session: Session,
+    reg: Registration,
+    holder_jwks: Sequence[Any],
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    keys: KeyStore,
+) -> list[tuple[Credential, str]]:
+    """Issue one credential per holder key, audited as one event.
 
     The registration row is locked first, so a concurrent revocation either
-    sees this credential (and revokes it) or makes this issuance refuse.
+    sees every credential of the batch (and revokes them all) or makes this
+    issuance refuse: a batch is never half revoked.
     """
     reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
-    cred, token = issue_credential(session, reg, holder_jwk, settings=settings, keys=keys, now=now)
+    issued = _sign_batch(session, reg, holder_jwks, settings=settings, keys=keys, now=now)
     audit.append(
         session,
         reg.municipality,
         actor=actor,
         action="credential.issue",
         target=reg.public_id,
-        detail={"credential": cred.id, "kid": cred.kid},
+        detail={
+            "credential": issued[0][0].id,
+            "credentials": [c.id for c, _ in issued],
+            "kid": issued[0][0].kid,
+        },
         now=now,
     )
-    return cred, token
+    return issued

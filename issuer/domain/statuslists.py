@@ -10,9 +10,10 @@ one opens.  That holds across any number of worker processes.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,8 +24,19 @@ from dualres.issuer.domain import certs
 from dualres.issuer.domain.keys import KeyStore, signing_key
 from dualres.issuer.domain.models import Credential, Municipality, StatusList
 from dualres.verifier.wire import statuslist
+from dualres.verifier.wire.b64 import b64e
 
 FULL_AFTER_COLLISIONS = 8  # a list ~85% full keeps colliding: open the next
+# An expired credential is refused on its exp before its status is read, so a
+# day after it expired its slot need not be published: lists carry only live
+# credentials and the bundle stays the size of the live population (issue 13).
+# The day covers verifiers' clock skew and the token's own lifetime.
+EXPIRED_GRACE = timedelta(days=1)
+
+
+def live_after(now: datetime) -> datetime:
+    """Credentials expiring before this are left out of lists and the trust list."""
+    return now - EXPIRED_GRACE
 
 
 def status_uri(settings: Settings, lg_code: str, number: int) -> str:
@@ -99,11 +111,23 @@ class TokenCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tokens: dict[int, tuple[int, int, str, str]] = {}  # id -> (version, iat, token, kid)
+        # id -> (version, iat, token, kid, etag)
+        self._tokens: dict[int, tuple[int, int, str, str, str]] = {}
 
     def get(
         self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
     ) -> str:
+        return self.get_with_etag(session, lst, settings, keys, now)[0]
+
+    def get_with_etag(
+        self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
+    ) -> tuple[str, str]:
+        """The token and a strong ETag naming exactly its bytes.
+
+        The tag is a digest of the token, not the list's version: the same
+        version is re-signed when the token ages or the key changes, and a
+        verifier answered ``304`` must be holding a token that is still current.
+        """
         t = int(now.timestamp())
         # A token signed by a key that was removed since (compromised) must not
         # outlive it: verifiers refuse the whole sync over it (unknown kid).
@@ -116,11 +140,12 @@ class TokenCache:
             and cached[3] == kid
             and t - cached[1] < settings.status_list_ttl
         ):
-            return cached[2]
+            return cached[2], cached[4]
         token = build_token(session, lst, settings, keys, now)
+        etag = '"' + b64e(hashlib.sha256(token.encode("ascii")).digest()[:18]) + '"'
         with self._lock:
-            self._tokens[lst.id] = (lst.version, t, token, kid)
-        return token
+            self._tokens[lst.id] = (lst.version, t, token, kid, etag)
+        return token, etag
 
 
 def build_token(
@@ -129,11 +154,12 @@ def build_token(
     bits = statuslist.StatusList.new(lst.size, lst.bits)
     rows = session.execute(
         select(Credential.status_idx, Credential.status).where(
-            Credential.status_list_id == lst.id, Credential.status != statuslist.VALID
+            Credential.status_list_id == lst.id,
+            Credential.status != statuslist.VALID,
+            Credential.expires_at > live_after(now),
         )
     )
-    for idx, st in rows:
-        bits.set(idx, st)
+    bits.set_many((idx, st) for idx, st in rows)
     municipality = lst.municipality
     key = signing_key(session, municipality, now)
     t = int(now.timestamp())

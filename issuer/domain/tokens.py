@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import select
@@ -21,6 +21,8 @@ from dualres.issuer.domain.models import ApiToken, Municipality
 
 PREFIX: Final = "drs_"
 ROLES: Final = ("clerk", "supervisor")
+DEFAULT_DAYS: Final = 90
+MAX_DAYS: Final = 366  # a token for longer than a year is one nobody remembers to rotate
 _FORMAT: Final = re.compile(r"^drs_[A-Za-z0-9_-]{43}$")
 _BEARER: Final = re.compile(r"^Bearer +(\S+) *$", re.IGNORECASE)
 
@@ -28,7 +30,9 @@ _BEARER: Final = re.compile(r"^Bearer +(\S+) *$", re.IGNORECASE)
 class InvalidToken(IssuerError):
     status = 401
 
-    def __init__(self, description: str = "missing, unknown or revoked bearer token") -> None:
+    def __init__(
+        self, description: str = "missing, unknown, expired or revoked bearer token"
+    ) -> None:
         super().__init__(
             "invalid_token",
             description,
@@ -73,10 +77,11 @@ def create_token(
     role: str,
     label: str,
     now: datetime,
+    *,
+    days: int = DEFAULT_DAYS,
 ) -> str:
-    """Create a token and return it in clear, the only time it exists so.
-
-    ``municipality`` is the row or its lg_code.
+    """Create a token valid for ``days`` and return it in clear, the only time it
+    exists so.  ``municipality`` is the row or its lg_code.
     """
     if isinstance(municipality, str):
         m = session.execute(
@@ -93,6 +98,13 @@ def create_token(
             field="label",
             description_ja="ラベルは1〜128文字です",
         )
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise IssuerError(
+            "invalid_request",
+            f"a token lives 1 to {MAX_DAYS} days",
+            field="days",
+            description_ja=f"有効期間は1〜{MAX_DAYS}日です",
+        )
     token = PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
@@ -101,6 +113,7 @@ def create_token(
             label=label.strip(),
             token_hash=token_hash(token),
             created_at=now,
+            expires_at=now + timedelta(days=days),
         )
     )
     session.flush()
@@ -117,7 +130,21 @@ def revoke_token(session: Session, token_id: int, now: datetime) -> bool:
     return True
 
 
-def authenticate(session: Session, header_value: str | None) -> ApiToken:
+def token_state(row: ApiToken, now: datetime) -> str:
+    """``live``, ``expired`` or ``revoked`` (revoked wins: it is the deliberate act)."""
+    if row.revoked_at is not None:
+        return "revoked"
+    return "expired" if row.expires_at <= now else "live"
+
+
+def list_tokens(session: Session, municipality: Municipality | None = None) -> list[ApiToken]:
+    q = select(ApiToken).order_by(ApiToken.id)
+    if municipality is not None:
+        q = q.where(ApiToken.municipality_id == municipality.id)
+    return list(session.execute(q).scalars())
+
+
+def authenticate(session: Session, header_value: str | None, now: datetime) -> ApiToken:
     """The live token an ``Authorization: Bearer`` header carries, or InvalidToken.
 
     Looking up by hash of a 256-bit secret leaks nothing through timing: the
@@ -130,6 +157,8 @@ def authenticate(session: Session, header_value: str | None) -> ApiToken:
         select(ApiToken).where(ApiToken.token_hash == token_hash(m.group(1)))
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
+        raise InvalidToken()
+    if row.expires_at <= now:
         raise InvalidToken()
     return row
 

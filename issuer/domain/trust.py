@@ -12,14 +12,14 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import certs, typemeta
 from dualres.issuer.domain.keys import KeyStore, trusted_keys
-from dualres.issuer.domain.models import Municipality, SigningKey, StatusList
-from dualres.issuer.domain.statuslists import status_uri
+from dualres.issuer.domain.models import Credential, Municipality, SigningKey, StatusList
+from dualres.issuer.domain.statuslists import live_after, status_uri
 from dualres.verifier.wire import trustlist
 from dualres.verifier.wire.credential import vct_for
 
@@ -50,9 +50,16 @@ def issuer_entry(
         if chain:
             entry["x5c"] = chain  # the trust anchor left out: verifiers pin it
         keys.append(entry)
+    # A full list whose credentials have all expired is retired: verifiers
+    # refuse those credentials on exp alone, and every list kept costs each
+    # verifier a token at every sync (batches of short-lived credentials fill a
+    # list every few weeks).
+    live = exists().where(
+        Credential.status_list_id == StatusList.id, Credential.expires_at > live_after(now)
+    )
     lists = session.execute(
         select(StatusList.number)
-        .where(StatusList.municipality_id == m.id)
+        .where(StatusList.municipality_id == m.id, (StatusList.full.is_(False)) | live)
         .order_by(StatusList.number)
     ).scalars()
     out: dict[str, Any] = {

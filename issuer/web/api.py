@@ -9,14 +9,13 @@ teardown rolls back whatever was not committed).
 
 from __future__ import annotations
 
-import base64
 import json
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Final
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from dualres.issuer.domain import audit, offers, parse, registrations, rules
@@ -61,7 +60,7 @@ _PUBLIC: Final = frozenset({"api.openapi"})
 def _authenticate() -> None:
     if request.endpoint in _PUBLIC:
         return
-    token = authenticate(session(), request.headers.get("Authorization"))
+    token = authenticate(session(), request.headers.get("Authorization"), now())
     g.api_token = token
     g.municipality = token.municipality
 
@@ -380,7 +379,11 @@ def create_offer(public_id: str) -> tuple[Response, int]:
             "wallet_uri": made.wallet_uri,
             "tx_code": made.tx_code,
             "expires_at": _utc(made.offer.expires_at),
-            "qr_png": base64.b64encode(offers.qr_png(made.offer_uri)).decode("ascii"),
+            # A link, not the image: rendering the PNG in pure Python was a third
+            # of an issuance's server CPU, spent even when nobody showed it.
+            "qr_url": url_for(
+                "oid4vci.offer_qr", public_id=reg.public_id, offer_id=made.offer.public_id
+            ),
         }
     ), 201
 

@@ -130,6 +130,8 @@ def issuer_metadata_document(m: Municipality) -> dict[str, Any]:
         "credential_issuer": base,
         "credential_endpoint": f"{base}/credential",
         "nonce_endpoint": f"{base}/nonce",
+        # One proof per holder key, one one-time credential per proof (issue 13).
+        "batch_credential_issuance": {"batch_size": services().settings.batch_size},
         "display": [
             {"name": m.name, "locale": "ja-JP"},
             {"name": m.name_en or m.name, "locale": "en-US"},
@@ -183,7 +185,7 @@ def as_metadata(lg_code: str) -> Response:
         {
             "issuer": base,
             "token_endpoint": f"{base}/token",
-            "grant_types_supported": [PRE_AUTH_GRANT],
+            "grant_types_supported": [PRE_AUTH_GRANT, "refresh_token"],
             "pre-authorized_grant_anonymous_access_supported": True,
             # No client authenticates: the pre-authorized code and tx_code are
             # the credentials (RFC 8414's default would claim client_secret_basic).
@@ -375,29 +377,47 @@ def token(lg_code: str) -> tuple[Response, int]:
     form = request.form
     # Unknown parameters (resource, client_id...) are ignored, as RFC 6749
     # §3.2 asks; repeated ones are an error (§3.1).
-    for name in ("grant_type", "pre-authorized_code", "tx_code", "authorization_details"):
+    for name in (
+        "grant_type",
+        "pre-authorized_code",
+        "tx_code",
+        "refresh_token",
+        "authorization_details",
+    ):
         if len(form.getlist(name)) > 1:
             raise oauth_error("invalid_request", f"{name} is repeated")
     grant = form.get("grant_type")
     if not grant:
         raise oauth_error("invalid_request", "grant_type is required")
-    if grant != PRE_AUTH_GRANT:
-        raise oauth_error("unsupported_grant_type", "only the pre-authorized code grant is offered")
-    code = form.get("pre-authorized_code")
-    if not code:
-        raise oauth_error("invalid_request", "pre-authorized_code is required")
+    if grant not in (PRE_AUTH_GRANT, "refresh_token"):
+        raise oauth_error(
+            "unsupported_grant_type", "only the pre-authorized code and refresh_token grants"
+        )
+    secret = form.get("pre-authorized_code" if grant == PRE_AUTH_GRANT else "refresh_token")
+    if not secret:
+        raise oauth_error("invalid_request", "pre-authorized_code or refresh_token is required")
     details = _authorization_details(form.get("authorization_details"))
     jkt = _dpop(m)
-    svc = services()
-    tok, _ = offers.redeem(
-        session(), m, code, form.get("tx_code"), settings=svc.settings, dpop_jkt=jkt, now=now()
-    )
-    session().commit()
+    svc, s = services(), session()
+    if grant == PRE_AUTH_GRANT:
+        tok, row = offers.redeem(
+            s, m, secret, form.get("tx_code"), settings=svc.settings, dpop_jkt=jkt, now=now()
+        )
+    else:
+        tok, row = offers.redeem_refresh(
+            s, m, secret, settings=svc.settings, dpop_jkt=jkt, now=now()
+        )
+    # The next refill, rotated on every use (issue 13: the wallet refills its
+    # batch of one-time credentials while online).
+    refresh = offers.refresh_grant(s, row.registration, settings=svc.settings, now=now())
+    s.commit()
     answer: dict[str, Any] = {
         "access_token": tok,
         "token_type": "DPoP" if jkt else "Bearer",
         "expires_in": int(offers.TOKEN_LIFETIME.total_seconds()),
     }
+    if refresh is not None:
+        answer["refresh_token"] = refresh
     if details is not None:
         answer["authorization_details"] = details
     resp, status = _no_store(answer)
@@ -501,7 +521,7 @@ def unauthorized_error(error: str, description: str, *, scheme: str | None = Non
     return exc
 
 
-def _proof_jwt(body: dict[str, Any]) -> str:
+def _proof_jwts(body: dict[str, Any], batch_size: int) -> list[str]:
     # §8.3.1.2: a missing or malformed proof is invalid_proof.
     bad = "invalid_proof"
     proofs, proof = body.get("proofs"), body.get("proof")
@@ -511,31 +531,51 @@ def _proof_jwt(body: dict[str, Any]) -> str:
         if not isinstance(proofs, dict) or set(proofs) != {"jwt"}:
             raise oauth_error(bad, 'proofs must be {"jwt": [...]}')
         jwts = proofs["jwt"]
-        # No batch issuance is advertised: exactly one proof, one credential.
-        if not isinstance(jwts, list) or len(jwts) != 1 or not isinstance(jwts[0], str):
-            raise oauth_error(bad, "proofs.jwt must hold exactly one JWT")
-        return jwts[0]
+        if not isinstance(jwts, list) or not jwts or not all(isinstance(j, str) for j in jwts):
+            raise oauth_error(bad, "proofs.jwt must be a non-empty array of JWTs")
+        if len(jwts) > batch_size:
+            # Well-formed proofs, more than the metadata allows: the request, not
+            # a proof, is what is wrong.
+            raise oauth_error(
+                "invalid_credential_request", f"at most {batch_size} proofs (batch_size)"
+            )
+        return jwts
     if isinstance(proof, dict) and proof.get("proof_type") == "jwt":
         jwt = proof.get("jwt")
         if isinstance(jwt, str):
-            return jwt
+            return [jwt]
     raise oauth_error(bad, "a jwt proof of the holder key is required")
 
 
-def _holder_key(m: Municipality, jwt: str) -> dict[str, Any]:
-    parsed, jwk = _signed_by_header_key(jwt, PROOF_TYP, "invalid_proof")
-    p = parsed.payload
-    if p.get("aud") != issuer_url(services().settings, m.lg_code):
-        raise oauth_error("invalid_proof", "aud must be the credential issuer identifier")
-    _fresh_iat(p, "invalid_proof")
-    value = p.get("nonce")
-    # §8.3.1.2: a proof without a c_nonce is an invalid proof; a c_nonce we do
-    # not know (used, expired) is invalid_nonce, which tells the wallet to fetch one.
-    if not isinstance(value, str) or not value:
-        raise oauth_error("invalid_proof", "the proof carries no nonce")
-    if not offers.consume_nonce(session(), m, value, now()):
+def _holder_keys(m: Municipality, jwts: list[str]) -> list[dict[str, Any]]:
+    """The keys the proofs prove, each for this issuer, fresh, with one c_nonce.
+
+    A wallet fetches one c_nonce and puts it in every proof of its batch
+    (OpenID4VCI 1.0 §8.2): the nonce is spent once, for the whole request.
+    """
+    keys: list[dict[str, Any]] = []
+    nonces: set[str] = set()
+    for jwt in jwts:
+        parsed, jwk = _signed_by_header_key(jwt, PROOF_TYP, "invalid_proof")
+        p = parsed.payload
+        if p.get("aud") != issuer_url(services().settings, m.lg_code):
+            raise oauth_error("invalid_proof", "aud must be the credential issuer identifier")
+        _fresh_iat(p, "invalid_proof")
+        value = p.get("nonce")
+        # §8.3.1.2: a proof without a c_nonce is an invalid proof; a c_nonce we
+        # do not know (used, expired) is invalid_nonce, which tells the wallet
+        # to fetch one.
+        if not isinstance(value, str) or not value:
+            raise oauth_error("invalid_proof", "the proof carries no nonce")
+        nonces.add(value)
+        keys.append(jwk)
+    if len({jws.thumbprint(k) for k in keys}) != len(keys):
+        raise oauth_error("invalid_proof", "each proof must be for its own holder key")
+    if len(nonces) != 1:
+        raise oauth_error("invalid_nonce", "every proof of a batch must carry the same c_nonce")
+    if not offers.consume_nonce(session(), m, nonces.pop(), now()):
         raise oauth_error("invalid_nonce", "the proof's nonce is unknown, used or expired")
-    return jwk
+    return keys
 
 
 @bp.post("/lg/<lg_code>/credential")
@@ -562,9 +602,9 @@ def credential(lg_code: str) -> tuple[Response, int]:
             raise oauth_error("unknown_credential_identifier", "unknown credential identifier")
     elif config != CONFIGURATION_ID:
         raise oauth_error("unknown_credential_configuration", "unknown credential configuration")
-    jwk = _holder_key(m, _proof_jwt(body))
     s, svc = session(), services()
-    # One token, one credential: the offer is spent with it.  Conditional, so
+    jwks = _holder_keys(m, _proof_jwts(body, svc.settings.batch_size))
+    # One token, one request (one batch): the offer is spent with it.  Conditional, so
     # of two concurrent requests with the same token only one issues.
     spent = s.execute(
         update(OAuthAccessToken)
@@ -574,10 +614,10 @@ def credential(lg_code: str) -> tuple[Response, int]:
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise unauthorized_error("invalid_token", "the access token was already used")
     try:
-        _, compact = registrations.issue(
+        issued = registrations.issue_batch(
             s,
             tok.registration,
-            jwk,
+            jwks,
             actor=f"oid4vci:offer:{tok.offer_id}",
             now=now(),
             settings=svc.settings,
@@ -586,7 +626,7 @@ def credential(lg_code: str) -> tuple[Response, int]:
     except StateConflict as exc:  # revoked, suspended or expired since the offer
         raise oauth_error("credential_request_denied", exc.description, 400) from None
     s.commit()
-    resp, status = _no_store({"credentials": [{"credential": compact}]})
+    resp, status = _no_store({"credentials": [{"credential": compact} for _, compact in issued]})
     return _with_dpop_nonce(m, resp), status
 
 
@@ -597,7 +637,7 @@ def credential(lg_code: str) -> tuple[Response, int]:
 def offer_qr(public_id: str, offer_id: str) -> Response:
     # Served here rather than on the api blueprint so that its OpenAPI
     # document keeps to JSON; the same token check guards it.
-    token = authenticate(session(), request.headers.get("Authorization"))
+    token = authenticate(session(), request.headers.get("Authorization"), now())
     reg = registrations.get_registration(session(), token.municipality, public_id)
     offer = offers.live_offer(session(), token.municipality, offer_id, now())
     if offer is None or offer.registration_id != reg.id:

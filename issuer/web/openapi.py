@@ -370,7 +370,7 @@ def _schemas() -> dict[str, Any]:
         "AuditList": _page_of("AuditEntry"),
         "CredentialOffer": {
             "type": "object",
-            "required": ["offer_id", "offer_uri", "wallet_uri", "tx_code", "expires_at", "qr_png"],
+            "required": ["offer_id", "offer_uri", "wallet_uri", "tx_code", "expires_at", "qr_url"],
             "properties": {
                 "offer_id": {"type": "string"},
                 "offer_uri": {"type": "string", "pattern": "^openid-credential-offer://"},
@@ -385,7 +385,13 @@ def _schemas() -> dict[str, Any]:
                 },
                 "tx_code": {"type": "string", "pattern": "^[0-9]{6}$"},
                 "expires_at": {"type": "string", "format": "date-time"},
-                "qr_png": {"type": "string", "contentEncoding": "base64"},
+                "qr_url": {
+                    "type": "string",
+                    "pattern": "^/api/v1/registrations/[^/]+/offers/[^/]+/qr[.]png$",
+                    "description": "Path of offer_uri's QR as image/png (same "
+                    "Authorization), rendered when fetched: fetch it only to show it, "
+                    "or make your own QR of offer_uri.",
+                },
             },
         },
         "ChainCheck": {
@@ -408,7 +414,7 @@ def _responses() -> dict[str, Any]:
     return {
         "BadRequest": err("invalid_request: malformed JSON, a missing member or a wrong type."),
         "Unauthorized": {
-            **err("invalid_token: missing, unknown or revoked bearer token."),
+            **err("invalid_token: missing, unknown, expired or revoked bearer token."),
             "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         },
         "Forbidden": err("insufficient_scope: the token's role may not do this."),
@@ -488,7 +494,7 @@ def _paths() -> dict[str, Any]:
         "/registrations/{id}/offers": {
             "post": {
                 "summary": "Make an OpenID4VCI pre-authorized credential offer (10 minutes)",
-                "description": "The wallet app scans qr_png (the offer_uri); a phone "
+                "description": "The wallet app scans the QR of offer_uri (qr_url); a phone "
                 "without one opens wallet_uri (the browser wallet, same offer) instead. The "
                 "holder types tx_code, told at the counter. See docs/oid4vci.md.",
                 "parameters": [_PATH_ID],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from dualres.issuer.domain import typemeta
@@ -56,7 +56,9 @@ def trust_list() -> Response:
     )
 
 
-@bp.get("/lg/<lg_code>/status/<int:number>")
+# Bounded like the column it is looked up in: a longer number is no list of ours (404),
+# not an integer overflow in the database driver (500).
+@bp.get("/lg/<lg_code>/status/<int(max=2147483647):number>")
 def status_list(lg_code: str, number: int) -> Response:
     svc = services()
     m = issuer_municipality(lg_code)
@@ -71,14 +73,20 @@ def status_list(lg_code: str, number: int) -> Response:
     )
     if lst is None:
         raise NotFound("status list")
-    token = svc.status_tokens.get(session(), lst, svc.settings, svc.keys, now())
+    token, etag = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, now())
     # no-cache: a cache may keep it but must revalidate, so a revocation shows
-    # in the very next fetch.
-    return Response(
-        token,
-        mimetype="application/statuslist+jwt",
-        headers={"Cache-Control": "no-cache", "ETag": f'"{lst.id}-{lst.version}"'},
-    )
+    # in the very next fetch; revalidating costs a verifier 304 and no body.
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+        return Response(status=304, headers=headers)
+    return Response(token, mimetype="application/statuslist+jwt", headers=headers)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly."""
+    if header.strip() == "*":
+        return True
+    return any(t.strip().removeprefix("W/") == etag for t in header.split(",")) if header else False
 
 
 @bp.get("/.well-known/jwt-vc-issuer/lg/<lg_code>")

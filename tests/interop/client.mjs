@@ -2,10 +2,12 @@
 // client (@openid4vc/openid4vci, @openid4vc/oauth2), run by
 // tests/test_interop_oid4vci.py against a real `dualres-issuer serve --demo`.
 //
-//   node client.mjs OFFER_URI TX_CODE [--dpop]
+//   node client.mjs OFFER_URI TX_CODE [--dpop] [--batch N]
 //
 // Prints {"credential": "<compact SD-JWT>", "holder_private_jwk": {...},
-// "token_type": "..."} on stdout.  Only the library speaks to the issuer; this
+// "credentials": [...], "holder_private_jwks": [...], "token_type": "..."} on
+// stdout.  --batch N asks for N credentials in one request (OpenID4VCI 1.0
+// batch issuance, issue 13): N holder keys, one proof each, one c_nonce.  Only the library speaks to the issuer; this
 // file supplies the crypto callbacks it asks for (WebCrypto, ES256).
 import { webcrypto } from 'node:crypto'
 import { clientAuthenticationAnonymous, HashAlgorithm } from '@openid4vc/oauth2'
@@ -13,10 +15,12 @@ import { Openid4vciClient, setGlobalConfig } from '@openid4vc/openid4vci'
 
 const [offerUri, txCode, ...flags] = process.argv.slice(2)
 if (!offerUri || !txCode) {
-  console.error('usage: node client.mjs OFFER_URI TX_CODE [--dpop]')
+  console.error('usage: node client.mjs OFFER_URI TX_CODE [--dpop] [--batch N]')
   process.exit(2)
 }
 const useDpop = flags.includes('--dpop')
+const batchAt = flags.indexOf('--batch')
+const batchSize = batchAt >= 0 ? Number(flags[batchAt + 1]) : 1
 
 // The demo issuer is plain http on 127.0.0.1.
 setGlobalConfig({ allowInsecureUrls: true })
@@ -34,10 +38,12 @@ async function newKey() {
   return { privateKey: pair.privateKey, privateJwk: priv, publicJwk: publicOf(priv) }
 }
 
-const holder = await newKey()
+const holders = []
+for (let i = 0; i < batchSize; i++) holders.push(await newKey())
+const holder = holders[0]
 const dpopKey = useDpop ? await newKey() : null
 const byThumb = new Map() // public x -> CryptoKey
-byThumb.set(holder.publicJwk.x, holder.privateKey)
+for (const h of holders) byThumb.set(h.publicJwk.x, h.privateKey)
 if (dpopKey) byThumb.set(dpopKey.publicJwk.x, dpopKey.privateKey)
 
 const hashNames = {
@@ -81,29 +87,36 @@ const { accessTokenResponse, dpop } = await client.retrievePreAuthorizedCodeAcce
 })
 
 const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata })
-const { jwt: proofJwt } = await client.createCredentialRequestJwtProof({
-  issuerMetadata,
-  credentialConfigurationId,
-  nonce,
-  signer: { method: 'jwk', alg: 'ES256', publicJwk: holder.publicJwk },
-})
+const proofJwts = []
+for (const h of holders) {
+  const { jwt } = await client.createCredentialRequestJwtProof({
+    issuerMetadata,
+    credentialConfigurationId,
+    nonce,
+    signer: { method: 'jwk', alg: 'ES256', publicJwk: h.publicJwk },
+  })
+  proofJwts.push(jwt)
+}
 
 const result = await client.retrieveCredentials({
   issuerMetadata,
   credentialConfigurationId,
   accessToken: accessTokenResponse.access_token,
-  proofs: { jwt: [proofJwt] },
+  proofs: { jwt: proofJwts },
   dpop,
 })
-const credential = result.credentialResponse.credentials?.[0]?.credential
-if (typeof credential !== 'string') {
-  throw new Error(`no credential in the response: ${JSON.stringify(result.credentialResponse)}`)
+const credentials = (result.credentialResponse.credentials ?? []).map((c) => c?.credential)
+const credential = credentials[0]
+if (credentials.length !== holders.length || !credentials.every((c) => typeof c === 'string')) {
+  throw new Error(`not one credential per proof: ${JSON.stringify(result.credentialResponse)}`)
 }
 
 process.stdout.write(
   `${JSON.stringify({
     credential,
     holder_private_jwk: holder.privateJwk,
+    credentials,
+    holder_private_jwks: holders.map((h) => h.privateJwk),
     token_type: accessTokenResponse.token_type,
   })}\n`,
 )

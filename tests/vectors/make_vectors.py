@@ -48,6 +48,7 @@ from tests.support import (
     exp_pushed_on,
     misissued_status_lists,
     signature_altered,
+    windowed_keys,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +91,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
             "VCT": credential.VCT,
             "VCT_PATH": credential.VCT_PATH,
             "COUNTER_AUDIENCE": credential.COUNTER_AUDIENCE,
+            "OFFICE_AUDIENCE": credential.OFFICE_AUDIENCE,
             "TIERS": list(credential.TIERS),
             "DISCLOSABLE": list(credential.DISCLOSABLE),
             "RESERVED": sorted(credential.RESERVED),
@@ -138,6 +140,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
         "verifier/sync.py": {"MAX_FETCH_BYTES": sync.MAX_FETCH_BYTES},
         "wallet/holder.py": {
             "PROFILE_DISCLOSURES": {k: list(v) for k, v in holder.PROFILE_DISCLOSURES.items()},
+            "PROFILE_AUDIENCES": dict(holder.PROFILE_AUDIENCES),
         },
         "schemas/activities.json": {"ACTIVITIES": schemas.load_json("activities.json")},
         "verifier/wareki.py": {
@@ -584,7 +587,16 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
     mine = good["status_lists"][kz.status_uri]
     stranger = dict(good["status_lists"])
     stranger["https://elsewhere.example/status/1"] = good["status_lists"][kz.status_uri]
+    windowed, by_window = windowed_keys(w)
     cases: list[tuple[str, Any]] = [
+        (
+            "status-list-signed-after-its-key-retired",
+            edited(trust_list=windowed, status=by_window["retired-after"]),
+        ),
+        (
+            "status-list-signed-by-the-next-key-before-its-start",
+            edited(trust_list=windowed, status=by_window["next-early"]),
+        ),
         (
             "trust-list-of-another-anchor",
             edited(trust_list=w.trust_list(anchor=jws.generate_key())),

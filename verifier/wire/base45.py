@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import sys
+from array import array
+
 from dualres.verifier.wire.errors import MalformedError
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _DIGITS = bytes(ALPHABET.index(chr(i)) if chr(i) in ALPHABET else 0xFF for i in range(256))
+# n % 2025 -> its two low digits: a triple is then one lookup and one index.
+_LOW_PAIRS = [ALPHABET[r % 45] + ALPHABET[r // 45] for r in range(2025)]
 
 
 def encode(data: bytes) -> str:
-    out = []
-    alpha = ALPHABET
-    for i in range(0, len(data) - 1, 2):
-        n = (data[i] << 8) | data[i + 1]
-        n, c = divmod(n, 45)
-        e, d = divmod(n, 45)
-        out.append(alpha[c] + alpha[d] + alpha[e])
+    # The 16-bit words come out of array in C, not two indexings and a shift
+    # per pair in Python: a wallet makes a new QR text every few seconds.
+    even = len(data) - len(data) % 2
+    words = array("H", bytes(data[:even]))
+    if sys.byteorder == "little":
+        words.byteswap()
+    low, alpha = _LOW_PAIRS, ALPHABET
+    out = [low[n % 2025] + alpha[n // 2025] for n in words]
     if len(data) % 2:
         d, c = divmod(data[-1], 45)
         out.append(alpha[c] + alpha[d])

@@ -1,4 +1,4 @@
-"""The dual-residence credential: its type, claim layout and counter audience.
+"""The dual-residence credential: its type, claim layout and audiences.
 
 Always visible: ``iss`` (the municipality, DESIGN §4), ``iat``, ``exp``,
 ``nbf`` when set, ``vct``, ``tier``, ``status`` and ``cnf``.  Everything about
@@ -22,7 +22,11 @@ VCT = LEGACY_VCT  # the name older callers import; new credentials use vct_for()
 # The type now: an https URL under the deployment, where its SD-JWT VC type
 # metadata is served (draft-ietf-oauth-sd-jwt-vc §6.3.1: retrieved from the URL itself).
 VCT_PATH = "/vct/dual-residence/1"
+# KB-JWT audiences, one per disclosure class (schemas/profiles carry them): a
+# QR made for an office (name, birth date) is refused at a counter and the
+# other way round, so a presentation cannot be shown where it was not meant.
 COUNTER_AUDIENCE = "urn:dualres:counter"
+OFFICE_AUDIENCE = "urn:dualres:office"
 TIERS: tuple[str, ...] = ("basic", "premium")
 
 # Disclosure groups, each a top-level claim (see schemas/ for their fields).

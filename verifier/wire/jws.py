@@ -8,11 +8,12 @@ and the key always supplied by the caller.  A token's own ``jwk``, ``jku``,
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -68,17 +69,29 @@ class CompactJWS:
             raise WrongTypeError(f"typ must be {typ!r}")
 
 
-def parse(compact: str) -> CompactJWS:
+def parse(compact: str, known: Mapping[str, bytes] | None = None) -> CompactJWS:
+    """Split and parse; ``known`` maps base64url segments to their bytes, already decoded
+    (``transport.decode_parts``), so they are not decoded again."""
     parts = compact.split(".")
     if len(parts) != 3:
         raise MalformedError("a compact JWS has three parts")
     h64, p64, s64 = parts
-    header = _json.loads_object(b64d(h64))
+    if known is None:
+        known = _NOTHING
+    raw = known.get(h64)
+    header = _json.loads_object(b64d(h64) if raw is None else raw)
     if "crit" in header:
         # We understand no extension; RFC 7515 §4.1.11 says reject.
         raise MalformedError("unsupported critical header")
-    payload = _json.loads_object(b64d(p64))
-    return CompactJWS(header, payload, f"{h64}.{p64}".encode("ascii"), b64d(s64))
+    raw = known.get(p64)
+    payload = _json.loads_object(b64d(p64) if raw is None else raw)
+    raw = known.get(s64)
+    return CompactJWS(
+        header, payload, f"{h64}.{p64}".encode("ascii"), b64d(s64) if raw is None else raw
+    )
+
+
+_NOTHING: Mapping[str, bytes] = {}
 
 
 def sign(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
@@ -96,10 +109,13 @@ def public_jwk(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> d
         key = key.public_key()
     if key.curve.name != _P256.name:
         raise TypeError("only P-256 keys")
-    point = key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return {"kty": "EC", "crv": "P-256", "x": b64e(point[1:33]), "y": b64e(point[33:65])}
+    numbers = key.public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": b64e(numbers.x.to_bytes(32, "big")),
+        "y": b64e(numbers.y.to_bytes(32, "big")),
+    }
 
 
 def key_from_jwk(jwk: Any) -> ec.EllipticCurvePublicKey:
@@ -130,7 +146,17 @@ def generate_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(_P256)
 
 
+# SubjectPublicKeyInfo of a P-256 key, up to its uncompressed point (RFC 5480).
+# The verifier reads and writes only these; matching them by hand keeps
+# cryptography's serialization package (with its SSH and cipher modules, a
+# twentieth of a one-scan process's start-up) out of the verifier.
+_P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+_PEM_PUBLIC = ("-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----")
+
+
 def load_private_pem(data: bytes, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    from cryptography.hazmat.primitives import serialization
+
     key = serialization.load_pem_private_key(data, password=password)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != _P256.name:
         raise TypeError("expected a P-256 private key")
@@ -138,13 +164,48 @@ def load_private_pem(data: bytes, password: bytes | None = None) -> ec.EllipticC
 
 
 def load_public_pem(data: bytes) -> ec.EllipticCurvePublicKey:
+    der = _p256_spki_der(data)
+    if der is not None:
+        try:
+            return ec.EllipticCurvePublicKey.from_encoded_point(
+                _P256, der[len(_P256_SPKI_PREFIX) :]
+            )
+        except ValueError as exc:
+            raise TypeError("expected a P-256 public key") from exc
+    # Anything else (another curve, a compressed point, explicit parameters):
+    # cryptography's parser decides, and the checks below refuse non-P-256.
+    from cryptography.hazmat.primitives import serialization
+
     key = serialization.load_pem_public_key(data)
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != _P256.name:
         raise TypeError("expected a P-256 public key")
     return key
 
 
+def _p256_spki_der(data: bytes) -> bytes | None:
+    """The DER of a PEM public key when it is exactly P-256 with an uncompressed point."""
+    import base64
+    import binascii
+
+    try:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return None
+    begin, end = _PEM_PUBLIC
+    if not text.startswith(begin) or not text.endswith(end):
+        return None
+    try:
+        der = base64.b64decode("".join(text[len(begin) : -len(end)].split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(der) != len(_P256_SPKI_PREFIX) + 65 or not der.startswith(_P256_SPKI_PREFIX):
+        return None
+    return der
+
+
 def private_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     enc: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password)
         if password
@@ -156,6 +217,16 @@ def private_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) 
 def public_pem(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> bytes:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         key = key.public_key()
+    if key.curve.name == _P256.name:
+        import base64
+
+        n = key.public_numbers()
+        der = _P256_SPKI_PREFIX + b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
+        body = base64.encodebytes(der).decode("ascii").replace("\n", "")
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        return ("\n".join([_PEM_PUBLIC[0], *lines, _PEM_PUBLIC[1]]) + "\n").encode("ascii")
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

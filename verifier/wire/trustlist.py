@@ -33,6 +33,13 @@ class IssuerKey:
     cert_not_before: int | None = None
     cert_not_after: int | None = None
 
+    def valid_at(self, t: int) -> bool:
+        """Whether the key may sign something dated ``t`` (credential or status list
+        ``iat``): a retired key, or the announced next one before its start, may not."""
+        return (self.not_before is None or t >= self.not_before) and (
+            self.not_after is None or t <= self.not_after
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TrustedIssuer:
@@ -97,6 +104,11 @@ def _issuer(entry: Any, anchor: ec.EllipticCurvePublicKey) -> TrustedIssuer:
         if kid in keys:
             raise MalformedError(f"duplicate kid {kid!r}")
         jwk = k.get("jwk")
+        not_before, not_after = _opt_int(k, "not_before"), _opt_int(k, "not_after")
+        if not_before is not None and not_after is not None and not_after < not_before:
+            # A window that is empty would silently refuse everything the key
+            # signed: the list is wrong, and saying so beats a later mystery.
+            raise MalformedError(f"key {kid!r} ends before it starts")
         x5c = k.get("x5c", [])
         if not isinstance(x5c, list) or not all(isinstance(c, str) and c for c in x5c):
             raise MalformedError("x5c must be an array of base64 certificates")
@@ -106,8 +118,8 @@ def _issuer(entry: Any, anchor: ec.EllipticCurvePublicKey) -> TrustedIssuer:
             kid,
             dict(jwk) if isinstance(jwk, dict) else {},
             public,
-            _opt_int(k, "not_before"),
-            _opt_int(k, "not_after"),
+            not_before,
+            not_after,
             tuple(x5c),
             *window,
         )

@@ -18,6 +18,7 @@ const freeze = (v) => {
 export const VCT = "urn:dualres:dual-residence:1";
 export const VCT_PATH = "/vct/dual-residence/1";
 export const COUNTER_AUDIENCE = "urn:dualres:counter";
+export const OFFICE_AUDIENCE = "urn:dualres:office";
 export const TIERS = freeze(["basic", "premium"]);
 export const DISCLOSABLE = freeze(["person", "primary_residence", "second_home", "activities", "registered_since", "sub"]);
 export const RESERVED = freeze(["cnf", "exp", "iat", "iss", "nbf", "status", "tier", "vct", "vct#integrity"]);
@@ -71,6 +72,7 @@ export const MAX_FETCH_BYTES = 33554432;
 
 // wallet/holder.py
 export const PROFILE_DISCLOSURES = freeze({"counter": [], "office": ["person", "primary_residence"], "shelter": ["person", "primary_residence"]});
+export const PROFILE_AUDIENCES = freeze({"counter": "urn:dualres:counter", "office": "urn:dualres:office", "shelter": "urn:dualres:office"});
 
 // schemas/activities.json
 export const ACTIVITIES = freeze([{"code": "telework", "ja": "テレワーク", "en": "Telework"}, {"code": "side_job", "ja": "副業", "en": "Side job"}, {"code": "volunteer", "ja": "ボランティア", "en": "Volunteering"}, {"code": "farming", "ja": "農業", "en": "Farming"}, {"code": "childcare", "ja": "子育て", "en": "Childcare"}, {"code": "caregiving", "ja": "介護", "en": "Caregiving"}, {"code": "study", "ja": "学習・研究", "en": "Study"}, {"code": "community", "ja": "地域活動", "en": "Community activities"}, {"code": "other", "ja": "その他", "en": "Other"}]);

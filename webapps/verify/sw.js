@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v5'; // DR2 transport, https vct, x5c restore (issue 15)
+const VERSION = 'v6'; // above both v5s: issue 15 (DR2, https vct, x5c) met issue 13/16
 const PRECACHE = [
   './',
   'index.html',

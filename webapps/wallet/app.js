@@ -2,9 +2,9 @@
 // non-extractable key) in IndexedDB, and present it as a QR code offline.
 import { encode as transportEncode } from '../lib/transport.js';
 import { applyStatic, getLang, setLang, t } from './i18n.js';
-import { acceptOffer, IssuanceError, parseOfferText } from './oid4vci.js';
+import { acceptOffer, IssuanceError, parseOfferText, refill as refillBatch } from './oid4vci.js';
 import { drawQr } from './qr.js';
-import { GROUPS, newKeyPair, parseIssued, present, PROFILE_DISCLOSURES } from './sdjwt.js';
+import { GROUPS, parseIssued, present, PROFILE_DISCLOSURES } from './sdjwt.js';
 import { checkStatus } from './status.js';
 import * as store from './store.js';
 import { formatDate, formatMoment, jstParts } from '../lib/wareki.js';
@@ -13,12 +13,18 @@ import { ACTIVITIES as ACTIVITY_LIST } from '../lib/shared.js';
 // A fresh KB-JWT this often; the counter profile accepts 120 s, so a code on
 // screen is always well inside the verifier's window.
 export const REFRESH_SECONDS = 30;
+// Refill the batch of one-time credentials when online and fewer than this are left.
+export const REFILL_BELOW = 3;
 
 // A Map, not an object: a code read from a credential is never a prototype key.
 const ACTIVITIES = new Map(ACTIVITY_LIST.map((a) => [a.code, a]));
 
 const $ = (id) => document.getElementById(id);
-const state = { lang: getLang(), holder: null, card: null, parsed: null, status: null, qr: null };
+const state = {
+  lang: getLang(), holder: null, card: null, parsed: null, status: null, qr: null,
+  // One-time credentials (issue 13): each QR is made from one of these, used once.
+  batch: [], last: null, refill: null, refilling: null,
+};
 
 // --- small helpers -------------------------------------------------------------------
 
@@ -97,6 +103,8 @@ function renderCard() {
     dd.append(when);
   }
   renderClaims();
+  $('card-left').textContent = t('batch_left', { n: state.batch.length }, lang);
+  $('card-left').dataset.left = String(state.batch.length);
 }
 
 function claimRows() {
@@ -186,13 +194,24 @@ async function onAccept(event) {
   button.textContent = t('accepting', {}, lang);
   say('');
   try {
-    const holder = await newKeyPair();
-    const got = await acceptOffer(offer, tx || null, holder);
-    parseIssued(got.credential); // refuse to store what we cannot show
-    const card = { ...got, received_at: nowSeconds() };
-    await store.putMany({ holder, card });
+    const got = await acceptOffer(offer, tx || null);
+    for (const c of got.batch) parseIssued(c.credential); // refuse to store what we cannot show
+    const first = got.batch[0];
+    const holder = { privateKey: first.privateKey, publicKey: first.publicKey };
+    const card = {
+      credential: first.credential, // what the card shows; presentations take from the batch
+      issuer: got.issuer,
+      configuration: got.configuration,
+      display: got.display,
+      received_at: nowSeconds(),
+    };
+    // One transaction: never a card without its batch, nor a batch without its refill grant.
+    await store.putMany({ holder, card, batch: got.batch, refill: got.refill, last: null });
     await store.del('status');
-    Object.assign(state, { holder, card, parsed: parseIssued(card.credential), status: null });
+    Object.assign(state, {
+      holder, card, parsed: parseIssued(card.credential), status: null,
+      batch: got.batch, last: null, refill: got.refill,
+    });
     $('offer').value = '';
     $('tx-code').value = '';
     history.replaceState(null, '', location.pathname); // the offer is spent: do not run it again
@@ -295,7 +314,7 @@ async function drawPresentation(fresh) {
     const now = nowSeconds();
     let compact;
     try {
-      compact = await present(state.card.credential, state.holder.privateKey, { names: qr.names, now });
+      compact = await present(qr.cred.credential, qr.cred.privateKey, { names: qr.names, profile: qr.profile, now });
     } finally {
       qr.signing = false;
     }
@@ -322,10 +341,61 @@ function tickCountdown() {
   $('qr-countdown').textContent = t('qr_countdown', { n: left }, state.lang);
 }
 
-async function openPresentation(profile, names) {
+// Refill online (the refresh token of the last batch); quiet unless asked.
+function tryRefill({ quiet = true } = {}) {
+  if (!state.refill?.refresh_token || !navigator.onLine) return Promise.resolve(false);
+  if (state.refilling) return state.refilling;
+  state.refilling = (async () => {
+    try {
+      const got = await refillBatch(state.refill);
+      for (const c of got.batch) parseIssued(c.credential);
+      const first = got.batch[0];
+      const holder = { privateKey: first.privateKey, publicKey: first.publicKey };
+      const card = { ...state.card, credential: first.credential };
+      const batch = [...state.batch, ...got.batch];
+      await store.putMany({ holder, card, batch, refill: got.refill });
+      Object.assign(state, { holder, card, parsed: parseIssued(card.credential), batch, refill: got.refill });
+      $('reuse-last').hidden = true;
+      if (!quiet) say(t('ok_refilled', {}, state.lang), 'ok');
+      return true;
+    } catch {
+      return false; // offline, or the registration is no longer active: keep what is left
+    } finally {
+      state.refilling = null;
+      if (state.card) renderCard();
+    }
+  })();
+  return state.refilling;
+}
+
+// Take one unused credential out of the batch, in storage, before any QR of it
+// is drawn: a crash or a reload can never show the same one twice.
+async function takeCredential() {
+  if (state.batch.length === 0) await tryRefill();
+  if (state.batch.length === 0) return null;
+  const [cred, ...rest] = state.batch;
+  await store.putMany({ batch: rest, last: cred });
+  Object.assign(state, { batch: rest, last: cred });
+  renderCard();
+  return cred;
+}
+
+async function openPresentation(profile, names, { reuse = false } = {}) {
   say('');
+  const cred = reuse ? state.last : await takeCredential();
+  if (!cred) {
+    // The documented policy: no QR from a credential a shop has already seen,
+    // unless the person chooses it knowing the visits can then be linked.
+    say(t('err_empty', {}, state.lang), 'error');
+    $('reuse-last').hidden = !state.last;
+    $('reuse-last').dataset.profile = profile;
+    $('reuse-last').dataset.names = JSON.stringify(names);
+    return;
+  }
+  $('reuse-last').hidden = true;
+  if (state.batch.length < REFILL_BELOW) tryRefill();
   returnFocus = document.activeElement;
-  state.qr = { profile, names, text: null, iat: 0, timer: setInterval(tickCountdown, 1000) };
+  state.qr = { profile, names, cred, text: null, iat: 0, timer: setInterval(tickCountdown, 1000) };
   $('view-qr').hidden = false;
   $('main').inert = true;
   $('qr-close').focus();
@@ -399,6 +469,10 @@ function wire() {
     openPresentation('office', names);
   });
   $('qr-close').addEventListener('click', closePresentation);
+  $('reuse-last').addEventListener('click', () => {
+    const b = $('reuse-last');
+    openPresentation(b.dataset.profile || 'counter', JSON.parse(b.dataset.names || '[]'), { reuse: true });
+  });
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') closePresentation();
   });
@@ -420,7 +494,7 @@ function wire() {
   $('remove').addEventListener('click', async () => {
     if (!window.confirm(t('remove_confirm', {}, state.lang))) return;
     await store.clear();
-    Object.assign(state, { holder: null, card: null, parsed: null, status: null });
+    Object.assign(state, { holder: null, card: null, parsed: null, status: null, batch: [], last: null, refill: null });
     show('view-add');
     render();
     say(t('removed', {}, state.lang), 'ok');
@@ -443,9 +517,17 @@ async function main() {
     navigator.serviceWorker.register('./sw.js', { scope: './' }).catch(() => {});
   }
   wire();
-  const [holder, card, status] = await Promise.all([store.get('holder'), store.get('card'), store.get('status')]);
+  const [holder, card, status, batch, last, refill] = await Promise.all(
+    ['holder', 'card', 'status', 'batch', 'last', 'refill'].map((k) => store.get(k)),
+  );
   if (holder && card) {
-    Object.assign(state, { holder, card, parsed: parseIssued(card.credential), status: status || null });
+    Object.assign(state, {
+      holder, card, parsed: parseIssued(card.credential), status: status || null,
+      // A card kept before batches: its one credential is the whole batch.
+      batch: Array.isArray(batch) ? batch : [{ privateKey: holder.privateKey, credential: card.credential }],
+      last: last || null,
+      refill: refill || null,
+    });
   }
   const offer = offerFromLocation();
   if (offer) {
@@ -459,6 +541,8 @@ async function main() {
   }
   document.body.dataset.ready = 'true';
   if (state.card && navigator.onLine) refreshStatus({ quiet: true });
+  if (state.card && state.batch.length < REFILL_BELOW) tryRefill();
+  window.addEventListener('online', () => state.card && state.batch.length < REFILL_BELOW && tryRefill());
 }
 
 main().catch((err) => {

@@ -1,6 +1,8 @@
 // OpenID4VCI 1.0, pre-authorized code flow, as wallet/oid4vci.py does it:
 // offer → metadata → token (with tx_code; DPoP when the server offers it)
-// → c_nonce → credential with a key proof of the holder key.
+// → c_nonce → a batch of one-time credentials (batch_credential_issuance),
+// one fresh holder key and key proof each (issue 13); the refresh token in
+// the token answer refills the batch later (refill()).
 import { newKeyPair, publicJwk, randomToken, sha256b64u, signJwt } from './sdjwt.js';
 
 export const PRE_AUTH_GRANT = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
@@ -106,9 +108,41 @@ export async function resolveOffer(text) {
   return { offer, grant, needsTxCode: grant.tx_code != null, txCode: grant.tx_code || null };
 }
 
-// Run the whole flow; returns the credential and what the card shows about
-// its issuer.  `holder` is the CryptoKeyPair the credential will be bound to.
-export async function acceptOffer(text, txCode, holder) {
+// One credential request for a batch: n fresh non-extractable keys, one proof
+// each, all with the one c_nonce.  Returns [{ privateKey, publicKey, credential }].
+async function fetchBatch(ends, access, dpopKeys, n) {
+  const nonce = (await request('POST', ends.nonce_endpoint)).c_nonce;
+  if (typeof nonce !== 'string') throw new IssuanceError('the nonce endpoint sent no c_nonce');
+  const keys = [];
+  for (let i = 0; i < n; i++) keys.push(await newKeyPair());
+  const now = Math.floor(Date.now() / 1000);
+  const proofs = [];
+  for (const k of keys) {
+    proofs.push(await signJwt(
+      { typ: 'openid4vci-proof+jwt', jwk: await publicJwk(k.publicKey) },
+      { aud: ends.credential_issuer, iat: now, nonce },
+      k.privateKey,
+    ));
+  }
+  const tokenType = String(access.token_type || 'Bearer');
+  const headers = { Authorization: `${tokenType} ${access.access_token}` };
+  if (tokenType.toLowerCase() === 'dpop') {
+    headers.DPoP = await dpopProof(dpopKeys, 'POST', ends.credential_endpoint, access.access_token);
+  }
+  const out = await request('POST', ends.credential_endpoint, {
+    body: { credential_configuration_id: ends.configuration_id, proofs: { jwt: proofs } },
+    headers,
+  });
+  const creds = Array.isArray(out.credentials) ? out.credentials.map((c) => c && c.credential) : [];
+  if (creds.length !== n || !creds.every((c) => typeof c === 'string')) {
+    throw new IssuanceError('the credential response does not hold one credential per proof');
+  }
+  return keys.map((k, i) => ({ privateKey: k.privateKey, publicKey: k.publicKey, credential: creds[i] }));
+}
+
+// Run the whole flow; returns the batch, what the card shows about its
+// issuer, and what a refill needs (endpoints and the refresh token).
+export async function acceptOffer(text, txCode) {
   const { offer, grant, needsTxCode } = await resolveOffer(text);
   if (needsTxCode && !txCode) throw new IssuanceError('tx_code required', { kind: 'tx_code' });
   const issuerId = offer.credential_issuer;
@@ -120,6 +154,7 @@ export async function acceptOffer(text, txCode, holder) {
   const supported = meta.credential_configurations_supported || {};
   const config = (offer.credential_configuration_ids || []).find((c) => c in supported);
   if (!config) throw new IssuanceError('the issuer supports none of the offered credentials');
+  const size = Number(meta.batch_credential_issuance?.batch_size) || 1;
 
   // DPoP binds the access token to a throwaway key of this session, so a
   // token seen in transit is useless; plain bearer only if not offered.
@@ -135,23 +170,35 @@ export async function acceptOffer(text, txCode, holder) {
     if (err.code === 'invalid_grant' && txCode) err.kind = 'tx_code';
     throw err;
   }
-  const nonce = (await request('POST', meta.nonce_endpoint)).c_nonce;
-  if (typeof nonce !== 'string') throw new IssuanceError('the nonce endpoint sent no c_nonce');
-  const proof = await signJwt(
-    { typ: 'openid4vci-proof+jwt', jwk: await publicJwk(holder.publicKey) },
-    { aud: issuerId, iat: Math.floor(Date.now() / 1000), nonce },
-    holder.privateKey,
-  );
-  const tokenType = String(access.token_type || 'Bearer');
-  const credHeaders = { Authorization: `${tokenType} ${access.access_token}` };
-  if (tokenType.toLowerCase() === 'dpop') {
-    credHeaders.DPoP = await dpopProof(dpopKeys, 'POST', meta.credential_endpoint, access.access_token);
-  }
-  const out = await request('POST', meta.credential_endpoint, {
-    body: { credential_configuration_id: config, proofs: { jwt: [proof] } },
-    headers: credHeaders,
+  const ends = {
+    credential_issuer: issuerId,
+    token_endpoint: auth.token_endpoint,
+    nonce_endpoint: meta.nonce_endpoint,
+    credential_endpoint: meta.credential_endpoint,
+    configuration_id: config,
+    batch_size: size,
+    dpop: useDpop,
+  };
+  const batch = await fetchBatch(ends, access, dpopKeys, size);
+  return {
+    batch,
+    issuer: issuerId,
+    configuration: config,
+    display: meta.display || [],
+    refill: { ends, refresh_token: typeof access.refresh_token === 'string' ? access.refresh_token : null },
+  };
+}
+
+// A new batch with the refresh token of the last one (online only).  Returns
+// { batch, refill } with the next refresh token.
+export async function refill({ ends, refresh_token: refreshToken }) {
+  if (!refreshToken) throw new IssuanceError('no refresh token', { kind: 'input' });
+  const dpopKeys = ends.dpop ? await newKeyPair() : null;
+  const headers = dpopKeys ? { DPoP: await dpopProof(dpopKeys, 'POST', ends.token_endpoint) } : {};
+  const access = await request('POST', ends.token_endpoint, {
+    form: { grant_type: 'refresh_token', refresh_token: refreshToken },
+    headers,
   });
-  const credential = out.credentials && out.credentials[0] && out.credentials[0].credential;
-  if (typeof credential !== 'string') throw new IssuanceError('the credential response holds no credential');
-  return { credential, issuer: issuerId, configuration: config, display: meta.display || [] };
+  const batch = await fetchBatch(ends, access, dpopKeys, ends.batch_size);
+  return { batch, refill: { ends, refresh_token: typeof access.refresh_token === 'string' ? access.refresh_token : null } };
 }

@@ -1,11 +1,11 @@
 // The holder's side of SD-JWT VC: read the issued credential, choose
 // disclosures, sign a KB-JWT with the non-extractable key (wallet/holder.py).
 import { b64uDecode, b64uEncode } from '../lib/b64.js';
-import { COUNTER_AUDIENCE, DISCLOSABLE, ES256, KB_JWT_TYP, PROFILE_DISCLOSURES, SD_JWT_VC_TYP } from '../lib/shared.js';
+import { COUNTER_AUDIENCE, DISCLOSABLE, ES256, KB_JWT_TYP, PROFILE_AUDIENCES, PROFILE_DISCLOSURES, SD_JWT_VC_TYP } from '../lib/shared.js';
 
 // PROFILE_DISCLOSURES: which groups each verifier profile requires (wallet/holder.py,
 // from schemas/profiles); GROUPS: every group, in the order the office screen lists them.
-export { COUNTER_AUDIENCE, DISCLOSABLE as GROUPS, PROFILE_DISCLOSURES };
+export { COUNTER_AUDIENCE, DISCLOSABLE as GROUPS, PROFILE_AUDIENCES, PROFILE_DISCLOSURES };
 const NONCE_BYTES = 16;
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -64,14 +64,15 @@ export function parseIssued(compact) {
 
 // The compact SD-JWT+KB disclosing the named groups: the same bytes
 // wallet/holder.py present() makes, so sd_hash covers "<jwt>~<chosen>~".
-export async function present(compact, privateKey, { names = [], audience = COUNTER_AUDIENCE, nonce, now } = {}) {
+// The audience is the profile's own (an office QR is refused at a counter).
+export async function present(compact, privateKey, { names = [], profile = 'counter', audience, nonce, now } = {}) {
   const parsed = parseIssued(compact);
   const wanted = new Set(names);
   const chosen = parsed.disclosures.filter((d) => wanted.has(d.name)).map((d) => d.encoded);
   const sdJwt = [parsed.jwt, ...chosen].join('~') + '~';
   const payload = {
     iat: now ?? Math.floor(Date.now() / 1000),
-    aud: audience,
+    aud: audience ?? PROFILE_AUDIENCES[profile],
     nonce: nonce ?? randomToken(),
     sd_hash: await sha256b64u(sdJwt),
   };

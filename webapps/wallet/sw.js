@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v6'; // DR2 transport (issue 15)
+const VERSION = 'v7'; // above both v6s: issue 15 (DR2) met issue 13/16
 const PRECACHE = [
   './',
   'index.html',

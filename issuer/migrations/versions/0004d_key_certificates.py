@@ -1,7 +1,7 @@
 """X.509 certificates of the signing keys (HAIP x5c)
 
 Revision ID: 0004d
-Revises: 0003
+Revises: 0004f
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004d"
-down_revision = "0003"
+down_revision = "0004f"
 branch_labels = None
 depends_on = None
 

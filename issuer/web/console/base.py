@@ -1,5 +1,6 @@
 """The console blueprint and what every console view shares: the staff member, the
-municipality, words, CSRF, the guard that signs out idle sessions, error pages."""
+municipality, words, CSRF, the guard that checks the server-side session (ended,
+idle, too old, account disabled), error pages."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from dualres.issuer.config import Settings, shared_secret_file
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Municipality, StaffUser
+from dualres.issuer.domain.staff import check_session
 from dualres.issuer.web.console.i18n import LANGS, date_text, datetime_text, wareki_hint, word
 from dualres.issuer.web.context import now
 from dualres.issuer.web.context import session as db_session
@@ -43,7 +45,7 @@ bp = Blueprint(
     static_folder="static",
 )
 
-IDLE_SECONDS: Final = 30 * 60
+DEVICE_COOKIE: Final = "dualres_device"
 SECRET_ENV: Final = "DUALRES_SESSION_SECRET"  # noqa: S105 - a variable name
 _OPEN: Final = frozenset({"console.login", "console.static", "console.set_lang"})
 # Polled by a page's script: answered in JSON, and not counted as activity.
@@ -151,10 +153,6 @@ def _context() -> dict[str, Any]:
 # --- every request --------------------------------------------------------------------------
 
 
-def _clock() -> float:
-    return now().timestamp()
-
-
 @bp.before_request
 def _guard() -> BaseResponse | None:
     if request.endpoint == "console.static":
@@ -166,22 +164,22 @@ def _guard() -> BaseResponse | None:
             raise CsrfFailure()
     if request.endpoint in _OPEN:
         return None
-    uid, last = session.get("uid"), session.get("last")
-    if not isinstance(uid, int) or not isinstance(last, (int, float)):
+    sid = session.get("sid")
+    if not isinstance(sid, str):
         return _signed_out()
-    if _clock() - last > IDLE_SECONDS:
+    s = db_session()
+    # A page left open polls on its own: that is no one at the counter, so it
+    # must not keep the session alive.
+    found = check_session(s, sid, now(), touch=not json_call())
+    # Committed before the view runs: an ended session stays ended, and the
+    # view's own transaction (rolled back on any error) starts clean.
+    s.commit()
+    if found.user is None:
         _end_session()
-        session["expired"] = True
+        if found.why in ("idle", "expired"):
+            session["expired"] = True
         return _signed_out()
-    user = db_session().get(StaffUser, uid)
-    if user is None:
-        _end_session()
-        return _signed_out()
-    g.staff = user
-    if not json_call():
-        # A page left open polls on its own: that is no one at the counter,
-        # so it must not keep the session alive.
-        session["last"] = _clock()
+    g.staff = found.user
     return None
 
 

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from flask import (
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -32,10 +33,17 @@ from dualres.issuer.domain.identity import (
     provider_for,
 )
 from dualres.issuer.domain.models import AuditEntry, Credential, Municipality, Registration
-from dualres.issuer.domain.staff import sign_in
+from dualres.issuer.domain.staff import (
+    DEVICE_DAYS,
+    device_name,
+    device_token,
+    end_session,
+    sign_in,
+    start_session,
+)
 from dualres.issuer.web.api import STATES, _search, page_rows
 from dualres.issuer.web.console.base import (
-    _clock,
+    DEVICE_COOKIE,
     _end_session,
     actor,
     bp,
@@ -95,37 +103,100 @@ def _login_throttle() -> Throttle:
     return app_throttle("dualres_login_throttle", burst=20, rate=0.1)
 
 
+MAX_DEVICE_TOKENS: Final = 8  # names signed in from one counter PC that it remembers
+
+
+def _device_tokens() -> list[str]:
+    return request.cookies.get(DEVICE_COOKIE, "").split()[:MAX_DEVICE_TOKENS]
+
+
+def _secret() -> bytes:
+    key = current_app.secret_key
+    return key if isinstance(key, bytes) else str(key).encode("utf-8")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]:
     error = t("expired") if session.pop("expired", False) else None
     if request.method == "GET":
-        if "uid" in session:
+        if "sid" in session:
             return redirect(url_for("console.index"))
         return render_template("console/login.html", error=error, username="")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    # The per-account lock (auth.py) stops guessing one account's password; this
-    # stops one address trying a common password across many accounts (spraying).
+    # The per-name count (issuer/domain/staff.py) stops guessing one account's
+    # password; this stops one address trying a common password across many
+    # accounts (spraying).
     wait = _login_throttle().hit(request.remote_addr or "-", now().timestamp())
     if wait is not None:
         resp = render_template("console/login.html", error=t("busy_address"), username=username)
         return resp, 429, {"Retry-After": str(int(wait) + 1)}
     s = db_session()
-    result = sign_in(s, username, password, now())
-    s.commit()  # the failure counter, whatever the outcome
+    at, secret = now(), _secret()
+    device = next(
+        (
+            ident
+            for tok in _device_tokens()
+            if (ident := device_name(secret, tok, username, at)) is not None
+        ),
+        None,
+    )
+    result = sign_in(s, username, password, at, secret=secret, device=device)
     if result.user is None:
+        s.commit()  # the failure counter
         error = t("locked") if result.locked else t("bad_login")
         status = 429 if result.locked else 401
         return render_template("console/login.html", error=error, username=username), status
+    user = result.user
+    sid = start_session(s, user, at)
+    audit.append(
+        s,
+        user.municipality,
+        actor=f"staff:{user.username} ({user.role})"[:128],
+        action="console.sign_in",
+        target=None,
+        detail={"device_known": device is not None},
+        now=at,
+    )
+    s.commit()
     keep = session.get("lang", "ja")
     session.clear()  # no fixation: a new session, a new CSRF token
-    session.update(uid=result.user.id, last=_clock(), lang=keep)
+    session.update(sid=sid, lang=keep)
     csrf_token()
-    return redirect(url_for("console.index"))
+    done = redirect(url_for("console.index"))
+    tokens = [device_token(secret, user.username, at)]
+    tokens += [
+        tok for tok in _device_tokens() if device_name(secret, tok, user.username, at) is None
+    ]
+    done.set_cookie(
+        DEVICE_COOKIE,
+        " ".join(tokens[:MAX_DEVICE_TOKENS]),
+        max_age=DEVICE_DAYS * 86400,
+        path="/console/",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE", True)),
+        httponly=True,
+        samesite="Strict",
+    )
+    return done
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        s = db_session()
+        user = end_session(s, sid, now(), "sign_out")
+        if user is not None:
+            audit.append(
+                s,
+                user.municipality,
+                actor=f"staff:{user.username} ({user.role})"[:128],
+                action="console.sign_out",
+                target=None,
+                detail={},
+                now=now(),
+            )
+        s.commit()
     _end_session()
     return redirect(url_for("console.login"))
 

@@ -6,7 +6,7 @@
 import { WireError } from '../../lib/errors.js';
 import { anchorFromText, importPoint, publicPem, thumbprint } from './jws.js';
 import { parseToken } from './statuslist.js';
-import { parse as parseTrustList } from './trustlist.js';
+import { keyValidAt, parse as parseTrustList } from './trustlist.js';
 import { BUNDLE_FORMAT, MAX_BUNDLE_BYTES as MAX_BUNDLE_CHARS, MAX_FETCH_BYTES } from '../../lib/shared.js';
 
 export { BUNDLE_FORMAT, MAX_BUNDLE_CHARS, MAX_FETCH_BYTES };
@@ -75,6 +75,11 @@ export class Bundle {
         parsed = p;
       } catch (e) {
         throw wrap(e, `status list ${uri}`);
+      }
+      // A retired key's old "all valid" list, or the next key's before its start,
+      // must not clear a revoked credential (verifier/bundle.py).
+      if (!keyValidAt(tl.issuers.get(owner).keys.get(parsed.kid), parsed.iat)) {
+        throw new BundleError('key_not_valid', `status list ${uri}: signed at ${parsed.iat}, outside its key's validity`);
       }
       if (parsed.sub !== uri) throw new BundleError('malformed', `status list ${uri} names ${parsed.sub}`);
       entries.set(uri, { issuer: owner, token: parsed });

@@ -30,17 +30,14 @@ async function issuer(entry) {
     const kid = str(k, 'kid');
     if (keys.has(kid)) throw malformed(`duplicate kid ${kid}`);
     const { x, y } = checkJwk(get(k, 'jwk'));
+    const notBefore = optInt(k, 'not_before');
+    const notAfter = optInt(k, 'not_after');
+    if (notBefore !== null && notAfter !== null && notAfter < notBefore) throw malformed(`key ${kid} ends before it starts`);
     const x5c = get(k, 'x5c') ?? [];
     if (!Array.isArray(x5c) || !x5c.every((c) => typeof c === 'string' && c)) {
       throw malformed('x5c must be an array of base64 certificates');
     }
-    keys.set(kid, {
-      kid,
-      key: await importPoint(x, y),
-      notBefore: optInt(k, 'not_before'),
-      notAfter: optInt(k, 'not_after'),
-      x5c,
-    });
+    keys.set(kid, { kid, key: await importPoint(x, y), notBefore, notAfter, x5c });
   }
   const lists = get(entry, 'status_lists') ?? [];
   if (!Array.isArray(lists) || !lists.every((u) => typeof u === 'string')) {
@@ -58,6 +55,12 @@ async function issuer(entry) {
   };
 }
 
+// Whether a key may sign something dated t (a credential's or status list's iat):
+// not a retired key, nor the announced next one before its start (trustlist.py).
+export function keyValidAt(key, t) {
+  return (key.notBefore === null || t >= key.notBefore) && (key.notAfter === null || t <= key.notAfter);
+}
+
 // anchors: [{x, y, key}] (coordinates as bytes, key as a CryptoKey).
 export async function parse(text, anchors) {
   const token = parseJws(text);
@@ -67,7 +70,7 @@ export async function parse(text, anchors) {
   for (const a of anchors) {
     if ((await thumbprint(a.x, a.y)) === kid) anchor = a;
   }
-  if (anchor === null) throw new WireError('unknown_key', 'trust list is not signed by a pinned trust anchor');
+  if (anchor === null) throw new WireError('wrong_anchor', 'trust list is not signed by a pinned trust anchor');
   await token.verify(anchor.key);
   const p = token.payload;
   const iat = optInt(p, 'iat');

@@ -8,6 +8,7 @@ import { ES256, keyFromJwk, parse as parseJws } from './jws.js';
 import { get, isInt, isObj, decodeUtf8 } from './json.js';
 import { SD_JWT_VC_TYP, parseCompact, processDisclosures, verifyKbJwt, toPlain } from './sdjwt.js';
 import { REVOKED, SUSPENDED, VALID } from './statuslist.js';
+import { keyValidAt } from './trustlist.js';
 import * as shared from '../../lib/shared.js';
 
 export const { MAX_PAYLOAD, MIN_NONCE, MAX_NONCE, VCT, VCT_PATH, COUNTER_AUDIENCE, TIERS } = shared;
@@ -182,7 +183,7 @@ class Context {
     const iat = intClaim(body, 'iat');
     const exp = intClaim(body, 'exp');
     const nbf = intClaim(body, 'nbf', false);
-    if ((key.notBefore !== null && iat < key.notBefore) || (key.notAfter !== null && iat > key.notAfter)) {
+    if (!keyValidAt(key, iat)) {
       throw new Reject('key_not_valid', 'key was not valid when the credential was issued');
     }
     const tier = get(body, 'tier');
