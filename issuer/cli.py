@@ -570,20 +570,21 @@ def _token_key(
 
 
 def _certify(keys: Any, key: Any, m: Any) -> bool:
-    """Certify a new key under the trust anchor (HAIP x5c); a warning, not a failure,
-    where the anchor is kept offline: certify it later where the anchor is."""
+    """Certify a new key under the issuing CA (HAIP x5c); a warning, not a failure,
+    where the CA (or the anchor, to make the CA's certificate) is unavailable:
+    certify it later with ``keys certify`` where they are."""
     from dualres.issuer.domain.certs import certify
     from dualres.issuer.domain.keys import KeyUnavailable
 
     try:
-        certify(key, m, keys.anchor(), keys.settings)
-    except (KeyUnavailable, OSError, TypeError, ValueError) as exc:
+        certify(key, m, keys, keys.settings, _now())
+    except (IssuerError, KeyUnavailable, OSError, TypeError, ValueError) as exc:
         _info(
-            f"  証明書なし（トラストアンカーが使えません）/ no certificate: the trust anchor is "
-            f"unavailable here ({type(exc).__name__})"
+            f"  証明書なし（発行 CA またはトラストアンカーが使えません）/ no certificate: the "
+            f"issuing CA or the trust anchor is unavailable here ({type(exc).__name__})"
         )
         return False
-    _info("  X.509 証明書を発行しました / X.509 certificate issued under the trust anchor")
+    _info("  X.509 証明書を発行しました / X.509 certificate issued under the issuing CA")
     return True
 
 
@@ -740,24 +741,33 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_certify(args: argparse.Namespace) -> int:
-    """Certify keys made before certificates existed, or before the anchor changed."""
+    """Certify keys made before certificates existed, or before the issuing CA or
+    the anchor changed (the issuing CA is made under the anchor first if needed)."""
     from dualres.issuer.domain import certs
     from dualres.issuer.domain.keys import KeyStore
     from dualres.issuer.domain.models import SigningKey
 
     settings = settings_for(args)
     keys = KeyStore(settings)
-    anchor = keys.anchor()  # KeyUnavailable here is the usual key error
+    now = _now()
+    # KeyUnavailable here is the usual key error.
+    _, renewed = certs.ensure_issuing_ca(settings, keys, now)
+    if renewed:
+        _info(
+            "発行 CA の証明書をトラストアンカーの下で発行しました / issuing CA certified under "
+            f"the trust anchor ({certs.ca_cert_path(settings)})"
+        )
     done = []
     with _database(settings) as db, db.session() as s:
         q = select(SigningKey).where(SigningKey.removed_at.is_(None))
         if args.municipality:
             q = q.where(SigningKey.municipality_id == _municipality(s, args.municipality).id)
         for key in s.execute(q.order_by(SigningKey.id)).scalars():
-            if certs.x5c(key, keys) is not None:
-                continue  # already certified by this anchor
-            certs.certify(key, key.municipality, anchor, settings)
-            _audit(s, key.municipality, "key.certify", target=key.kid, detail={}, now=_now())
+            chain = certs.x5c(key, keys)
+            if chain is not None and len(chain) == 2:
+                continue  # already certified by this issuing CA under this anchor
+            certs.certify(key, key.municipality, keys, settings, now)
+            _audit(s, key.municipality, "key.certify", target=key.kid, detail={}, now=now)
             done.append(key.kid)
     _info(
         f"証明書を発行しました / certified: {', '.join(done)}"
@@ -1249,8 +1259,8 @@ def _parser() -> argparse.ArgumentParser:
     cert = keys.add_parser(
         "certify",
         parents=[common],
-        help="issue X.509 certificates under the trust anchor to listed keys that have none "
-        "(or whose certificate is from an earlier anchor)",
+        help="issue X.509 certificates under the issuing CA (made under the trust anchor if "
+        "there is none) to listed keys that have none, or one from an earlier CA or anchor",
     )
     cert.add_argument("--municipality", metavar="CODE")
     cert.set_defaults(func=cmd_keys_certify)

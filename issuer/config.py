@@ -10,6 +10,9 @@
 | DUALRES_KEY_PASSPHRASE_FILE| a file holding it instead (one line; docs/keys.md)   |
 | DUALRES_TRUST_ANCHOR_KEY   | key reference of the trust-anchor key (default       |
 |                            | ``file:keys/trust-anchor.pem``; or ``pkcs11:...``)   |
+| DUALRES_ISSUING_CA_KEY     | key reference of the deployment's issuing CA, which  |
+|                            | certifies municipal keys (default                    |
+|                            | ``file:keys/issuing-ca.pem``; docs/keys.md)          |
 | DUALRES_PKCS11_MODULE      | PKCS#11 module (default SoftHSM2's)                  |
 | DUALRES_PKCS11_PIN[_FILE]  | the tokens' user PIN, or a file holding it           |
 | DUALRES_TRUSTED_PROXIES    | reverse proxies in front that set X-Forwarded-For    |
@@ -42,6 +45,9 @@ class Settings:
     key_passphrase: bytes | None = field(default=None, repr=False)
     key_passphrase_file: Path | None = None  # read when a key is loaded (docs/keys.md)
     trust_anchor_key: str = "file:keys/trust-anchor.pem"
+    # The intermediate CA under the anchor (LGPKI-like): it certifies the
+    # municipal keys, so the anchor signs a certificate only once per CA.
+    issuing_ca_key: str = "file:keys/issuing-ca.pem"
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
     pkcs11_pin: str | None = field(default=None, repr=False)
     pkcs11_pin_file: Path | None = None
@@ -113,6 +119,7 @@ def _key_settings() -> dict[str, Any]:
             out[attr] = Path(env[name])
     for name, attr in (
         ("DUALRES_TRUST_ANCHOR_KEY", "trust_anchor_key"),
+        ("DUALRES_ISSUING_CA_KEY", "issuing_ca_key"),
         ("DUALRES_PKCS11_MODULE", "pkcs11_module"),
         ("DUALRES_PKCS11_PIN", "pkcs11_pin"),
     ):

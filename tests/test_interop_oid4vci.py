@@ -216,8 +216,8 @@ def test_second_independent_verifier_checks_x5c(
     node_client: list[str],
     server: Server,  # noqa: F811  (the fixture imported above)
 ) -> None:
-    """HAIP style: @peculiar/x509 checks the x5c leaf against the pinned anchor,
-    @sd-jwt/sd-jwt-vc verifies the credential and its status list token with the
+    """HAIP style: @peculiar/x509 checks the x5c chain (leaf, issuing CA) against the
+    pinned anchor, @sd-jwt/sd-jwt-vc verifies the credential and its status list token with the
     key from x5c alone, and both metadata spellings and the type metadata at the
     vct URL are read (tests/interop/verify_x5c.mjs)."""
     got = _accept(node_client, server, _staff_offer(server)["bearer"])
@@ -245,6 +245,7 @@ def test_second_independent_verifier_checks_x5c(
         "claim_display_names": True,
         "claim_display_count": out["claim_display_count"],
         "chain_ok": True,
+        "chain_length": 2,  # leaf + issuing CA; the anchor left out
         "leaf_san_uris": [iss],
         "status_x5c_same": True,
         "vct": f"{server.base}/vct/dual-residence/1",

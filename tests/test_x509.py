@@ -13,7 +13,13 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from dualres.issuer.config import Settings
-from dualres.issuer.domain.certs import anchor_certificate, issue_leaf
+from dualres.issuer.domain.certs import (
+    anchor_certificate,
+    anchor_name,
+    issue_ca,
+    issue_leaf,
+    issuing_ca_name,
+)
 from dualres.issuer.domain.models import Municipality as MunicipalityRow
 from dualres.issuer.domain.models import SigningKey
 from dualres.verifier import Bundle, BundleError, MemoryReplayStore, Reason, verify
@@ -24,6 +30,7 @@ from dualres.wallet.qr import qr_version
 from tests.support import NOW, World
 from tests.test_oid4vci import (
     ANCHOR_PUB,
+    BASE,
     CONFIG,
     ISS,
     credential_req,
@@ -36,6 +43,9 @@ from tests.test_oid4vci import (
 )
 
 SETTINGS = Settings(data_dir=__import__("pathlib").Path("."), database_url="sqlite://")
+SETTINGS_ISSUER = Settings(
+    data_dir=__import__("pathlib").Path("."), database_url="sqlite://", base_url=BASE
+)
 
 
 def leaf_for(world: World, code: str = "203211", **over: Any) -> str:
@@ -50,6 +60,24 @@ def leaf_for(world: World, code: str = "203211", **over: Any) -> str:
         created_at=over.get("not_before", start),
     )
     return issue_leaf(SETTINGS, row, key, over.get("anchor", world.anchor), m.iss)
+
+
+def ca_chain(world: World, code: str = "203211", **over: Any) -> list[str]:
+    """Leaf + issuing CA under the world's anchor, made by the issuer's own code."""
+    ca = over.get("ca", jws.generate_key())
+    start = datetime.fromtimestamp(NOW, UTC) - timedelta(days=30)
+    ca_cert = issue_ca(SETTINGS, over.get("anchor", world.anchor), ca.public_key(), start)
+    leaf = leaf_for(world, code, anchor=over.get("signer", ca))
+    if "ca_name" not in over:
+        m = world.lgs[code]
+        row = MunicipalityRow(lg_code=code, name=m.name, prefecture=m.prefecture)
+        key = SigningKey(
+            kid=m.kid, public_jwk=jws.public_jwk(m.key), not_before=start, created_at=start
+        )
+        leaf = issue_leaf(
+            SETTINGS, row, key, over.get("signer", ca), m.iss, issuing_ca_name(SETTINGS)
+        )
+    return [leaf, ca_cert]
 
 
 def bundle_with(world: World, chain: list[str]) -> Bundle:
@@ -77,8 +105,13 @@ def test_issuer_certifies_keys_and_sends_x5c(client, clock, staff, reg_id) -> No
     tl_text = client.get("/trust-list").text
     tl = trustlist.parse(tl_text, [anchor])  # every chain checked against the anchor
     key = tl.issuers[ISS].keys["203211-1"]
-    assert len(key.x5c) == 1  # the leaf; the anchor is left out
-    cert = x509.load_der_x509_certificate(base64.b64decode(key.x5c[0]))
+    assert len(key.x5c) == 2  # the leaf and the issuing CA; the anchor is left out
+    cert, ca = (x509.load_der_x509_certificate(base64.b64decode(c)) for c in key.x5c)
+    assert cert.issuer == ca.subject and ca.issuer == anchor_name(SETTINGS_ISSUER)
+    constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert constraints.ca and constraints.path_length == 0
+    # One issuing CA for the deployment: every municipality's chain ends with it.
+    assert {tuple(k.x5c)[1] for i in tl.issuers.values() for k in i.keys.values()} == {key.x5c[1]}
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [ISS]
     assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "203211"
@@ -117,9 +150,27 @@ def test_a_good_chain_gives_its_validity_window(world: World) -> None:
     assert verify(text, bundle, "counter", now=NOW, replay=MemoryReplayStore()).ok
 
 
+def test_a_chain_through_the_issuing_ca(world: World) -> None:
+    chain = ca_chain(world)
+    start, end = x509chain.check_chain(
+        chain, world.karuizawa.key.public_key(), world.anchor.public_key()
+    )
+    assert start < NOW < end
+    bundle = bundle_with(world, chain)
+    key = bundle.trust_list.issuers[world.karuizawa.iss].keys[world.karuizawa.kid]
+    assert key.x5c == tuple(chain)
+    issued = world.present(world.issue())
+    assert verify(issued, bundle, "counter", now=NOW, replay=MemoryReplayStore()).ok
+
+
 @pytest.mark.parametrize(
     ("make", "error"),
     [
+        # The issuing CA under another anchor; the leaf under another CA than the one sent.
+        (lambda w: ca_chain(w, anchor=jws.generate_key()), BadSignatureError),
+        (lambda w: ca_chain(w, signer=jws.generate_key()), BadSignatureError),
+        # The leaf named as issued by the anchor, not by the CA that follows it.
+        (lambda w: ca_chain(w, ca_name=False), MalformedError),
         (lambda w: [leaf_for(w, key=jws.generate_key())], UnknownKeyError),  # certifies another key
         (lambda w: [leaf_for(w, anchor=jws.generate_key())], BadSignatureError),  # another CA
         (lambda w: ["not base64!"], MalformedError),

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import DEMO_MUNICIPALITIES, Settings
-from dualres.issuer.domain.certs import certify
+from dualres.issuer.domain.certs import certify, x5c
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.keys import KeyStore, add_key
 from dualres.issuer.domain.models import Municipality, SigningKey
@@ -56,5 +56,6 @@ def bootstrap_demo(session: Session, settings: Settings, keys: KeyStore, now: da
             exists = add_key(
                 session, m, public=public, key_ref=ref, not_before=DEMO_KEYS_FROM, now=now
             )
-        if exists.certificate is None:
-            certify(exists, m, keys.anchor(), settings)
+        # Also a key certified by the anchor itself, before the issuing CA.
+        if exists.certificate is None or len(x5c(exists, keys) or ()) != 2:
+            certify(exists, m, keys, settings, now)

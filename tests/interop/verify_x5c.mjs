@@ -34,10 +34,12 @@ const same = (a, b) => JSON.stringify(a) === JSON.stringify(b)
 const config = Object.values(inserted.credential_configurations_supported)[0]
 const claimDisplays = config.credential_metadata.claims.flatMap((c) => c.display)
 
-// 2. The leaf certificate in x5c, checked against the pinned anchor key.
+// 2. The x5c chain (leaf, then the issuing CA), each certificate checked with
+// the next one's key, the last with the pinned anchor key.
 const header = JSON.parse(Buffer.from(credential.split('.')[0], 'base64url'))
 const payload = JSON.parse(Buffer.from(credential.split('~')[0].split('.')[1], 'base64url'))
-const leaf = new X509Certificate(header.x5c[0])
+const certs = header.x5c.map((c) => new X509Certificate(c))
+const leaf = certs[0]
 const anchorPem = readFileSync(anchorFile, 'utf8').replace(/-----[A-Z ]+-----|\s/g, '')
 const anchorKey = await webcrypto.subtle.importKey(
   'spki',
@@ -46,7 +48,17 @@ const anchorKey = await webcrypto.subtle.importKey(
   true,
   ['verify'],
 )
-const chainOk = await leaf.verify({ publicKey: anchorKey, signatureOnly: true })
+const EC = { name: 'ECDSA', namedCurve: 'P-256' }
+let chainOk = true
+for (let i = 0; i < certs.length; i += 1) {
+  const next = i + 1 < certs.length ? await certs[i + 1].publicKey.export(EC, ['verify']) : anchorKey
+  chainOk = chainOk && (await certs[i].verify({ publicKey: next, signatureOnly: true }))
+  if (i > 0) {
+    const constraints = certs[i].getExtension('2.5.29.19') // basicConstraints
+    chainOk = chainOk && constraints !== null && constraints.ca === true
+    chainOk = chainOk && certs[i - 1].issuer === certs[i].subject
+  }
+}
 const leafKey = await leaf.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' }, ['verify'])
 const leafJwk = await webcrypto.subtle.exportKey('jwk', leafKey)
 const san = leaf.getExtension('2.5.29.17')
@@ -86,6 +98,7 @@ process.stdout.write(
     claim_display_names: claimDisplays.every((d) => d.name && d.locale && !('label' in d)),
     claim_display_count: claimDisplays.length,
     chain_ok: chainOk,
+    chain_length: certs.length,
     leaf_san_uris: sanUris,
     status_x5c_same: statusHeader !== null && same(statusHeader.x5c, header.x5c),
     vct: verified.payload.vct,
