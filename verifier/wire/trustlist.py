@@ -113,7 +113,12 @@ def _issuer(entry: Any, anchor: ec.EllipticCurvePublicKey) -> TrustedIssuer:
         if not isinstance(x5c, list) or not all(isinstance(c, str) and c for c in x5c):
             raise MalformedError("x5c must be an array of base64 certificates")
         public = jws.key_from_jwk(jwk)
-        window = x509chain.check_chain(x5c, public, anchor) if x5c else (None, None)
+        try:
+            window = x509chain.check_chain(x5c, public, anchor) if x5c else (None, None)
+        except UnknownKeyError as exc:
+            # A bad chain makes the list malformed; unknown_key here would read as
+            # "signed by another anchor" (bundle.parse_trust_list: wrong_anchor).
+            raise MalformedError(f"key {kid!r}: {exc.description}") from exc
         keys[kid] = IssuerKey(
             kid,
             dict(jwk) if isinstance(jwk, dict) else {},

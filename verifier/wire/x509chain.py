@@ -6,6 +6,8 @@ Deliberately small: one algorithm (ECDSA P-256 with SHA-256), at most four
 certificates, CA flags and key usage checked, the last certificate signed by
 the anchor key itself.  The chain does not choose the key; the trust list
 does (by kid), and the chain must certify exactly that key.
+webapps/verify/core/x509.js is the same check in the browser (shared vectors:
+tests/vectors/edge.json bundle_cases and the x5c-* cases).
 """
 
 from __future__ import annotations
@@ -80,7 +82,9 @@ def check_chain(
             if not _is_ca(issuer) or cert.issuer != issuer.subject:
                 raise MalformedError("x5c is not a chain of CA certificates")
             issuer_key = issuer.public_key()
-            if not isinstance(issuer_key, ec.EllipticCurvePublicKey):
+            if not isinstance(issuer_key, ec.EllipticCurvePublicKey) or not isinstance(
+                issuer_key.curve, ec.SECP256R1
+            ):
                 raise MalformedError("certificates must be P-256 keys")
             _signed_by(cert, issuer_key)
         _signed_by(certs[-1], anchor)

@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v6'; // above both v5s: issue 15 (DR2, https vct, x5c) met issue 13/16
+const VERSION = 'v7'; // issue 15 (DR2, https vct, x5c chains checked here) after issues 13/16
 const PRECACHE = [
   './',
   'index.html',
@@ -22,6 +22,7 @@ const PRECACHE = [
   'core/statuslist.js',
   'core/trustlist.js',
   'core/verify.js',
+  'core/x509.js',
   'data/profiles.json',
   'data/reasons.json',
   'manifest.webmanifest',

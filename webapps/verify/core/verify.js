@@ -174,6 +174,9 @@ class Context {
       throw new Reject('unknown_key', 'x5c is not the certificate chain of this key');
     }
     await token.verify(key.key);
+    if (key.certNotBefore !== null && key.certNotAfter !== null && !(key.certNotBefore - skew <= now && now < key.certNotAfter)) {
+      throw new Reject('key_not_valid', "the key's certificate is not valid now");
+    }
 
     // The https vct of this deployment, or the URN of credentials issued before it.
     const vct = get(body, 'vct');
