@@ -122,6 +122,7 @@ class World:
         exp: int = NOW + 6 * DAY,
         anchor: ec.EllipticCurvePrivateKey | None = None,
         entries: list[dict[str, Any]] | None = None,
+        issuing_cas: list[str] | None = None,
     ) -> str:
         return trustlist.sign(
             iss=self.host,
@@ -130,6 +131,7 @@ class World:
             anchor_key=anchor or self.anchor,
             issuers=entries if entries is not None else [m.entry() for m in self.lgs.values()],
             types={credential.vct_for(self.host): [TYPE_INTEGRITY]},
+            issuing_cas=issuing_cas or (),
         )
 
     def status_token(

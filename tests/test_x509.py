@@ -112,6 +112,13 @@ def test_issuer_certifies_keys_and_sends_x5c(client, clock, staff, reg_id) -> No
     assert constraints.ca and constraints.path_length == 0
     # One issuing CA for the deployment: every municipality's chain ends with it.
     assert {tuple(k.x5c)[1] for i in tl.issuers.values() for k in i.keys.values()} == {key.x5c[1]}
+    # ... and the list names it once, at the top, not under each of its keys
+    # (3,482 keys nationwide would repeat ~600 bytes each).
+    raw = jws.parse(tl_text).payload
+    assert raw["issuing_cas"] == [key.x5c[1]]
+    for entry in raw["issuers"]:
+        for k in entry["keys"]:
+            assert len(k["x5c"]) == 1 and k["x5c_ca"] == 0
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [ISS]
     assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "203211"

@@ -82,11 +82,13 @@ def build(session: Session, settings: Settings, keys: KeyStore, now: datetime) -
         if (e := issuer_entry(session, m, settings, now, keys))["keys"]
     ]
     t = int(now.timestamp())
+    issuers, cas = trustlist.list_cas_once(entries)
     return trustlist.sign(
         iss=settings.base_url,
         iat=t,
         exp=t + settings.trust_list_lifetime,
-        issuers=entries,
+        issuers=issuers,
+        issuing_cas=cas,
         anchor_key=keys.anchor(),
         types={vct_for(settings.base_url): [typemeta.integrity(settings.base_url)]},
     )

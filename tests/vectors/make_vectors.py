@@ -685,8 +685,15 @@ def _chain_scan_cases(lab: Any, bundles: dict[str, Any]) -> list[dict[str, Any]]
             "ok",
         ),
         ("x5c-certificate-expired-at-the-scan", chains["expired"], "key_not_valid"),
+        ("x5c-issuing-ca-listed-once", chains["good"], "ok"),
     ):
-        bundle = w.bundle(trust_list=_chained_trust_list(w, chain))
+        listed = name == "x5c-issuing-ca-listed-once"
+        trust = (
+            _chained_trust_list(w, chain[:-1], chain[-1:])
+            if listed
+            else _chained_trust_list(w, chain)
+        )
+        bundle = w.bundle(trust_list=trust)
         issued = credential.issue(
             iss=kz.iss,
             kid=kz.kid,
@@ -719,14 +726,21 @@ def _chain_scan_cases(lab: Any, bundles: dict[str, Any]) -> list[dict[str, Any]]
     return out
 
 
-def _chained_trust_list(w: Any, chain: list[str]) -> str:
+def _chained_trust_list(
+    w: Any, chain: list[str], listed: list[str] | None = None, ca_index: Any = 0
+) -> str:
+    """Karuizawa's key with ``chain``; with ``listed``, the chain stops below
+    the trust list's ``issuing_cas`` (= ``listed``) and names ``ca_index`` there,
+    the shape the issuer writes."""
     entries = []
     for m in w.lgs.values():
         e = m.entry()
         if m is w.karuizawa:
             e["keys"][0]["x5c"] = chain
+            if listed is not None:
+                e["keys"][0]["x5c_ca"] = ca_index
         entries.append(e)
-    return str(w.trust_list(entries=entries))
+    return str(w.trust_list(entries=entries, issuing_cas=listed))
 
 
 def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
@@ -776,6 +790,46 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
             (f"x5c-{name}", edited(trust_list=_chained_trust_list(w, chain)))
             for name, chain in _chains(w).items()
             if name not in ("good", "expired", "leaf-signed-by-the-anchor-behind-a-ca")
+        ),
+        (
+            "x5c-listed-ca-under-another-anchor",
+            edited(
+                trust_list=_chained_trust_list(
+                    w, _chains(w)["good"][:1], _chains(w)["issuing-ca-under-another-anchor"][1:]
+                )
+            ),
+        ),
+        (
+            "x5c-leaf-not-signed-by-the-listed-ca",
+            edited(
+                trust_list=_chained_trust_list(
+                    w,
+                    _chains(w)["leaf-not-signed-by-the-issuing-ca"][:1],
+                    _chains(w)["good"][1:],
+                )
+            ),
+        ),
+        (
+            "x5c-ca-index-out-of-range",
+            edited(
+                trust_list=_chained_trust_list(
+                    w, _chains(w)["good"][:1], _chains(w)["good"][1:], ca_index=1
+                )
+            ),
+        ),
+        (
+            "x5c-ca-index-not-an-integer",
+            edited(
+                trust_list=_chained_trust_list(
+                    w, _chains(w)["good"][:1], _chains(w)["good"][1:], ca_index="0"
+                )
+            ),
+        ),
+        (
+            "x5c-listed-ca-is-a-leaf",
+            edited(
+                trust_list=_chained_trust_list(w, _chains(w)["good"][:1], _chains(w)["good"][:1])
+            ),
         ),
         (
             "status-list-with-another-x5c-chain",

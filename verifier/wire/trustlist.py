@@ -90,7 +90,23 @@ def _str(obj: Mapping[str, Any], name: str) -> str:
     return v
 
 
-def _issuer(entry: Any, anchor: ec.EllipticCurvePublicKey) -> TrustedIssuer:
+MAX_ISSUING_CAS = 16
+
+
+def _issuing_cas(raw: Any, anchor: ec.EllipticCurvePublicKey) -> list[x509chain.IssuingCA]:
+    """The deployment's issuing CAs, listed once at the top so that a nationwide
+    list does not repeat the same certificate under each of its thousands of
+    keys (and a verifier checks each CA's signature once)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_ISSUING_CAS:
+        raise MalformedError(f"issuing_cas must be an array of at most {MAX_ISSUING_CAS}")
+    return [x509chain.check_ca(text, anchor) for text in raw]
+
+
+def _issuer(
+    entry: Any, anchor: ec.EllipticCurvePublicKey, cas: Sequence[x509chain.IssuingCA] = ()
+) -> TrustedIssuer:
     if not isinstance(entry, dict):
         raise MalformedError("issuer entry must be an object")
     keys: dict[str, IssuerKey] = {}
@@ -112,9 +128,15 @@ def _issuer(entry: Any, anchor: ec.EllipticCurvePublicKey) -> TrustedIssuer:
         x5c = k.get("x5c", [])
         if not isinstance(x5c, list) or not all(isinstance(c, str) and c for c in x5c):
             raise MalformedError("x5c must be an array of base64 certificates")
+        ca_index = k.get("x5c_ca")
+        ca = None
+        if ca_index is not None:
+            if type(ca_index) is not int or not 0 <= ca_index < len(cas) or not x5c:
+                raise MalformedError(f"key {kid!r}: x5c_ca names no issuing CA")
+            ca = cas[ca_index]
         public = jws.key_from_jwk(jwk)
         try:
-            window = x509chain.check_chain(x5c, public, anchor) if x5c else (None, None)
+            window = x509chain.check_chain(x5c, public, anchor, ca) if x5c else (None, None)
         except UnknownKeyError as exc:
             # A bad chain makes the list malformed; unknown_key here would read as
             # "signed by another anchor" (bundle.parse_trust_list: wrong_anchor).
@@ -125,7 +147,8 @@ def _issuer(entry: Any, anchor: ec.EllipticCurvePublicKey) -> TrustedIssuer:
             public,
             not_before,
             not_after,
-            tuple(x5c),
+            # What credentials carry: the chain up to the listed CA, then the CA.
+            (*x5c, ca.text) if ca is not None else tuple(x5c),
             *window,
         )
     lists = entry.get("status_lists", [])
@@ -167,9 +190,10 @@ def parse(text: str, anchors: Sequence[ec.EllipticCurvePublicKey]) -> TrustList:
     entries = p.get("issuers")
     if not isinstance(entries, list):
         raise MalformedError("issuers must be an array")
+    cas = _issuing_cas(p.get("issuing_cas"), anchor)
     issuers: dict[str, TrustedIssuer] = {}
     for entry in entries:
-        issuer = _issuer(entry, anchor)
+        issuer = _issuer(entry, anchor, cas)
         if issuer.iss in issuers:
             raise MalformedError(f"issuer {issuer.iss!r} listed twice")
         issuers[issuer.iss] = issuer
@@ -184,10 +208,37 @@ def sign(
     issuers: Sequence[Mapping[str, Any]],
     anchor_key: ec.EllipticCurvePrivateKey,
     types: Mapping[str, Sequence[str]] | None = None,
+    issuing_cas: Sequence[str] = (),
 ) -> str:
-    """Sign a trust list.  ``issuers`` entries use the JSON shape ``parse`` reads."""
-    payload: dict[str, Any] = {"iss": iss, "iat": iat, "exp": exp, "issuers": list(issuers)}
+    """Sign a trust list.  ``issuers`` entries use the JSON shape ``parse`` reads;
+    a key's ``x5c_ca`` indexes ``issuing_cas``, see :func:`list_cas_once`."""
+    payload: dict[str, Any] = {"iss": iss, "iat": iat, "exp": exp}
+    if issuing_cas:
+        payload["issuing_cas"] = list(issuing_cas)
+    payload["issuers"] = list(issuers)
     if types:
         payload["types"] = {vct: list(values) for vct, values in types.items()}
     header = {"typ": TRUST_LIST_TYP, "kid": anchor_kid(anchor_key.public_key())}
     return jws.sign(header, payload, anchor_key)
+
+
+def list_cas_once(
+    issuers: Sequence[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Move the top certificate of each key's ``x5c`` (the one the anchor signed)
+    into one ``issuing_cas`` table, each key naming it by ``x5c_ca``: the shape
+    :func:`sign` writes.  Chains of one certificate stay as they are."""
+    cas: list[str] = []
+    out = []
+    for entry in issuers:
+        keys = []
+        for k in entry.get("keys", []):
+            x5c = k.get("x5c")
+            if isinstance(x5c, list) and len(x5c) > 1:
+                top = x5c[-1]
+                if top not in cas:
+                    cas.append(top)
+                k = {**k, "x5c": x5c[:-1], "x5c_ca": cas.index(top)}
+            keys.append(k)
+        out.append({**entry, "keys": keys})
+    return out, cas

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from dualres.verifier.wire import jws
+from dualres.verifier.wire._record import record
 from dualres.verifier.wire.errors import BadSignatureError, MalformedError, UnknownKeyError
 
 MAX_CHAIN = 4
@@ -55,12 +56,62 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+@record
+class IssuingCA:
+    """A CA certificate the trust list names once (``issuing_cas``), checked
+    against the anchor once however many keys it certifies."""
+
+    text: str
+    key: ec.EllipticCurvePublicKey
+    subject: x509.Name
+    not_before: int
+    not_after: int
+
+
+def _window(certs: Sequence[x509.Certificate]) -> tuple[int, int]:
+    return (
+        max(int(c.not_valid_before_utc.timestamp()) for c in certs),
+        min(int(c.not_valid_after_utc.timestamp()) for c in certs),
+    )
+
+
+def _ca_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise MalformedError("certificates must be P-256 keys")
+    return key
+
+
+def check_ca(text: str, anchor: ec.EllipticCurvePublicKey) -> IssuingCA:
+    """Check a CA certificate the anchor signed itself (the trust list's
+    ``issuing_cas``)."""
+    try:
+        cert = _load(text)
+        if not _is_ca(cert):
+            raise MalformedError("an issuing CA must be a CA certificate")
+        key = _ca_key(cert)
+        _signed_by(cert, anchor)
+        start, end = _window([cert])
+    except (MalformedError, BadSignatureError):
+        raise
+    except (ValueError, TypeError) as exc:  # an extension cryptography cannot parse
+        raise MalformedError(f"issuing CA: {type(exc).__name__}") from exc
+    return IssuingCA(text, key, cert.subject, start, end)
+
+
 def check_chain(
-    x5c: Sequence[str], key: ec.EllipticCurvePublicKey, anchor: ec.EllipticCurvePublicKey
+    x5c: Sequence[str],
+    key: ec.EllipticCurvePublicKey,
+    anchor: ec.EllipticCurvePublicKey,
+    ca: IssuingCA | None = None,
 ) -> tuple[int, int]:
     """Check that ``x5c`` certifies ``key`` under ``anchor``; return the window
-    (epoch seconds) in which every certificate of the chain is valid."""
-    if not x5c or len(x5c) > MAX_CHAIN:
+    (epoch seconds) in which every certificate of the chain is valid.
+
+    With ``ca`` (already checked by :func:`check_ca`), ``x5c`` stops below it:
+    its last certificate must be signed by ``ca``, and the window includes the
+    CA's.  The chain a credential carries is then ``x5c`` + ``ca.text``."""
+    if not x5c or len(x5c) + (ca is not None) > MAX_CHAIN:
         raise MalformedError(f"x5c holds 1 to {MAX_CHAIN} certificates")
     try:
         certs = [_load(c) for c in x5c]
@@ -81,15 +132,15 @@ def check_chain(
         for cert, issuer in itertools.pairwise(certs):
             if not _is_ca(issuer) or cert.issuer != issuer.subject:
                 raise MalformedError("x5c is not a chain of CA certificates")
-            issuer_key = issuer.public_key()
-            if not isinstance(issuer_key, ec.EllipticCurvePublicKey) or not isinstance(
-                issuer_key.curve, ec.SECP256R1
-            ):
-                raise MalformedError("certificates must be P-256 keys")
-            _signed_by(cert, issuer_key)
-        _signed_by(certs[-1], anchor)
-        start = max(int(c.not_valid_before_utc.timestamp()) for c in certs)
-        end = min(int(c.not_valid_after_utc.timestamp()) for c in certs)
+            _signed_by(cert, _ca_key(issuer))
+        start, end = _window(certs)
+        if ca is None:
+            _signed_by(certs[-1], anchor)
+        else:
+            if certs[-1].issuer != ca.subject:
+                raise MalformedError("x5c does not end below its issuing CA")
+            _signed_by(certs[-1], ca.key)
+            start, end = max(start, ca.not_before), min(end, ca.not_after)
     except (MalformedError, BadSignatureError, UnknownKeyError):
         raise
     except (ValueError, TypeError) as exc:  # an extension cryptography cannot parse

@@ -288,13 +288,8 @@ async function signedBy(cert, key) {
 
 const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-// x5c certifies the key at (x, y) under the anchor (a CryptoKey): the window
-// [notBefore, notAfter] (epoch seconds) in which every certificate is valid.
-export async function checkChain(x5c, x, y, anchorKey) {
-  if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > MAX_CHAIN) {
-    throw malformed(`x5c holds 1 to ${MAX_CHAIN} certificates`);
-  }
-  const certs = x5c.map((c) => {
+function loadAll(x5c) {
+  return x5c.map((c) => {
     try {
       return parseCertificate(b64Decode(c));
     } catch (e) {
@@ -302,6 +297,26 @@ export async function checkChain(x5c, x, y, anchorKey) {
       throw malformed('x5c entry is not a DER certificate');
     }
   });
+}
+
+// A CA certificate the trust list names once (issuing_cas), signed by the
+// anchor itself: checked once however many keys it certifies (x509chain.check_ca).
+export async function checkCa(text, anchorKey) {
+  const [cert] = loadAll([text]);
+  if (!isCa(cert.extensions)) throw malformed('an issuing CA must be a CA certificate');
+  const key = await importPointKey(cert.point);
+  await signedBy(cert, anchorKey);
+  return { text, key, subject: cert.subject, notBefore: cert.notBefore, notAfter: cert.notAfter };
+}
+
+// x5c certifies the key at (x, y) under the anchor (a CryptoKey): the window
+// [notBefore, notAfter] (epoch seconds) in which every certificate is valid.
+// With ca (from checkCa), x5c stops below that CA, whose window counts too.
+export async function checkChain(x5c, x, y, anchorKey, ca = null) {
+  if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length + (ca ? 1 : 0) > MAX_CHAIN) {
+    throw malformed(`x5c holds 1 to ${MAX_CHAIN} certificates`);
+  }
+  const certs = loadAll(x5c);
   const leaf = certs[0];
   if (!same(leaf.point.x, x) || !same(leaf.point.y, y)) throw malformed('the x5c leaf certifies another key');
   if (isCa(leaf.extensions)) throw malformed('the x5c leaf is a CA certificate');
@@ -311,9 +326,16 @@ export async function checkChain(x5c, x, y, anchorKey) {
     if (!isCa(issuer.extensions) || cert.issuer !== issuer.subject) throw malformed('x5c is not a chain of CA certificates');
     await signedBy(cert, await importPointKey(issuer.point));
   }
-  await signedBy(certs[certs.length - 1], anchorKey);
-  return {
-    notBefore: Math.max(...certs.map((c) => c.notBefore)),
-    notAfter: Math.min(...certs.map((c) => c.notAfter)),
-  };
+  const top = certs[certs.length - 1];
+  let notBefore = Math.max(...certs.map((c) => c.notBefore));
+  let notAfter = Math.min(...certs.map((c) => c.notAfter));
+  if (ca) {
+    if (top.issuer !== ca.subject) throw malformed('x5c does not end below its issuing CA');
+    await signedBy(top, ca.key);
+    notBefore = Math.max(notBefore, ca.notBefore);
+    notAfter = Math.min(notAfter, ca.notAfter);
+  } else {
+    await signedBy(top, anchorKey);
+  }
+  return { notBefore, notAfter };
 }
