@@ -201,3 +201,125 @@ def test_a_key_without_jwk_is_malformed(world: World) -> None:
     entry["keys"] = [{"kid": "k"}]
     with pytest.raises(MalformedError, match="P-256 JWK"):
         trustlist.parse(world.trust_list(entries=[entry]), [world.anchor.public_key()])
+
+
+# --- certificates: the one-certificate-under-a-listed-CA path -------------------------------
+
+
+def _listed_ca(world: World, ca_key: Any) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from dualres.issuer.domain.certs import issue_ca
+    from dualres.verifier.wire import x509chain
+    from tests.support import NOW
+    from tests.test_x509 import SETTINGS
+
+    start = datetime.fromtimestamp(NOW, UTC) - timedelta(days=30)
+    return x509chain.check_ca(
+        issue_ca(SETTINGS, world.anchor, ca_key.public_key(), start), world.anchor.public_key()
+    )
+
+
+def _leaves(world: World, ca_key: Any) -> dict[str, str]:
+    from dualres.verifier.wire import jws
+    from tests.test_x509 import ca_chain, leaf_for
+
+    return {
+        "good": ca_chain(world, ca=ca_key)[0],
+        "signed by another CA key": ca_chain(world, ca=ca_key, signer=jws.generate_key())[0],
+        "named as issued by the anchor": ca_chain(world, ca=ca_key, ca_name=False)[0],
+        "certifies another key": leaf_for(world, key=jws.generate_key(), anchor=ca_key),
+        "not a certificate": "MAMCAQA=",
+    }
+
+
+def test_the_listed_ca_path_answers_as_the_general_one(world: World) -> None:
+    """x509chain._leaf_under (names and key compared as DER bytes, the TBS taken from
+    the certificate's own bytes) gives what the general chain walk gives."""
+    from dualres.verifier.wire import jws, x509chain
+    from dualres.verifier.wire._record import replace
+
+    ca_key = jws.generate_key()
+    ca = _listed_ca(world, ca_key)
+    assert ca.subject_der == ca.subject.public_bytes()
+    general = replace(ca, subject_der=b"")  # no subject bytes: the general walk
+    key = world.karuizawa.key.public_key()
+    point = jws.jwk_point(jws.public_jwk(key))
+    outcomes = {}
+    for name, leaf in _leaves(world, ca_key).items():
+        got = []
+        for c, p in ((ca, point), (ca, None), (general, point)):
+            try:
+                got.append(
+                    ("ok", x509chain.check_chain([leaf], key, world.anchor.public_key(), c, p))
+                )
+            except WireError as exc:
+                got.append((type(exc).__name__, exc.code))
+        assert got[0] == got[1] == got[2], (name, got)
+        outcomes[name] = got[0][0]
+    assert outcomes == {
+        "good": "ok",
+        "signed by another CA key": "BadSignatureError",
+        "named as issued by the anchor": "MalformedError",
+        "certifies another key": "UnknownKeyError",
+        "not a certificate": "MalformedError",
+    }
+
+
+def test_tbs_bytes_are_the_certificates_own(world: World) -> None:
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from dualres.verifier.wire import jws, x509chain
+
+    ca_key = jws.generate_key()
+    for name, leaf in _leaves(world, ca_key).items():
+        if name == "not a certificate":
+            continue
+        der = base64.b64decode(leaf)
+        cert = x509.load_der_x509_certificate(der)
+        tbs = x509chain._tbs(der)
+        assert tbs == cert.tbs_certificate_bytes
+        issuer, subject, spki = x509chain._tbs_names(tbs)
+        assert issuer == cert.issuer.public_bytes() and subject == cert.subject.public_bytes()
+        assert spki == cert.public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+def test_a_trust_list_key_with_a_leaf_for_another_key_is_malformed(world: World) -> None:
+    """Through trustlist.parse: the SPKI bytes differ, so the leaf's key is imported and
+    compared, and the key's JWK decides nothing by itself."""
+    from dualres.verifier.wire import jws
+    from tests.test_x509 import leaf_for
+
+    ca_key = jws.generate_key()
+    ca = _listed_ca(world, ca_key)
+    entry = world.karuizawa.entry()
+    entry["keys"][0] |= {
+        "x5c": [leaf_for(world, key=jws.generate_key(), anchor=ca_key)],
+        "x5c_ca": 0,
+    }
+    text = trustlist.sign(
+        iss="https://dualres.example.jp",
+        iat=0,
+        exp=1,
+        issuers=[entry],
+        anchor_key=world.anchor,
+        issuing_cas=[ca.text],
+    )
+    with pytest.raises(MalformedError, match="certifies another key"):
+        trustlist.parse(text, [world.anchor.public_key()])
+    entry["keys"][0]["x5c"] = [leaf_for(world, anchor=ca_key)]
+    misnamed = trustlist.sign(
+        iss="https://dualres.example.jp",
+        iat=0,
+        exp=1,
+        issuers=[entry],
+        anchor_key=world.anchor,
+        issuing_cas=[ca.text],
+    )
+    with pytest.raises(MalformedError, match="does not end below"):
+        trustlist.parse(misnamed, [world.anchor.public_key()])  # issued in the anchor's name

@@ -143,9 +143,10 @@ def _issuer(
             if type(ca_index) is not int or not 0 <= ca_index < len(cas) or not x5c:
                 raise MalformedError(f"key {kid!r}: x5c_ca names no issuing CA")
             ca = cas[ca_index]
-        public = jws.key_from_jwk(jwk)
+        point = jws.jwk_point(jwk)
+        public = jws.key_from_point(point)
         try:
-            window = x509chain.check_chain(x5c, public, anchor, ca) if x5c else (None, None)
+            window = x509chain.check_chain(x5c, public, anchor, ca, point) if x5c else (None, None)
         except UnknownKeyError as exc:
             # A bad chain makes the list malformed; unknown_key here would read as
             # "signed by another anchor" (bundle.parse_trust_list: wrong_anchor).
