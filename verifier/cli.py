@@ -480,10 +480,7 @@ def _check(args: argparse.Namespace) -> int:
             # Each line is judged at its own time: a scanner session runs for hours.
             result = verify(payload, bundle, profile, now=_now(args.now), replay=store)
             rejected |= not result.ok
-            if args.json:
-                text = encode(result.to_json())
-            else:
-                text = format_result(result, lang)
+            text = encode(result.to_json()) if args.json else format_result(result, lang)
             # One write with its newline (print writes the end apart: two system
             # calls on an unbuffered stdout), flushed at once: someone is waiting.
             out.write(text + "\n")
