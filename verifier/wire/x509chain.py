@@ -12,20 +12,26 @@ tests/vectors/edge.json bundle_cases and the x5c-* cases).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import itertools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import SignatureAlgorithmOID
 
 from dualres.verifier.wire import jws
 from dualres.verifier.wire._record import record
 from dualres.verifier.wire.errors import BadSignatureError, MalformedError, UnknownKeyError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography.x509 (with its builders, name parsing and path verification) is
+# imported where a certificate is first read, not with this module: trustlist.py
+# imports this module, and a scanner that starts from the verified-bundle cache
+# (or checks with a small bundle) reads no certificate; importing it at start-up
+# was about 40 ms of such a process, more than all of the verifier's own modules.
 
 MAX_CHAIN = 4
 MAX_CERT_BYTES = 4096
@@ -38,6 +44,10 @@ def _load(text: str) -> x509.Certificate:
 def _load_der(text: str) -> tuple[x509.Certificate, bytes]:
     if not isinstance(text, str) or len(text) > MAX_CERT_BYTES * 2:
         raise MalformedError("x5c entry is not a certificate")
+    import base64  # with struct: kept out of a start-up that reads no certificate
+
+    from cryptography import x509
+
     try:
         der = base64.b64decode(text, validate=True)
         return x509.load_der_x509_certificate(der), der
@@ -45,12 +55,14 @@ def _load_der(text: str) -> tuple[x509.Certificate, bytes]:
         raise MalformedError("x5c entry is not a DER certificate") from exc
 
 
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_ECDSA_SHA256 = jws._ECDSA_SHA256  # one ECDSA object for every verification
 
 
 def _signed_by(
     cert: x509.Certificate, key: ec.EllipticCurvePublicKey, tbs: bytes | None = None
 ) -> None:
+    from cryptography.x509.oid import SignatureAlgorithmOID
+
     if cert.signature_algorithm_oid != SignatureAlgorithmOID.ECDSA_WITH_SHA256:
         raise MalformedError("certificates must be signed with ECDSA and SHA-256")
     try:
@@ -101,6 +113,8 @@ def _tbs_names(tbs: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -170,6 +184,8 @@ def check_chain(
     ``point``, when given, is ``key``'s uncompressed point (``jws.jwk_point``): a
     leaf whose key is written exactly as P-256 with that point is then known to
     certify ``key`` without importing its key a second time."""
+    from cryptography import x509
+
     if not x5c or len(x5c) + (ca is not None) > MAX_CHAIN:
         raise MalformedError(f"x5c holds 1 to {MAX_CHAIN} certificates")
     if ca is not None and len(x5c) == 1 and ca.subject_der:
@@ -218,6 +234,8 @@ def _leaf_under(
     (not as two JWKs built from them), the issuer name as bytes, and the TBS bytes
     and the ECDSA object are taken once.  A nationwide list runs this 3,482 times.
     """
+    from cryptography import x509
+
     try:
         leaf, der = _load_der(text)
         tbs = _tbs(der)
