@@ -230,9 +230,11 @@ def _leaf_under(
 ) -> tuple[int, int]:
     """``check_chain`` for the shape a deployment's trust list has: one certificate
     per key, below an issuing CA the list names once.  The same checks in the same
-    order, without what costs and decides nothing: the keys are compared as keys
-    (not as two JWKs built from them), the issuer name as bytes, and the TBS bytes
-    and the ECDSA object are taken once.  A nationwide list runs this 3,482 times.
+    order, without what costs and decides nothing: the leaf's key compared as the
+    SPKI bytes of ``point`` (else as keys, not as two JWKs built from them), the
+    issuer name as DER bytes (exact, as x509.js compares it; ``x509.Name`` equality
+    could only accept more), the TBS taken from the certificate's own bytes and one
+    ECDSA object.  A nationwide list runs this 3,482 times.
     """
     from cryptography import x509
 
