@@ -154,6 +154,14 @@ def _strip_type(payload_json: bytes) -> tuple[bytes, bytes] | None:
     return payload_json[: vct.start()] + b'"vct":""' + payload_json[m.end() :], selector
 
 
+@lru_cache(maxsize=64)
+def _type_insert(name: str, integrity: str) -> tuple[bytes, bytes]:
+    """The selector of a (vct, vct#integrity) pair and the JSON the verifier puts
+    back for it: the same few pairs on every scan, so made once."""
+    insert = b'"vct":' + _json.dumps(name) + b',"vct#integrity":' + _json.dumps(integrity)
+    return _digest(integrity)[:2], insert
+
+
 def _restore(
     header_json: bytes, payload_json: bytes, flags: int, selector: bytes, restorer: Restorer | None
 ) -> tuple[bytes, bytes]:
@@ -163,18 +171,19 @@ def _restore(
         vct = _VCT.search(payload_json)
         if vct is None or vct.group(1):
             raise MalformedError("the type was left out but the vct is not empty")
-        found = [
-            (name, i)
-            for name, values in restorer.types().items()
-            for i in values
-            if _digest(i)[:2] == selector
-        ]
-        if not found:
+        insert = None
+        for name, values in restorer.types().items():
+            for integrity in values:
+                tag, text = _type_insert(name, integrity)
+                if tag == selector:
+                    insert = text
+                    break
+            if insert is not None:
+                break
+        if insert is None:
             raise UnknownTypeError(
                 "the type and its metadata's integrity are not in the trust list"
             )
-        name, integrity = found[0]
-        insert = b'"vct":' + _json.dumps(name) + b',"vct#integrity":' + _json.dumps(integrity)
         payload_json = payload_json[: vct.start()] + insert + payload_json[vct.end() :]
     if flags & _NO_X5C:
         header = _json.loads_object(header_json)
