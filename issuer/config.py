@@ -64,6 +64,14 @@ class Settings:
     # wallet refills with its refresh token while online (docs/scale.md §5).
     credential_days: int = 30
     max_request_bytes: int = 1024 * 1024
+    # Online applications (issue 12, docs/apply.md): the least role that may approve
+    # or reject each tier, and how long evidence files outlive the decision.
+    review_roles: dict[str, str] = field(
+        default_factory=lambda: {"basic": "clerk", "premium": "supervisor"}
+    )
+    evidence_retention_days: int = 90
+    # None: <data_dir>/evidence (the filesystem store, issuer/domain/evidence.py).
+    evidence_dir: Path | None = None
     # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes
     # none: a client could otherwise claim https (and get HSTS) or any address.
     trusted_proxies: int = 0
@@ -105,6 +113,10 @@ class Settings:
     @property
     def jpki_path(self) -> Path:
         return self.jpki_dir or self.data_dir / "jpki"
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.evidence_dir or self.data_dir / "evidence"
 
 
 def _key_settings() -> dict[str, Any]:

@@ -145,6 +145,7 @@ def issue_batch(
     private = keys.load(key.key_ref)
     iat = coarse_iat(now, key.not_before)
     nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
+    pref = lgcodes.prefecture_of(municipality.lg_code)
     out = []
     for public in publics:
         cred = Credential(
@@ -168,6 +169,7 @@ def issue_batch(
             status_uri=status_uri(settings, municipality.lg_code, cred.status_list.number),
             status_idx=cred.status_idx,
             disclosable=disclosable(reg),
+            prefecture=pref.lg_code if pref else None,
         )
         out.append((cred, issued.compact))
     return out

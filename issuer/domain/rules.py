@@ -37,8 +37,9 @@ RULES: Final[dict[str, tuple[str, str, str]]] = {
                               "a person may hold at most {n} premium registrations",
                               "プレミアム登録は1人{n}市区町村までです"),
     "own_municipality": ("identity",
-                         "a person cannot register in the municipality of their own 住所",
-                         "住民票のある市区町村には登録できません"),
+                         "premium registration is not possible in the municipality of one's own "
+                         "住所 (basic is)",
+                         "住民票のある市区町村にはプレミアム登録できません（ベーシック登録はできます）"),
     "possible_duplicate": ("identity",
                            "someone with the same basic four facts is already registered here "
                            "under another identity; staff must review before registering",
@@ -84,6 +85,25 @@ RULES: Final[dict[str, tuple[str, str, str]]] = {
                         "住所の市区町村コードが正しくありません"),
     "invalid_birthdate": ("identity", "the birth date is in the future or before 1900",
                           "生年月日が正しくありません"),
+    # Online applications (issue 12, applications.py).
+    "activities_too_few": ("activities",
+                           "premium needs at least {n} activities in the year before the "
+                           "application",
+                           "プレミアム登録には申請前1年間に{n}件以上の活動が必要です"),
+    "activity_date_out_of_range": ("activities",
+                                   "each activity's date must be within the year before the "
+                                   "application",
+                                   "活動日は申請前1年以内の日付にしてください"),
+    "activity_description_invalid": ("activities",
+                                     "each activity needs a description of 1 to 200 characters",
+                                     "活動の説明は1〜200文字で入力してください"),
+    "too_many_activities": ("activities", "at most 20 activities per application",
+                            "活動は1件の申請につき20件までです"),
+    "evidence_required": ("evidence", "premium needs evidence of the activities",
+                          "プレミアム登録には活動の証明書類が必要です"),
+    "application_open": ("municipality",
+                         "an application to this municipality is already under review",
+                         "この市区町村への申請は審査中です"),
 }  # fmt: skip
 
 

@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v5';
+const VERSION = 'v6';
 const PRECACHE = [
   './',
   'index.html',

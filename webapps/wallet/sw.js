@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v6';
+const VERSION = 'v7';
 const PRECACHE = [
   './',
   'index.html',
