@@ -70,6 +70,8 @@ class Settings:
         default_factory=lambda: {"basic": "clerk", "premium": "supervisor"}
     )
     evidence_retention_days: int = 90
+    # The OpenID Provider /apply/ signs residents in with; None: the demo stub at /idp.
+    oidc_issuer: str | None = None
     # None: <data_dir>/evidence (the filesystem store, issuer/domain/evidence.py).
     evidence_dir: Path | None = None
     # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes

@@ -19,6 +19,7 @@ from dualres.issuer.config import Settings
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.identity.mynumber import RedactFilter
 from dualres.issuer.web.api import bp as api_bp
+from dualres.issuer.web.apply import bp as apply_bp
 from dualres.issuer.web.cardcheck import bp as cardcheck_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
@@ -140,6 +141,15 @@ def create_app(
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactFilter) for f in logger.filters):
             logger.addFilter(RedactFilter())
-    for bp in (public_bp, oid4vci_bp, api_bp, cardcheck_bp, idp_bp, console_bp, webapps_bp):
+    for bp in (
+        public_bp,
+        oid4vci_bp,
+        api_bp,
+        cardcheck_bp,
+        idp_bp,
+        console_bp,
+        webapps_bp,
+        apply_bp,
+    ):
         app.register_blueprint(bp)
     return app
