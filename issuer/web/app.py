@@ -20,6 +20,7 @@ from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.identity.mynumber import RedactFilter
 from dualres.issuer.web.api import bp as api_bp
 from dualres.issuer.web.apply import bp as apply_bp
+from dualres.issuer.web.authorize import bp as authorize_bp
 from dualres.issuer.web.cardcheck import bp as cardcheck_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
@@ -150,6 +151,7 @@ def create_app(
         console_bp,
         webapps_bp,
         apply_bp,
+        authorize_bp,
     ):
         app.register_blueprint(bp)
     return app

@@ -209,6 +209,17 @@ def _applicant() -> apps.Applicant | None:
     return apps.Applicant(who["key"], PersonFacts(**f))
 
 
+def current_applicant() -> apps.Applicant | None:
+    """Who is signed in at /apply/ (the authorization step of authorize.py reads it)."""
+    return _applicant()
+
+
+def resume_after_signin(path: str) -> None:
+    """Where the callback goes after sign-in: only a path of ours, never a URL."""
+    if path.startswith("/apply/") and not path.startswith("//"):
+        _save(resume=path)
+
+
 def _require() -> apps.Applicant:
     a = _applicant()
     if a is None:
@@ -250,7 +261,10 @@ def callback() -> BaseResponse:
     fj = facts.facts()
     fj["birthdate"] = facts.birthdate.isoformat()
     # A new sign-in, a new CSRF token: nothing of a previous visitor's page works.
-    _save(pending=None, who={"key": key, "facts": fj}, csrf=secrets.token_urlsafe(24))
+    resume = _state().get("resume")
+    _save(pending=None, resume=None, who={"key": key, "facts": fj}, csrf=secrets.token_urlsafe(24))
+    if isinstance(resume, str) and resume.startswith("/apply/authorize/"):
+        return redirect(resume)
     return redirect(url_for("apply.index"))
 
 
