@@ -3,6 +3,7 @@
     dualres-wallet accept OFFER_URI --tx-code 123456 --store DIR [--dpop] [--insecure-http]
     dualres-wallet present --store DIR [--profile counter|office] [--qr FILE.png]
                            [--offline] [--reuse-last]
+    dualres-wallet collect CREDENTIAL_ISSUER --store DIR [--insecure-http]
     dualres-wallet refill --store DIR
     dualres-wallet status --store DIR
 
@@ -48,6 +49,28 @@ def _accept(args: argparse.Namespace) -> int:
         f"{len(batch.credentials)} one-time credentials from "
         f"{batch.endpoints.credential_issuer} in {store.root}"
     )
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    """The authorization code flow after an online application was approved (issue 12)."""
+    from dualres.wallet.authcode import collect, loopback_browser
+
+    store = BatchStore(Path(args.store))
+    redirect_uri, open_browser = loopback_browser()
+    try:
+        batch = collect(
+            Client(insecure_http=args.insecure_http),
+            args.issuer,
+            redirect_uri=redirect_uri,
+            open_browser=open_browser,
+            n=args.count,
+        )
+    except IssuanceError as exc:
+        print(f"受け取れませんでした / collection failed: {exc}", file=sys.stderr)
+        return 1
+    store.save(batch, insecure_http=args.insecure_http)
+    print(f"{len(batch.credentials)} 件を受け取りました / stored {len(batch.credentials)}")
     return 0
 
 
@@ -126,6 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="allow plain http to 127.0.0.1 (the demo server) only",
     )
     a.set_defaults(run=_accept)
+    co = sub.add_parser(
+        "collect", help="after an online approval: sign in and receive (authorization code flow)"
+    )
+    co.add_argument("issuer", metavar="CREDENTIAL_ISSUER", help="e.g. https://…/lg/203211")
+    co.add_argument("--store", required=True, help="wallet directory")
+    co.add_argument("--count", type=int, help="credentials to ask for (default: batch_size)")
+    co.add_argument("--insecure-http", action="store_true", help="plain http to 127.0.0.1 only")
+    co.set_defaults(run=_collect)
     pr = sub.add_parser("present", help="print a QR presentation (DR1:...), one credential used")
     pr.add_argument("--store", required=True, help="wallet directory")
     pr.add_argument("--profile", choices=("counter", "office"), default="counter")
