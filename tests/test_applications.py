@@ -342,3 +342,46 @@ def test_a_failure_after_storing_takes_the_files_back(app, store, monkeypatch) -
     with scratch(app) as s, pytest.raises(RuntimeError):
         submit(s, store)
     assert files_in(store) == 0
+
+
+# --- renewal -------------------------------------------------------------------------
+
+
+def test_renewal_from_sixty_days_before_expiry(app, store) -> None:
+    with unit(app) as s:
+        settings = services().settings
+        a = submit(s, store)
+        reg = apps.approve(s, a, actor="s", role="supervisor", now=T0, settings=settings)
+        until = reg.valid_until
+        m = muni(s, "203211")
+        early = T0 + timedelta(days=(until - TODAY).days - 61)
+        with pytest.raises(IssuerError) as e:
+            apps.submit_renewal(s, m, who(), form(), [Upload("r.pdf", pdf())],
+                                store=store, now=early)  # fmt: skip
+        assert e.value.error == "renewal_not_yet"
+        at = T0 + timedelta(days=(until - TODAY).days - 30)
+        with pytest.raises(IssuerError) as e:  # last year's activities do not count
+            apps.submit_renewal(s, m, who(), form(), [Upload("r.pdf", pdf())],
+                                store=store, now=at)  # fmt: skip
+        assert e.value.error == "activity_date_out_of_range"
+        day = TODAY + timedelta(days=(until - TODAY).days - 30)
+        fresh = form(activities=[
+            {"date": (day - timedelta(days=d)).isoformat(), "code": "farming",
+             "description": "収穫"} for d in (5, 50, 150)])  # fmt: skip
+        with pytest.raises(IssuerError) as e:
+            apps.submit_renewal(s, m, who(key="z" * 64), fresh, [Upload("r.pdf", pdf())],
+                                store=store, now=at)  # fmt: skip
+        assert e.value.error == "nothing_to_renew"
+        r = apps.submit_renewal(s, m, who(), fresh, [Upload("r.pdf", pdf())], store=store, now=at)
+        assert r.kind == "renewal" and r.registration_id == reg.id
+        with pytest.raises(IssuerError) as e:
+            apps.approve(s, r, actor="c", role="clerk", now=at, settings=settings)
+        assert e.value.status == 403
+        renewed = apps.approve(s, r, actor="s", role="supervisor", now=at, settings=settings)
+        assert renewed.id == reg.id and renewed.valid_until > until
+        assert renewed.valid_until <= day + timedelta(days=settings.credential_max_days)
+        assert renewed.activities == ["farming"]
+        actions = [
+            e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
+        ]
+        assert actions[-2:] == ["registration.renew", "application.approve"]

@@ -162,3 +162,32 @@ def test_nobody_else_sees_an_application(app) -> None:
     r = anonymous.get(detail, base_url=BASE)
     assert r.status_code == 302 and r.headers["Location"].endswith("/apply/")
     assert c.get("/apply/a/..%2F..%2Fetc", base_url=BASE).status_code == 404
+
+
+def test_renew_online(app, clock) -> None:
+    from datetime import timedelta
+
+    c = signed_in(app)
+    form = premium_form(c, tier="basic")
+    detail = c.post("/apply/new", data=form, content_type="multipart/form-data",
+                    base_url=BASE).headers["Location"]  # fmt: skip
+    public_id = detail.rstrip("/").rsplit("/", 1)[-1]
+    with app.app_context(), services().db.session() as s:
+        m = s.execute(select(apps.Municipality)
+                      .where(apps.Municipality.lg_code == "203211")).scalar_one()  # fmt: skip
+        reg = apps.approve(s, apps.get_application(s, m, public_id), actor="c", role="clerk",
+                           now=T0, settings=services().settings)  # fmt: skip
+        until = reg.valid_until
+    page = text(c.get("/apply/renew", base_url=BASE))
+    assert "軽井沢町" in page and until.isoformat() in page
+    renewal = premium_form(c, tier="basic", csrf_token=hidden(page)["csrf_token"])
+    r = c.post("/apply/renew", data=renewal, content_type="multipart/form-data", base_url=BASE)
+    assert r.status_code == 422 and "60日前" in text(r)
+    clock.now = T0 + timedelta(days=(until - T0.date()).days - 20)
+    day = clock.now.date()
+    for i, d in enumerate((3, 30, 90)):
+        renewal[f"act_date_{i}"] = (day - timedelta(days=d)).isoformat()
+    renewal["csrf_token"] = csrf(c, "/apply/renew")
+    r = c.post("/apply/renew", data=renewal, content_type="multipart/form-data", base_url=BASE)
+    assert r.status_code == 303, text(r)[:600]
+    assert 'data-state="submitted"' in text(c.get(r.headers["Location"], base_url=BASE))

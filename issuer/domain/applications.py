@@ -58,6 +58,7 @@ MIN_PREMIUM_ACTIVITIES: Final = 3
 MAX_ACTIVITIES: Final = 20
 MAX_DESCRIPTION: Final = 200
 ACTIVITY_YEAR: Final = timedelta(days=365)
+RENEWAL_WINDOW: Final = timedelta(days=60)  # the plan: renew every year, from 60 days before
 _PUBLIC: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _POSTAL: Final = re.compile(r"^[0-9]{3}-[0-9]{4}$")
 
@@ -363,6 +364,77 @@ def submit(
     return app
 
 
+def _renewable(session: Session, municipality: Municipality, key: str) -> Registration | None:
+    return session.execute(
+        select(Registration)
+        .join(Person, Registration.person_id == Person.id)
+        .where(
+            Person.person_key == key,
+            Registration.municipality_id == municipality.id,
+            Registration.state == "active",
+        )
+    ).scalar_one_or_none()
+
+
+def submit_renewal(
+    session: Session,
+    municipality: Municipality,
+    who: Applicant,
+    data: Any,
+    uploads: Sequence[Upload],
+    *,
+    store: EvidenceStore,
+    now: datetime,
+) -> Application:
+    """Apply to renew one's registration here: from 60 days before it expires, with the
+    new year's activities for premium (the same form and rules as a new application)."""
+    form = parse_form(data)
+    day = rules.today(now)
+    reg = _renewable(session, municipality, who.key)
+    if reg is None:
+        raise rule("nothing_to_renew")
+    if day < reg.valid_until - RENEWAL_WINDOW:
+        raise rule("renewal_not_yet")
+    if form.tier != reg.tier:
+        # A change of tier is a new registration's decision, not a renewal's.
+        raise rule("invalid_tier")
+    check_form(form, day, evidence_count=len(uploads))
+    checked = check_all(list(uploads))
+    _lock_applicant(session, who.key, now)
+    if session.execute(
+        select(Application.id).where(
+            Application.applicant_key == who.key,
+            Application.municipality_id == municipality.id,
+            Application.state.in_(OPEN),
+        )
+    ).first():
+        raise rule("application_open")
+    _check_person(session, municipality, who, form, renewal=True)
+    app = Application(
+        public_id=secrets.token_urlsafe(16),
+        municipality_id=municipality.id,
+        applicant_key=who.key,
+        kind="renewal",
+        state=SUBMITTED,
+        facts=_facts_json(who.facts),
+        registration_id=reg.id,
+        created_at=now,
+        updated_at=now,
+    )
+    _fill(app, form)
+    session.add(app)
+    stored: list[str] = []
+    try:
+        _store_evidence(session, app, checked, store, now, stored)
+        session.flush()
+        _audit(session, app, "application.submit", actor="resident", now=now,
+               extra={"kind": "renewal", "registration": reg.public_id})  # fmt: skip
+    except BaseException:
+        _undo(store, stored)
+        raise
+    return app
+
+
 def _lock_applicant(session: Session, key: str, now: datetime) -> None:
     # The person row (created if need be) serialises one person's applications,
     # so two tabs cannot both pass "at most three premium".
@@ -579,6 +651,8 @@ def approve(
     day = rules.today(now)
     facts = _facts_of(app)
     codes = sorted({a["code"] for a in app.activities})
+    if app.kind == "renewal":
+        return _approve_renewal(session, app, codes, actor=actor, now=now, settings=settings)
     reg = registrations.register_person(
         session,
         app.municipality,
@@ -603,6 +677,39 @@ def approve(
     session.flush()
     _audit(session, app, "application.approve", actor=actor, now=now,
            extra={"registration": reg.public_id})  # fmt: skip
+    return reg
+
+
+def _approve_renewal(
+    session: Session,
+    app: Application,
+    codes: list[str],
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+) -> Registration:
+    """Extend the registration by a year from its current end (never past the legal
+    maximum from today).  The credentials the wallet holds keep their short expiry; its
+    next refill (refresh token) carries the new validity, so the old ones retire on their
+    own as the new ones start."""
+    reg = session.get(Registration, app.registration_id)
+    if reg is None:
+        raise _conflict(app, "approve")
+    limit = rules.today(now) + timedelta(days=settings.credential_max_days)
+    new_until = min(reg.valid_until + ACTIVITY_YEAR, limit)
+    reg = registrations.renew(
+        session, reg, valid_until=new_until, actor=actor, now=now, settings=settings
+    )
+    reg.activities = codes
+    reg.second_home_address = app.second_home_address
+    reg.second_home_postal_code = app.second_home_postal_code
+    app.state, app.updated_at, app.decided_at, app.decided_by = APPROVED, now, now, actor
+    app.facts = None
+    session.flush()
+    _audit(session, app, "application.approve", actor=actor, now=now,
+           extra={"registration": reg.public_id, "kind": "renewal",
+                  "valid_until": new_until.isoformat()})  # fmt: skip
     return reg
 
 

@@ -39,9 +39,9 @@ from dualres.issuer.domain import evidence
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.evidence import EvidenceStore, FilesystemStore, Upload
 from dualres.issuer.domain.identity import PersonFacts
-from dualres.issuer.domain.models import Application, Municipality
+from dualres.issuer.domain.models import Application, Municipality, Person, Registration
 from dualres.issuer.domain.oidc import OidcClient, Pending
-from dualres.issuer.domain.rules import activity_codes
+from dualres.issuer.domain.rules import activity_codes, rule
 from dualres.issuer.web.context import now, services, session
 from dualres.schemas import lgcodes, load_json
 
@@ -90,6 +90,9 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "signed_in_as": ("サインイン中", "Signed in as"),
     "not_found": ("見つかりません", "Not found"),
     "error": ("入力内容を確認してください", "Please check the form"),
+    "renew": ("登録を更新する（有効期限の60日前から）",
+              "Renew a registration (from 60 days before expiry)"),
+    "valid_until": ("有効期限", "Valid until"),
     "collect": ("承認されました。ウォレットで受け取れます。",
                 "Approved: collect the credential with your wallet."),
 }  # fmt: skip
@@ -382,6 +385,45 @@ def submit() -> BaseResponse | tuple[str, int]:
     except IssuerError as exc:
         s.rollback()
         return _form_page(exc.status, error=_error_text(exc), field=exc.field or "")
+    return redirect(url_for("apply.detail", public_id=app.public_id), 303)
+
+
+def _own_registrations(key: str) -> list[tuple[Municipality, str]]:
+    q = (
+        select(Registration)
+        .join(Person, Registration.person_id == Person.id)
+        .where(Person.person_key == key, Registration.state == "active")
+        .order_by(Registration.valid_until)
+    )
+    out = []
+    for reg in session().execute(q).scalars():
+        out.append((reg.municipality, f"{t('valid_until')} {reg.valid_until.isoformat()}"))
+    return out
+
+
+@bp.get("/renew")
+def renew() -> tuple[str, int]:
+    who = _require()
+    return _page("new.html", renew=True, q="", municipalities=_own_registrations(who.key),
+                 categories=_categories(), rows=ROWS, form=request.form)  # fmt: skip
+
+
+@bp.post("/renew")
+def submit_renewal() -> BaseResponse | tuple[str, int]:
+    who = _require()
+    s = session()
+    code = request.form.get("lg_code", "")
+    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    try:
+        if m is None:
+            raise rule("nothing_to_renew")
+        app = apps.submit_renewal(s, m, who, _form_data(), _uploads(), store=store(), now=now())
+        s.commit()
+    except IssuerError as exc:
+        s.rollback()
+        return _page("new.html", exc.status, renew=True, q="", error=_error_text(exc),
+                     field=exc.field or "", municipalities=_own_registrations(who.key),
+                     categories=_categories(), rows=ROWS, form=request.form)  # fmt: skip
     return redirect(url_for("apply.detail", public_id=app.public_id), 303)
 
 
