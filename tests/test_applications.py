@@ -385,3 +385,63 @@ def test_renewal_from_sixty_days_before_expiry(app, store) -> None:
             e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
         ]
         assert actions[-2:] == ["registration.renew", "application.approve"]
+
+
+# --- a guardian for a child ------------------------------------------------------------
+
+
+def child_form(**over: Any) -> dict[str, Any]:
+    f = form("basic", activities=[{"date": None, "code": "study", "description": "夏休みの滞在"}])
+    f.update({
+        "relationship": "parent",
+        "child": {"family_name": "山田", "given_name": "太郎", "family_name_kana": "ヤマダ",
+                  "given_name_kana": "タロウ", "birthdate": "2016-04-01", "sex": "male",
+                  "address": "東京都千代田区千代田1-1", "address_lg_code": "131016"},
+    })  # fmt: skip
+    f.update(copy.deepcopy(over))
+    return f
+
+
+def test_a_guardian_applies_for_a_child(app, store) -> None:
+    with unit(app) as s:
+        settings = services().settings
+        m = muni(s, "203211")
+        cases = [
+            (child_form(relationship="friend"), "invalid_relationship"),
+            (child_form(tier="premium"), "identity_check_required"),
+            (child_form(child={**child_form()["child"], "birthdate": "2008-11-18"}),
+             "not_a_minor"),
+            (child_form(child={**child_form()["child"], "given_name_kana": "taro"}),
+             "invalid_kana"),
+        ]  # fmt: skip
+        for data, error in cases:
+            with pytest.raises(IssuerError) as e:
+                apps.submit_for_child(s, m, who(), data, store=store, now=T0, settings=settings)
+            assert e.value.error == error, data
+        a = apps.submit_for_child(s, m, who(), child_form(), store=store, now=T0,
+                                  settings=settings)  # fmt: skip
+        assert a.applicant_key == who().key and a.subject_key not in (None, who().key)
+        assert a.guardian_relation == "parent"
+        # The guardian follows it among their own applications.
+        assert apps.get_mine(s, who().key, a.public_id) is a
+        with pytest.raises(IssuerError) as e:
+            apps.submit_for_child(s, m, who(), child_form(), store=store, now=T0,
+                                  settings=settings)  # fmt: skip
+        assert e.value.error == "application_open"
+        # The guardian's own application here is a separate one.
+        own = submit(s, store)
+        reg = apps.approve(s, a, actor="c", role="clerk", now=T0, settings=settings)
+        assert reg.given_name == "太郎" and not reg.identity_checked and reg.tier == "basic"
+        assert reg.person.person_key == a.subject_key
+        mine = apps.approve(s, own, actor="s", role="supervisor", now=T0, settings=settings)
+        assert mine.person_id != reg.person_id
+        # Another guardian declaring the same child gets another key: no cross-linking.
+        other = apps.child_key(settings.identity_secret, "o" * 64, apps._facts_of(a) if a.facts
+                               else reg_facts(reg))  # fmt: skip
+        assert other != a.subject_key
+
+
+def reg_facts(reg: Any) -> PersonFacts:
+    return PersonFacts(reg.family_name, reg.given_name, reg.family_name_kana,
+                       reg.given_name_kana, reg.birthdate, reg.sex, reg.primary_address,
+                       reg.primary_lg_code)  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -150,3 +151,53 @@ def test_no_registration_is_access_denied_and_bad_requests(app) -> None:
     r = authorize(c, "urn:ietf:params:oauth:request_uri:forged")
     # Shown to the person (a page), never redirected: the redirect_uri is not known yet.
     assert r.status_code == 400 and "request_uri" in text(r)
+
+
+def test_a_guardian_collects_the_childs_credential(app, clock) -> None:
+    from dualres.issuer.domain.evidence import FilesystemStore
+    from tests.test_applications import child_form
+    from tests.test_apply import hidden
+
+    c = signed_in(app)
+    approved(app, c)  # the guardian's own basic registration
+    with app.app_context(), services().db.session() as s:
+        m = s.execute(select(Municipality).where(Municipality.lg_code == LG)).scalar_one()
+        own = apps.queue(s, m)[0]
+        guardian = apps.Applicant(own.applicant_key, apps.PersonFacts(**{
+            **child_form()["child"], "birthdate": apps.date(1985, 6, 15)}))  # fmt: skip
+        st = FilesystemStore(services().settings.evidence_path)
+        a = apps.submit_for_child(s, m, guardian, child_form(), store=st, now=T0,
+                                  settings=services().settings)  # fmt: skip
+        apps.approve(s, a, actor="c", role="clerk", now=T0, settings=services().settings)
+    verifier, challenge = pkce()
+    request_uri = par(c, challenge).json["request_uri"]
+    r = authorize(c, request_uri)
+    page = text(r)
+    assert r.status_code == 200 and "山田 太郎" in page and "山田 花子" in page
+    assert "保護者" in page
+    child = re.findall(r'name="pick" value="([^"]+)"', page)
+    regs = {}
+    with app.app_context(), services().db.session() as s:
+        for pid in child:
+            reg = s.execute(select(apps.Registration).where(
+                apps.Registration.public_id == pid)).scalar_one()  # fmt: skip
+            regs[reg.given_name] = pid
+    r = c.post(f"/apply/authorize/{LG}", base_url=BASE,
+               query_string={"client_id": "dualres-wallet", "request_uri": request_uri},
+               data={"csrf_token": hidden(page)["csrf_token"], "pick": regs["太郎"]})  # fmt: skip
+    assert r.status_code == 303, text(r)[:400]
+    code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
+    key = ec.generate_private_key(ec.SECP256R1())
+    at = token(c, code, verifier, key, clock).json["access_token"]
+    n = c.post(f"/lg/{LG}/nonce", base_url=BASE).json["c_nonce"]
+    holder = ec.generate_private_key(ec.SECP256R1())
+    req = {"credential_configuration_id": "dualres_dual_residence",
+           "proofs": {"jwt": [proof(holder, clock, n, aud=ISS)]}}  # fmt: skip
+    r = c.post(f"/lg/{LG}/credential", base_url=BASE, json=req, headers={
+        "Authorization": f"DPoP {at}",
+        "DPoP": dpop(key, clock, "POST", f"{ISS}/credential", at)})  # fmt: skip
+    assert r.status_code == 200, r.json
+    compact = r.json["credentials"][0]["credential"]
+    disclosed = [base64.urlsafe_b64decode(d + "=" * (-len(d) % 4)).decode()
+                 for d in compact.split("~")[1:] if d]  # fmt: skip
+    assert any("太郎" in d for d in disclosed) and not any("花子" in d for d in disclosed)

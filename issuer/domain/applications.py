@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
-from dualres.issuer.domain import audit, registrations, rules
+from dualres.issuer.domain import audit, parse, registrations, rules
 from dualres.issuer.domain.errors import IssuerError, NotFound, StateConflict
 from dualres.issuer.domain.evidence import Checked, EvidenceStore, Upload, check_all
 from dualres.issuer.domain.identity import PersonFacts
@@ -58,6 +58,8 @@ MIN_PREMIUM_ACTIVITIES: Final = 3
 MAX_ACTIVITIES: Final = 20
 MAX_DESCRIPTION: Final = 200
 ACTIVITY_YEAR: Final = timedelta(days=365)
+ADULT_AGE: Final = 18
+RELATIONSHIPS: Final = ("parent", "guardian")
 RENEWAL_WINDOW: Final = timedelta(days=60)  # the plan: renew every year, from 60 days before
 _PUBLIC: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _POSTAL: Final = re.compile(r"^[0-9]{3}-[0-9]{4}$")
@@ -233,6 +235,7 @@ def _premium_held(session: Session, key: str, *, besides: Application | None) ->
     ).scalar_one()
     q = select(func.count()).where(
         Application.applicant_key == key,
+        Application.subject_key.is_(None),
         Application.tier == "premium",
         Application.state.in_(OPEN),
     )
@@ -334,6 +337,7 @@ def submit(
     open_here = session.execute(
         select(Application.id).where(
             Application.applicant_key == who.key,
+            Application.subject_key.is_(None),  # a child's application is the child's
             Application.municipality_id == municipality.id,
             Application.state.in_(OPEN),
         )
@@ -361,6 +365,76 @@ def submit(
     except BaseException:
         _undo(store, stored)
         raise
+    return app
+
+
+def child_key(secret: bytes, guardian_key: str, child: PersonFacts) -> str:
+    """A child's person key: from the guardian's key and the child's kana and birth date, so
+    the guardian's sign-in finds the child's registration and no one else's does."""
+    kana = (child.family_name_kana + child.given_name_kana).replace("　", "")
+    msg = f"child:{guardian_key}|{kana}|{child.birthdate.isoformat()}".encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def _age(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def submit_for_child(
+    session: Session,
+    municipality: Municipality,
+    guardian: Applicant,
+    data: Any,
+    *,
+    store: EvidenceStore,
+    now: datetime,
+    settings: Settings,
+) -> Application:
+    """A card-checked guardian applies for their child: the child's basic facts declared,
+    the relationship stated.  Basic only (premium needs the person's own card check);
+    the child's credential goes to the guardian's wallet (authorize.py finds it by the
+    guardian's sign-in)."""
+    if not isinstance(data, dict):
+        raise invalid("", "the application must be an object")
+    child = parse._declared({"declared": data.get("child")})
+    relationship = data.get("relationship")
+    if relationship not in RELATIONSHIPS:
+        raise rule("invalid_relationship")
+    form = parse_form(data)
+    day = rules.today(now)
+    if form.tier != "basic":
+        raise rule("identity_check_required")
+    if not child.birthdate <= day or _age(child.birthdate, day) >= ADULT_AGE:
+        raise rule("not_a_minor")
+    check_form(form, day, evidence_count=0)
+    key = child_key(settings.identity_secret, guardian.key, child)
+    _lock_applicant(session, key, now)
+    if session.execute(
+        select(Application.id).where(
+            Application.subject_key == key,
+            Application.municipality_id == municipality.id,
+            Application.state.in_(OPEN),
+        )
+    ).first():
+        raise rule("application_open")
+    _check_person(session, municipality, Applicant(key, child), form)
+    app = Application(
+        public_id=secrets.token_urlsafe(16),
+        municipality_id=municipality.id,
+        applicant_key=guardian.key,
+        subject_key=key,
+        guardian_relation=str(relationship),
+        kind="new",
+        state=SUBMITTED,
+        facts=_facts_json(child),
+        created_at=now,
+        updated_at=now,
+    )
+    _fill(app, form)
+    session.add(app)
+    session.flush()
+    _audit(session, app, "application.submit", actor="guardian", now=now,
+           extra={"for_child": True, "relationship": app.guardian_relation})  # fmt: skip
     return app
 
 
@@ -404,6 +478,7 @@ def submit_renewal(
     if session.execute(
         select(Application.id).where(
             Application.applicant_key == who.key,
+            Application.subject_key.is_(None),  # a child's application is the child's
             Application.municipality_id == municipality.id,
             Application.state.in_(OPEN),
         )
@@ -657,8 +732,10 @@ def approve(
         session,
         app.municipality,
         facts=facts,
-        person_key=app.applicant_key,
-        identity_checked=True,  # the remote sign-in was a JPKI card check
+        person_key=app.subject_key or app.applicant_key,
+        # The remote sign-in was a JPKI card check; a child's facts were declared by
+        # a card-checked guardian, which is not the child's own check.
+        identity_checked=app.subject_key is None,
         tier=app.tier,
         second_home_address=app.second_home_address,
         second_home_postal_code=app.second_home_postal_code,

@@ -366,6 +366,10 @@ class Application(Base):
     # submitted, correction_requested, approved, rejected
     state: Mapped[str] = mapped_column(String(24), index=True)
     facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A guardian's application for a child: the child's key (derived from the
+    # guardian's) and the declared relationship; None for one's own application.
+    subject_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    guardian_relation: Mapped[str | None] = mapped_column(String(16))
     second_home_address: Mapped[str] = mapped_column(String(256))
     second_home_postal_code: Mapped[str | None] = mapped_column(String(8))
     activities: Mapped[list[Any]]

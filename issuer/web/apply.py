@@ -93,6 +93,10 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "renew": ("登録を更新する（有効期限の60日前から）",
               "Renew a registration (from 60 days before expiry)"),
     "valid_until": ("有効期限", "Valid until"),
+    "choose": ("どの登録の証明書を受け取りますか", "Which registration to collect"),
+    "choose_note": ("お子さまの分は、このスマートフォン（保護者）のウォレットに入ります。",
+                    "A child's credential goes into this (the guardian's) wallet."),
+    "receive": ("受け取る", "Collect"),
     "collect": ("承認されました。ウォレットで受け取れます。",
                 "Approved: collect the credential with your wallet."),
 }  # fmt: skip
@@ -186,6 +190,11 @@ def _page(template: str, status: int = 200, **kw: Any) -> tuple[str, int]:
         **kw,
     )
     return html, status
+
+
+def render(template: str, **kw: Any) -> tuple[str, int]:
+    """One of these pages for another module of /apply/ (authorize.py's chooser)."""
+    return _page(template, **kw)
 
 
 def _name() -> str:

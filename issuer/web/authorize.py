@@ -34,7 +34,13 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from dualres.issuer.domain import offers
-from dualres.issuer.domain.models import Municipality, OneTimeValue, Person, Registration
+from dualres.issuer.domain.models import (
+    Application,
+    Municipality,
+    OneTimeValue,
+    Person,
+    Registration,
+)
 from dualres.issuer.domain.offers import CONFIGURATION_ID, oauth_error
 from dualres.issuer.domain.trust import issuer_url
 from dualres.issuer.web import apply
@@ -177,25 +183,29 @@ def _once(s: Any, m: Municipality, kind: str, jti: Any, at: Any) -> bool:
     return True
 
 
-def _live_registration(m: Municipality, key: str) -> Registration | None:
-    return (
-        session()
-        .execute(
-            select(Registration)
-            .join(Person, Registration.person_id == Person.id)
-            .where(
-                Person.person_key == key,
-                Registration.municipality_id == m.id,
-                Registration.state == "active",
-            )
-        )
-        .scalars()
-        .first()
+def collectable(m: Municipality, key: str) -> list[Registration]:
+    """The active registrations here the signed-in person may collect: their own and
+    those of children they applied for as guardian (applications.submit_for_child)."""
+    children = select(Application.subject_key).where(
+        Application.applicant_key == key,
+        Application.subject_key.is_not(None),
+        Application.state == "approved",
     )
+    q = (
+        select(Registration)
+        .join(Person, Registration.person_id == Person.id)
+        .where(
+            (Person.person_key == key) | Person.person_key.in_(children),
+            Registration.municipality_id == m.id,
+            Registration.state == "active",
+        )
+        .order_by(Registration.id)
+    )
+    return list(session().execute(q).scalars())
 
 
-@apply.bp.get("/authorize/<lg_code>")
-def authorize(lg_code: str) -> BaseResponse:
+@apply.bp.route("/authorize/<lg_code>", methods=["GET", "POST"])
+def authorize(lg_code: str) -> BaseResponse | tuple[str, int]:
     m = issuer_municipality(lg_code)
     req = _pushed(m.lg_code)  # errors before a trusted redirect_uri are shown, not redirected
     who = apply.current_applicant()
@@ -203,14 +213,23 @@ def authorize(lg_code: str) -> BaseResponse:
         # The authorization step is the resident's sign-in; come back here after it.
         apply.resume_after_signin(request.full_path)
         return redirect(url_for("apply.signin"))
+    regs = collectable(m, who.key)
+    if not regs:
+        return _back(req, m, error="access_denied",
+                     error_description="no approved registration to collect")  # fmt: skip
+    if len(regs) > 1:
+        # Own and children's: the person picks whose credential goes to this wallet.
+        picked = request.form.get("pick") if request.method == "POST" else None
+        chosen = next((r for r in regs if r.public_id == picked), None)
+        if chosen is None:
+            return apply.render("choose.html", regs=regs, action=request.full_path)
+        reg = chosen
+    else:
+        reg = regs[0]
     s = session()
     if not _once(s, m, "par", req["jti"], now()):
         return _back(req, m, error="invalid_request", error_description="request_uri was used")
     s.commit()
-    reg = _live_registration(m, who.key)
-    if reg is None:
-        return _back(req, m, error="access_denied",
-                     error_description="no approved registration to collect")  # fmt: skip
     code = _signer("code").dumps({
         "lg": m.lg_code, "reg": reg.public_id, "client_id": req["client_id"],
         "redirect_uri": req["redirect_uri"], "challenge": req["challenge"],

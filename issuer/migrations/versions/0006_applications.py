@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=24), nullable=False),
         sa.Column("facts", sa.JSON(), nullable=True),
+        sa.Column("subject_key", sa.String(length=64), nullable=True),
+        sa.Column("guardian_relation", sa.String(length=16), nullable=True),
         sa.Column("second_home_address", sa.String(length=256), nullable=False),
         sa.Column("second_home_postal_code", sa.String(length=8), nullable=True),
         sa.Column("activities", sa.JSON(), nullable=False),
@@ -43,6 +45,7 @@ def upgrade() -> None:
     op.create_index("ix_application_municipality_id", "application", ["municipality_id"])
     op.create_index("ix_application_applicant_key", "application", ["applicant_key"])
     op.create_index("ix_application_state", "application", ["state"])
+    op.create_index("ix_application_subject_key", "application", ["subject_key"])
     op.create_index("ix_application_decided_at", "application", ["decided_at"])
     op.create_table(
         "application_evidence",
@@ -69,6 +72,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_application_evidence_application_id", table_name="application_evidence")
     op.drop_table("application_evidence")
-    for ix in ("decided_at", "state", "applicant_key", "municipality_id"):
+    for ix in ("decided_at", "subject_key", "state", "applicant_key", "municipality_id"):
         op.drop_index(f"ix_application_{ix}", table_name="application")
     op.drop_table("application")
