@@ -463,10 +463,11 @@ def _nationwide_startup(
     import shutil
     import sys
 
-    from .cli import _cpu_ms, _env
+    from .cli import _cpu_ms, _env, anchor_args
 
-    env, py = _env(), sys.executable
+    py = sys.executable
     work = Path(tempfile.mkdtemp(prefix="dualres-bench-nation-"))
+    env = _env(work / "home")
     try:
         bundle_file = work / "bundle.json"
         bundle_file.write_bytes(text)
@@ -474,7 +475,7 @@ def _nationwide_startup(
         # finds after the whole start-up (the lookup is one dict access).
         payload = "DR1:" + "0" * 60
         check = [py, "-m", "dualres.verifier.cli", "check", "--bundle", str(bundle_file)]
-        check += ["--now", str(T), "--json"]
+        check += ["--now", str(T), "--json", *anchor_args(work, anchor)]
         n = 3 if quick else 7
         _cpu_ms([*check, "--state-dir", str(work / "warm"), payload], b"", env)  # .pyc, cache
         crypto, cold, warm = [], [], []

@@ -8,10 +8,12 @@ verifier would) and the database rows themselves.
 from __future__ import annotations
 
 import json
+import tempfile
 import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -96,8 +98,10 @@ def check(
 
 
 def _check_rows(rep: Report, database_url: str, outcome: dict[str, Any], revoked: set[str]) -> None:
+    from dualres.issuer.config import Settings
     from dualres.issuer.domain import audit
     from dualres.issuer.domain.db import Database
+    from dualres.issuer.domain.keys import KeyStore
     from dualres.issuer.domain.models import (
         CRED_REVOKED,
         REVOKED,
@@ -109,6 +113,9 @@ def _check_rows(rep: Report, database_url: str, outcome: dict[str, Any], revoked
     )
 
     db = Database(database_url)
+    # The server signs each audit head with its (demo) keys: read them the same way here.
+    keys = KeyStore(Settings(data_dir=Path(tempfile.gettempdir()), database_url="", demo=True))
+    audit.install(db.sessions, keys)
     try:
         with db.session() as s:
             regs = {r.public_id: r for r in s.execute(select(Registration)).scalars()}

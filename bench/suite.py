@@ -333,9 +333,9 @@ def bench_issue(fx: Fixtures, s: Settings) -> Section:
         f"**Wallet: new counter QR text = {wallet:.1f}× one ES256 signature** (issue 16's target "
         f"≤ 5×: {_target(wallet <= 5)}). Since issue 16 a counter selection decodes no "
         "disclosure, the issuer JWT's DR1 parts are kept between presentations and Base45 "
-        "encodes from 16-bit words and a table (about 3× faster); what remains is the KB-JWT "
-        "(JSON, SHA-256 over the SD-JWT, the signature), the DR1 framing of its parts (lifting, "
-        "deflate with the dictionary) and Base45 (about 25 µs)."
+        "encodes every 16-bit word at once in the lanes of one integer (about 8 µs, 3× faster "
+        "than a loop over pairs); what remains is the KB-JWT (JSON, SHA-256 over the SD-JWT, "
+        "the signature) and the DR1 framing of its parts (lifting, deflate with the dictionary)."
     )
     return sec
 

@@ -36,6 +36,7 @@ standard error, so ``TOKEN=$(dualres-issuer token create ...)`` works.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import os
@@ -43,6 +44,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -179,6 +181,24 @@ def settings_for(
 @contextmanager
 def _database(settings: Settings, *, check_schema: bool = True) -> Iterator[Database]:
     db = Database(settings.database_url)
+    from dualres.issuer.domain import audit
+    from dualres.issuer.domain.keys import KeyStore
+
+    def unsigned(code: str, exc: Exception) -> None:
+        _info(
+            f"警告: {code} の監査ログに署名できません（鍵を使えません） / warning: cannot sign "
+            f"the audit head of {code} ({type(exc).__name__}): run `{PROG} audit checkpoint "
+            "--adopt` with the key available"
+        )
+
+    # Commands sign the audit head too; one that cannot use the key still does its work.
+    # A demo deployment (`serve --demo`, or DUALRES_DEMO=1 under gunicorn) signs its audit
+    # heads with the published development keys; a command on it says so the same way.
+    # Never inferred from the database: a key row naming a development key could be
+    # written by anyone who can write the database.
+    demo = os.environ.get("DUALRES_DEMO") == "1"
+    demo_keys = KeyStore(dataclasses.replace(settings, demo=True)) if demo else None
+    audit.install(db.sessions, KeyStore(settings), development=demo_keys, on_unavailable=unsigned)
     try:
         if check_schema and (problem := schema_problem(db)) is not None:
             raise CliError(problem.ja, problem.en)
@@ -1170,6 +1190,103 @@ def cmd_identity_crl(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- audit -------------------------------------------------------------------------------------
+
+
+def _audited_municipalities(s: Session, code: str | None) -> list[Municipality]:
+    from dualres.issuer.domain.models import Municipality
+
+    if code is not None:
+        return [_municipality(s, code)]
+    return list(s.execute(select(Municipality).order_by(Municipality.lg_code)).scalars())
+
+
+def _checkpoint_lines(paths: Sequence[str]) -> list[str]:
+    lines: list[str] = []
+    for path in paths:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        lines += [x.strip() for x in text.splitlines() if x.strip() and not x.startswith("#")]
+    return lines
+
+
+def _chain_line(code: str, check: Any) -> str:
+    if check.ok:
+        signed = "-" if check.signed_seq is None else str(check.signed_seq)
+        return (
+            f"✅ {code} 監査ログは正常 / audit chain intact: {check.entries} 件 / entries, "
+            f"署名済み / signed through {signed}, 外部チェックポイント / outside checkpoints "
+            f"{check.checkpoints}"
+        )
+    return (
+        f"❌ {code} 監査ログの改ざんを検出 / audit chain broken at entry "
+        f"{check.first_bad_seq}: {check.problem}"
+    )
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Recompute every chain (streamed), check the signed heads and the checkpoints given."""
+    from dualres.issuer.domain import audit
+
+    settings = settings_for(args)
+    lines = _checkpoint_lines(args.checkpoints or [])
+    broken = 0
+    with _database(settings) as db, db.session() as s:
+        for m in _audited_municipalities(s, args.municipality):
+            started = time.perf_counter()
+            check = audit.verify_chain(s, m, lines)
+            took = time.perf_counter() - started
+            print(_chain_line(m.lg_code, check))
+            _info(f"  {check.entries} entries in {took:.1f} s")
+            broken += not check.ok
+    return 1 if broken else EXIT_OK
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    """Copy each municipality's signed head out of the database, after checking the chain
+    against it and against the checkpoints already in the file."""
+    from dualres.issuer.domain import audit
+
+    settings = settings_for(args)
+    out: str = args.out
+    kept = _checkpoint_lines([out]) if out != "-" and Path(out).exists() else []
+    now = _now()
+    written: list[str] = []
+    broken = 0
+    with _database(settings) as db:
+        with db.session() as s:
+            for m in _audited_municipalities(s, args.municipality):
+                check = audit.verify_chain(s, m, kept)
+                adopt = args.adopt and check.problem == "head not signed"
+                if not check.ok and not adopt:
+                    print(_chain_line(m.lg_code, check))
+                    broken += 1
+                    continue
+                if adopt:
+                    # The operator vouches for entries nobody signed (written before
+                    # checkpoints existed); the adoption is itself audited and signed.
+                    _audit(s, m, "audit.adopt", target=None, detail={
+                        "signed_seq": check.signed_seq, "seq": check.entries}, now=now)  # fmt: skip
+                    audit.adopt_head(s, m)
+        with db.session() as s:
+            for m in _audited_municipalities(s, args.municipality):
+                if m.audit_checkpoint is None:
+                    _info(f"{m.lg_code}: 署名鍵がないため署名なし / no key yet: nothing signed")
+                    continue
+                if m.audit_checkpoint not in kept:
+                    written.append(m.audit_checkpoint)
+    text = "".join(f"{line}\n" for line in written)
+    if out == "-":
+        sys.stdout.write(text)
+    elif text:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    _info(f"チェックポイント / checkpoints written: {len(written)}")
+    return 1 if broken else EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -1352,6 +1469,30 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument("--username", metavar="NAME", required=True)
     sr.add_argument("--role", choices=("clerk", "supervisor"), required=True)
     sr.set_defaults(func=cmd_staff_role)
+
+    aud = sub.add_parser(
+        "audit", help="the audit chains and their signed checkpoints"
+    ).add_subparsers(dest="audit_command", required=True, metavar="ACTION", parser_class=Parser)
+    av = aud.add_parser("verify", parents=[common], help="recompute and check every chain")
+    av.add_argument("--municipality", metavar="CODE")
+    av.add_argument(
+        "--checkpoints",
+        metavar="FILE",
+        action="append",
+        help="checkpoints kept outside the database (one per line; - for stdin); repeatable",
+    )
+    av.set_defaults(func=cmd_audit_verify)
+    ac = aud.add_parser(
+        "checkpoint", parents=[common], help="append the signed heads to a file kept elsewhere"
+    )
+    ac.add_argument("--municipality", metavar="CODE")
+    ac.add_argument("--out", metavar="FILE", required=True, help="file to append to (- stdout)")
+    ac.add_argument(
+        "--adopt",
+        action="store_true",
+        help="sign a head nobody signed yet (once, after upgrading to signed checkpoints)",
+    )
+    ac.set_defaults(func=cmd_audit_checkpoint)
 
     ident = sub.add_parser("identity", help="the JPKI simulator (demo, tests)").add_subparsers(
         dest="identity_command", required=True, metavar="ACTION", parser_class=Parser

@@ -28,7 +28,7 @@ MUNICIPALITY_KINDS: Final[frozenset[str]] = frozenset({"city", "town", "village"
 # An address, though, may name a designated-city ward (札幌市中央区) rather than the city.
 ADDRESS_KINDS: Final[frozenset[str]] = MUNICIPALITY_KINDS | {"designated_city_ward"}
 
-_WEIGHTS: Final[tuple[int, ...]] = (6, 5, 4, 3, 2)
+CHECK_WEIGHTS: Final[tuple[int, ...]] = (6, 5, 4, 3, 2)
 _DIGITS: Final[frozenset[str]] = frozenset("0123456789")
 
 
@@ -42,7 +42,7 @@ def check_digit(first5: str) -> int:
     """The check digit for the first five digits of a code (総務省's modulus-11 rule)."""
     if not isinstance(first5, str) or not _ascii_digits(first5, 5):
         raise ValueError("expected 5 ASCII digits")
-    s = sum(w * int(c) for w, c in zip(_WEIGHTS, first5, strict=True))
+    s = sum(w * int(c) for w, c in zip(CHECK_WEIGHTS, first5, strict=True))
     return (11 - s % 11) % 10
 
 

@@ -165,13 +165,14 @@ class World:
         status_idx: int = 4242,
         holder_key: ec.EllipticCurvePrivateKey | None = None,
         disclosable: Mapping[str, Any] | None = None,
+        paper: bool = False,
     ) -> str:
         lg = lg or self.karuizawa
         return credential.issue(
             iss=lg.iss,
             kid=lg.kid,
             key=lg.key,
-            holder_jwk=jws.public_jwk(holder_key or self.holder_key),
+            holder_jwk=None if paper else jws.public_jwk(holder_key or self.holder_key),
             tier=tier,
             iat=iat,
             exp=exp,
@@ -200,6 +201,12 @@ class World:
             nonce=nonce,
         )
         return transport.encode(text) if qr else text
+
+
+def paper_payload(issued: str, *, qr: bool = True) -> str:
+    """What a paper 登録証's QR holds: the office's disclosures and no KB-JWT."""
+    text = sdjwt.select(issued, ("person", "primary_residence")).compact
+    return transport.encode(text) if qr else text
 
 
 def sign_raw(

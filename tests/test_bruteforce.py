@@ -74,9 +74,10 @@ def test_tx_code_locks_after_five_tries_across_keys_and_addresses(
     )
     assert_error(r, 400, "invalid_grant")
     assert_error(_token_from(client, code, tx, 100), 400, "invalid_grant")
-    # Locked is as good as gone: the offer is not served any more either.
+    # Locked is as good as gone: the offer is not served any more either, and the wallet
+    # is told why (410 offer_locked, not "not found").
     path = f"/lg/203211/offers/{offer['offer_id']}"
-    assert client.get(path).status_code == 404
+    assert_error(client.get(path), 410, "offer_locked")
     # One try fewer, and the right code still works.
     offer = make_offer(client, staff, reg_id)
     code, tx = code_of(client, offer), offer["tx_code"]

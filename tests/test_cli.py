@@ -394,7 +394,7 @@ def test_check_accepted_human(
     assert code == 0
     # exp = NOW + 300 days = 2027-09-14 20:06:40 JST; the last valid day is the 14th.
     assert out == (
-        "✅ 有効 — 軽井沢町（長野県） 区分: プレミアム会員 有効期限: 令和9年9月14日（2027-09-14）\n"
+        "✅ 有効 — 軽井沢町（長野県） 区分: プレミアム登録 有効期限: 令和9年9月14日（2027-09-14）\n"
     )
 
 
@@ -402,7 +402,8 @@ def test_check_english(capsys: pytest.CaptureFixture[str], lw: World, bundle_fil
     code, out, _ = check(capsys, bundle_file, "--lang", "en", lw.present())
     assert code == 0
     assert out == (
-        "✅ Valid — Karuizawa (Nagano) Tier: Premium member Valid until: Reiwa 9 (2027-09-14)\n"
+        "✅ Valid — Karuizawa (Nagano) Tier: Premium registration "
+        "Valid until: Reiwa 9 (2027-09-14)\n"
     )
     code, out, _ = check(
         capsys, bundle_file, "--lang", "en", lw.present(lw.issue(status_idx=REVOKED_IDX))

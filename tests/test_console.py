@@ -404,7 +404,7 @@ def test_search_by_name_status_tier_and_date(app, staff):
     page = text_of(b.get("/registrations"))
     assert "2 件" in page and "山田 花子" in page and "佐藤 健太" in page
     for q, who in (("やまだ", "山田"), ("ﾔﾏﾀﾞ", "山田"), ("山田花子", "山田"), ("佐藤", "佐藤")):
-        page = text_of(b.get("/registrations", query_string={"q": q}))
+        page = text_of(b.post("/registrations", {"q": q}))
         assert "1 件" in page and who in page, q
     page = text_of(b.get("/registrations", query_string={"tier": "basic"}))
     assert "1 件" in page and "佐藤" in page
@@ -417,8 +417,8 @@ def test_search_by_name_status_tier_and_date(app, staff):
     assert "2 件" in page
     r = b.get("/registrations", query_string={"created_from": "yesterday"})
     assert r.status_code == 200 and "YYYY-MM-DD" in text_of(r)
-    r = b.get("/registrations", query_string={"q": "123456789018"})
-    assert "個人番号" in text_of(r)
+    r = b.post("/registrations", {"q": "123456789018"})
+    assert "個人番号" in text_of(r) and "123456789018" not in text_of(r)
 
 
 def test_other_municipality_is_not_found(app, staff):
@@ -461,7 +461,17 @@ def test_suspend_reinstate_renew_and_revoke(app, staff):
     assert r.status_code == 403 and "権限がありません" in text_of(r)
     sup = signed_in(app, "super")
     sup.get(f"/registrations/{reg}")
-    assert sup.post(f"/registrations/{reg}/revoke", {"reason": "転出"}).status_code == 302
+    # One click is not enough: the confirmation box, and every missing part said at once.
+    r = sup.post(f"/registrations/{reg}/revoke", {"reason": ""})
+    assert r.status_code == 400
+    assert 'id="err-revoke.confirm"' in text_of(r) and 'id="err-revoke.reason"' in text_of(r)
+    r = sup.post(f"/registrations/{reg}/revoke", {"reason": "転出"})
+    assert r.status_code == 400 and "チェックを入れてください" in text_of(r)
+    assert "有効" in text_of(sup.get(f"/registrations/{reg}"))
+    assert (
+        sup.post(f"/registrations/{reg}/revoke", {"reason": "転出", "confirm": "1"}).status_code
+        == 302
+    )
     page = text_of(sup.get(f"/registrations/{reg}"))
     assert "取消" in page
     r = sup.post(f"/registrations/{reg}/suspend", {"reason": "x"})
@@ -476,7 +486,10 @@ def test_audit_viewer_filters_and_checks_the_chain(app, staff, database_url):
     reg = register(b)
     b.post(f"/registrations/{reg}/suspend", {"reason": "確認中"})
     page = text_of(b.get("/audit"))
-    assert "registration.create" in page and "registration.suspend" in page
+    # In words, not stored codes; the target links to the registration.
+    assert '<td data-action="registration.create">登録</td>' in page
+    assert ">一時停止</td>" in page and "理由: 確認中" in page
+    assert f'href="/console/registrations/{reg}"' in page
     page = text_of(b.get("/audit", query_string={"action": "registration.suspend"}))
     assert "1 件" in page
     page = text_of(b.get("/audit", query_string={"target": reg}))
@@ -710,8 +723,9 @@ def test_import_template_is_the_documented_header(app, staff):
 # --- export --------------------------------------------------------------------------------
 
 
-def export(b: Console, **query: str):
-    return b.c.get(f"{C}/export.csv", base_url=HTTPS, query_string=query)
+def export(b: Console, **form: str):
+    """The export button: a POST with the search's conditions (a name stays out of URLs)."""
+    return b.c.post(f"{C}/export.csv", base_url=HTTPS, data={**form, "csrf_token": b.token})
 
 
 def test_export_csv_utf8_and_shift_jis(app, staff):
@@ -873,7 +887,8 @@ def test_issue_to_a_phone_until_collected(app, staff, clock):
     assert 'id="wallet-qr"' not in later
     assert tx2 not in later and "一度だけ表示されます" in later  # the code is never shown again
     detail = text_of(b.get(f"/registrations/{reg}"))
-    assert "発行済みの証明書" in detail and "<td>1</td>" in detail
+    assert "発行済みの証明書" in detail and "<td>スマートフォン</td>" in detail
+    assert "kid" not in detail  # no key ids on a staff screen
     with app.app_context(), services().db.session() as s:
         actions = [e.action for e in s.execute(select(AuditEntry)).scalars()]
     assert actions.count("oid4vci.offer") == 2 and "credential.issue" in actions
@@ -956,7 +971,7 @@ def test_date_inputs_show_wareki_and_every_input_is_labelled(app, staff):
         'id="wareki-valid_until" data-wareki-for="f-valid_until" data-lang="ja">令和9年11月18日'
         in page
     )
-    assert 'aria-describedby="wareki-valid_until"' in page
+    assert 'aria-describedby="hint-valid_until wareki-valid_until"' in page  # format, then 和暦
     reg = register(b)
     pages = [page, text_of(b.get("/registrations")), text_of(b.get("/registrations/new")),
              text_of(b.get(f"/registrations/{reg}")), text_of(b.get("/audit")),
@@ -1025,3 +1040,55 @@ def test_import_page_streams_its_progress(app, staff):
     bars = [c for c in chunks if c.startswith("<progress")]
     assert [re.search(r'value="(\d+)"', c).group(1) for c in bars] == ["0", "1", "2", "3", "4", "5"]  # type: ignore[union-attr]
     assert "全5行に誤りはありません" in "".join(chunks)
+
+
+def test_a_way_back_to_an_open_offer(app, staff, clock):
+    b = signed_in(app, "clerk")
+    reg = register(b)
+    b.get(f"/registrations/{reg}")
+    r = b.post(f"/registrations/{reg}/offers")
+    assert r.status_code == 201
+    detail = text_of(b.get(f"/registrations/{reg}"))
+    assert "受け取り待ちの発行" in detail and "（残り10分）を開く" in detail
+    link = re.search(r'href="/console(/registrations/[^"]+/offers/\d+)"', detail)
+    assert link, detail
+    assert b.get(link.group(1)).status_code == 200
+    clock.advance(11 * 60)
+    assert "受け取り待ちの発行" not in text_of(b.get(f"/registrations/{reg}"))
+
+
+def test_import_page_lists_the_activity_codes(app, staff):
+    page = text_of(signed_in(app, "clerk").get("/import"))
+    assert 'id="activity-codes"' in page
+    assert "<code>telework</code>" in page and "<code>volunteer</code>" in page
+
+
+def test_every_form_error_at_once(app, staff):
+    b = signed_in(app, "clerk")
+    assert card_step(b).status_code == 200
+    form = {
+        "tier": "premium", "activities": [], "second_home_address": "", "postal_code": "12345",
+        "valid_until": TODAY.isoformat(),
+    }  # fmt: skip
+    r = b.post("/registrations/new", form)
+    page = text_of(r)
+    assert r.status_code == 422
+    for field in ("activities", "second_home_address", "postal_code", "valid_until"):
+        assert f'id="err-{field}"' in page, field
+    assert count_regs(app) == 0
+
+
+def test_csv_check_reports_every_error_of_a_line(app, staff):
+    b = signed_in(app, "clerk")
+    bad = LINE.replace("telework;volunteer", "").replace("389-0111", "12345")
+    page = text_of(upload(b, (HEADER + bad).encode()))
+    assert "活動内容を1つ以上選んでください" in page
+    assert "郵便番号は NNN-NNNN" in page
+    assert count_regs(app) == 0
+
+
+def test_csv_dates_in_wareki_are_accepted(app, staff):
+    b = signed_in(app, "clerk")
+    line = LINE.replace("2026-11-18,2027-11-17", "令和8年11月18日,R9.11.17")
+    page = text_of(upload(b, (HEADER + line).encode()))
+    assert "全1行に誤りはありません" in page, page[-2000:]

@@ -162,7 +162,7 @@ def test_openapi_document_loads_and_names_every_operation(app, tokens) -> None:
         for m in sorted(r.methods or ())
         if m not in ("HEAD", "OPTIONS")
     }
-    assert set(labels) == routes and len(labels) == 14, labels
+    assert set(labels) == routes and len(labels) == 15, labels
 
 
 @pytest.mark.parametrize(
@@ -212,7 +212,7 @@ def test_schemathesis(app, client, tokens, database_url, mode) -> None:
         except Exception as exc:  # collect every operation's failure, not only the first
             problems.append(f"{op.label}: {exc}"[:3000])
     assert not problems, "\n\n".join(problems)
-    assert len(seen) == 14, seen
+    assert len(seen) == 15, seen
     # The fuzz reached real records, not only 404s.
     reached = [label for label, codes in seen.items() if "{id}" in label and codes & {200, 201}]
     assert mode is GenerationMode.NEGATIVE or reached, seen

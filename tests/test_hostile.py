@@ -18,7 +18,7 @@ import hmac
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -1118,8 +1118,9 @@ def test_corpus_is_large_and_named_uniquely() -> None:
 
 def test_corpus_covers_every_reason() -> None:
     covered = {c.reason for c in CASES}
-    # Only a custom profile can refuse a tier: the shipped ones accept both.
-    assert set(Reason) - covered == {Reason.TIER_NOT_ACCEPTED}
+    # Only a policy can refuse a tier or a municipality: the shipped profiles
+    # accept both tiers and every issuer (tests/test_policy.py, policy.json).
+    assert set(Reason) - covered == {Reason.TIER_NOT_ACCEPTED, Reason.OUTSIDE_POLICY}
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
@@ -1259,8 +1260,8 @@ def test_lone_surrogate_nonce_with_sqlite_store(lab: Lab, tmp_path: Path) -> Non
 
 def test_tier_not_accepted_by_a_custom_profile(lab: Lab) -> None:
     # The shipped profiles accept both tiers; a deployment may narrow them.
-    premium_only = replace(
-        get_profile("counter"), name="premium-only", accepted_tiers=frozenset({"premium"})
+    premium_only = get_profile("counter").replace(
+        name="premium-only", accepted_tiers=frozenset({"premium"})
     )
     basic = lab.present(lab.world.issue(tier="basic"))
     r = verify(basic, lab.bundle, premium_only, now=NOW, replay=MemoryReplayStore())

@@ -380,6 +380,11 @@ def test_issue_in_the_token_and_verify(softhsm, capsys, tmp_path, monkeypatch):
         assert issued.status_code == 201, issued.json
         vc = issued.json["credential"]
         assert jws.parse(vc.split("~")[0]).header["kid"] == "203211-2"
+        # The audit head is signed in the token as well (docs/security.md T30b).
+        chain = client.get("/api/v1/audit/verify", headers=auth).json
+        assert chain["ok"] and chain["signed_seq"] == chain["entries"] >= 4, chain
+        published = client.get("/lg/203211/audit/checkpoint").get_data(as_text=True)
+        assert jws.parse(published).header["kid"] == "203211-2"
 
         def fetch(url: str) -> bytes:
             r = client.get(urllib.parse.urlsplit(url).path)

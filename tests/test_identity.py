@@ -71,6 +71,29 @@ def test_free_text_guard_finds_numbers_however_typed() -> None:
     assert not mynumber.contains_number("1123456789018")  # 13 digits: not a My Number
 
 
+def test_free_text_guard_folds_widths_scripts_and_separators() -> None:
+    n = "123456789018"
+    for sep in (".", "/", "_", ",", ":", "・", "ー", "‐", "　", "\u200b", " / ", "\t", "+", "*"):
+        text = f"番号{n[:4]}{sep}{n[4:8]}{sep}{n[8:]}です"
+        assert mynumber.contains_number(text), repr(sep)
+    assert mynumber.contains_number("１２３４．５６７８．９０１８")  # full-width digits and dots
+    assert mynumber.contains_number("١٢٣٤٥٦٧٨٩٠١٨")  # Arabic-Indic digits
+    assert mynumber.contains_number("12 34 56 78 90 18")  # groups of any size
+    assert mynumber.contains_number("①②③④⑤⑥⑦⑧⑨⓪①⑧")  # circled digits fold to digits
+    # Beside another number: the run of groups that makes twelve digits is still tried.
+    assert mynumber.contains_number("TEL 0267-12-3456 / 1234 5678 9018")
+    # Not numbers: a letter ends one, dates and postal codes are too short.
+    assert not mynumber.contains_number("1234番5678号9018")
+    assert not mynumber.contains_number("〒389-0111 0267-12-3456")
+    assert not mynumber.contains_number("2026-11-18 12:00:00")
+    assert not mynumber.contains_number("1234.5678.9012")  # fails the check digit
+
+    # Where: for masking (a log line) rather than refusing.
+    text = "TEL 0267-12-3456 / １２３４．５６７８．９０１８ です"
+    assert [text[a:b] for a, b in mynumber.number_spans(text)] == ["１２３４．５６７８．９０１８"]
+    assert mynumber.number_spans("軽井沢町長倉2140-1") == []
+
+
 # --- the synthetic cards --------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -83,9 +84,14 @@ def test_simulator_shape(sim: JpkiSimulator) -> None:
     # No individual number anywhere in the simulator's text files.  (Binary DER is
     # left out: its UTCTime "YYMMDDHHMMSSZ" is twelve digits, one in eleven of them
     # with a "valid" check digit, without being anybody's number.)
+    # A number stands alone: digits in the middle of base64 or hex are not one (the text
+    # guard, built for what people type, would read some of those as a number by chance).
+    alone = re.compile(r"(?<![0-9A-Za-z+/])[0-9]{4}[- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9A-Za-z+/])")
     for p in sim.dir.rglob("*"):
         if p.suffix in (".json", ".pem"):
-            assert not mynumber.contains_number(p.read_text("utf-8")), p
+            found = [m for m in alone.findall(p.read_text("utf-8"))
+                     if mynumber.is_valid(m.replace("-", "").replace(" ", ""))]  # fmt: skip
+            assert not found, p
 
 
 def test_good_check_reads_the_basic_four(sim: JpkiSimulator) -> None:

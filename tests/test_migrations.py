@@ -117,7 +117,7 @@ def test_0005_drops_number_derived_keys_and_the_card_relinks(tmp_path) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+        command.upgrade(cfg, "0004a")  # the revision before 0005
     secret = b"\x01" * 32
     old_key = hmac.new(secret, b"jpki:123456789018", hashlib.sha256).hexdigest()
     with db.sessions() as s, s.begin():

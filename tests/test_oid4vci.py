@@ -293,12 +293,11 @@ def test_full_flow_bearer(client, clock, staff, reg_id, app) -> None:
         401,
         "invalid_token",
     )
-    assert (
-        client.get(
-            urlsplit(parse_qs(urlsplit(offer["offer_uri"]).query)["credential_offer_uri"][0]).path
-        ).status_code
-        == 404
+    # A collected offer says so (410 offer_used), not "not found".
+    used = client.get(
+        urlsplit(parse_qs(urlsplit(offer["offer_uri"]).query)["credential_offer_uri"][0]).path
     )
+    assert used.status_code == 410 and used.json["error"] == "offer_used"
     with app.app_context(), services().db.session() as s:
         actions = [e.action for e in s.execute(select(AuditEntry)).scalars()]
     assert {"oid4vci.offer", "oid4vci.redeem", "credential.issue"} <= set(actions)

@@ -193,7 +193,8 @@ def test_sd_flags_match_the_wire_format(vct_metadata: dict[str, Any]) -> None:
 
 def test_schema_requires_what_is_always_visible(schema: dict[str, Any]) -> None:
     required = set(schema["required"])
-    assert required == RESERVED - {"vct#integrity", "nbf"}
+    # cnf is absent on a paper 登録証 only (no holder key: docs/paper.md).
+    assert required == RESERVED - {"vct#integrity", "nbf", "cnf"}
     assert not required & set(DISCLOSABLE)
     assert set(schema["properties"]) == (RESERVED - {"vct#integrity"}) | set(DISCLOSABLE)
     assert schema["properties"]["tier"]["enum"] == list(TIERS)
@@ -276,7 +277,7 @@ def _set(claims: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str,
         (("tier",), "gold"),
         (("vct",), "urn:dualres:dual-residence:2"),
         (("exp",), _DELETE),
-        (("cnf",), _DELETE),
+        (("cnf",), None),  # absent is a paper card; null is nothing
         (("iat",), "2026-01-01"),
         (("iss",), "https://dualres.example.jp/lg/20321"),
         (("unexpected",), 1),

@@ -52,7 +52,7 @@ def _issue_one(app, clock) -> int:
         with svc.db.session() as s:
             m = s.execute(select(Municipality).where(Municipality.lg_code == "203211")).scalar_one()
             r = add_registration(
-                s, m.id, "r1", identity_hash="cd" * 32, pairwise_sub="y" * 43, now=clock()
+                s, m.id, "r1", person_key="cd" * 32, pairwise_sub="y" * 43, now=clock()
             )
             issue_credential(
                 s,

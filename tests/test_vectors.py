@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from dualres.verifier import Bundle, BundleError, Challenge, MemoryReplayStore, Reason, verify
+from dualres.verifier.profiles import with_policy
 from dualres.verifier.wire import base45, jws, sdjwt, statuslist, transport
 from dualres.verifier.wire.b64 import b64d, b64e
 from tests.vectors import make_vectors
@@ -49,6 +50,7 @@ def _ids(name: str, key: str) -> list[str]:
     [
         *(("hostile", n) for n in _ids("hostile", "cases")),
         *(("edge", n) for n in _ids("edge", "cases")),
+        *(("policy", n) for n in _ids("policy", "cases")),
     ],
 )
 def test_hostile_case(corpus: str, name: str) -> None:
@@ -59,20 +61,28 @@ def test_hostile_case(corpus: str, name: str) -> None:
     ch = case.get("challenge")
     challenge = Challenge(ch["audience"], ch["nonce"]) if ch else None
     bundle, store = _bundles(corpus)[case["bundle"]], MemoryReplayStore()
+    policy = case.get("policy", {})
+    profile = with_policy(
+        case["profile"],
+        lg_codes=policy.get("lg_codes", ()),
+        prefectures=policy.get("prefectures", ()),
+        tiers=policy.get("tiers", ()),
+    )
     for earlier in case.get("accept_first", []):
-        first = verify(
-            earlier, bundle, case["profile"], now=case["now"], replay=store, challenge=challenge
-        )
+        first = verify(earlier, bundle, profile, now=case["now"], replay=store, challenge=challenge)
         assert first.ok, first.detail
-    r = verify(payload, bundle, case["profile"], now=case["now"], replay=store, challenge=challenge)
+    r = verify(payload, bundle, profile, now=case["now"], replay=store, challenge=challenge)
     assert str(r.reason) == case["expected_reason"], r.detail
     assert list(r.warnings) == case.get("expected_warnings", [])
 
 
 def test_hostile_covers_every_reason_a_scan_can_give() -> None:
     seen = {c["expected_reason"] for c in _load("hostile")["cases"]}
-    # tier_not_accepted needs a custom profile (no shipped one refuses a tier).
-    assert {str(r) for r in Reason} - seen <= {"tier_not_accepted"}
+    # tier_not_accepted and outside_policy need a policy (no shipped profile
+    # refuses a tier or a municipality): policy.json has them.
+    assert {str(r) for r in Reason} - seen <= {"tier_not_accepted", "outside_policy"}
+    policy = {c["expected_reason"] for c in _load("policy")["cases"]}
+    assert {"tier_not_accepted", "outside_policy"} <= policy
 
 
 @pytest.mark.parametrize("name", [c["name"] for c in _load("edge")["bundle_cases"]])

@@ -112,6 +112,7 @@ def _offer(server: Server) -> dict[str, Any]:  # noqa: F811
     status, offer = server.request("POST", f"/api/v1/registrations/{reg['id']}/offers", {}, token)
     assert status == 201, offer
     assert offer["offer_uri"].startswith("openid-credential-offer://") and offer["tx_code"]
+    offer["_reg"], offer["_token"] = reg["id"], token
     return offer
 
 
@@ -233,7 +234,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     page.fill("#tx-code", wrong)
     page.click("#accept")
     page.wait_for_selector("#message.error")
-    assert "確認コード" in page.inner_text("#message")
+    assert "確認番号" in page.inner_text("#message")
 
     # Typed on a Japanese keyboard: full-width digits are the same code.
     page.fill("#tx-code", "".join(chr(ord(c) + 0xFEE0) for c in offer["tx_code"]))
@@ -346,6 +347,31 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("html").get_attribute("lang") == "en"
+
+    # Revoked at the town hall: the card says so, and its QR comes with a warning.
+    assert not page.is_visible("#qr-warning")
+    status, _ = server.request(
+        "POST",
+        f"/api/v1/registrations/{offer['_reg']}/revoke",
+        {"reason": "転出"},
+        offer["_token"],
+    )
+    assert status == 200
+    context.set_offline(False)
+    page.click("#refresh-status")
+    page.wait_for_selector("#card-status[data-status=revoked]")
+    page.click("#show-counter")
+    page.wait_for_selector("#qr-warning:not([hidden])")
+    assert "revoked" in page.inner_text("#qr-warning")
+    page.click("#qr-close")
+    page.click("#lang")
+    page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    page.click("#show-counter")
+    page.wait_for_function(
+        "() => document.getElementById('qr-warning').textContent.includes('取り消されています')"
+    )
+    if shots:
+        page.screenshot(path=str(shots / "wallet-revoked-qr.png"), full_page=True)
     assert not errors, errors
     context.close()
 

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from dualres.verifier.wareki import wareki
+from dualres.verifier.wareki import parse_wareki, wareki
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,29 @@ def test_english() -> None:
 def test_before_meiji_is_western() -> None:
     assert wareki(date(1868, 10, 22)) == "1868年10月22日"
     assert wareki(date(1868, 10, 22), "en") == "1868-10-22"
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("令和9年3月31日", "2027-03-31"),
+        ("令和元年5月1日", "2019-05-01"),
+        ("平成31年4月30日", "2019-04-30"),
+        ("昭和64年1月7日", "1989-01-07"),
+        ("R9.3.31", "2027-03-31"),
+        ("ｒ９．３．３１", "2027-03-31"),
+        ("Ｈ元年１月８日", "1989-01-08"),
+        ("S60/6/15", "1985-06-15"),
+    ],
+)
+def test_parse_wareki(text: str, iso: str) -> None:
+    assert parse_wareki(text) == date.fromisoformat(iso)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["平成31年5月1日", "令和0年1月1日", "令和9年2月30日", "2027-03-31", "R9", "明治1年1月1日", ""],
+)
+def test_parse_wareki_refuses(text: str) -> None:
+    # 平成31年5月1日 does not exist (that day is 令和元年5月1日); 明治1年1月1日 is before 明治.
+    assert parse_wareki(text) is None

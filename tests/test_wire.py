@@ -926,3 +926,23 @@ def test_default_replay_memory_survives_a_resync(world: World) -> None:
     again = Bundle.loads(first.dumps(), [world.anchor.public_key()])
     assert verify(payload, again, "counter", now=NOW).reason == "replayed"
     assert verify(payload, world.bundle(), "counter", now=NOW).reason == "replayed"
+
+
+def test_base45_encode_matches_rfc9285_on_every_word() -> None:
+    # The encoder divides in integer lanes (verifier/wire/base45.py): check it
+    # against the RFC's arithmetic on all 65,536 two-byte words and odd tails.
+    def reference(data: bytes) -> str:
+        a, out = base45.ALPHABET, []
+        for i in range(0, len(data) - 1, 2):
+            n = data[i] * 256 + data[i + 1]
+            out += [a[n % 45], a[n // 45 % 45], a[n // 2025]]
+        if len(data) % 2:
+            out += [a[data[-1] % 45], a[data[-1] // 45]]
+        return "".join(out)
+
+    every = b"".join(n.to_bytes(2, "big") for n in range(65_536))
+    assert base45.encode(every) == reference(every)
+    for data in (b"", b"A", b"AB", b"\xff", every[:4097], bytes(range(256)) * 3 + b"\x00"):
+        assert base45.encode(data) == reference(data)
+        assert base45.decode(base45.encode(data)) == data
+    assert base45.encode(b"AB") == "BB8"  # RFC 9285 §4.3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from dualres.verifier.reasons import Reason
 from dualres.verifier.replay import ReplayStore
 from dualres.verifier.result import IssuerInfo, VerificationResult
 from dualres.verifier.wire import credential, jws, sdjwt, statuslist, transport
+from dualres.verifier.wire._record import record
 from dualres.verifier.wire.errors import (
     BadSignatureError,
     MalformedError,
@@ -29,7 +29,7 @@ MIN_NONCE, MAX_NONCE = 16, 128
 PAYLOAD_WHITESPACE = " \t\n\v\f\r"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Challenge:
     """Challenge mode: the verifier showed its own audience and nonce first."""
 
@@ -222,17 +222,20 @@ class _Context:
         claims = sdjwt.process_disclosures(body, sd.disclosures, reserved=credential.RESERVED)
 
         cnf = body.get("cnf")
-        try:
-            holder_key = jws.key_from_jwk(cnf.get("jwk") if isinstance(cnf, dict) else None)
-        except MalformedError as exc:
-            raise _Reject(Reason.INVALID_CLAIMS, f"cnf: {exc.description}") from exc
         nonce = None
         kb_iat = 0
-        if sd.kb_jwt is None:
-            if prof.holder_binding_required:
-                raise _Reject(Reason.HOLDER_BINDING_MISSING, "no key-binding JWT")
+        if "cnf" not in body and sd.kb_jwt is None:
+            self._paper()
         else:
-            nonce, kb_iat = self._holder_binding(sd, holder_key, challenge, known)
+            try:
+                holder_key = jws.key_from_jwk(cnf.get("jwk") if isinstance(cnf, dict) else None)
+            except MalformedError as exc:
+                raise _Reject(Reason.INVALID_CLAIMS, f"cnf: {exc.description}") from exc
+            if sd.kb_jwt is None:
+                if prof.holder_binding_required:
+                    raise _Reject(Reason.HOLDER_BINDING_MISSING, "no key-binding JWT")
+            else:
+                nonce, kb_iat = self._holder_binding(sd, holder_key, challenge, known)
 
         status_idx, status_uri = _status_ref(body)
         entry = bundle.status.get(status_uri)
@@ -254,6 +257,10 @@ class _Context:
 
         if tier not in prof.accepted_tiers:
             raise _Reject(Reason.TIER_NOT_ACCEPTED, f"tier {tier!r} not accepted")
+        # Whom this verifier serves: a step of its own, after every check of
+        # validity, so "valid, but not for us" is never mistaken for a forgery.
+        if not prof.serves(issuer.lg_code):
+            raise _Reject(Reason.OUTSIDE_POLICY, f"{issuer.lg_code} is outside this policy")
         missing = prof.required_disclosures - claims.keys()
         if missing:
             raise _Reject(Reason.MISSING_DISCLOSURE, f"not disclosed: {sorted(missing)}")
@@ -266,6 +273,16 @@ class _Context:
 
         disclosed = {k: v for k, v in claims.items() if k not in credential.VISIBLE}
         return self.result(Reason.OK, "accepted", disclosed)
+
+    def _paper(self) -> None:
+        """A paper 登録証: signed with no holder key (``cnf``), shown with no KB-JWT.
+
+        A phone credential stripped of its KB-JWT still has ``cnf`` and so is
+        still refused; only the issuer can make a credential without one.
+        """
+        if not self.profile.paper_accepted:
+            raise _Reject(Reason.HOLDER_BINDING_MISSING, "paper credential: not at this profile")
+        self.warnings.append("paper_compare_photo_id")
 
     def _holder_binding(
         self,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.replay import MemoryReplayStore, default_store
 from dualres.verifier.wire import jws, statuslist, trustlist
+from dualres.verifier.wire._record import record
 from dualres.verifier.wire.errors import UnknownKeyError, WireError
 
 BUNDLE_FORMAT = "dualres-bundle/1"
@@ -48,7 +48,7 @@ def parse_trust_list(
         raise BundleError(exc.code, f"trust list: {exc.description}") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StatusEntry:
     issuer: str
     token: statuslist.StatusListToken

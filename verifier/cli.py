@@ -4,7 +4,12 @@
                          [--now T] [--lang ja|en]
     dualres-verify check --bundle FILE [--profile counter|office|shelter] [--now T]
                          [--json] [--lang ja|en] [--anchor PEM] [--state-dir DIR]
-                         (PAYLOAD | --image FILE | -)
+                         [--accept-lg CODE[,CODE]] [--accept-pref CODE[,CODE]]
+                         [--accept-tier TIER] (PAYLOAD | --image FILE | -)
+
+``--accept-lg``, ``--accept-pref`` and ``--accept-tier`` say whom this counter
+serves (municipality codes, prefecture codes 01–47, tiers); a valid credential
+from elsewhere is refused with ``outside_policy`` (or ``tier_not_accepted``).
 
 The trust anchor is pinned outside every bundle: ``--anchor`` on the command,
 else the PEM file ``$DUALRES_ANCHOR`` names (the verifier's own configuration),
@@ -34,6 +39,7 @@ process need not verify the same bundle again.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import math
@@ -50,7 +56,7 @@ from dualres.verifier import wareki
 from dualres.verifier._verify import verify
 from dualres.verifier.bundle import Bundle, BundleError, load_anchor
 from dualres.verifier.cliparse import Parser, ParserExit, add_version
-from dualres.verifier.profiles import PROFILE_NAMES
+from dualres.verifier.profiles import PROFILE_NAMES, Profile, with_policy
 from dualres.verifier.replay import SqliteReplayStore
 from dualres.verifier.result import VerificationResult
 from dualres.verifier.wareki import JST
@@ -67,17 +73,21 @@ HOME_ENV = "DUALRES_VERIFY_HOME"  # where the first sync keeps the anchor it was
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 
 TIERS: dict[str, tuple[str, str]] = {
-    "premium": ("プレミアム会員", "Premium member"),
-    "basic": ("ベーシック会員", "Basic member"),
+    "premium": ("プレミアム登録", "Premium registration"),
+    "basic": ("ベーシック登録", "Basic registration"),
 }
 WARNINGS: dict[str, tuple[str, str]] = {
     "stale_trust_list": (
-        "信頼リストの有効期限が過ぎています（猶予期間中）。早めに同期してください",
+        "信頼リストの有効期限が過ぎています（猶予期間中）。早めに更新してください",
         "The trust list is past its expiry (within the grace period): sync soon",
     ),
     "stale_status_list": (
-        "失効リストの有効期限が過ぎています（猶予期間中）。早めに同期してください",
+        "取消情報の有効期限が過ぎています（猶予期間中）。早めに更新してください",
         "The status list is past its expiry (within the grace period): sync soon",
+    ),
+    "paper_compare_photo_id": (
+        "紙の登録証です。氏名と生年月日を写真付きの本人確認書類と照合してください",
+        "Paper registration card: compare the name and date of birth with a photo ID",
     ),
 }
 # Said at sync time, when no profile has judged anything yet.
@@ -402,8 +412,28 @@ def _payloads(args: argparse.Namespace) -> Iterator[str]:
         yield args.payload
 
 
+def _codes(text: str | None) -> list[str]:
+    return [c.strip() for c in (text or "").split(",") if c.strip()]
+
+
+def _policy(args: argparse.Namespace) -> Profile:
+    try:
+        return with_policy(
+            args.profile,
+            lg_codes=_codes(args.accept_lg),
+            prefectures=[c.zfill(2) for c in _codes(args.accept_pref)],
+            tiers=_codes(args.accept_tier),
+        )
+    except ValueError as exc:
+        raise _UsageError(f"対象の指定が正しくありません: {exc}", f"bad policy: {exc}") from exc
+
+
 def _check(args: argparse.Namespace) -> int:
     lang: str = args.lang
+    try:
+        profile = _policy(args)
+    except _UsageError as exc:
+        return _fail(lang, exc.ja, exc.en)
     bundle_path = Path(args.bundle)
     try:
         if args.anchor:
@@ -438,15 +468,24 @@ def _check(args: argparse.Namespace) -> int:
             f"cannot open the replay memory {replay_file}: {exc} (use --state-dir)",
         )
     rejected = False
+    # What start-up built (modules, the bundle) lives as long as the process: kept out
+    # of the collector's reach, a full collection in a long `check -` session does not
+    # walk it again and again.
+    gc.freeze()
+    out = sys.stdout
     try:
         for payload in _payloads(args):
             # Each line is judged at its own time: a scanner session runs for hours.
-            result = verify(payload, bundle, args.profile, now=_now(args.now), replay=store)
+            result = verify(payload, bundle, profile, now=_now(args.now), replay=store)
             rejected |= not result.ok
             if args.json:
-                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+                text = json.dumps(result.to_json(), ensure_ascii=False)
             else:
-                print(format_result(result, lang), flush=True)
+                text = format_result(result, lang)
+            # One write with its newline (print writes the end apart: two system
+            # calls on an unbuffered stdout), flushed at once: someone is waiting.
+            out.write(text + "\n")
+            out.flush()
     except _UsageError as exc:
         return _fail(lang, exc.ja, exc.en)
     finally:
@@ -598,6 +637,21 @@ def _parser() -> argparse.ArgumentParser:
         help="what this counter requires (default: counter)",
     )
     common(c)
+    c.add_argument(
+        "--accept-lg",
+        metavar="CODE[,CODE]",
+        help="serve only registrants of these municipalities (6-digit codes)",
+    )
+    c.add_argument(
+        "--accept-pref",
+        metavar="CODE[,CODE]",
+        help="serve only registrants in these prefectures (codes 01-47, e.g. 20 for Nagano)",
+    )
+    c.add_argument(
+        "--accept-tier",
+        metavar="TIER",
+        help="serve only this tier (basic or premium; comma-separated for several)",
+    )
     c.add_argument("--json", action="store_true", help="one JSON object per payload")
     c.add_argument(
         "--anchor",

@@ -45,6 +45,8 @@ class Reason(StrEnum):
     # The profile's policy
     TIER_NOT_ACCEPTED = "tier_not_accepted"
     MISSING_DISCLOSURE = "missing_disclosure"
+    # Whom the verifier serves (its policy): valid, but registered elsewhere
+    OUTSIDE_POLICY = "outside_policy"
 
 
 # (日本語, English) for each reason, as shown at a counter.
@@ -91,19 +93,23 @@ MESSAGES: dict[Reason, tuple[str, str]] = {
         "Code already used (screenshot?)",
     ),
     Reason.STATUS_UNAVAILABLE: (
-        "失効情報がありません。同期してください",
+        "取消情報がありません。確認用データを更新してください",
         "No status data: sync the verifier",
     ),
     Reason.REVOKED: ("取り消されています", "Revoked"),
     Reason.SUSPENDED: ("一時停止中です", "Suspended"),
     Reason.STALE_TRUST_DATA: (
-        "確認用データが古すぎます。同期してください",
+        "確認用データが古すぎます。更新してください",
         "Trust data too old: sync the verifier",
     ),
     Reason.TIER_NOT_ACCEPTED: ("この区分の登録は対象外です", "Registration tier not accepted here"),
     Reason.MISSING_DISCLOSURE: (
         "必要な項目が開示されていません",
         "Required information was not disclosed",
+    ),
+    Reason.OUTSIDE_POLICY: (
+        "有効な登録ですが、この店舗・施設の対象の市区町村ではありません",
+        "Valid, but registered with a municipality this verifier does not serve",
     ),
 }
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from dualres.verifier.reasons import Reason, message
+from dualres.verifier.wire._record import record
 
 
 class VerificationError(Exception):
@@ -19,7 +19,7 @@ class VerificationError(Exception):
         self.reason = result.reason
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IssuerInfo:
     iss: str
     lg_code: str
@@ -40,7 +40,7 @@ class IssuerInfo:
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerificationResult:
     ok: bool
     reason: Reason
@@ -50,11 +50,11 @@ class VerificationResult:
     tier: str | None = None
     valid_from: int | None = None
     valid_until: int | None = None
-    claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # disclosed only
+    claims: Mapping[str, Any] = _EMPTY  # disclosed only; read-only, so one shared empty one
     holder_bound: bool = False
     trust_list_age: int | None = None  # seconds since the trust list was issued
     status_age: int | None = None  # seconds since the status list was issued
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     def raise_for_reason(self) -> VerificationResult:
         """Raise ``VerificationError`` unless accepted; return self for chaining."""

@@ -9,6 +9,8 @@ the previous era: 1989-01-07 is 昭和64年, 1989-01-08 is 平成元年).
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 # Japan Standard Time: no daylight saving, so a fixed offset is the whole rule.
@@ -48,6 +50,37 @@ def wareki(d: date, lang: str = "ja") -> str:
     name, _, year = found
     year_text = "元" if year == 1 else str(year)
     return f"{name}{year_text}年{d.month}月{d.day}日"
+
+
+_INITIALS = {"R": "令和", "H": "平成", "S": "昭和", "T": "大正", "M": "明治"}
+_WAREKI = re.compile(
+    r"(令和|平成|昭和|大正|明治|[RHSTM])\s*(元|[0-9]{1,2})\s*[年.\-/]\s*([0-9]{1,2})"
+    r"\s*[月.\-/]\s*([0-9]{1,2})\s*日?"
+)
+
+
+def parse_wareki(text: str) -> date | None:
+    """``令和9年3月31日``, ``令和元年5月1日``, ``R9.3.31`` (full-width too) → a date.
+
+    None when the text is not a 和暦 date, or names a day outside its era
+    (平成31年5月1日 is 令和元年5月1日: refused rather than moved).
+    """
+    s = unicodedata.normalize("NFKC", text).strip().upper()
+    m = _WAREKI.fullmatch(s)
+    if m is None:
+        return None
+    name = _INITIALS.get(m.group(1), m.group(1))
+    year = 1 if m.group(2) == "元" else int(m.group(2))
+    starts = {ja: start for start, ja, _ in ERAS}
+    start = starts[name]
+    try:
+        d = date(start.year + year - 1, int(m.group(3)), int(m.group(4)))
+    except ValueError:
+        return None
+    found = era(d)
+    if found is None or found[0] != name or year < 1:
+        return None
+    return d
 
 
 def japan_day(moment: datetime) -> date:

@@ -13,6 +13,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from dualres.verifier import Bundle, SqliteReplayStore, verify
 from dualres.verifier.result import VerificationResult
@@ -41,6 +42,31 @@ def keys_dir() -> Path:
     return Path(os.environ.get("DUALRES_KEYS_DIR", ROOT / "keys.example"))
 
 
+def _demo_keys(kdir: Path, code: str) -> tuple[Any, Any, Any]:
+    """The development keys of a checkout; throwaway keys where there are none.
+
+    An installed wheel has no keys.example/: the demo signs and checks its own
+    credential, so keys made for this run show the same thing.
+    """
+    try:
+        anchor = jws.load_private_pem((kdir / "trust-anchor.pem").read_bytes())
+        anchor_pub = jws.load_public_pem((kdir / "trust-anchor.pub.pem").read_bytes())
+        lg_key = jws.load_private_pem((kdir / f"lg-{code}.pem").read_bytes())
+    except FileNotFoundError:
+        print(
+            "開発用の鍵がないため、このデモ限りの鍵を使います / "
+            f"no development keys in {kdir}: using keys made for this run"
+        )
+        anchor, lg_key = jws.generate_key(), jws.generate_key()
+        anchor_pub = anchor.public_key()
+    return anchor, anchor_pub, lg_key
+
+
+def default_out() -> Path:
+    # In a checkout beside the code (var/ is ignored); installed, where the user is.
+    return ROOT / "var" / "demo" if (ROOT / "pyproject.toml").exists() else Path("dualres-demo")
+
+
 def _show(step: str, result: VerificationResult) -> None:
     mark = "✅" if result.ok else "❌"
     who = f"{result.issuer.prefecture}{result.issuer.name}" if result.issuer else "?"
@@ -54,21 +80,29 @@ def _show(step: str, result: VerificationResult) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dualres-demo", description=__doc__)
-    parser.add_argument("--out", default=str(ROOT / "var" / "demo"), help="output directory")
+    parser.add_argument("--out", default=str(default_out()), help="output directory")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    # Before any work: the QR half needs the scan and wallet extras.
+    try:
+        from dualres.verifier.scan import decode_qr_image
+        from dualres.wallet.qr import render_png
+    except ImportError as exc:
+        print(
+            "dualres-demo: QRコードの作成と読み取りには追加のパッケージが必要です / needs the"
+            f" scan and wallet extras: pip install 'dualres[scan,wallet]' ({exc.name or exc})",
+            file=sys.stderr,
+        )
+        return 2
     out.mkdir(parents=True, exist_ok=True)
 
     code, name, pref, name_en = LG
-    kdir = keys_dir()
-    anchor = jws.load_private_pem((kdir / "trust-anchor.pem").read_bytes())
-    anchor_pub = jws.load_public_pem((kdir / "trust-anchor.pub.pem").read_bytes())
-    lg_key = jws.load_private_pem((kdir / f"lg-{code}.pem").read_bytes())
+    anchor, anchor_pub, lg_key = _demo_keys(keys_dir(), code)
     iss, kid = f"{HOST}/lg/{code}", f"{code}-1"
     uri = f"{iss}/status/1"
     now = int(time.time())
 
-    print("二地域居住 証明書デモ / dual-residence credential demo")
+    print("ふるさと住民登録証デモ / registration card demo")
     print(f"1. 発行 / issue: {pref}{name} ({code}) signs with the development key {kid}")
     lst = statuslist.StatusList.new(131_072, 2)
     idx = secrets.randbelow(len(lst))
@@ -122,13 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     replay_path = out / "replay.sqlite"
     replay_path.unlink(missing_ok=True)
     replay = SqliteReplayStore(replay_path)
-
-    try:
-        from dualres.verifier.scan import decode_qr_image
-        from dualres.wallet.qr import render_png
-    except ImportError as exc:  # the [scan] and [wallet] extras
-        print(f"QR imaging needs the scan and wallet extras: {exc}", file=sys.stderr)
-        return 2
 
     results = []
     for profile in ("counter", "office"):

@@ -29,6 +29,14 @@ PROFILE_DISCLOSURES: dict[str, tuple[str, ...]] = {
 PROFILE_AUDIENCES: dict[str, str] = {name: p.audience for name, p in PROFILES.items()}
 NONCE_BYTES = 16
 
+# Every DR1 text deflates with a new level-9 compressor: about 400 KB of zlib state,
+# in blocks of 128 KB.  glibc hands out blocks that large as fresh mmap'd pages, so
+# each QR text paid about 36 page faults (some 50 µs, 40 % of the whole) until a
+# freed block of that size happened to raise glibc's mmap threshold.  One calloc'd
+# megabyte, never touched and freed at once, raises it here: the compressor's state
+# then comes from the heap, reused from one QR text to the next.  Elsewhere a no-op.
+bytes(1 << 20)
+
 
 def new_holder_key() -> ec.EllipticCurvePrivateKey:
     return jws.generate_key()

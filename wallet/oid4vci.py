@@ -287,14 +287,11 @@ def accept_offer(
     return run_flow(client, offer_uri, holder_key, tx_code=tx_code)
 
 
-def run_flow(
-    client: Client,
-    offer_uri: str,
-    holder_key: ec.EllipticCurvePrivateKey,
-    *,
-    tx_code: str | None,
-) -> Issued:
-    """``accept_offer`` on a client of the caller's (one that times or routes its requests)."""
+def _read_offer(
+    client: Client, offer_uri: str, tx_code: str | None
+) -> tuple[str, str, str, dict[str, Any], dict[str, Any]]:
+    """The offer's issuer, pre-authorized code and first supported configuration, with the
+    issuer's and the authorization server's metadata; refused with a reason otherwise."""
     offer = client.resolve_offer(offer_uri)
     issuer_id: str = offer["credential_issuer"]
     grant = (offer.get("grants") or {}).get(PRE_AUTH_GRANT)
@@ -308,7 +305,19 @@ def run_flow(
     config = next((c for c in ids if c in supported), None)
     if config is None:
         raise IssuanceError("the issuer supports none of the offered credentials")
-    access = client.token(auth["token_endpoint"], grant["pre-authorized_code"], tx_code)
+    return issuer_id, grant["pre-authorized_code"], config, meta, auth
+
+
+def run_flow(
+    client: Client,
+    offer_uri: str,
+    holder_key: ec.EllipticCurvePrivateKey,
+    *,
+    tx_code: str | None,
+) -> Issued:
+    """``accept_offer`` on a client of the caller's (one that times or routes its requests)."""
+    issuer_id, code, config, meta, auth = _read_offer(client, offer_uri, tx_code)
+    access = client.token(auth["token_endpoint"], code, tx_code)
     nonce = client.nonce(meta["nonce_endpoint"])
     proof = key_proof(holder_key, aud=issuer_id, nonce=nonce)
     cred = client.credential(
@@ -336,19 +345,7 @@ def accept_batch(
     client: Client, offer_uri: str, *, tx_code: str | None, n: int | None = None
 ) -> Batch:
     """The pre-authorized flow for a batch of one-time credentials (issue 13)."""
-    offer = client.resolve_offer(offer_uri)
-    issuer_id: str = offer["credential_issuer"]
-    grant = (offer.get("grants") or {}).get(PRE_AUTH_GRANT)
-    if not isinstance(grant, dict) or not isinstance(grant.get("pre-authorized_code"), str):
-        raise IssuanceError("the offer carries no pre-authorized code")
-    if grant.get("tx_code") is not None and not tx_code:
-        raise IssuanceError("this offer needs the transaction code given at the counter")
-    ids = offer.get("credential_configuration_ids") or []
-    meta, auth = client.metadata(issuer_id)
-    supported = meta.get("credential_configurations_supported") or {}
-    config = next((c for c in ids if c in supported), None)
-    if config is None:
-        raise IssuanceError("the issuer supports none of the offered credentials")
+    issuer_id, code, config, meta, auth = _read_offer(client, offer_uri, tx_code)
     size = (meta.get("batch_credential_issuance") or {}).get("batch_size", 1)
     ends = Endpoints(
         credential_issuer=issuer_id,
@@ -358,7 +355,7 @@ def accept_batch(
         configuration_id=config,
         batch_size=size if isinstance(size, int) and size >= 1 else 1,
     )
-    access = client.token(ends.token_endpoint, grant["pre-authorized_code"], tx_code)
+    access = client.token(ends.token_endpoint, code, tx_code)
     return _fetch_batch(client, ends, access, n)
 
 

@@ -4,23 +4,59 @@ Entries are hash-chained per municipality: each hash covers the entry and the
 previous hash, so editing, deleting or reordering any row breaks every hash
 after it.  Appends lock the municipality row, which keeps each chain linear
 under concurrent workers.
+
+A hash chain alone has no secret: whoever can write the database can append a
+made-up entry, or rewrite an old one and recompute every later hash.  So the
+head is also *signed* (docs/security.md, T30): when a transaction that appended
+entries commits, the municipality's signing key (a file or an HSM, never the
+database) signs a checkpoint of the new head, kept in ``Municipality.audit_checkpoint``
+and published at ``/lg/<code>/audit/checkpoint``.  Verification then finds:
+
+- an entry appended or a chain recomputed with the database's rights only: the
+  head no longer matches the signed checkpoint, and nobody without the key can
+  sign a new one;
+- an honest append made on top of such an entry does not launder it: the
+  checkpoint is extended only from a head that the previous checkpoint covered;
+- the tail cut off and an older signed checkpoint put back: checkpoints kept
+  outside the database (``dualres-issuer audit checkpoint --out FILE``, or
+  copies of the published one) name a longer chain or another hash.
+
+Verification streams the chain in batches by ``seq`` (keyset pages, not one
+result set): memory stays constant however long the chain is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from dualres.issuer.domain.db import utc
-from dualres.issuer.domain.models import AuditEntry, Municipality
+from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.keys import KeyStore, signing_key
+from dualres.issuer.domain.models import AuditEntry, Municipality, SigningKey
+from dualres.verifier.wire import jws
+from dualres.verifier.wire.errors import WireError
 
 GENESIS = "0" * 64
+CHECKPOINT_TYP: Final = "dualres-audit-checkpoint+jwt"
+BATCH: Final = 2000  # rows per keyset page while verifying
+
+# session.info keys (the hook that signs at commit; see install()).
+_SIGNER: Final = "dualres.audit.signer"
+_PENDING: Final = "dualres.audit.pending"
+_ADOPT: Final = "dualres.audit.adopt"
+_ON_UNAVAILABLE: Final = "dualres.audit.on_unavailable"
+
+log = logging.getLogger(__name__)
 
 
 def _digest(
@@ -41,6 +77,16 @@ def _digest(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+@dataclass
+class _Pending:
+    """What the first append of a transaction found: the head it chained onto."""
+
+    seq: int
+    head: str
+    checkpoint: str | None
+    now: datetime
+
+
 def append(
     session: Session,
     municipality: Municipality,
@@ -59,6 +105,13 @@ def append(
         .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one()
+    pending: dict[int, _Pending] = session.info.setdefault(_PENDING, {})
+    if locked.id not in pending:
+        pending[locked.id] = _Pending(
+            locked.audit_seq, locked.audit_head, locked.audit_checkpoint, utc(now)
+        )
+    else:
+        pending[locked.id].now = utc(now)
     seq = locked.audit_seq + 1
     at = utc(now)
     h = _digest(locked.audit_head, seq, at, actor, action, target, detail)
@@ -80,26 +133,287 @@ def append(
     return entry
 
 
+# --- signed checkpoints ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    lg_code: str
+    seq: int
+    head: str
+    iat: int
+    kid: str
+    compact: str
+
+
+class CheckpointKeys:
+    """Signs and checks checkpoints with the municipality's own keys.
+
+    Public keys are taken from the private keys the key store resolves (files or
+    the HSM), not from ``signing_key.public_jwk`` alone: a row written into the
+    database cannot make its own key trusted.
+    """
+
+    def __init__(self, keys: KeyStore, development: KeyStore | None = None) -> None:
+        self.keys = keys
+        self.development = development
+
+    def _load(self, ref: str) -> ec.EllipticCurvePrivateKey:
+        # A demo deployment's keys are the published ones of keys.example/: the command
+        # line (which runs without --demo) may sign and check its heads with them, which
+        # proves nothing and is all a demo can have.  Every other reference goes through
+        # the key store's own rules.
+        if ref.startswith("dev:") and self.development is not None:
+            return self.development.load(ref)
+        return self.keys.load(ref)
+
+    def sign(self, session: Session, m: Municipality, now: datetime) -> str | None:
+        """A checkpoint of ``m``'s head now, or None when ``m`` has no key in force."""
+        try:
+            key = signing_key(session, m, now)
+        except IssuerError:
+            return None
+        payload = {
+            "lg": m.lg_code,
+            "seq": m.audit_seq,
+            "head": m.audit_head,
+            "iat": int(utc(now).timestamp()),
+        }
+        header = {"typ": CHECKPOINT_TYP, "kid": key.kid}
+        return jws.sign(header, payload, self._load(key.key_ref))
+
+    def public_key(
+        self, session: Session, m: Municipality, kid: str
+    ) -> ec.EllipticCurvePublicKey | None:
+        key = session.execute(
+            select(SigningKey).where(
+                SigningKey.municipality_id == m.id,
+                SigningKey.kid == kid,
+                SigningKey.removed_at.is_(None),
+            )
+        ).scalar_one_or_none()
+        if key is None:
+            return None
+        try:
+            public = self._load(key.key_ref).public_key()
+        except (IssuerError, OSError, TypeError, ValueError):
+            return None
+        # The row must describe the key it points at (T18 checks this at load as well).
+        if jws.thumbprint(jws.public_jwk(public)) != jws.thumbprint(key.public_jwk):
+            return None
+        return public
+
+
+def parse_checkpoint(
+    session: Session, m: Municipality, compact: str, keys: CheckpointKeys
+) -> Checkpoint | None:
+    """The checkpoint if it is ``m``'s and its signature holds; None otherwise."""
+    try:
+        token = jws.parse(compact.strip())
+        token.expect_typ(CHECKPOINT_TYP)
+        kid, p = token.header.get("kid"), token.payload
+        if not isinstance(kid, str) or p.get("lg") != m.lg_code:
+            return None
+        seq, head, iat = p.get("seq"), p.get("head"), p.get("iat")
+        if not (isinstance(seq, int) and isinstance(head, str) and isinstance(iat, int)):
+            return None
+        public = keys.public_key(session, m, kid)
+        if public is None:
+            return None
+        token.verify(public)
+    except (WireError, TypeError, ValueError):
+        return None
+    return Checkpoint(m.lg_code, seq, head, iat, kid, compact.strip())
+
+
+def checkpoint_lg_code(compact: str) -> str | None:
+    """Which municipality a checkpoint names (unverified: to sort a file's lines)."""
+    try:
+        lg = jws.parse(compact.strip()).payload.get("lg")
+    except (WireError, TypeError, ValueError):
+        return None
+    return lg if isinstance(lg, str) else None
+
+
+def install(
+    sessions: sessionmaker[Any],
+    keys: KeyStore,
+    *,
+    development: KeyStore | None = None,
+    on_unavailable: Callable[[str, Exception], None] | None = None,
+) -> None:
+    """Sign the audit head of every municipality a transaction appended to, at commit.
+
+    A key that cannot sign fails the commit (the server: nothing is written), unless
+    ``on_unavailable`` is given (the command line, whose operator may lack the key's
+    passphrase or PIN for a command such as ``token create``): then the head stays
+    unsigned, is reported so, and needs ``audit checkpoint --adopt``.
+    """
+    info = sessions.kw.setdefault("info", {})
+    info[_SIGNER] = CheckpointKeys(keys, development)
+    if on_unavailable is not None:
+        info[_ON_UNAVAILABLE] = on_unavailable
+    event.listen(sessions, "before_commit", _sign_at_commit)
+    event.listen(sessions, "after_commit", _forget)
+    event.listen(sessions, "after_rollback", _forget)
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_ADOPT, None)
+
+
+def _sign_at_commit(session: Session) -> None:
+    pending: dict[int, _Pending] = session.info.get(_PENDING) or {}
+    keys: CheckpointKeys | None = session.info.get(_SIGNER)
+    if not pending or keys is None:
+        return
+    adopt: set[int] = session.info.get(_ADOPT) or set()
+    for mid, before in list(pending.items()):
+        m = session.get(Municipality, mid)
+        if m is None or m.audit_seq == before.seq:
+            continue  # rolled back to a savepoint: nothing of ours to sign
+        if mid not in adopt and not _covered(session, m, before, keys):
+            # Signing now would bless entries nobody signed: leave the old checkpoint,
+            # so that verification keeps pointing at them until an operator looks.
+            log.error(
+                "audit chain of %s: head %d was not signed; not extending the checkpoint",
+                m.lg_code,
+                before.seq,
+            )
+            continue
+        try:
+            signed = keys.sign(session, m, before.now)
+        except (IssuerError, OSError, TypeError, ValueError) as exc:
+            report = session.info.get(_ON_UNAVAILABLE)
+            if report is None:
+                raise
+            report(m.lg_code, exc)
+            continue
+        if signed is not None:
+            m.audit_checkpoint = signed
+    session.flush()
+
+
+def _covered(session: Session, m: Municipality, before: _Pending, keys: CheckpointKeys) -> bool:
+    """Did the checkpoint in force cover the head this transaction chained onto?"""
+    if before.seq == 0:
+        return True
+    if before.checkpoint is None:
+        # Entries made before the municipality had any key (``municipality add``,
+        # then ``keys generate``): there was nothing to sign them with.
+        earlier_key = session.execute(
+            select(SigningKey.id).where(
+                SigningKey.municipality_id == m.id, SigningKey.created_at < before.now
+            )
+        ).first()
+        return earlier_key is None
+    cp = parse_checkpoint(session, m, before.checkpoint, keys)
+    return cp is not None and (cp.seq, cp.head) == (before.seq, before.head)
+
+
+def adopt_head(session: Session, m: Municipality) -> None:
+    """Sign the head at this commit even if it was not signed before (after an upgrade
+    from a version without checkpoints, or once an operator has looked at the chain)."""
+    session.info.setdefault(_ADOPT, set()).add(m.id)
+
+
+def sign_now(session: Session, m: Municipality, now: datetime) -> str | None:
+    """A fresh checkpoint of ``m``'s current head (not stored)."""
+    keys: CheckpointKeys | None = session.info.get(_SIGNER)
+    return None if keys is None else keys.sign(session, m, now)
+
+
+# --- verification ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ChainCheck:
     ok: bool
     entries: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    # The newest entry the signed checkpoint in the database covers.
+    signed_seq: int | None = None
+    # Checkpoints kept outside the database that were checked against the chain.
+    checkpoints: int = 0
+    head: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def verify_chain(session: Session, municipality: Municipality) -> ChainCheck:
-    """Recompute the chain; report the first entry that does not hold."""
+def _rows(session: Session, municipality_id: int) -> Iterator[Any]:
+    """The chain in ``seq`` order, one keyset page at a time (constant memory)."""
+    cols = (
+        AuditEntry.seq,
+        AuditEntry.at,
+        AuditEntry.actor,
+        AuditEntry.action,
+        AuditEntry.target,
+        AuditEntry.detail,
+        AuditEntry.prev_hash,
+        AuditEntry.hash,
+    )
+    last = -1
+    while True:
+        page = session.execute(
+            select(*cols)
+            .where(AuditEntry.municipality_id == municipality_id, AuditEntry.seq > last)
+            .order_by(AuditEntry.seq)
+            .limit(BATCH)
+        ).all()
+        yield from page
+        if len(page) < BATCH:
+            return
+        last = page[-1].seq
+
+
+def verify_chain(
+    session: Session,
+    municipality: Municipality,
+    checkpoints: Iterable[str] = (),
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ChainCheck:
+    """Recompute the chain, check its signed head and any checkpoints kept elsewhere;
+    report the first thing that does not hold."""
+    m = municipality
+    keys: CheckpointKeys | None = session.info.get(_SIGNER)
+    outside: dict[int, str] = {}
+    bad_outside = 0
+    for line in checkpoints:
+        if checkpoint_lg_code(line) != m.lg_code:
+            continue
+        cp = None if keys is None else parse_checkpoint(session, m, line, keys)
+        if cp is None:
+            bad_outside += 1
+            continue
+        if outside.get(cp.seq, cp.head) != cp.head:
+            return ChainCheck(False, 0, cp.seq, "checkpoints disagree")
+        outside[cp.seq] = cp.head
+    if bad_outside:
+        return ChainCheck(False, 0, None, "checkpoint signature invalid")
+
+    # The checkpoint in the database is checked like one kept outside: the entry it
+    # names must carry its hash.  Only its signature is what the database cannot fake.
+    signed: Checkpoint | None = None
+    if m.audit_checkpoint is not None:
+        if keys is None:
+            # A session without the key store (not from Services or the CLI) cannot tell
+            # a signed head from a forged one: say so rather than pass it.
+            return ChainCheck(False, 0, None, "no key store to check the checkpoint")
+        signed = parse_checkpoint(session, m, m.audit_checkpoint, keys)
+        if signed is None:
+            return ChainCheck(False, 0, None, "checkpoint signature invalid")
+    marks = dict(outside)
+    if signed is not None:
+        if marks.get(signed.seq, signed.head) != signed.head:
+            return ChainCheck(False, 0, signed.seq, "checkpoints disagree")
+        marks[signed.seq] = signed.head
+
     prev, expected_seq, count = GENESIS, 1, 0
-    rows = session.execute(
-        select(AuditEntry)
-        .where(AuditEntry.municipality_id == municipality.id)
-        .order_by(AuditEntry.seq)
-    ).scalars()
-    for e in rows:
+    for e in _rows(session, m.id):
         count += 1
         if e.seq != expected_seq:
             return ChainCheck(False, count, expected_seq, "entry missing")
@@ -108,7 +422,29 @@ def verify_chain(session: Session, municipality: Municipality) -> ChainCheck:
             or _digest(prev, e.seq, e.at, e.actor, e.action, e.target, e.detail) != e.hash
         ):
             return ChainCheck(False, count, e.seq, "entry altered")
+        if marks.get(e.seq, e.hash) != e.hash:
+            return ChainCheck(False, count, e.seq, "entry differs from a checkpoint")
         prev, expected_seq = e.hash, expected_seq + 1
-    if prev != municipality.audit_head or count != municipality.audit_seq:
-        return ChainCheck(False, count, expected_seq, "entries removed at the end")
-    return ChainCheck(True, count)
+        if progress is not None and count % 100_000 == 0:
+            progress(count)
+    n = len(outside)
+    signed_seq = None if signed is None else signed.seq
+    if marks and max(marks) > count:
+        return ChainCheck(False, count, count + 1, "entries removed after a checkpoint",
+                          signed_seq, n, prev)  # fmt: skip
+    if prev != m.audit_head or count != m.audit_seq:
+        return ChainCheck(False, count, expected_seq, "entries removed at the end",
+                          signed_seq, n, prev)  # fmt: skip
+    if signed is None:
+        has_key = session.execute(
+            select(SigningKey.id).where(SigningKey.municipality_id == m.id)
+        ).first()
+        if count and has_key is not None:
+            return ChainCheck(False, count, 1, "head not signed", None, n, prev)
+        # No key yet (a municipality just added): nothing could sign.
+        return ChainCheck(True, count, None, None, None, n, prev)
+    if signed.seq < count:
+        # Entries after the signed head were written without the key: appended
+        # with the database's rights, or chained onto such an entry.
+        return ChainCheck(False, count, signed.seq + 1, "head not signed", signed.seq, n, prev)
+    return ChainCheck(True, count, None, None, signed.seq, n, prev)

@@ -20,6 +20,10 @@ from dualres.verifier.wire import credential as vc
 from dualres.verifier.wire import jws
 from dualres.verifier.wire.errors import MalformedError
 
+# holder_thumbprint of a paper credential: no key, and never a thumbprint's
+# 43 base64url characters, so it cannot collide with one.
+PAPER = "paper"
+
 
 def end_of_day_jst(d: date) -> datetime:
     """A validity date means the whole day in Japan: up to 24:00 JST."""
@@ -130,15 +134,60 @@ def issue_batch(
             "invalid_holder_key", "no holder key", description_ja="端末の鍵がありません"
         )
     publics = holder_keys(holder_jwks)
+    # The end of a Japanese day, like iat its start: credential_days from
+    # today, never past the registration (docs/scale.md §5 chose the length).
+    last_day = min(reg.valid_until, japan_day(now) + timedelta(days=settings.credential_days))
+    return _sign(session, reg, publics, last_day, settings=settings, keys=keys, now=now)
+
+
+def issue_credential(
+    session: Session,
+    reg: Registration,
+    holder_jwk: Any,
+    *,
+    settings: Settings,
+    keys: KeyStore,
+    now: datetime,
+) -> tuple[Credential, str]:
+    """Sign one credential for ``reg`` (a batch of one)."""
+    return issue_batch(session, reg, [holder_jwk], settings=settings, keys=keys, now=now)[0]
+
+
+def issue_paper_credential(
+    session: Session,
+    reg: Registration,
+    *,
+    settings: Settings,
+    keys: KeyStore,
+    now: datetime,
+) -> tuple[Credential, str]:
+    """Sign the credential printed on a paper 登録証 (docs/paper.md).
+
+    No ``cnf``: paper holds no key, so verifiers accept it only where a person is
+    compared with a photo ID.  It lives as long as the registration, since paper
+    cannot be refilled; it is status-listed like any other, so revocation reaches it.
+    """
+    require_active(reg)
+    return _sign(session, reg, [None], reg.valid_until, settings=settings, keys=keys, now=now)[0]
+
+
+def _sign(
+    session: Session,
+    reg: Registration,
+    publics: Sequence[dict[str, str] | None],
+    last_day: date,
+    *,
+    settings: Settings,
+    keys: KeyStore,
+    now: datetime,
+) -> list[tuple[Credential, str]]:
+    """One credential per holder key (``None``: paper), valid through ``last_day``."""
     if end_of_day_jst(reg.valid_until) <= now:
         raise StateConflict(
             "registration_expired",
             "the registration's validity has ended",
             description_ja="登録の有効期間が終了しています",
         )
-    # The end of a Japanese day, like iat its start: credential_days from
-    # today, never past the registration (docs/scale.md §5 chose the length).
-    last_day = min(reg.valid_until, japan_day(now) + timedelta(days=settings.credential_days))
     exp = end_of_day_jst(last_day)
     municipality = reg.municipality
     key = signing_key(session, municipality, now)
@@ -152,7 +201,7 @@ def issue_batch(
             registration_id=reg.id,
             status=0,
             kid=key.kid,
-            holder_thumbprint=jws.thumbprint(public),
+            holder_thumbprint=PAPER if public is None else jws.thumbprint(public),
             issued_at=now,
             expires_at=exp,
         )
@@ -173,16 +222,3 @@ def issue_batch(
         )
         out.append((cred, issued.compact))
     return out
-
-
-def issue_credential(
-    session: Session,
-    reg: Registration,
-    holder_jwk: Any,
-    *,
-    settings: Settings,
-    keys: KeyStore,
-    now: datetime,
-) -> tuple[Credential, str]:
-    """Sign one credential for ``reg`` (a batch of one)."""
-    return issue_batch(session, reg, [holder_jwk], settings=settings, keys=keys, now=now)[0]

@@ -49,6 +49,9 @@ class Municipality(Base):
     # Head of this municipality's audit hash chain; also the row appends lock.
     audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
     audit_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The head signed with the municipality's key (a compact JWS, issuer/domain/audit.py):
+    # what the database alone cannot forge.
+    audit_checkpoint: Mapped[str | None] = mapped_column(Text)
 
     keys: Mapped[list[SigningKey]] = relationship(back_populates="municipality")
 

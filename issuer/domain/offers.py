@@ -228,6 +228,46 @@ def live_offer(
     return offer if offer is not None and _redeemable(offer, now) else None
 
 
+def gone_offer(
+    session: Session, municipality: Municipality, public_id: str, now: datetime
+) -> IssuerError | None:
+    """Why an offer that exists can no longer be used, as the wallet should say it.
+
+    "not found" for an offer that merely expired sent residents looking for a
+    mistake in the link; whoever holds the link may know its offer ran out.
+    """
+    if not _OFFER_ID.match(public_id):
+        return None
+    offer = session.execute(
+        select(CredentialOffer).where(
+            CredentialOffer.public_id == public_id,
+            CredentialOffer.municipality_id == municipality.id,
+        )
+    ).scalar_one_or_none()
+    if offer is None or _redeemable(offer, now):
+        return None
+    if offer.redeemed_at is not None:
+        return IssuerError(
+            "offer_used",
+            "this offer was already collected",
+            status=410,
+            description_ja="この受け取り用QRコードは使用済みです。窓口で発行し直してもらってください",
+        )
+    if offer.failures >= MAX_TX_FAILURES:
+        return IssuerError(
+            "offer_locked",
+            "too many wrong confirmation numbers: this offer is locked",
+            status=410,
+            description_ja="確認番号の誤りが続いたため無効になりました。窓口で発行し直してもらってください",
+        )
+    return IssuerError(
+        "offer_expired",
+        "this offer has expired",
+        status=410,
+        description_ja="この受け取り用QRコードは期限切れです（10分間有効）。窓口で発行し直してもらってください",
+    )
+
+
 def offer_json(settings: Settings, lg_code: str, offer: CredentialOffer) -> dict[str, object]:
     return {
         "credential_issuer": issuer_url(settings, lg_code),

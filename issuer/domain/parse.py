@@ -18,6 +18,7 @@ from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.identity import PersonFacts, mynumber
 from dualres.issuer.domain.rules import MAX_ADDRESS, MAX_NAME, MAX_REASON, activity_codes, rule
 from dualres.schemas import lgcodes
+from dualres.verifier import wareki
 
 _DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _KATAKANA: Final = re.compile(r"^[ァ-ヺー・ヽヾ]+(　[ァ-ヺー・ヽヾ]+)*$")
@@ -55,7 +56,8 @@ def text(
     multiline: bool = False,
 ) -> str | None:
     """A trimmed string: present when required, of bounded length, no control characters
-    (PostgreSQL refuses NUL, and none of them belong in a name or address)."""
+    (PostgreSQL refuses NUL, and none of them belong in a name or address), and no
+    My Number: every text field is stored, exported or signed into a credential."""
     value = data.get(key)
     if value is None:
         if required:
@@ -73,6 +75,7 @@ def text(
         raise invalid(where, f"{where} is longer than {max_len} characters", "長すぎます")
     if not value and required:
         raise invalid(where, f"{where} must not be empty", "必須項目です")
+    no_my_number(value, where)
     return value
 
 
@@ -82,8 +85,17 @@ def iso_date(data: dict[str, Any], key: str, where: str, *, required: bool = Tru
         if required:
             raise invalid(where, f"{where} is required", "必須項目です")
         return None
+    if isinstance(value, str) and not _DATE.match(value):
+        # 和暦 as people write it on forms and in spreadsheets (令和9年3月31日, R9.3.31).
+        converted = wareki.parse_wareki(value)
+        if converted is not None:
+            return converted
     if not isinstance(value, str) or not _DATE.match(value):
-        raise invalid(where, f"{where} must be a date YYYY-MM-DD", "日付は YYYY-MM-DD の形です")
+        raise invalid(
+            where,
+            f"{where} must be a date YYYY-MM-DD (or 和暦 such as 令和9年3月31日)",
+            "日付は YYYY-MM-DD（または 令和9年3月31日 のような和暦）の形です",
+        )
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -91,7 +103,10 @@ def iso_date(data: dict[str, Any], key: str, where: str, *, required: bool = Tru
 
 
 def no_my_number(value: str, where: str) -> None:
-    """Free text is stored and audited: refuse it if a My Number was typed into it."""
+    """Free text is stored and audited: refuse it if a My Number was typed into it.
+
+    The error names the field and never the value, so the number does not come
+    back in a response, a log line or a page."""
     if mynumber.contains_number(value):
         raise rule("my_number_in_text", field=where, name=where)
 
@@ -100,7 +115,6 @@ def reason(data: dict[str, Any]) -> str:
     """The ``reason`` of a suspension, reinstatement or revocation (1..500 characters)."""
     value = text(data, "reason", "reason", max_len=MAX_REASON, multiline=True)
     assert value is not None
-    no_my_number(value, "reason")
     return value
 
 
@@ -187,7 +201,6 @@ def _declared(data: dict[str, Any]) -> Declared:
     if sex is not None and sex not in SEXES:
         raise invalid(f"{w}.sex", "sex must be 'male' or 'female' when given")
     address = text(d, "address", f"{w}.address", max_len=MAX_ADDRESS) or ""
-    no_my_number(address, f"{w}.address")
     code = d.get("address_lg_code")
     if not isinstance(code, str):
         raise invalid(f"{w}.address_lg_code", "address_lg_code must be a 6-digit string")

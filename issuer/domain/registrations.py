@@ -23,10 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
-from dualres.issuer.domain import audit, rules
-from dualres.issuer.domain.errors import NotFound, StateConflict
+from dualres.issuer.domain import audit, paper, rules
+from dualres.issuer.domain.errors import IssuerError, NotFound, StateConflict
 from dualres.issuer.domain.identity import PersonFacts, checks
 from dualres.issuer.domain.issuance import issue_batch as _sign_batch
+from dualres.issuer.domain.issuance import issue_paper_credential
 from dualres.issuer.domain.keys import KeyStore
 from dualres.issuer.domain.models import (
     ACTIVE,
@@ -71,40 +72,56 @@ _POSTAL: Final = re.compile(r"^[0-9]{3}-[0-9]{4}$")
 # --- rules that need no identity ------------------------------------------------
 
 
+def form_problems(req: NewRegistration, day: date, settings: Settings) -> list[IssuerError]:
+    """Every rule the request alone breaks, in the order the rules are listed.
+
+    A form shows them all at once; the API answers with the first (``_check_form``).
+    """
+    out: list[IssuerError] = []
+    if req.tier not in TIERS:
+        out.append(rule("invalid_tier"))
+    elif req.tier == "premium" and not isinstance(req.identity, CardCheckRef):
+        out.append(rule("identity_check_required"))
+    valid_from = req.valid_from or day
+    if not day - MAX_FROM_PAST <= valid_from <= day + MAX_FROM_AHEAD:
+        out.append(rule("valid_from_out_of_range"))
+    if req.valid_until <= valid_from:
+        out.append(rule("validity_not_positive"))
+    elif req.valid_until > valid_from + timedelta(days=settings.credential_max_days):
+        out.append(rule("validity_too_long", days=settings.credential_max_days))
+    if not req.activities:
+        out.append(rule("activities_required"))
+    for i, a in enumerate(req.activities):
+        if a not in activity_codes():
+            # The index, not the value: never echo arbitrary input.
+            out.append(rule("unknown_activity", field=f"activities[{i}]"))
+    since = req.registered_since or day
+    if since > day:
+        out.append(rule("registered_since_in_future"))
+    if not req.second_home_address:
+        out.append(rule("second_home_address_required"))
+    elif len(req.second_home_address) > MAX_ADDRESS:
+        out.append(rule("second_home_address_too_long", n=MAX_ADDRESS))
+    else:
+        try:
+            no_my_number(req.second_home_address, "second_home.address")
+        except IssuerError as exc:
+            out.append(exc)
+    postal = req.second_home_postal_code
+    if postal is not None and not _POSTAL.match(unicodedata.normalize("NFKC", postal)):
+        out.append(rule("invalid_postal_code"))
+    return out
+
+
 def _check_form(req: NewRegistration, day: date, settings: Settings) -> tuple[date, date]:
     """Rules on the request alone, checked before the card so a form error costs no PIN try.
 
     Returns (valid_from, registered_since) with their defaults applied.
     """
-    if req.tier not in TIERS:
-        raise rule("invalid_tier")
-    if req.tier == "premium" and not isinstance(req.identity, CardCheckRef):
-        raise rule("identity_check_required")
-    valid_from = req.valid_from or day
-    if not day - MAX_FROM_PAST <= valid_from <= day + MAX_FROM_AHEAD:
-        raise rule("valid_from_out_of_range")
-    if req.valid_until <= valid_from:
-        raise rule("validity_not_positive")
-    if req.valid_until > valid_from + timedelta(days=settings.credential_max_days):
-        raise rule("validity_too_long", days=settings.credential_max_days)
-    if not req.activities:
-        raise rule("activities_required")
-    for i, a in enumerate(req.activities):
-        if a not in activity_codes():
-            # The index, not the value: never echo arbitrary input.
-            raise rule("unknown_activity", field=f"activities[{i}]")
-    since = req.registered_since or day
-    if since > day:
-        raise rule("registered_since_in_future")
-    if not req.second_home_address:
-        raise rule("second_home_address_required")
-    if len(req.second_home_address) > MAX_ADDRESS:
-        raise rule("second_home_address_too_long", n=MAX_ADDRESS)
-    no_my_number(req.second_home_address, "second_home.address")
-    postal = req.second_home_postal_code
-    if postal is not None and not _POSTAL.match(unicodedata.normalize("NFKC", postal)):
-        raise rule("invalid_postal_code")
-    return valid_from, since
+    problems = form_problems(req, day, settings)
+    if problems:
+        raise problems[0]
+    return req.valid_from or day, req.registered_since or day
 
 
 # --- identity -------------------------------------------------------------------
@@ -576,3 +593,30 @@ def issue_batch(
         now=now,
     )
     return issued
+
+
+def issue_paper(
+    session: Session,
+    reg: Registration,
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    keys: KeyStore,
+) -> tuple[Credential, str]:
+    """Issue a paper credential (no holder key), audited; returns the row and the QR text.
+
+    Locked like :func:`issue`, so a revocation racing it revokes the paper too.
+    """
+    reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
+    cred, token = issue_paper_credential(session, reg, settings=settings, keys=keys, now=now)
+    audit.append(
+        session,
+        reg.municipality,
+        actor=actor,
+        action="credential.issue_paper",
+        target=reg.public_id,
+        detail={"credential": cred.id, "kid": cred.kid},
+        now=now,
+    )
+    return cred, paper.qr_text(token)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from dualres.issuer.domain.errors import IssuerError, NotFound
 from dualres.issuer.domain.models import ConsoleSession, Municipality, SignInFailure, StaffUser
+from dualres.issuer.domain.parse import no_my_number
 from dualres.issuer.domain.tokens import check_role
 from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.errors import MalformedError
@@ -95,6 +96,7 @@ def create_staff(
             field="username",
             description_ja="ユーザー名は英数字と . _ @ - の1〜64文字です",
         )
+    no_my_number(username, "username")  # "1234.5678.9018" would pass the pattern
     check_role(role)
     _check_password_rules(password)
     exists = session.execute(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from dualres.issuer.domain.errors import IssuerError, NotFound
 from dualres.issuer.domain.models import ApiToken, Municipality
+from dualres.issuer.domain.parse import no_my_number
 
 PREFIX: Final = "drs_"
 ROLES: Final = ("clerk", "supervisor")
@@ -105,6 +106,7 @@ def create_token(
             field="days",
             description_ja=f"有効期間は1〜{MAX_DAYS}日です",
         )
+    no_my_number(label, "label")
     token = PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(

@@ -304,12 +304,61 @@ def _search(q: str) -> Any:
 
 @bp.get("/registrations")
 def list_registrations() -> Response:
-    state = _choice_arg("state", STATES)
-    tier = _choice_arg("tier", rules.TIERS)
-    q = _str_arg("q", 64)
-    if q:
-        # A My Number is no search key (番号法): refuse it before it reaches a query.
-        parse.no_my_number(q, "q")
+    if "q" in request.args:
+        # A name (or a number typed by mistake) in a URL lands in access logs, proxy
+        # logs and histories before anything here can refuse it: names go in a body.
+        raise invalid(
+            "q",
+            'q is not taken in a URL: POST /api/v1/registrations/search with {"q": ...}',
+            "氏名の検索は URL ではなく POST /api/v1/registrations/search の本文で送ってください",
+        )
+    return _registration_listing(
+        _choice_arg("state", STATES),
+        _choice_arg("tier", rules.TIERS),
+        None,
+        _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        _int_arg("offset", 0, 0, MAX_OFFSET),
+    )
+
+
+_SEARCH: Final = frozenset({"q", "state", "tier", "limit", "offset"})
+
+
+def _body_int(data: dict[str, Any], name: str, default: int, lo: int, hi: int) -> int:
+    raw = data.get(name, default)
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)  # JSON has one number type: 50.0 is the integer 50 (JSON Schema agrees)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not lo <= raw <= hi:
+        raise invalid(name, f"{name} must be an integer from {lo} to {hi}")
+    return raw
+
+
+def _body_choice(data: dict[str, Any], name: str, choices: tuple[str, ...]) -> str | None:
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in choices:
+        raise invalid(name, f"{name} must be one of {', '.join(choices)}")
+    return str(raw)
+
+
+@bp.post("/registrations/search")
+def search_registrations() -> Response:
+    """The listing with a name to look for, which travels in the body only."""
+    data = parse.obj(_body(), "", _SEARCH)
+    q = parse.text(data, "q", "q", max_len=64, required=False)  # refuses a My Number
+    return _registration_listing(
+        _body_choice(data, "state", STATES),
+        _body_choice(data, "tier", rules.TIERS),
+        q or None,
+        _body_int(data, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        _body_int(data, "offset", 0, 0, MAX_OFFSET),
+    )
+
+
+def _registration_listing(
+    state: str | None, tier: str | None, q: str | None, limit: int, offset: int
+) -> Response:
     where = [Registration.municipality_id == _municipality().id]
     if state:
         where.append(Registration.state == state)
@@ -317,11 +366,17 @@ def list_registrations() -> Response:
         where.append(Registration.tier == tier)
     if q:
         where.append(_search(q))
-    regs, page = _page_of(
-        Registration, where, Registration.created_at.desc(), Registration.id.desc()
-    )
+    order = (Registration.created_at.desc(), Registration.id.desc())
+    regs, total = page_rows(Registration, where, order, limit=limit, offset=offset)
     counts = _credential_counts([r.id for r in regs])
-    return jsonify({"items": [registration_json(r, counts.get(r.id, 0)) for r in regs], **page})
+    return jsonify(
+        {
+            "items": [registration_json(r, counts.get(r.id, 0)) for r in regs],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
 
 
 @bp.get("/registrations/<public_id>")
@@ -444,6 +499,8 @@ def _since() -> datetime | None:
 def list_audit() -> Response:
     action = _str_arg("action", 64)
     target = _str_arg("target", 64)
+    if target:
+        parse.no_my_number(target, "target")  # a registration id, never a My Number
     since = _since()
     where = [AuditEntry.municipality_id == _municipality().id]
     if action:

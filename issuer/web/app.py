@@ -24,6 +24,7 @@ from dualres.issuer.web.authorize import bp as authorize_bp
 from dualres.issuer.web.cardcheck import bp as cardcheck_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
+from dualres.issuer.web.home import bp as home_bp
 from dualres.issuer.web.idp import bp as idp_bp
 from dualres.issuer.web.oid4vci import bp as oid4vci_bp
 from dualres.issuer.web.public import bp as public_bp
@@ -144,6 +145,7 @@ def create_app(
             logger.addFilter(RedactFilter())
     for bp in (
         public_bp,
+        home_bp,
         oid4vci_bp,
         api_bp,
         cardcheck_bp,

@@ -14,6 +14,7 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
+from dualres.issuer.domain import audit
 from dualres.issuer.domain.db import Database
 from dualres.issuer.domain.keys import KeyStore
 from dualres.issuer.domain.statuslists import TokenCache
@@ -27,6 +28,8 @@ class Services:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.keys = KeyStore(settings)
+        # Every transaction that appends to an audit chain signs its new head at commit.
+        audit.install(self.db.sessions, self.keys)
         self.status_tokens = TokenCache()
         self.trust_list = TrustListCache()
         self.clock = clock or (lambda: datetime.now(UTC))

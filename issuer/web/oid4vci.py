@@ -145,7 +145,7 @@ def credential_offer(lg_code: str, offer_id: str) -> tuple[Response, int]:
     m = issuer_municipality(lg_code)
     offer = offers.live_offer(session(), m, offer_id, now())
     if offer is None:
-        raise NotFound("credential offer")
+        raise offers.gone_offer(session(), m, offer_id, now()) or NotFound("credential offer")
     return _no_store(offers.offer_json(services().settings, m.lg_code, offer))
 
 

@@ -304,6 +304,17 @@ def _schemas() -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {"reason": {**text, "maxLength": 500, "pattern": _NOT_BLANK_ML}},
         },
+        "RegistrationSearch": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "q": {**_QUERY_TEXT, "description": "Name or kana fragment."},
+                "state": {"enum": ["active", "suspended", "revoked", "expired"]},
+                "tier": {"enum": ["basic", "premium"]},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+                "offset": {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+            },
+        },
         "Renewal": {
             "type": "object",
             "additionalProperties": False,
@@ -419,6 +430,12 @@ def _schemas() -> dict[str, Any]:
                 "entries": {"type": "integer"},
                 "first_bad_seq": {"type": ["integer", "null"]},
                 "problem": {"type": ["string", "null"]},
+                "signed_seq": {
+                    "type": ["integer", "null"],
+                    "description": "The newest entry the signed checkpoint covers.",
+                },
+                "checkpoints": {"type": "integer"},
+                "head": {"type": ["string", "null"]},
             },
         },
     }
@@ -474,8 +491,19 @@ def _paths() -> dict[str, Any]:
                 "RegistrationList",
                 _query("state", {"enum": ["active", "suspended", "revoked", "expired"]}),
                 _query("tier", {"enum": ["basic", "premium"]}),
-                _query("q", _QUERY_TEXT, "Name or kana fragment."),
             ),
+        },
+        "/registrations/search": {
+            "post": {
+                "summary": "List registrations by a name or kana fragment, newest first",
+                "description": "The name travels in the body, never in a URL (access logs, "
+                "proxies). A text that holds a My Number is refused (422, not echoed).",
+                "requestBody": _body("RegistrationSearch"),
+                "responses": {
+                    "200": _ok("RegistrationList"),
+                    **_errors(400, 401, 415, 422),
+                },
+            }
         },
         "/registrations/{id}": {
             "get": {

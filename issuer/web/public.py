@@ -110,3 +110,16 @@ def _type_metadata() -> dict[str, Any]:
 @bp.get("/.well-known/vct/dual-residence/1")
 def type_metadata() -> Response:
     return jsonify(_type_metadata())
+
+
+@bp.get("/lg/<lg_code>/audit/checkpoint")
+def audit_checkpoint(lg_code: str) -> Response:
+    """The newest signed head of this municipality's audit chain, so that copies of it
+    exist outside the database (docs/security.md, T30).  It tells how many staff
+    actions were audited and a hash: nothing about any person."""
+    m = issuer_municipality(lg_code)
+    if m.audit_checkpoint is None:
+        raise NotFound("audit checkpoint")
+    return Response(
+        m.audit_checkpoint, mimetype="application/jwt", headers={"Cache-Control": "no-cache"}
+    )

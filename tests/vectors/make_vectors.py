@@ -8,6 +8,10 @@ Writes
 - ``tests/vectors/good.json``: the wire format's good cases (base64url, Base45,
   status lists, the RFC 9901 example, DR1 round trips) and accepted
   presentations with every field of the result, for each profile;
+- ``tests/vectors/policy.json``: whom a verifier serves (a ``policy`` narrowing
+  the profile, as ``verifier.profiles.with_policy`` and the app's
+  ``core/policy.js`` apply it) and the paper 登録証, in the format of
+  ``hostile.json``;
 - ``tests/vectors/edge.json``: hostile cases aimed where JavaScript's defaults
   differ from Python's (JSON numbers and member names, the integer bound, string
   lengths in code points, which whitespace is stripped), in the format of
@@ -36,7 +40,7 @@ from typing import Any
 
 from dualres import schemas
 from dualres.verifier import Bundle, MemoryReplayStore, verify
-from dualres.verifier.profiles import PROFILE_NAMES
+from dualres.verifier.profiles import PROFILE_NAMES, with_policy
 from dualres.verifier.reasons import MESSAGES
 from dualres.verifier.wire import jws, sdjwt, transport
 from dualres.verifier.wire.b64 import b64e
@@ -46,6 +50,7 @@ from tests.support import (
     World,
     exp_pushed_on,
     misissued_status_lists,
+    paper_payload,
     signature_altered,
     windowed_keys,
 )
@@ -54,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
 GOOD = VECTORS / "good.json"
 EDGE = VECTORS / "edge.json"
+POLICY = VECTORS / "policy.json"
 APP_DATA = ROOT / "webapps" / "verify" / "data"
 SHARED_JS = ROOT / "webapps" / "lib" / "shared.js"
 
@@ -80,7 +86,8 @@ def profiles_json() -> dict[str, Any]:
 
 def shared_constants() -> dict[str, dict[str, Any]]:
     """Python module (as a path under the repository) -> JS name -> value."""
-    from dualres.verifier import _verify, bundle, sync, wareki
+    from dualres.schemas import lgcodes
+    from dualres.verifier import _verify, bundle, profiles, sync, wareki
     from dualres.verifier.wire import _json, credential, statuslist, trustlist
     from dualres.wallet import holder
 
@@ -130,6 +137,8 @@ def shared_constants() -> dict[str, dict[str, Any]]:
             "MAX_LIST_BYTES": statuslist.MAX_LIST_BYTES,
         },
         "verifier/wire/trustlist.py": {"TRUST_LIST_TYP": trustlist.TRUST_LIST_TYP},
+        "verifier/profiles.py": {"PREFECTURE_CODES": sorted(profiles.PREFECTURE_CODES)},
+        "schemas/lgcodes.py": {"LG_CODE_WEIGHTS": list(lgcodes.CHECK_WEIGHTS)},
         "verifier/bundle.py": {
             "BUNDLE_FORMAT": bundle.BUNDLE_FORMAT,
             "MAX_BUNDLE_BYTES": bundle.MAX_BUNDLE_BYTES,
@@ -173,6 +182,48 @@ def shared_js() -> str:
     return "\n".join(lines) + "\n"
 
 
+def cp932_json() -> dict[str, Any]:
+    """Excel's Shift_JIS (cp932) for the shelter roster's CSV export, as the
+    browser has no Shift_JIS encoder: for each lead byte, the 0x40..0xFC trail
+    bytes' characters ("\u0000" where none, or where Python's encoder would
+    choose another code for the same character, so both sides agree)."""
+    leads = [*range(0x81, 0xA0), *range(0xE0, 0xFD)]
+    rows = []
+    for lead in leads:
+        chars = []
+        for trail in range(0x40, 0xFD):
+            raw = bytes([lead, trail])
+            try:
+                ch = raw.decode("cp932")
+            except UnicodeDecodeError:
+                ch = "\0"
+            if ch != "\0" and ch.encode("cp932") != raw:
+                ch = "\0"
+            chars.append(ch)
+        rows.append("".join(chars))
+    # Characters the encoder maps one way only (〜 U+301C → 0x8160, whose
+    # decoding is ～ U+FF5E): what Windows writes for them too.
+    listed = set("".join(rows))
+    extra = {}
+    for cp in range(0x80, 0x10000):
+        ch = chr(cp)
+        if ch in listed or 0xD800 <= cp < 0xE000 or 0xFF61 <= cp <= 0xFF9F:
+            continue
+        try:
+            raw = ch.encode("cp932")
+        except UnicodeEncodeError:
+            continue
+        if len(raw) == 2:
+            extra[ch] = int.from_bytes(raw, "big")
+    return {
+        "generated_by": "tests/vectors/make_vectors.py from Python's cp932 codec",
+        "leads": leads,
+        "trail_start": 0x40,
+        "rows": rows,
+        "extra": extra,
+    }
+
+
 def app_files() -> dict[Path, str]:
     def dump(obj: Any) -> str:
         return json.dumps(obj, ensure_ascii=False, indent=1) + "\n"
@@ -180,6 +231,7 @@ def app_files() -> dict[Path, str]:
     return {
         APP_DATA / "reasons.json": dump(reasons_json()),
         APP_DATA / "profiles.json": dump(profiles_json()),
+        APP_DATA / "cp932.json": json.dumps(cp932_json(), ensure_ascii=False) + "\n",
         SHARED_JS: shared_js(),
     }
 
@@ -656,6 +708,146 @@ def edge_json() -> dict[str, Any]:
     }
 
 
+def policy_json() -> dict[str, Any]:
+    world = World()
+    bundles = {"default": world.bundle(), "revoked": world.bundle(statuses={4242: 1})}
+    lgs = world.lgs
+    phone = world.issue()
+    sapporo = world.issue(lg=lgs["011002"], status_idx=5)
+    chiyoda = world.issue(lg=lgs["131016"], status_idx=6)
+    basic = world.issue(tier="basic", status_idx=11)
+    paper = world.issue(paper=True)
+    office = "office"
+    cases: list[tuple[str, str, str, dict[str, list[str]], str, str]] = [
+        ("no-policy-serves-sapporo", "counter", "default", {}, world.present(sapporo), "ok"),
+        (
+            "lg-karuizawa-refuses-sapporo",
+            "counter",
+            "default",
+            {"lg_codes": ["203211"]},
+            world.present(sapporo),
+            "outside_policy",
+        ),
+        (
+            "lg-karuizawa-serves-karuizawa",
+            "counter",
+            "default",
+            {"lg_codes": ["203211"]},
+            world.present(phone),
+            "ok",
+        ),
+        (
+            "pref-nagano-serves-karuizawa",
+            "counter",
+            "default",
+            {"prefectures": ["20"]},
+            world.present(phone),
+            "ok",
+        ),
+        (
+            "pref-nagano-refuses-chiyoda",
+            "counter",
+            "default",
+            {"prefectures": ["20"]},
+            world.present(chiyoda),
+            "outside_policy",
+        ),
+        (
+            "lg-or-pref-serves-sapporo",
+            "counter",
+            "default",
+            {"lg_codes": ["011002"], "prefectures": ["20"]},
+            world.present(sapporo),
+            "ok",
+        ),
+        (
+            "tier-premium-refuses-basic",
+            "counter",
+            "default",
+            {"tiers": ["premium"]},
+            world.present(basic),
+            "tier_not_accepted",
+        ),
+        (
+            "policy-never-hides-revocation",
+            "counter",
+            "revoked",
+            {"lg_codes": ["011002"]},
+            world.present(phone),
+            "revoked",
+        ),
+        (
+            "office-refuses-other-lg-with-disclosures",
+            office,
+            "default",
+            {"lg_codes": ["011002"]},
+            world.present(phone, profile=office),
+            "outside_policy",
+        ),
+        ("paper-office", office, "default", {}, paper_payload(paper), "ok"),
+        ("paper-office-plain", office, "default", {}, paper_payload(paper, qr=False), "ok"),
+        ("paper-shelter", "shelter", "default", {}, paper_payload(paper), "ok"),
+        ("paper-counter", "counter", "default", {}, paper_payload(paper), "holder_binding_missing"),
+        (
+            "phone-without-kb-is-not-paper",
+            office,
+            "default",
+            {},
+            paper_payload(phone),
+            "holder_binding_missing",
+        ),
+        (
+            "paper-with-kb-jwt",
+            office,
+            "default",
+            {},
+            world.present(paper, profile=office),
+            "invalid_claims",
+        ),
+        ("paper-revoked", office, "revoked", {}, paper_payload(paper), "revoked"),
+        (
+            "paper-outside-policy",
+            office,
+            "default",
+            {"prefectures": ["01"]},
+            paper_payload(paper),
+            "outside_policy",
+        ),
+    ]
+    out = []
+    for name, profile, bundle_id, policy, payload, reason in cases:
+        prof = with_policy(
+            profile,
+            lg_codes=policy.get("lg_codes", ()),
+            prefectures=policy.get("prefectures", ()),
+            tiers=policy.get("tiers", ()),
+        )
+        r = verify(payload, bundles[bundle_id], prof, now=NOW, replay=MemoryReplayStore())
+        assert str(r.reason) == reason, (name, r.reason, r.detail)
+        entry: dict[str, Any] = {
+            "name": name,
+            "profile": profile,
+            "policy": policy,
+            "now": NOW,
+            "bundle": bundle_id,
+            "expected_reason": reason,
+            "payload": payload,
+        }
+        if r.warnings:
+            entry["expected_warnings"] = list(r.warnings)
+        out.append(entry)
+    return {
+        "description": "Whom a dualres verifier serves and the paper registration card; the "
+        "format of hostile.json, plus policy: narrow the profile to these municipality codes, "
+        "prefecture codes (the first two digits of the issuer's lg_code) and tiers (absent or "
+        "empty: no narrowing) before verifying.",
+        "generated_by": "tests/vectors/make_vectors.py",
+        "anchor_jwk": jws.public_jwk(world.anchor),
+        "bundles": {k: json.loads(b.dumps()) for k, b in bundles.items()},
+        "cases": out,
+    }
+
+
 def main(argv: Sequence[str]) -> int:
     check = "--check" in argv
     stale = []
@@ -675,7 +867,10 @@ def main(argv: Sequence[str]) -> int:
     edge = edge_json()
     # ensure_ascii: lone surrogates must survive the file as \ud800 escapes.
     EDGE.write_text(json.dumps(edge, ensure_ascii=True, indent=1) + "\n", encoding="utf-8")
+    policy = policy_json()
+    POLICY.write_text(json.dumps(policy, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(
+        f"{len(policy['cases'])} policy cases -> {POLICY.relative_to(ROOT)}; "
         f"{len(data['verify'])} verify cases -> {GOOD.relative_to(ROOT)}; "
         f"{len(edge['cases'])} edge cases -> {EDGE.relative_to(ROOT)}; "
         f"app data -> {APP_DATA.relative_to(ROOT)}"

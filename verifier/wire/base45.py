@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
-import sys
-from array import array
-
 from dualres.verifier.wire.errors import MalformedError
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _DIGITS = bytes(ALPHABET.index(chr(i)) if chr(i) in ALPHABET else 0xFF for i in range(256))
-# n % 2025 -> its two low digits: a triple is then one lookup and one index.
-_LOW_PAIRS = [ALPHABET[r % 45] + ALPHABET[r // 45] for r in range(2025)]
+_CHARS = ALPHABET.encode("ascii").ljust(256, b"\0")  # digit value -> its character
+_MASKS: dict[int, int] = {}
+
+
+def _mask(k: int) -> int:
+    """The low byte of each of ``k`` 40-bit lanes (kept for QR-sized inputs)."""
+    mask = int.from_bytes(b"\0\0\0\0\xff" * k, "big")
+    if k <= 4096:
+        _MASKS[k] = mask
+    return mask
 
 
 def encode(data: bytes) -> str:
-    # The 16-bit words come out of array in C, not two indexings and a shift
-    # per pair in Python: a wallet makes a new QR text every few seconds.
-    even = len(data) - len(data) % 2
-    words = array("H", bytes(data[:even]))
-    if sys.byteorder == "little":
-        words.byteswap()
-    low, alpha = _LOW_PAIRS, ALPHABET
-    out = [low[n % 2025] + alpha[n // 2025] for n in words]
+    # No per-pair Python loop (a wallet makes a new QR text every few seconds): each
+    # 16-bit word n gets a 40-bit lane of one big integer, and n // 2025 and n // 45
+    # are a multiplication by a rounded-up reciprocal and a shift, done for every
+    # lane at once (exact for all n < 65536; a product stays below 2**33, so a lane
+    # never carries into the next, and the mask drops what the shift brought down
+    # from the lane above).  The three digits are then the low byte of each lane.
+    k = len(data) // 2
+    out = bytearray(3 * k)
+    if k:
+        lanes = bytearray(5 * k)
+        lanes[3::5] = data[0 : 2 * k : 2]
+        lanes[4::5] = data[1 : 2 * k : 2]
+        n = int.from_bytes(lanes, "big")
+        mask = _MASKS.get(k) or _mask(k)
+        e = ((n * 66281) >> 27) & mask  # n // 2025
+        r = n - 2025 * e  # n % 2025, lane by lane (no borrow: every lane is >= 0)
+        d = ((r * 11651) >> 19) & mask  # r // 45
+        c = r - 45 * d
+        size = 5 * k
+        out[0::3] = c.to_bytes(size, "big")[4::5]
+        out[1::3] = d.to_bytes(size, "big")[4::5]
+        out[2::3] = e.to_bytes(size, "big")[4::5]
     if len(data) % 2:
-        d, c = divmod(data[-1], 45)
-        out.append(alpha[c] + alpha[d])
-    return "".join(out)
+        out += bytes(divmod(data[-1], 45)[::-1])
+    return out.translate(_CHARS).decode("ascii")
 
 
 def decode(text: str) -> bytes:

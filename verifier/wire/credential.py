@@ -46,7 +46,7 @@ def issue(
     iss: str,
     kid: str,
     key: ec.EllipticCurvePrivateKey,
-    holder_jwk: Mapping[str, str],
+    holder_jwk: Mapping[str, str] | None,
     tier: str,
     iat: int,
     exp: int,
@@ -57,7 +57,11 @@ def issue(
     salt: Callable[[], bytes] | None = None,
     prefecture: str | None = None,
 ) -> sdjwt.Issued:
-    """Sign one dual-residence credential (SD-JWT VC) bound to ``holder_jwk``."""
+    """Sign one dual-residence credential (SD-JWT VC) bound to ``holder_jwk``.
+
+    ``holder_jwk=None`` makes a paper credential (no ``cnf``), which verifiers
+    accept only under a profile where a clerk compares a photo ID.
+    """
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}")
     unknown = set(disclosable) - set(DISCLOSABLE)
@@ -75,9 +79,11 @@ def issue(
             "vct": VCT,
             "tier": tier,
             "status": {"status_list": {"idx": status_idx, "uri": status_uri}},
-            "cnf": {"jwk": dict(holder_jwk)},
         }
     )
+    # None only for a paper 登録証: it has no device, so it binds to no key.
+    if holder_jwk is not None:
+        claims["cnf"] = {"jwk": dict(holder_jwk)}
     return sdjwt.issue(
         header={"kid": kid},
         claims=claims,

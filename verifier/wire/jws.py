@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from dualres.verifier.wire import _json
+from dualres.verifier.wire._record import record
 from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.errors import (
     BadSignatureError,
@@ -35,7 +35,7 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _P256 = ec.SECP256R1()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CompactJWS:
     """A parsed compact JWS whose signature has *not* been checked yet."""
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.wire import _json, jws
+from dualres.verifier.wire._record import record
 from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.errors import (
     InvalidDisclosureError,
@@ -52,7 +52,7 @@ def make_disclosure(name: str | None, value: Any, salt: bytes | None = None) -> 
     return b64e(_json.dumps(content))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Issued:
     """What an issuer hands to a holder: the signed JWT and every disclosure."""
 
@@ -99,7 +99,7 @@ def issue(
     return Issued(token, disclosures)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SdJwt:
     """A compact SD-JWT or SD-JWT+KB, split but not yet verified."""
 

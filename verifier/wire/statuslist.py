@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.wire import jws
+from dualres.verifier.wire._record import record
 from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.errors import MalformedError, TooLargeError
 
@@ -110,7 +110,7 @@ class StatusList:
         return cls(bits, bytearray(data))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StatusListToken:
     sub: str
     iat: int

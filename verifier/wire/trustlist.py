@@ -9,18 +9,18 @@ list.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.wire import jws
+from dualres.verifier.wire._record import field, record
 from dualres.verifier.wire.errors import MalformedError, UnknownKeyError
 
 TRUST_LIST_TYP = "dualres-trust-list+jwt"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IssuerKey:
     kid: str
     jwk: Mapping[str, str]
@@ -36,7 +36,7 @@ class IssuerKey:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TrustedIssuer:
     iss: str
     lg_code: str
@@ -47,7 +47,7 @@ class TrustedIssuer:
     name_en: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TrustList:
     iss: str
     iat: int

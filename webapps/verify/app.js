@@ -2,12 +2,17 @@
 
 import { Bundle, BundleError, loadAnchor, sync } from './core/bundle.js';
 import { verify } from './core/verify.js';
-import { WORDS, ago, dateText, jst, momentText, t, wareki } from './i18n.js';
+import { PREFECTURE_CODES, withPolicy } from './core/policy.js';
+import { WORDS, ago, dateText, jst, left, momentText, t, wareki } from './i18n.js';
 import { decodeImage, startCamera, backend } from './scan.js';
-import { IdbReplayStore, getKv, openDb, setKv } from './store.js';
+import { IdbReplayStore, addToRoster, clearRoster, getKv, openDb, readRoster, setKv } from './store.js';
+import { csvText, encode, entryOf } from './roster.js';
 
 export const APP_VERSION = 'dualres-verify-web 1';
 const AUTO_SYNC_AFTER = 10 * 60; // seconds: a counter online re-syncs this often
+// Warn this long before the saved data stops being accepted: a shop that syncs
+// only when it opens then still has a whole day's notice.
+const WARN_BEFORE = 24 * 3600;
 const $ = (id) => document.getElementById(id);
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -38,10 +43,51 @@ function applyWords() {
   $('lang').textContent = tr('lang_switch');
   $('lang').lang = state.lang === 'ja' ? 'en' : 'ja';
   const p = state.settings && state.profiles && state.profiles[state.settings.profile];
-  $('profile-badge').textContent = p ? p.label[state.lang] : '';
+  const limited = state.settings && hasPolicy(state.settings.policy);
+  $('profile-badge').textContent = p ? p.label[state.lang] + (limited ? ` · ${tr('policy_badge')}` : '') : '';
   renderProfiles();
+  renderPrefectures();
   renderDataState();
+  renderRoster();
   if (state.last && !$('view-result').hidden) renderResult(state.last);
+}
+
+// --- the shelter roster ---------------------------------------------------------------
+
+const keepsRoster = () => !!state.settings && state.settings.profile === 'shelter';
+
+async function renderRoster() {
+  const box = $('roster');
+  box.hidden = !keepsRoster();
+  if (box.hidden || !state.db) return;
+  const n = (await readRoster(state.db)).length;
+  $('roster-count').textContent = tr('roster_count', { n });
+  box.dataset.count = String(n);
+}
+
+async function exportRoster(encoding) {
+  const entries = await readRoster(state.db);
+  const out = await encode(csvText(entries), encoding);
+  if (out.badLines) {
+    say(tr('roster_sjis_bad', { lines: out.badLines.join(', ') }), true);
+    return;
+  }
+  const t = jst(nowSec());
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([out.bytes], { type: 'text/csv' }));
+  a.download = `hinansha-meibo-${t.iso}-${t.hm.replace(':', '')}${encoding === 'shift_jis' ? '-sjis' : ''}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+async function clearRosterAsked() {
+  const n = (await readRoster(state.db)).length;
+  if (!window.confirm(tr('roster_clear_confirm', { n }))) return;
+  await clearRoster(state.db);
+  say(tr('roster_cleared'));
+  await renderRoster();
 }
 
 function show(view) {
@@ -87,6 +133,139 @@ function renderProfiles() {
   }
 }
 
+const hasPolicy = (pol) => !!pol && ['lg_codes', 'prefectures', 'tiers'].some((k) => (pol[k] || []).length);
+
+function renderPrefectures() {
+  const sel = $('accept-pref');
+  if (!state.reasons) return;
+  const chosen = new Set([...sel.selectedOptions].map((o) => o.value));
+  if (!sel.options.length && state.settings && state.settings.policy) {
+    for (const c of state.settings.policy.prefectures || []) chosen.add(c);
+  }
+  // The prefecture names come from reasons.json (the CLI's list, in code order).
+  const names = Object.entries(state.reasons.prefectures_en);
+  sel.replaceChildren();
+  PREFECTURE_CODES.forEach((code, i) => {
+    const [ja, en] = names[i] || [code, code];
+    const o = new Option(`${code} ${state.lang === 'en' ? en : ja}`, code);
+    o.selected = chosen.has(code);
+    sel.append(o);
+  });
+}
+
+// The settings' policy, or an error naming what is wrong.
+function readPolicy() {
+  const lg = $('accept-lg').value.split(/[,、，\s]+/).map((c) => c.trim()).filter(Boolean);
+  const policy = {
+    lg_codes: lg.map((c) => c.normalize('NFKC')),
+    prefectures: [...$('accept-pref').selectedOptions].map((o) => o.value),
+    tiers: $('accept-tier').value ? [$('accept-tier').value] : [],
+  };
+  const profile = state.profiles[(document.querySelector('input[name=profile]:checked') || {}).value || 'counter'];
+  withPolicy(profile, policy); // throws RangeError naming the bad codes
+  return policy;
+}
+
+// The profile the shop chose, narrowed to whom it serves.
+function activeProfile() {
+  const profile = state.profiles[state.settings.profile];
+  return state.settings.policy ? withPolicy(profile, state.settings.policy) : profile;
+}
+
+// The set-up QR (issuer/web/home.py): a link to this app whose fragment names
+// the trust list and the anchor's RFC 7638 thumbprint.  Returns null for anything else.
+export function parseSetup(text) {
+  let url;
+  try {
+    url = new URL(String(text).trim());
+  } catch {
+    return null;
+  }
+  const p = new URLSearchParams(url.hash.replace(/^#/, ''));
+  const tl = p.get('tl');
+  const a = p.get('a');
+  if (p.get('setup') !== '1' || !tl || !a || !/^[A-Za-z0-9_-]{43}$/.test(a)) return null;
+  try {
+    const u = new URL(tl);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
+  } catch {
+    return null;
+  }
+  return { source: tl, thumbprint: a };
+}
+
+// The key comes over the network; it is pinned only if it is the one the
+// QR names, so the printed QR, not the server, is the trust decision.
+async function applySetup(text) {
+  const out = $('setup-qr-state');
+  const s = parseSetup(text);
+  const fail = (msg) => {
+    out.textContent = msg;
+    out.classList.add('error');
+    out.hidden = false;
+    say(msg, true);
+    return false;
+  };
+  if (!s) return fail(tr('setup_qr_bad'));
+  let jwk;
+  try {
+    const r = await fetch(new URL('trust-anchor', s.source), { cache: 'no-store', credentials: 'omit', redirect: 'error' });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const j = await r.json();
+    jwk = { kty: j.kty, crv: j.crv, x: j.x, y: j.y };
+  } catch (e) {
+    return fail(tr('setup_qr_fetch', { msg: e && e.message }));
+  }
+  let anchor;
+  try {
+    anchor = await loadAnchor(JSON.stringify(jwk));
+  } catch {
+    return fail(tr('setup_qr_mismatch'));
+  }
+  if (anchor.kid !== s.thumbprint) return fail(tr('setup_qr_mismatch'));
+  $('anchor').value = JSON.stringify(jwk);
+  $('source').value = s.source;
+  out.textContent = `✓ ${tr('setup_qr_ok', { kid: anchor.kid })}`;
+  out.classList.remove('error');
+  out.hidden = false;
+  say('');
+  await showThumb();
+  return true;
+}
+
+let stopSetupCamera = null;
+
+async function setupCamera() {
+  if (stopSetupCamera) stopSetupCamera();
+  $('setup-video').hidden = false;
+  try {
+    stopSetupCamera = await startCamera($('setup-video'), async (text) => {
+      if (stopSetupCamera) stopSetupCamera();
+      stopSetupCamera = null;
+      $('setup-video').hidden = true;
+      await applySetup(text);
+    });
+  } catch (e) {
+    $('setup-video').hidden = true;
+    say(tr('camera_failed', { msg: e && e.message }), true);
+  }
+}
+
+async function setupFromImage(file) {
+  if (!file) return;
+  let texts = [];
+  try {
+    texts = await decodeImage(file);
+  } catch {
+    texts = [];
+  }
+  if (!texts.length) {
+    say(tr('no_qr'), true);
+    return;
+  }
+  await applySetup(texts[0]);
+}
+
 async function showThumb() {
   const text = $('anchor').value.trim();
   const out = $('anchor-thumb');
@@ -109,7 +288,12 @@ function openSetup() {
   const s = state.settings || {};
   $('anchor').value = s.anchor || '';
   $('source').value = s.source || new URL('../trust-list', location.href).href;
+  const pol = s.policy || {};
+  $('accept-lg').value = (pol.lg_codes || []).join(', ');
+  $('accept-tier').value = (pol.tiers || [])[0] || '';
+  $('accept-pref').replaceChildren();
   renderProfiles();
+  renderPrefectures();
   showThumb();
   show('setup');
 }
@@ -117,10 +301,21 @@ function openSetup() {
 async function saveSetup(event) {
   event.preventDefault();
   let anchor;
+  if (!$('anchor').value.trim()) {
+    say(tr('setup_need'), true);
+    return;
+  }
   try {
     anchor = await loadAnchor($('anchor').value);
   } catch {
     say(tr('anchor_bad'), true);
+    return;
+  }
+  let policy;
+  try {
+    policy = readPolicy();
+  } catch (e) {
+    say(tr('policy_bad', { msg: e.message }), true);
     return;
   }
   const chosen = document.querySelector('input[name=profile]:checked');
@@ -129,6 +324,7 @@ async function saveSetup(event) {
     anchor: $('anchor').value.trim(),
     source: $('source').value.trim(),
     profile: chosen ? chosen.value : 'counter',
+    policy,
     lang: state.lang,
   };
   state.anchor = anchor;
@@ -154,7 +350,11 @@ function dataStatus(now = nowSec()) {
   const late = (exp, grace) => (exp !== null && now >= exp ? (now < exp + grace ? 'warn' : 'stale') : 'ok');
   const kinds = [late(trustList, p.trust_list_grace), late(statusLists, p.status_list_grace)];
   const kind = kinds.includes('stale') ? 'stale' : kinds.includes('warn') ? 'warn' : 'ok';
-  return { kind, age: now - b.createdAt, at: b.createdAt };
+  // The moment checks stop: the first part to run out, with the profile's grace.
+  const ends = [trustList === null ? null : trustList + p.trust_list_grace,
+    statusLists === null ? null : statusLists + p.status_list_grace].filter((e) => e !== null);
+  const until = ends.length ? Math.min(...ends) : null;
+  return { kind, age: now - b.createdAt, at: b.createdAt, until, left: until === null ? null : until - now };
 }
 
 function renderDataState() {
@@ -177,6 +377,16 @@ function renderDataState() {
     el.classList.add('warn');
   } else {
     el.textContent = fresh;
+  }
+  if (s.kind !== 'stale' && s.until !== null) {
+    const soon = s.left < WARN_BEFORE;
+    const line = document.createElement('span');
+    line.className = 'offline-left';
+    line.id = 'offline-left';
+    line.textContent = ` ${tr(soon ? 'offline_soon' : 'offline_left', { left: left(s.left, state.lang), time: momentText(s.until, state.lang) })}`;
+    el.append(line);
+    el.dataset.soon = soon ? '1' : '';
+    if (soon) el.classList.add('warn');
   }
 }
 
@@ -245,10 +455,13 @@ async function check(text) {
     say(tr('data_none'), true);
     return null;
   }
-  const profile = state.profiles[state.settings.profile];
-  const result = await verify(text, state.bundle, profile, { now: nowSec(), replay: state.replay });
+  const result = await verify(text, state.bundle, activeProfile(), { now: nowSec(), replay: state.replay });
   state.last = result;
   say(''); // the verdict alone: nothing else competes for the eye
+  if (result.ok && keepsRoster()) {
+    await addToRoster(state.db, entryOf(result, nowSec()));
+    await renderRoster();
+  }
   renderResult(result);
   show('result');
   feedback(result.ok);
@@ -394,6 +607,11 @@ function wire() {
   });
   $('setup-form').addEventListener('submit', saveSetup);
   $('anchor').addEventListener('input', showThumb);
+  $('setup-camera').addEventListener('click', setupCamera);
+  $('setup-image').addEventListener('change', async (e) => {
+    await setupFromImage(e.target.files[0]);
+    e.target.value = '';
+  });
   $('anchor-file').addEventListener('change', async (e) => {
     const f = e.target.files[0];
     if (f) $('anchor').value = await f.text();
@@ -412,6 +630,9 @@ function wire() {
     await check(text);
   });
   $('sync').addEventListener('click', () => doSync());
+  $('roster-utf8').addEventListener('click', () => exportRoster('utf-8'));
+  $('roster-sjis').addEventListener('click', () => exportRoster('shift_jis'));
+  $('roster-clear').addEventListener('click', clearRosterAsked);
   $('bundle-file').addEventListener('change', async (e) => {
     if (e.target.files[0]) await syncFromFile(e.target.files[0]);
     e.target.value = '';
@@ -449,6 +670,17 @@ async function main() {
   state.lang = (state.settings && state.settings.lang) || 'ja';
   backend().then((b) => { $('version').textContent = `${APP_VERSION} · QR: ${b}`; });
   applyWords();
+  // Opened from the set-up QR by the phone's camera: set up from its fragment,
+  // then drop it from the address bar (and from any bookmark made later).
+  if (parseSetup(location.href)) {
+    const link = location.href;
+    history.replaceState(null, '', location.pathname + location.search);
+    openSetup();
+    $('setup-qr-state').hidden = true;
+    await applySetup(link);
+    document.body.dataset.ready = '1';
+    return;
+  }
   if (!state.settings) {
     openSetup();
     document.body.dataset.ready = '1';
@@ -468,6 +700,6 @@ async function main() {
 }
 
 // For tests and the benchmark: the app's own check path, without a camera.
-window.dualresVerify = { check, sync: doSync, state, WORDS };
+window.dualresVerify = { check, sync: doSync, state, WORDS, applySetup };
 
 main();

@@ -1,9 +1,11 @@
-// IndexedDB: the settings, the verified bundle's raw JSON, and the replay
-// memory.  The bundle is stored as the same dualres-bundle/1 JSON the CLI
+// IndexedDB: the settings, the verified bundle's raw JSON, the replay
+// memory, and a shelter's roster.  The bundle is stored as the same dualres-bundle/1 JSON the CLI
 // writes and is re-verified against the pinned anchor on every start.
 
 const DB = 'dualres-verify';
-const VERSION = 1;
+// 2: the shelter's roster.  Each step creates only what is missing, so a
+// device that ran version 1 keeps its settings, bundle and replay memory.
+const VERSION = 2;
 
 function req(r) {
   return new Promise((resolve, reject) => {
@@ -16,11 +18,40 @@ export function openDb(name = DB) {
   const open = indexedDB.open(name, VERSION);
   open.onupgradeneeded = () => {
     const db = open.result;
-    db.createObjectStore('kv');
-    const replay = db.createObjectStore('replay', { keyPath: 'h' });
-    replay.createIndex('until', 'until');
+    const has = (n) => db.objectStoreNames.contains(n);
+    if (!has('kv')) db.createObjectStore('kv');
+    if (!has('replay')) {
+      const replay = db.createObjectStore('replay', { keyPath: 'h' });
+      replay.createIndex('until', 'until');
+    }
+    if (!has('roster')) db.createObjectStore('roster', { autoIncrement: true });
   };
   return req(open);
+}
+
+function done(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+// The shelter roster, in check-in order.
+export async function addToRoster(db, entry) {
+  const tx = db.transaction('roster', 'readwrite');
+  tx.objectStore('roster').add(entry);
+  return done(tx);
+}
+
+export async function readRoster(db) {
+  return req(db.transaction('roster').objectStore('roster').getAll());
+}
+
+export async function clearRoster(db) {
+  const tx = db.transaction('roster', 'readwrite');
+  tx.objectStore('roster').clear();
+  return done(tx);
 }
 
 export async function getKv(db, key) {

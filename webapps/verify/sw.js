@@ -6,22 +6,25 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v6';
+const VERSION = 'v9';
 const PRECACHE = [
   './',
   'index.html',
   'app.css',
   'app.js',
   'i18n.js',
+  'roster.js',
   'scan.js',
   'store.js',
   'core/bundle.js',
   'core/json.js',
   'core/jws.js',
+  'core/policy.js',
   'core/sdjwt.js',
   'core/statuslist.js',
   'core/trustlist.js',
   'core/verify.js',
+  'data/cp932.json',
   'data/profiles.json',
   'data/reasons.json',
   'manifest.webmanifest',

@@ -154,7 +154,10 @@ function render() {
   } else {
     show('view-add');
   }
-  if (state.qr) drawPresentation(false);
+  if (state.qr) {
+    showQrWarning();
+    drawPresentation(false);
+  }
 }
 
 // --- status --------------------------------------------------------------------------
@@ -229,6 +232,8 @@ async function onAccept(event) {
       text = t('err_network', {}, lang);
     } else if (err instanceof IssuanceError && err.kind === 'input') {
       text = t('err_offer', {}, lang);
+    } else if (err instanceof IssuanceError && ['offer_expired', 'offer_used', 'offer_locked'].includes(err.code)) {
+      text = t(`err_${err.code}`, {}, lang);
     } else {
       text = t('err_issue', { detail: err.code || err.message }, lang);
     }
@@ -404,7 +409,18 @@ async function openPresentation(profile, names, { reuse = false } = {}) {
   } catch {
     wakeLock = null; // not allowed (battery saver): the code still shows
   }
+  showQrWarning();
   await drawPresentation(true);
+}
+
+// The code still shows (the resident may need it to ask why), but never
+// without saying that a verifier will refuse it.
+function showQrWarning() {
+  const st = statusText();
+  const box = $('qr-warning');
+  const bad = ['revoked', 'suspended', 'expired'].includes(st.kind);
+  box.hidden = !bad;
+  box.textContent = bad ? `⚠ ${t(`qr_warn_${st.kind}`, {}, state.lang)}` : '';
 }
 
 function closePresentation() {

@@ -61,7 +61,7 @@ CODES: Final[dict[str, tuple[int, str, str]]] = {
     "revocation_unavailable": (
         503,
         "the certificate revocation list is missing or out of date; try again later",
-        "失効情報を確認できません。しばらくしてからやり直してください",
+        "電子証明書の失効状況を確認できません。しばらくしてからやり直してください",
     ),
     "wrong_certificate_type": (
         422,

@@ -13,9 +13,13 @@ import unicodedata
 from typing import Final
 
 _DIGITS: Final[frozenset[str]] = frozenset("0123456789")
-# Separators people type inside a number: "1234 5678 9018", "1234-5678-9018".
-_SEPARATORS: Final[re.Pattern[str]] = re.compile(r"[\s\-‐‑‒–—―ー－]+")
-_TWELVE: Final[re.Pattern[str]] = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+# A group of digits, and what may stand between two groups of one number: anything that
+# is neither a letter nor a digit ("1234 5678 9018", "1234.5678/9018", "1234_5678_9018",
+# an invisible U+200B) plus the long-vowel mark ー that Japanese keyboards give for "-".
+# A letter ends the number: "電話0267-12-3456番地1234" is two numbers, not one.
+_GROUP: Final[re.Pattern[str]] = re.compile(r"[0-9]+")
+_RUN: Final[re.Pattern[str]] = re.compile(r"[^a]+")  # between letters
+_JOINERS: Final[frozenset[str]] = frozenset("ーｰ〜～")
 
 
 def check_digit(first11: str) -> int:
@@ -41,17 +45,55 @@ def is_valid(number: object) -> bool:
     return check_digit(number[:11]) == int(number[11])
 
 
-def contains_number(text: str) -> bool:
-    """True if ``text`` holds something that reads as a valid My Number.
+def _fold(text: str) -> tuple[str, list[int]]:
+    """Digits of any width or script as ASCII, every separator a space, every letter "a";
+    and for each folded character the index of the character of ``text`` it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, raw in enumerate(text):
+        for c in unicodedata.normalize("NFKC", raw):  # "１" → "1", "⑫" → "12"
+            if c in _DIGITS:
+                out.append(c)
+            elif unicodedata.category(c) == "Nd":
+                out.append(str(unicodedata.decimal(c)))  # Arabic-Indic, Devanagari, ... digits
+            elif c in _JOINERS or not (c.isalpha() or unicodedata.category(c)[0] == "N"):
+                out.append(" ")
+            else:
+                out.append("a")
+            origin.append(i)
+    return "".join(out), origin
 
-    Full-width digits and the usual separators are folded first, so
-    "１２３４ ５６７８ ９０１８" is caught as well as "123456789018".
+
+def number_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds something that reads as a valid My Number: ``(start, end)``
+    indices into ``text``, for a caller that masks them (a log line) rather than refuses.
+
+    Digits are folded across widths and scripts, and the groups of a number may be
+    split by any separators ("１２３４ ５６７８ ９０１８", "1234.5678.9018", "1234/5678/9018").
+    Every run of consecutive groups that adds up to exactly twelve digits is tried, so a
+    number written next to a telephone number is found too; a run of digits longer than
+    twelve without a separator is some other number, and a letter ends a number.
     """
-    folded = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
-    return any(is_valid(m.group(0)) for m in _TWELVE.finditer(folded))
+    folded, origin = _fold(text)
+    spans: list[tuple[int, int]] = []
+    for run in _RUN.finditer(folded):
+        groups = list(_GROUP.finditer(folded, run.start(), run.end()))
+        for i in range(len(groups)):
+            digits = ""
+            for j in range(i, len(groups)):
+                digits += groups[j].group(0)
+                if len(digits) >= 12:
+                    break
+            if len(digits) == 12 and is_valid(digits):
+                spans.append((origin[groups[i].start()], origin[groups[j].end() - 1] + 1))
+    return spans
 
 
-_LOOSE: Final[re.Pattern[str]] = re.compile(r"[0-9０-９][0-9０-９\s\-‐‑‒–—―ー－]{10,}[0-9０-９]")
+def contains_number(text: str) -> bool:
+    """True if ``text`` holds something that reads as a valid My Number (see number_spans)."""
+    return bool(number_spans(text))
+
+
 MASK: Final = "[個人番号]"
 
 
@@ -59,15 +101,18 @@ def redact(text: str) -> str:
     """``text`` with whatever reads as a valid My Number replaced by :data:`MASK`.
 
     For log lines: a request's path or query is written by the web server before
-    any of our checks runs, and someone may have typed a number into it.
+    any of our checks runs, and someone may have typed a number into it.  The same
+    folding as the guard (:func:`number_spans`), so what is refused is also masked.
     """
-    if not contains_number(text):
-        return text
-
-    def mask(m: re.Match[str]) -> str:
-        return MASK if contains_number(m.group(0)) else m.group(0)
-
-    return _LOOSE.sub(mask, text)
+    merged: list[list[int]] = []
+    for start, end in sorted(number_spans(text)):
+        if merged and start <= merged[-1][1]:  # overlapping readings of one digit run
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):  # right to left: earlier indices stay valid
+        text = text[:start] + MASK + text[end:]
+    return text
 
 
 class RedactFilter(logging.Filter):

@@ -1,7 +1,7 @@
 """identity without the number: card checks, person key from the JPKI linkage
 
 Revision ID: 0005
-Revises: 0004f
+Revises: 0004a
 
 The person key of a card-checked person used to be HMAC(secret, individual
 number): a value derived from the number and used as a key, which the PPC's
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0004f"
+down_revision = "0004a"
 branch_labels = None
 depends_on = None
 

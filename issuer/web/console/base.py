@@ -31,7 +31,15 @@ from dualres.issuer.config import Settings, shared_secret_file
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Municipality, StaffUser
 from dualres.issuer.domain.staff import check_session
-from dualres.issuer.web.console.i18n import LANGS, date_text, datetime_text, wareki_hint, word
+from dualres.issuer.web.console.i18n import (
+    LANGS,
+    action_text,
+    date_text,
+    datetime_text,
+    detail_text,
+    wareki_hint,
+    word,
+)
 from dualres.issuer.web.context import now
 from dualres.issuer.web.context import session as db_session
 
@@ -135,14 +143,14 @@ def _wareki(value: Any) -> str:
     return wareki_hint(value, lang())
 
 
-@bp.app_template_filter("no_number")
-def _no_number(text: Any) -> str:
-    """``text``, or nothing if it holds what reads as an individual number (a URL the
-    page would otherwise write back, e.g. a refused search)."""
-    from dualres.issuer.domain.identity.mynumber import contains_number
+@bp.app_template_filter("action_words")
+def _action_words(code: Any) -> str:
+    return action_text(str(code), lang())
 
-    value = str(text or "")
-    return "" if contains_number(value) else value
+
+@bp.app_template_filter("detail_words")
+def _detail_words(detail: Any) -> str:
+    return detail_text(detail, lang())
 
 
 @bp.app_template_filter("jdatetime")

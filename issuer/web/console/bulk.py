@@ -35,11 +35,17 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from dualres.issuer.domain import audit, parse, registrations
+from dualres.issuer.domain import audit, parse, registrations, rules
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Municipality, Registration
 from dualres.issuer.web.console.base import actor, bp, message, municipality, staff, t
-from dualres.issuer.web.console.views import registration_request, search_filters, search_page
+from dualres.issuer.web.console.views import (
+    activities,
+    registration_request,
+    search_args,
+    search_filters,
+    search_page,
+)
 from dualres.issuer.web.context import now, services
 from dualres.issuer.web.context import session as db_session
 from dualres.verifier.wareki import JST
@@ -110,6 +116,17 @@ def _import_request(row: dict[str, str]) -> dict[str, Any]:
     return {"identity": {"declared": declared}, **registration_request(cell, acts)}
 
 
+def _line_problems(
+    row: dict[str, str], first: IssuerError, at: Any, settings: Any
+) -> list[IssuerError]:
+    try:
+        req = parse.parse_new(_import_request(row))
+    except IssuerError:
+        return [first]  # the line's shape is wrong: that one message says it
+    problems = registrations.form_problems(req, rules.today(at), settings)
+    return problems if len(problems) > 1 else [first]
+
+
 def _decode(raw: bytes) -> str | None:
     for encoding in ("utf-8-sig", "cp932"):  # UTF-8, or Excel's Japanese Shift_JIS
         try:
@@ -164,6 +181,7 @@ def _import_page(error: str | None, status: int) -> tuple[str, int]:
         columns=IMPORT_COLUMNS,
         docs=COLUMN_DOCS,
         max_rows=MAX_IMPORT_ROWS,
+        activities=activities(),
     ), status
 
 
@@ -254,7 +272,9 @@ def _run(rows: list[dict[str, str]], *, commit: bool) -> Response:
                             s, m, _import_request(row), actor=who, now=at, settings=settings
                         )
                 except IssuerError as exc:
-                    problems.append((done + 1, _import_column(exc), message(exc)))  # +1: header
+                    # Every rule the line breaks, not only the first: one fix per line.
+                    for e in _line_problems(row, exc, at, settings):
+                        problems.append((done + 1, _import_column(e), message(e)))  # +1: header
                 if done % step == 0 or done == total:
                     yield bar(done)
             if commit and not problems:
@@ -326,9 +346,11 @@ def _line(cells: list[str]) -> str:
     return out.getvalue()
 
 
-@bp.get("/export.csv")
+@bp.route("/export.csv", methods=["GET", "POST"])
 def export() -> Response | tuple[str, int]:
-    args = request.args
+    # The search page's export form posts (a name stays out of the URL); a GET still
+    # exports by state, tier and dates, and refuses a name (views.search_filters).
+    args = search_args()
     errors: dict[str, str] = {}
     where = search_filters(args, errors)
     if errors:

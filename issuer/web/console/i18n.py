@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Final
 
@@ -34,6 +35,8 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "language": ("English", "日本語"),
     "search": ("検索", "Search"),
     "name_q": ("氏名（漢字・カナ）", "Name (kanji or kana)"),
+    "q_in_url": ("氏名での検索は検索フォームから行ってください（URL には入れません）",
+                 "Search by name with the search form (a name is never put in a URL)"),
     "state": ("状態", "Status"),
     "tier": ("区分", "Tier"),
     "any": ("すべて", "Any"),
@@ -100,6 +103,24 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "actions": ("操作", "Actions"),
     "state_reason": ("状態の理由", "Reason for the status"),
     "action": ("操作の種類", "Action"),
+    "activity_codes": ("activities 列に書ける活動の種類（複数は ; で区切る）",
+                       "Activity codes for the activities column (several: separate with ;)"),
+    "activity_code": ("書く値", "Value"),
+    "activity_name": ("活動", "Activity"),
+    "audit_to_registration": ("登録内容", "Registration"),
+    "audit_same_target": ("この対象の記録", "Entries for this"),
+    "credential_kind": ("種類", "Kind"),
+    "kind_phone": ("スマートフォン", "Phone"),
+    "kind_paper": ("紙の登録証", "Paper card"),
+    "open_offers": ("受け取り待ちの発行", "Offers waiting to be collected"),
+    "open_offer_link": ("{time}に表示した発行（残り{min}分）を開く",
+                        "Open the offer shown at {time} ({min} min left)"),
+    "revoke_confirm": ("取り消すと元に戻せないこと、登録証（スマートフォン・紙）が"
+                       "すべて使えなくなることを確認しました",
+                       "I understand that revocation cannot be undone and ends every card "
+                       "(phone and paper)"),
+    "revoke_confirm_needed": ("取り消す前に、確認の欄にチェックを入れてください",
+                              "Tick the confirmation box before revoking"),
     "target": ("対象", "Target"),
     "since": ("日付（から）", "From date"),
     "until": ("日付（まで）", "To date"),
@@ -163,6 +184,14 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
                     "Some characters have no Shift_JIS form (lines {lines}): export as UTF-8"),
     "offer_title": ("スマートフォンに発行", "Issue to a phone"),
     "offer_issue": ("スマートフォンに発行する", "Issue to a phone"),
+    "paper_issue": ("紙の登録証を印刷する（PDF）", "Print a paper card (PDF)"),
+    "paper_issue_note": (
+        "スマートフォンのない方へ。カードの大きさのPDFです。学校・保育・医療機関・避難所で"
+        "写真付きの本人確認書類と一緒に使えます（店舗では使えません）。取消・一時停止は紙にも及びます。",
+        "For residents without a smartphone: a card-sized PDF, accepted with a photo ID at"
+        " schools, childcare, clinics and shelters (not at shops). Suspension and revocation"
+        " apply to it too.",
+    ),
     "offer_issue_note": ("QRコードと確認番号を表示します（10分間有効）",
                          "Shows a QR code and a code, valid for 10 minutes"),
     "offer_back": ("登録内容に戻る", "Back to the registration"),
@@ -215,8 +244,12 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "line": ("行", "Line"),
     "column": ("列", "Column"),
     "date_format": ("日付は YYYY-MM-DD の形で入力してください", "Write a date as YYYY-MM-DD"),
-    "optional": ("（任意）", "(optional)"),
-    "required": ("（必須）", "(required)"),
+    "date_hint": ("カレンダーから選ぶか、西暦で入力（例: 2027-03-31）。和暦は右に表示されます",
+                  "Pick from the calendar or type it (e.g. 2027-03-31); the Japanese era date"
+                  " shows beside it"),
+    "postal_hint": ("例: 389-0111", "e.g. 389-0111"),
+    "optional": ("※任意", "Optional"),
+    "required": ("※必須", "Required"),
     "male": ("男", "Male"),
     "female": ("女", "Female"),
     "page": ("ページ", "Page"),
@@ -260,3 +293,59 @@ def wareki_hint(value: object, lang: str) -> str:
         found = era(d)
         return f"{found[1]} {found[2]}" if found else ""
     return wareki(d)
+
+
+# The audit log in words: staff read what happened, not the stored code.
+ACTION_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "registration.create": ("登録", "Registered"),
+    "registration.suspend": ("一時停止", "Suspended"),
+    "registration.reinstate": ("再開", "Reinstated"),
+    "registration.revoke": ("取消", "Revoked"),
+    "registration.expire": ("期間満了", "Expired"),
+    "registration.renew": ("有効期間の延長", "Renewed"),
+    "registration.export": ("CSVの書き出し", "CSV export"),
+    "credential.issue": ("登録証の発行（スマートフォン）", "Card issued to a phone"),
+    "credential.issue_paper": ("紙の登録証の発行", "Paper card printed"),
+    "oid4vci.offer": ("発行用QRコードの表示", "Offer shown"),
+    "oid4vci.redeem": ("確認番号による受け取り", "Offer collected with its confirmation number"),
+    "identity.check_failed": ("マイナンバーカードの確認の失敗", "My Number card check failed"),
+    "db.purge": ("保存期間を過ぎたデータの削除", "Expired data purged"),
+    "municipality.add": ("市区町村の追加", "Municipality added"),
+    "key.add": ("署名鍵の追加", "Signing key added"),
+    "key.remove": ("署名鍵の削除", "Signing key removed"),
+    "api_token.create": ("APIトークンの作成", "API token created"),
+    "staff.create": ("職員アカウントの作成", "Staff account created"),
+}
+# Detail members shown in words; the rest (key ids, row numbers) are internal.
+DETAIL_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "from": ("変更前", "from"),
+    "to": ("変更後", "to"),
+    "reason": ("理由", "reason"),
+    "name": ("名称", "name"),
+    "rows": ("件数", "rows"),
+    "count": ("件数", "count"),
+    "role": ("役割", "role"),
+}
+
+
+def action_text(code: str, lang: str) -> str:
+    words = ACTION_WORDS.get(code)
+    return code if words is None else words[1 if lang == "en" else 0]
+
+
+def detail_text(detail: object, lang: str) -> str:
+    """An audit entry's detail as "理由: 転出、変更前: 有効" (words for states and dates)."""
+    if not isinstance(detail, dict):
+        return ""
+    parts = []
+    for key, value in detail.items():
+        if key not in DETAIL_WORDS or value is None:
+            continue
+        label = DETAIL_WORDS[key][1 if lang == "en" else 0]
+        shown = value
+        if isinstance(value, str) and value in WORDS:
+            shown = WORDS[value][1 if lang == "en" else 0]
+        elif isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            shown = date_text(date.fromisoformat(value), lang)
+        parts.append(f"{label}: {shown}")
+    return (", " if lang == "en" else "、").join(parts)

@@ -19,15 +19,21 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import false, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from dualres.issuer.domain import audit, parse, registrations, rules
+from dualres.issuer.domain import audit, offers, parse, registrations, rules
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.identity import PersonFacts, checks
 from dualres.issuer.domain.identity.cardcheck import CardCheckError
-from dualres.issuer.domain.models import AuditEntry, Credential, Municipality, Registration
+from dualres.issuer.domain.models import (
+    AuditEntry,
+    Credential,
+    CredentialOffer,
+    Municipality,
+    Registration,
+)
 from dualres.issuer.domain.staff import (
     DEVICE_DAYS,
     device_name,
@@ -82,7 +88,7 @@ def _field(exc: IssuerError) -> str:
 
 
 @functools.cache
-def _activities() -> list[dict[str, str]]:
+def activities() -> list[dict[str, str]]:
     # Read once: the file ships with the package.  Callers only read the list.
     acts: list[dict[str, str]] = load_json("activities.json")
     return acts
@@ -247,25 +253,38 @@ def _day_range(
         where.append(column < _jst_start(end) + timedelta(days=1))
 
 
-def _page(model: Any, where: list[Any], *order: Any) -> tuple[list[Any], int, int]:
+def _page(
+    model: Any, where: list[Any], *order: Any, source: MultiDict[str, str] | None = None
+) -> tuple[list[Any], int, int]:
     """One page of ``model`` rows matching ``where``, the total, and the page's offset."""
-    offset = _offset()
+    offset = _offset(request.args if source is None else source)
     rows, total = page_rows(model, where, order, limit=PAGE, offset=offset)
     return rows, total, offset
 
 
-def _offset() -> int:
-    raw = request.args.get("offset", "0")
+def _offset(source: MultiDict[str, str]) -> int:
+    raw = source.get("offset", "0")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 7:
         return 0
     return min(int(raw), MAX_OFFSET)
+
+
+def search_args() -> MultiDict[str, str]:
+    """The search's conditions: from the form of a POST, else from the URL.
+
+    A name goes only by POST: in a URL it would land in access logs, proxy logs and
+    the browser's history, and a My Number typed by mistake with it.
+    """
+    return request.form if request.method == "POST" else request.args
 
 
 def search_filters(args: MultiDict[str, str], errors: dict[str, str]) -> list[Any]:
     """The search form's conditions, this municipality's rows only (also used by the export)."""
     where: list[Any] = [Registration.municipality_id == municipality().id]
     q = args.get("q", "").strip()[:64]
-    if q:
+    if q and args is not request.form:
+        errors["q"] = t("q_in_url")
+    elif q:
         try:
             parse.no_my_number(q, "q")  # a My Number is no search key
             where.append(_search(q))
@@ -281,20 +300,23 @@ def search_filters(args: MultiDict[str, str], errors: dict[str, str]) -> list[An
     return where
 
 
-@bp.get("/registrations")
+@bp.route("/registrations", methods=["GET", "POST"])
 def search() -> tuple[str, int]:
     return search_page()
 
 
 def search_page(export_error: str | None = None, status: int = 200) -> tuple[str, int]:
-    args = request.args
+    args = search_args()
     errors: dict[str, str] = {}
     where = search_filters(args, errors)
     if "q" in errors:
-        # A refused search text (a number, say) is not written back into the page.
-        args = MultiDict([(k, v) for k, v in args.items(multi=True) if k != "q"])
+        # Refused: search nothing, and never show the text again (it may be a number).
+        where.append(false())
+    shown = {
+        k: v for k, v in args.items() if k != "csrf_token" and not (k == "q" and "q" in errors)
+    }
     regs, total, offset = _page(
-        Registration, where, Registration.created_at.desc(), Registration.id.desc()
+        Registration, where, Registration.created_at.desc(), Registration.id.desc(), source=args
     )
     return render_template(
         "console/search.html",
@@ -303,11 +325,29 @@ def search_page(export_error: str | None = None, status: int = 200) -> tuple[str
         offset=offset,
         page=PAGE,
         errors=errors,
-        args=args,
+        args=shown,
         states=STATES,
         tiers=rules.TIERS,
         export_error=export_error,
     ), status
+
+
+def _open_offers(reg: Registration) -> list[tuple[CredentialOffer, int]]:
+    """Offers still waiting for the phone, so a clerk who left the page can go back."""
+    at = now()
+    rows = db_session().execute(
+        select(CredentialOffer)
+        .where(
+            CredentialOffer.registration_id == reg.id,
+            CredentialOffer.redeemed_at.is_(None),
+            CredentialOffer.expires_at > at,
+            CredentialOffer.failures < offers.MAX_TX_FAILURES,
+        )
+        .order_by(CredentialOffer.id.desc())
+    )
+    return [
+        (o, max(1, int((o.expires_at - at).total_seconds() + 59) // 60)) for o in rows.scalars()
+    ]
 
 
 def _detail(
@@ -320,11 +360,12 @@ def _detail(
         )
         .scalars()
     )
-    acts = {a["code"]: a for a in _activities()}
+    acts = {a["code"]: a for a in activities()}
     return render_template(
         "console/detail.html",
         reg=reg,
         creds=creds,
+        open_offers=_open_offers(reg),
         cred_keys=CRED_KEYS,
         acts=acts,
         errors=errors or {},
@@ -343,6 +384,19 @@ def _act(public_id: str, action: str) -> Response | tuple[str, int]:
     reg = registrations.get_registration(s, municipality(), public_id)
     if action == "revoke" and staff().role != "supervisor":
         abort(403)
+    errors: dict[str, str] = {}
+    if action == "revoke":
+        # Revocation cannot be undone: one click is not enough, and every
+        # missing part is said at once (the reason and the confirmation).
+        if request.form.get("confirm") != "1":
+            errors["revoke.confirm"] = t("revoke_confirm_needed")
+        if not request.form.get("reason", "").strip():
+            try:
+                parse.reason({"reason": ""})
+            except IssuerError as exc:
+                errors["revoke.reason"] = message(exc)
+        if errors:
+            return _detail(reg, errors=errors, status=400)
     try:
         if action == "renew":
             raw = request.form.get("valid_until", "").strip()
@@ -430,7 +484,7 @@ def _register_page(*, errors: dict[str, str], status: int = 200) -> tuple[str, i
         reader_url=url_for("cardcheck.reader", check_id=chk.public_id) if chk else None,
         errors=errors,
         form=request.form,
-        activities=_activities(),
+        activities=activities(),
         tiers=rules.TIERS,
         today=day,
         default_until=day + timedelta(days=365),
@@ -488,6 +542,13 @@ def create() -> Response | tuple[str, int]:
         return _register_page(errors={"identity": t("card_check_expired")}, status=400)
     try:
         req = parse.parse_new(_new_request(), checked=parse.CardCheckRef(chk.public_id))
+        # Every broken rule at once, each beside its field, not one per submit.
+        problems = registrations.form_problems(req, rules.today(now()), services().settings)
+        if len(problems) > 1:
+            errors: dict[str, str] = {}
+            for p in problems:
+                errors.setdefault(_field(p), message(p))
+            return _register_page(errors=errors, status=problems[0].status)
         reg = registrations.create_registration(
             s, m, req, actor=actor(), now=now(), settings=services().settings
         )
@@ -510,6 +571,13 @@ def audit_log() -> str:
     where: list[Any] = [AuditEntry.municipality_id == municipality().id]
     action = args.get("action", "").strip()[:64]
     target = args.get("target", "").strip()[:64]
+    if target:
+        try:
+            parse.no_my_number(target, "target")  # a registration id, never a My Number
+        except IssuerError as exc:
+            errors["target"] = message(exc)
+            target = ""
+            where.append(false())
     if action:
         where.append(AuditEntry.action == action)
     if target:
@@ -537,7 +605,8 @@ def audit_log() -> str:
         offset=offset,
         page=PAGE,
         errors=errors,
-        args=args,
+        # A refused target is not shown back (it held a number).
+        args={k: v for k, v in args.items() if k != "target" or "target" not in errors},
         actions=actions,
         check=check,
     )

@@ -10,6 +10,7 @@ import { SD_JWT_VC_TYP, parseCompact, processDisclosures, verifyKbJwt, toPlain }
 import { REVOKED, SUSPENDED, VALID } from './statuslist.js';
 import { keyValidAt } from './trustlist.js';
 import * as shared from '../../lib/shared.js';
+import { serves } from './policy.js';
 
 export const { MAX_PAYLOAD, MIN_NONCE, MAX_NONCE, VCT, COUNTER_AUDIENCE, TIERS } = shared;
 const RESERVED = new Set(shared.RESERVED);
@@ -178,19 +179,23 @@ class Context {
     const claims = await processDisclosures(body, sd.disclosures, RESERVED);
 
     const cnf = get(body, 'cnf');
-    let holderKey;
-    try {
-      holderKey = await keyFromJwk(isObj(cnf) ? get(cnf, 'jwk') : undefined);
-    } catch (e) {
-      if (e instanceof WireError && e.code === 'malformed') throw new Reject('invalid_claims', `cnf: ${e.description}`);
-      throw e;
-    }
     let nonce = null;
     let kbIat = 0;
-    if (sd.kbJwt === null) {
-      if (prof.holder_binding === 'required') throw new Reject('holder_binding_missing', 'no key-binding JWT');
+    if (cnf === undefined && sd.kbJwt === null) {
+      this.paper();
     } else {
-      [nonce, kbIat] = await this.holderBinding(sd, holderKey, challenge);
+      let holderKey;
+      try {
+        holderKey = await keyFromJwk(isObj(cnf) ? get(cnf, 'jwk') : undefined);
+      } catch (e) {
+        if (e instanceof WireError && e.code === 'malformed') throw new Reject('invalid_claims', `cnf: ${e.description}`);
+        throw e;
+      }
+      if (sd.kbJwt === null) {
+        if (prof.holder_binding === 'required') throw new Reject('holder_binding_missing', 'no key-binding JWT');
+      } else {
+        [nonce, kbIat] = await this.holderBinding(sd, holderKey, challenge);
+      }
     }
 
     const [statusIdx, statusUri] = statusRef(body);
@@ -206,6 +211,9 @@ class Context {
     if (status !== VALID) throw new Reject('status_unavailable', `unknown status value ${status}`);
 
     if (!prof.accepted_tiers.includes(tier)) throw new Reject('tier_not_accepted', `tier '${tier}' not accepted`);
+    // Whom this verifier serves: a step of its own, after every check of
+    // validity, so "valid, but not for us" is never mistaken for a forgery.
+    if (!serves(prof, issuer.lgCode)) throw new Reject('outside_policy', `${issuer.lgCode} is outside this policy`);
     const missing = prof.required_disclosures.filter((n) => !claims.has(n)).sort();
     if (missing.length) throw new Reject('missing_disclosure', `not disclosed: ${missing.join(', ')}`);
 
@@ -219,6 +227,13 @@ class Context {
 
     const disclosed = new Map([...claims].filter(([k]) => !VISIBLE.has(k)));
     return this.result('ok', 'accepted', toPlain(disclosed));
+  }
+
+  // A paper 登録証: signed with no holder key (cnf), shown with no KB-JWT.  A
+  // phone credential stripped of its KB-JWT still has cnf and is still refused.
+  paper() {
+    if (this.profile.paper !== 'accepted_with_photo_id') throw new Reject('holder_binding_missing', 'paper credential: not at this profile');
+    this.warnings.push('paper_compare_photo_id');
   }
 
   async holderBinding(sd, holderKey, challenge) {

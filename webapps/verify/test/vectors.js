@@ -11,6 +11,7 @@ import { importPoint, parse as parseJws, keyFromJwk, b64e, sha256 } from '../cor
 import { processDisclosures, toPlain } from '../core/sdjwt.js';
 import { statusListFromJson } from '../core/statuslist.js';
 import { MemoryReplayStore, verify } from '../core/verify.js';
+import { withPolicy } from '../core/policy.js';
 
 const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const unhex = (h) => Uint8Array.from(h.match(/../g) || [], (x) => parseInt(x, 16));
@@ -45,7 +46,8 @@ export async function runHostile(data) {
     const payload = c.payload_base64 !== undefined ? b64std(c.payload_base64) : c.payload;
     const challenge = c.challenge || null;
     const replay = new MemoryReplayStore();
-    const profile = profiles[c.profile];
+    // policy.json: the profile narrowed to whom the verifier serves.
+    const profile = c.policy ? withPolicy(profiles[c.profile], c.policy) : profiles[c.profile];
     const first = [];
     for (const earlier of c.accept_first || []) {
       first.push((await verify(earlier, bundles[c.bundle], profile, { now: c.now, replay, challenge })).reason);

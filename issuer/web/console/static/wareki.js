@@ -34,4 +34,7 @@
   }
 
   document.querySelectorAll("[data-wareki-for]").forEach(wire);
+  // Said once every field listens: a test (or a fast clerk's autofill) that
+  // types before this would leave the 和暦 blank.
+  document.documentElement.setAttribute("data-wareki", "ready");
 })();
