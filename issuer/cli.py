@@ -175,7 +175,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def settings_for(
     args: argparse.Namespace, *, demo: bool = False, base_url: str | None = None
 ) -> Settings:
-    return Settings.from_env(data_dir=args.data_dir, demo=demo, base_url=base_url)
+    try:
+        return Settings.from_env(data_dir=args.data_dir, demo=demo, base_url=base_url)
+    except ValueError as exc:  # a bad environment variable: one line, not a traceback
+        raise CliError("環境変数の値が正しくありません", str(exc)) from None
 
 
 @contextmanager
@@ -437,9 +440,12 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
             with db.session() as s:
                 counters = purge_failures(s, _now())
                 counters += purge_sessions(s, _now(), older_than)
+        evidence = _purge_evidence(db, settings, dry_run=args.dry_run)
     what = "対象 / would delete" if args.dry_run else "削除 / deleted"
     totals = report.totals()
-    print(table(["テーブル / table", what], [[t, str(totals[t])] for t in TABLES]), flush=True)
+    rows = [[t, str(totals[t])] for t in TABLES]
+    rows.append(["evidence_files", str(evidence)])
+    print(table(["テーブル / table", what], rows), flush=True)
     cutoff = _iso(report.cutoff)
     scope = (
         f"{cutoff} より前に期限切れのオファーとトークン（{args.older_than} 日前）/ offers and "
@@ -453,7 +459,25 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
             f"{len(report.audited)} municipalities; 古いサインイン失敗の記録と終了したセッション / "
             f"stale sign-in failure counters and ended console sessions: {counters}"
         )
+    _info(
+        f"申請の証明書類は決定から {settings.evidence_retention_days} 日後に削除 / application "
+        f"evidence files go {settings.evidence_retention_days} days after the decision "
+        "(evidence_retention_days)"
+    )
     return EXIT_OK
+
+
+def _purge_evidence(db: Database, settings: Settings, *, dry_run: bool) -> int:
+    """Evidence files of applications decided longer ago than the retention (docs/apply.md)."""
+    from dualres.issuer.domain.applications import purge_evidence
+    from dualres.issuer.domain.evidence import FilesystemStore
+
+    store = FilesystemStore(settings.evidence_path)
+    with db.session() as s:
+        n = purge_evidence(s, store, now=_now(), settings=settings, dry_run=dry_run)
+        if not dry_run:
+            s.commit()
+    return n
 
 
 # --- municipality ------------------------------------------------------------------------
@@ -1337,8 +1361,8 @@ def _parser() -> argparse.ArgumentParser:
     pg = db.add_parser(
         "purge",
         parents=[common],
-        help="delete expired credential offers, access tokens, nonces and DPoP jtis "
-        "(safe while serving; run daily)",
+        help="delete expired credential offers, access tokens, nonces and DPoP jtis, and "
+        "application evidence files past their retention (safe while serving; run daily)",
     )
     pg.add_argument(
         "--older-than",

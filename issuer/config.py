@@ -98,6 +98,12 @@ class Settings:
         proxies = os.environ.get("DUALRES_TRUSTED_PROXIES", "0").strip() or "0"
         if not proxies.isdigit() or int(proxies) > 10:
             raise ValueError("DUALRES_TRUSTED_PROXIES must be a number of proxies, 0 to 10")
+        # A municipality's records policy decides how long evidence outlives a decision.
+        keep = os.environ.get("DUALRES_EVIDENCE_RETENTION_DAYS", "").strip() or str(
+            cls.evidence_retention_days
+        )
+        if not keep.isdigit() or int(keep) > 3650:
+            raise ValueError("DUALRES_EVIDENCE_RETENTION_DAYS must be a number of days, 0 to 3650")
         return cls(
             data_dir=data,
             database_url=url,
@@ -107,6 +113,10 @@ class Settings:
             key_passphrase=passphrase.encode("utf-8") if passphrase else None,
             **_key_settings(),
             trusted_proxies=int(proxies),
+            evidence_retention_days=int(keep),
+            evidence_dir=Path(os.environ["DUALRES_EVIDENCE_DIR"])
+            if os.environ.get("DUALRES_EVIDENCE_DIR")
+            else None,
             jpki_dir=Path(os.environ["DUALRES_JPKI_DIR"])
             if os.environ.get("DUALRES_JPKI_DIR")
             else None,

@@ -26,6 +26,7 @@ from dualres.issuer.domain.identity.residents import BY_FAMILY_NAME
 from dualres.issuer.domain.models import Application, AuditEntry, Evidence, Municipality
 from dualres.issuer.domain.tenants import ensure_municipality
 from dualres.issuer.web.context import services
+from tests.cli_support import clean_env  # noqa: F401 (a fixture)
 from tests.issuer_support import T0
 
 TODAY = date(2026, 11, 18)
@@ -445,3 +446,43 @@ def reg_facts(reg: Any) -> PersonFacts:
     return PersonFacts(reg.family_name, reg.given_name, reg.family_name_kana,
                        reg.given_name_kana, reg.birthdate, reg.sex, reg.primary_address,
                        reg.primary_lg_code)  # fmt: skip
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_db_purge_deletes_evidence_after_the_retention(capsys, tmp_path: Path, monkeypatch) -> None:
+    from dualres.issuer.config import Settings
+    from dualres.issuer.web.app import create_app
+    from tests.cli_support import run
+    from tests.issuer_support import Clock
+
+    data = str(tmp_path / "issuer-data")
+    assert run(capsys, "serve", "--demo", "--check", "--data-dir", data)[0] == 0
+    settings = Settings.from_env(data_dir=data, demo=True)
+    app = create_app(settings, clock=Clock(T0), upgrade=False)
+    store = FilesystemStore(settings.evidence_path)
+    try:
+        with unit(app) as s:
+            a = submit(s, store)
+            apps.reject(s, a, reason="証明が不十分です", actor="s", role="supervisor", now=T0,
+                        settings=settings)  # fmt: skip
+            s.commit()
+    finally:
+        app.extensions["dualres"].db.dispose()
+    assert files_in(store) == 1
+
+    def purged(*extra: str) -> int:
+        code, out, err = run(capsys, "db", "purge", *extra, "--data-dir", data)
+        assert code == 0, err
+        assert "evidence files go" in err
+        row = [line.split() for line in out.splitlines() if line.startswith("evidence_files")]
+        return int(row[0][1])
+
+    # Decided on 2026-11-18: within the default 90 days, the file stays.
+    assert purged() == 0 and files_in(store) == 1
+    monkeypatch.setenv("DUALRES_EVIDENCE_RETENTION_DAYS", "0")
+    assert purged("--dry-run") == 1 and files_in(store) == 1
+    assert purged() == 1 and files_in(store) == 0
+    assert purged() == 0
+    monkeypatch.setenv("DUALRES_EVIDENCE_RETENTION_DAYS", "soon")
+    code, _, err = run(capsys, "db", "purge", "--data-dir", data)
+    assert code != 0 and "DUALRES_EVIDENCE_RETENTION_DAYS" in err

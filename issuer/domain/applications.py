@@ -791,13 +791,18 @@ def _approve_renewal(
 
 
 def purge_evidence(
-    session: Session, store: EvidenceStore, *, now: datetime, settings: Settings
+    session: Session,
+    store: EvidenceStore,
+    *,
+    now: datetime,
+    settings: Settings,
+    dry_run: bool = False,
 ) -> int:
     """Delete the files of applications decided more than the retention ago.
 
     The row stays (its hash and size, for the audit trail); the bytes go.
     Files go first: a crash between leaves a row pointing at nothing, which
-    the next run marks, never a file nobody knows about.
+    the next run marks, never a file nobody knows about.  ``dry_run``: count only.
     """
     cutoff = now - timedelta(days=settings.evidence_retention_days)
     rows = session.execute(
@@ -807,6 +812,9 @@ def purge_evidence(
     ).scalars()
     n = 0
     for ev in rows:
+        if dry_run:
+            n += 1
+            continue
         store.delete(ev.ref)
         ev.deleted_at = now
         n += 1
