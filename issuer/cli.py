@@ -4,6 +4,7 @@
     dualres-issuer db upgrade
     dualres-issuer db purge [--older-than DAYS] [--dry-run]
     dualres-issuer municipality add CODE | municipality list
+    dualres-issuer postal import FILE   (Japan Post's KEN_ALL.CSV, for /apply/'s search)
     dualres-issuer keys generate --municipality CODE [--not-before T] [--pkcs11 URI [--existing]]
     dualres-issuer keys generate --trust-anchor [--pkcs11 URI [--existing]]
     dualres-issuer keys list [--municipality CODE] [--json]
@@ -478,6 +479,32 @@ def _purge_evidence(db: Database, settings: Settings, *, dry_run: bool) -> int:
         if not dry_run:
             s.commit()
     return n
+
+
+# --- postal codes ------------------------------------------------------------------------
+
+
+def cmd_postal_import(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain import postal
+
+    settings = settings_for(args)
+    path = Path(args.file)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CliError(
+            f"ファイルを読めません: {path}", f"cannot read {path}: {exc.strerror or exc}"
+        ) from None
+    try:
+        report = postal.import_ken_all(raw, settings.data_dir)
+    except ValueError as exc:
+        raise CliError("KEN_ALL.CSV の形式ではありません", f"{path}: {exc}") from None
+    _info(
+        f"郵便番号を取り込みました / imported postal codes: {report.rows} rows, "
+        f"{report.municipalities} municipalities, {report.skipped} rows with a code not in "
+        f"the code list skipped -> {settings.data_dir / postal.FILE}"
+    )
+    return EXIT_OK
 
 
 # --- municipality ------------------------------------------------------------------------
@@ -1374,6 +1401,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     pg.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
     pg.set_defaults(func=cmd_db_purge)
+
+    pos = sub.add_parser("postal", help="postal codes for /apply/'s search").add_subparsers(
+        dest="postal_command", required=True, metavar="ACTION", parser_class=Parser
+    )
+    pim = pos.add_parser(
+        "import",
+        parents=[common],
+        help="load Japan Post's KEN_ALL.CSV (Shift_JIS or UTF-8) into the data directory",
+    )
+    pim.add_argument("file", metavar="FILE", help="KEN_ALL.CSV or utf_ken_all.csv, unzipped")
+    pim.set_defaults(func=cmd_postal_import)
 
     mun = sub.add_parser("municipality", help="municipalities served here").add_subparsers(
         dest="municipality_command", required=True, metavar="ACTION", parser_class=Parser

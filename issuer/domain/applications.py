@@ -583,11 +583,20 @@ def answer_correction(
     if app.state != CORRECTION:
         raise _conflict(app, "answer")
     form = parse_form(data)
+    subject = who
+    if app.subject_key is not None:
+        # A child's application: the rules are the child's, and it stays basic
+        # (premium needs the person's own card check, as at submission).
+        if form.tier != "basic":
+            raise rule("identity_check_required")
+        subject = Applicant(app.subject_key, _facts_of(app))
     kept = sum(1 for e in app.evidence if e.deleted_at is None)
     check_form(form, rules.today(now), evidence_count=kept + len(uploads))
     checked = check_all(list(uploads), already=kept)
-    _lock_applicant(session, who.key, now)
-    _check_person(session, app.municipality, who, form, besides=app, renewal=app.kind == "renewal")
+    _lock_applicant(session, subject.key, now)
+    _check_person(
+        session, app.municipality, subject, form, besides=app, renewal=app.kind == "renewal"
+    )
     _fill(app, form)
     app.state, app.updated_at = SUBMITTED, now
     stored: list[str] = []

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.identity import mynumber
 
 MAX_BYTES: Final = 2 * 1024 * 1024  # a scan or a phone photo of a receipt fits
 MAX_FILES: Final = 5
@@ -60,6 +61,11 @@ def clean_name(name: str) -> str:
     v = v.replace("\\", "/").rsplit("/", 1)[-1]
     v = "".join(c for c in v if unicodedata.category(c)[0] not in "CZ" or c == " ")
     v = v.strip(" .")[:MAX_NAME]
+    if mynumber.contains_number(v):
+        # A scan named after the card ("マイナンバー123456789012.pdf") must not carry the
+        # number into the database, the console or a log: keep only the extension.
+        ext = v.rsplit(".", 1)[-1].lower() if "." in v else ""
+        return f"evidence.{ext}" if ext in ("pdf", "jpg", "jpeg", "png") else "evidence"
     return v or "evidence"
 
 

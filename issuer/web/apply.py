@@ -35,10 +35,10 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
 from dualres.issuer.domain import applications as apps
-from dualres.issuer.domain import evidence
+from dualres.issuer.domain import evidence, postal
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.evidence import EvidenceStore, FilesystemStore, Upload
-from dualres.issuer.domain.identity import PersonFacts
+from dualres.issuer.domain.identity import PersonFacts, mynumber
 from dualres.issuer.domain.models import Application, Municipality, Person, Registration
 from dualres.issuer.domain.oidc import OidcClient, Pending
 from dualres.issuer.domain.rules import activity_codes, rule
@@ -64,7 +64,7 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "none": ("申請はまだありません。", "No applications yet."),
     "new": ("新しく申請する", "Apply"),
     "municipality": ("申請先の市区町村", "Municipality"),
-    "search": ("市区町村名・ふりがなで検索", "Search by name or kana"),
+    "search": ("市区町村名・ふりがな・郵便番号で検索", "Search by name, kana or postal code"),
     "find": ("検索", "Search"),
     "tier": ("区分", "Tier"),
     "basic": ("ベーシック", "Basic"),
@@ -99,6 +99,29 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "receive": ("受け取る", "Collect"),
     "collect": ("承認されました。ウォレットで受け取れます。",
                 "Approved: collect the credential with your wallet."),
+    "child": ("お子さまの登録を申請する（保護者）", "Apply for a child (as the guardian)"),
+    "child_note": ("お子さま（18歳未満）の申請はベーシック登録のみです。プレミアム登録にはご本人の"
+                   "カード確認が必要です。証明書は保護者のこのウォレットに入ります。",
+                   "A child (under 18) can be registered as basic only: premium needs the "
+                   "person's own card check. The credential goes into your (the guardian's) "
+                   "wallet."),
+    "child_facts": ("お子さまの情報", "The child"),
+    "family_name": ("姓", "Family name"),
+    "given_name": ("名", "Given name"),
+    "family_name_kana": ("姓（フリガナ）", "Family name (kana)"),
+    "given_name_kana": ("名（フリガナ）", "Given name (kana)"),
+    "birthdate": ("生年月日", "Date of birth"),
+    "sex": ("性別（任意）", "Sex (optional)"),
+    "male": ("男", "Male"),
+    "female": ("女", "Female"),
+    "relationship": ("お子さまとの関係", "Your relationship to the child"),
+    "parent": ("親（親権者）", "Parent"),
+    "guardian": ("未成年後見人", "Legal guardian"),
+    "same_address": ("お子さまの住所は私と同じ", "The child lives at my address"),
+    "child_address": ("お子さまの住所（私と違う場合）", "The child's address (if not mine)"),
+    "child_postal": ("お子さまの住所の郵便番号（私と違う場合）",
+                     "Postal code of the child's address (if not mine)"),
+    "for_child": ("お子さま", "Child"),
 }  # fmt: skip
 
 
@@ -308,13 +331,18 @@ def index() -> tuple[str, int]:
 
 
 def _municipalities(q: str) -> list[tuple[Municipality, str]]:
-    """The deployment's municipalities matching a name or kana (hiragana or katakana)."""
+    """The deployment's municipalities matching a name, kana (hiragana or katakana) or a
+    postal code (7 digits, or its first 3 or more: issuer/domain/postal.py)."""
     folded = _fold(q)
+    by_postal = postal.municipalities(q, services().settings.data_dir) if q else None
     out = []
     for m in session().execute(select(Municipality).order_by(Municipality.lg_code)).scalars():
         info = lgcodes.lookup(m.lg_code)
         kana = info.kana if info else ""
-        if not folded or folded in _fold(m.prefecture + m.name) or folded in _fold(kana):
+        if by_postal is not None:
+            if m.lg_code in by_postal:
+                out.append((m, kana))
+        elif not folded or folded in _fold(m.prefecture + m.name) or folded in _fold(kana):
             out.append((m, kana))
     return out
 
@@ -350,6 +378,12 @@ def _uploads() -> list[Upload]:
     return out
 
 
+def _refill() -> dict[str, str]:
+    """The form as sent, to fill in again after an error; a field holding a My Number
+    comes back empty (the error names the field, the page never shows the number)."""
+    return {k: v for k, v in request.form.items() if not mynumber.contains_number(v)}
+
+
 def _categories() -> list[tuple[str, str]]:
     en = lang() == "en"
     rows = load_json("activities.json")
@@ -365,7 +399,7 @@ def _form_page(status: int = 200, **kw: Any) -> tuple[str, int]:
         municipalities=_municipalities(q),
         categories=_categories(),
         rows=ROWS,
-        form=request.form,
+        form=_refill(),
         **kw,
     )
 
@@ -397,6 +431,63 @@ def submit() -> BaseResponse | tuple[str, int]:
     return redirect(url_for("apply.detail", public_id=app.public_id), 303)
 
 
+CHILD_FIELDS: Final = ("family_name", "given_name", "family_name_kana", "given_name_kana")
+
+
+def _child_data(guardian: apps.Applicant) -> dict[str, Any]:
+    """The child's declared facts: the 住所 is the guardian's unless another is given, its
+    municipality then found from the postal code (a person knows it; nobody knows a
+    local government code)."""
+    f = request.form
+    child: dict[str, Any] = {k: f.get(k, "") for k in CHILD_FIELDS}
+    child["birthdate"] = f.get("birthdate", "")
+    if f.get("sex") in ("male", "female"):
+        child["sex"] = f["sex"]
+    if f.get("same_address", "") or not f.get("child_address", "").strip():
+        child["address"] = guardian.facts.address
+        child["address_lg_code"] = guardian.facts.address_lg_code
+    else:
+        child["address"] = f.get("child_address", "")
+        found = postal.municipalities(f.get("child_postal", ""), services().settings.data_dir)
+        if not found or len(found) != 1:
+            raise rule("unknown_postal_code")
+        child["address_lg_code"] = next(iter(found))
+    # The page sends basic; a forged premium is refused by the rule, not silently changed.
+    return {**_form_data(), "tier": f.get("tier") or "basic", "child": child,
+            "relationship": f.get("relationship", "")}  # fmt: skip
+
+
+def _child_page(status: int = 200, **kw: Any) -> tuple[str, int]:
+    q = request.values.get("q", "")
+    return _page("child.html", status, q=q, municipalities=_municipalities(q),
+                 categories=_categories(), rows=ROWS, form=_refill(), **kw)  # fmt: skip
+
+
+@bp.get("/child")
+def child() -> tuple[str, int]:
+    _require()
+    return _child_page()
+
+
+@bp.post("/child")
+def submit_child() -> BaseResponse | tuple[str, int]:
+    who = _require()
+    s = session()
+    code = request.form.get("lg_code", "")
+    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    if m is None:
+        return _child_page(422, error=t("municipality"), field="lg_code")
+    try:
+        data = _child_data(who)
+        app = apps.submit_for_child(s, m, who, data, store=store(), now=now(),
+                                    settings=services().settings)  # fmt: skip
+        s.commit()
+    except IssuerError as exc:
+        s.rollback()
+        return _child_page(exc.status, error=_error_text(exc), field=exc.field or "")
+    return redirect(url_for("apply.detail", public_id=app.public_id), 303)
+
+
 def _own_registrations(key: str) -> list[tuple[Municipality, str]]:
     q = (
         select(Registration)
@@ -414,7 +505,7 @@ def _own_registrations(key: str) -> list[tuple[Municipality, str]]:
 def renew() -> tuple[str, int]:
     who = _require()
     return _page("new.html", renew=True, q="", municipalities=_own_registrations(who.key),
-                 categories=_categories(), rows=ROWS, form=request.form)  # fmt: skip
+                 categories=_categories(), rows=ROWS, form=_refill())  # fmt: skip
 
 
 @bp.post("/renew")
@@ -432,7 +523,7 @@ def submit_renewal() -> BaseResponse | tuple[str, int]:
         s.rollback()
         return _page("new.html", exc.status, renew=True, q="", error=_error_text(exc),
                      field=exc.field or "", municipalities=_own_registrations(who.key),
-                     categories=_categories(), rows=ROWS, form=request.form)  # fmt: skip
+                     categories=_categories(), rows=ROWS, form=_refill())  # fmt: skip
     return redirect(url_for("apply.detail", public_id=app.public_id), 303)
 
 
@@ -450,7 +541,7 @@ def _detail(app: Application, status: int = 200, **kw: Any) -> tuple[str, int]:
         a=app,
         categories=dict(_categories()),
         rows=ROWS,
-        form=request.form,
+        form=_refill(),
         **kw,
     )
 
