@@ -32,7 +32,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.wire import jws, statuslist, trustlist
 
-FORMAT = "dualres-bundle-cache/2"
+# /3: keys carry their certificate chain and its window, and the trust list its
+# types (issue 15); a /2 cache lacks them and is simply not used.
+FORMAT = "dualres-bundle-cache/3"
 MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 V = TypeVar("V")
@@ -90,7 +92,18 @@ def dump(
             iss.prefecture,
             iss.name_en,
             tuple(iss.status_lists),
-            [(k.kid, dict(k.jwk), k.not_before, k.not_after) for k in iss.keys.values()],
+            [
+                (
+                    k.kid,
+                    dict(k.jwk),
+                    k.not_before,
+                    k.not_after,
+                    list(k.x5c),
+                    k.cert_not_before,
+                    k.cert_not_after,
+                )
+                for k in iss.keys.values()
+            ],
         )
         for iss in trust.issuers.values()
     }
@@ -118,6 +131,7 @@ def dump(
         "source": raw.get("source"),
         "anchor": raw["anchor"],
         "trust": (trust.iss, trust.iat, trust.exp),
+        "types": {vct: list(values) for vct, values in trust.types.items()},
         "issuers": issuers,
         "status": status,
     }
@@ -169,8 +183,12 @@ def _issuer(item: tuple[str, str]) -> trustlist.TrustedIssuer:
         name,
         prefecture,
         {
-            kid: trustlist.IssuerKey(kid, jwk, jws.key_from_jwk(jwk), nb, na)
-            for kid, jwk, nb, na in keys
+            # The chain was checked against the anchor when the bundle was
+            # verified in full; the cache is as trusted as that verification.
+            kid: trustlist.IssuerKey(
+                kid, jwk, jws.key_from_jwk(jwk), nb, na, tuple(x5c), cert_nb, cert_na
+            )
+            for kid, jwk, nb, na, x5c, cert_nb, cert_na in keys
         },
         tuple(lists),
         name_en,
@@ -186,3 +204,9 @@ def status_token(entry: str) -> tuple[str, statuslist.StatusListToken]:
     owner, sub, iat, exp, ttl, kid, bits, lst = json.loads(entry)
     lst_obj = statuslist.StatusList.from_json({"bits": bits, "lst": lst})
     return owner, statuslist.StatusListToken(sub, iat, exp, ttl, kid, lst_obj)
+
+
+def types(plain: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The trust list's ``types`` (vct -> integrity values) as cached."""
+    raw = plain.get("types", {})
+    return {vct: tuple(values) for vct, values in raw.items()}

@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v9';
+const VERSION = 'v10'; // issue 12 (the prefecture claim) after issue 15 (DR2, https vct, x5c chains)
 const PRECACHE = [
   './',
   'index.html',
@@ -24,6 +24,7 @@ const PRECACHE = [
   'core/statuslist.js',
   'core/trustlist.js',
   'core/verify.js',
+  'core/x509.js',
   'data/cp932.json',
   'data/profiles.json',
   'data/reasons.json',
