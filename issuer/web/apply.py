@@ -31,7 +31,7 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from dualres.issuer.domain import applications as apps
@@ -50,6 +50,8 @@ bp = Blueprint("apply", __name__, url_prefix="/apply", template_folder="template
 COOKIE: Final = "dualres_apply"
 MAX_AGE: Final = 30 * 60  # a sign-in lasts as long as filling in a form reasonably takes
 ROWS: Final = 5  # activity rows on the form
+# Five files at their limit and the form: app.py lets /apply/ requests be this large.
+MAX_REQUEST: Final = evidence.MAX_FILES * evidence.MAX_BYTES + 256 * 1024
 CLIENT_ID: Final = "dualres-self-service"
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -122,6 +124,8 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "child_postal": ("お子さまの住所の郵便番号（私と違う場合）",
                      "Postal code of the child's address (if not mine)"),
     "for_child": ("お子さま", "Child"),
+    "too_large": ("送信された内容が大きすぎます。証明書類は1ファイル2MBまで、5ファイルまでです。",
+                  "What was sent is too large: evidence is up to 2 MB a file, at most 5 files."),
 }  # fmt: skip
 
 
@@ -196,7 +200,7 @@ def _guard() -> None:
     _csrf()
     if request.method == "POST":
         # Evidence files make these requests larger than the API's limit.
-        request.max_content_length = evidence.MAX_FILES * evidence.MAX_BYTES + 256 * 1024
+        request.max_content_length = MAX_REQUEST
         sent = request.form.get("csrf_token", "")
         if not hmac.compare_digest(sent.encode(), _csrf().encode()):
             raise BadRequest("CSRF token missing or wrong")
@@ -275,6 +279,11 @@ def _to_signin(_: _SignIn) -> BaseResponse:
 def _issuer_error(exc: IssuerError) -> tuple[str, int]:
     text = exc.description if lang() == "en" else (exc.description_ja or exc.description)
     return _page("message.html", exc.status, message=text)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_: RequestEntityTooLarge) -> tuple[str, int]:
+    return _page("message.html", 413, message=t("too_large"))
 
 
 @bp.get("/signin")
