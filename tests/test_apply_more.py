@@ -5,6 +5,7 @@ staff's notes), none of which may carry a My Number into a row, a page or a log.
 
 from __future__ import annotations
 
+import html
 import io
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.cli_support import clean_env, run  # noqa: F401 (a fixture)
 from tests.issuer_support import T0
 from tests.test_applications import form, pdf, store, submit, unit, who  # noqa: F401
 from tests.test_apply import BASE, csrf, hidden, premium_form, signed_in, text
+from tests.test_console import staff  # noqa: F401 (a fixture)
 from tests.test_number_leaks import no_trace, spellings
 from tests.test_registrations import NUMBER
 
@@ -361,3 +363,20 @@ def test_state_changes_refused_in_the_wrong_state(app) -> None:
     r = c.post("/apply/new", data=_multipart(c, form("basic"), []),
                content_type="multipart/form-data", base_url=BASE)  # fmt: skip
     assert r.status_code == 422 and "審査中" in text(r)
+
+
+def test_the_console_shows_a_guardians_application(app, staff) -> None:  # noqa: F811
+    from tests.test_console import signed_in as console_signed_in
+
+    c = signed_in(app)
+    r = c.post("/apply/child", data=child_form(c), base_url=BASE)
+    assert r.status_code == 303, text(r)[:400]
+    clerk = console_signed_in(app, "clerk")
+    queue = html.unescape(clerk.get("/applications").get_data(as_text=True))
+    assert "山田 太郎</a> （お子さま）" in queue
+    pid = queue.split("/console/applications/")[1].split('"')[0]
+    page = html.unescape(clerk.get(f"/applications/{pid}").get_data(as_text=True))
+    assert "保護者による申請（18歳未満のお子さま）" in page and "親（親権者）" in page
+    assert clerk.post(f"/applications/{pid}/approve").status_code == 303  # basic: a clerk
+    assert 'data-state="approved"' in text(c.get(urlsplit(r.headers["Location"]).path,
+                                                   base_url=BASE))  # fmt: skip

@@ -43,6 +43,12 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "deleted": ("（保存期間経過のため削除済み）", "(deleted after the retention period)"),
     "registration": ("作成された登録", "Registration created"),
     "may_not": ("この区分の申請は決定できません（権限）", "Your role may not decide this tier"),
+    "by_guardian": ("保護者による申請（18歳未満のお子さま）",
+                    "Applied for by a guardian (a child under 18)"),
+    "relationship": ("申請者との関係", "Applicant's relationship"),
+    "parent": ("親（親権者）", "Parent"),
+    "guardian": ("未成年後見人", "Legal guardian"),
+    "child_mark": ("（お子さま）", "(child)"),
 }  # fmt: skip
 
 
