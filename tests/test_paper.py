@@ -106,9 +106,7 @@ def test_paper_card_printed_scanned_and_verified(app, staff, clock, tmp_path: Pa
     assert office.ok, office.detail
     assert office.warnings == ("paper_compare_photo_id",)
     assert office.claims["person"]["family_name"] == "山田"
-    # Nothing more than an office needs; the prefecture is always visible (issue 12),
-    # the same on every credential of the municipality, so it says nothing of the person.
-    assert set(office.claims) - {"prefecture"} == set(paper.DISCLOSURES)
+    assert set(office.claims) == set(paper.DISCLOSURES)  # nothing more than an office needs
     assert office.issuer is not None and office.issuer.lg_code == "203211"
     counter = verify(payload, bundle, "counter", now=now, replay=MemoryReplayStore())
     assert counter.reason is Reason.HOLDER_BINDING_MISSING

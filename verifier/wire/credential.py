@@ -45,7 +45,7 @@ DISCLOSABLE: tuple[str, ...] = (
 RESERVED: frozenset[str] = sdjwt.RESERVED_CLAIMS | {"tier", "iat", "prefecture"}
 # Shown to every verifier, so never echoed back among the disclosed claims.
 VISIBLE: frozenset[str] = frozenset(
-    {"iss", "iat", "exp", "nbf", "vct", "vct#integrity", "tier", "status", "cnf"}
+    {"iss", "iat", "exp", "nbf", "vct", "vct#integrity", "tier", "status", "cnf", "prefecture"}
 )
 
 
