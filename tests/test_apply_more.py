@@ -123,6 +123,31 @@ def test_search_uses_an_imported_table(app, tmp_path: Path) -> None:
         (data / postal.FILE).unlink()
 
 
+def test_a_damaged_imported_table_falls_back_to_the_excerpt(tmp_path: Path, caplog) -> None:
+    (tmp_path / postal.FILE).write_text("postal_code,lg_code,town\n12,999999,x\n")
+    assert postal.municipalities("389", tmp_path) == {"203211"}
+    assert "not used" in caplog.text
+
+
+def test_the_national_table_loads_in_well_under_a_second(tmp_path: Path) -> None:
+    import time
+
+    from dualres.schemas import lgcodes
+
+    codes = [c for c in (f"{p:02d}{n:03d}" for p in range(1, 48) for n in range(100, 700))
+             if lgcodes.lookup(c + str(lgcodes.check_digit(c)))]  # fmt: skip
+    rows = [f"{i:07d},{codes[i % len(codes)]}{lgcodes.check_digit(codes[i % len(codes)])},町"
+            for i in range(0, 9_999_999, 80)][:124_000]  # fmt: skip
+    (tmp_path / postal.FILE).write_text("postal_code,lg_code,town\n" + "\n".join(rows) + "\n")
+    started = time.perf_counter()
+    t = postal.table(tmp_path)
+    took = time.perf_counter() - started
+    assert len(t.codes) == 124_000 and took < 2.0, took
+    started = time.perf_counter()
+    postal.municipalities("100", tmp_path)
+    assert time.perf_counter() - started < 0.05
+
+
 def services_data_dir(app: Any) -> Path:
     with app.app_context():
         return Path(services().settings.data_dir)
@@ -240,6 +265,21 @@ def test_every_free_text_field_of_an_application_refuses_a_number(app, store) ->
         s.flush()
         audit = " ".join(str(d) for d in s.execute(select(AuditEntry.detail)).scalars())
         no_trace(audit)
+
+
+def test_control_and_bidi_characters_are_refused_in_free_text(app, store) -> None:  # noqa: F811
+    acts = form()["activities"]
+    bad = {
+        "second_home.address": form(second_home_address="軽井沢町\u202e1-1"),
+        "activities[0].description": form(
+            activities=[{**acts[0], "description": "清掃\x1b[31m"}, *acts[1:]]
+        ),
+    }
+    with unit(app) as s:
+        for where, f in bad.items():
+            with pytest.raises(IssuerError) as e:
+                submit(s, store, f=f)
+            assert e.value.error == "invalid_request" and e.value.field == where
 
 
 def test_a_number_in_a_file_name_is_not_kept(app, store) -> None:  # noqa: F811

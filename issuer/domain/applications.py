@@ -192,6 +192,13 @@ def parse_form(data: Any) -> Form:
     )
 
 
+def _plain(value: str, where: str) -> None:
+    # Control and bidi-format characters have no place in an address or a description:
+    # they reorder what staff read on the review page and split log lines.
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in value):
+        raise invalid(where, f"{where} contains control characters", "使えない文字が含まれています")
+
+
 def check_form(form: Form, day: date, *, evidence_count: int) -> None:
     if form.tier not in TIERS:
         raise rule("invalid_tier")
@@ -200,6 +207,7 @@ def check_form(form: Form, day: date, *, evidence_count: int) -> None:
     if len(form.second_home_address) > MAX_ADDRESS:
         raise rule("second_home_address_too_long", n=MAX_ADDRESS)
     no_my_number(form.second_home_address, "second_home.address")
+    _plain(form.second_home_address, "second_home.address")
     if form.second_home_postal_code and not _POSTAL.match(form.second_home_postal_code):
         raise rule("invalid_postal_code")
     if not form.activities:
@@ -211,6 +219,7 @@ def check_form(form: Form, day: date, *, evidence_count: int) -> None:
         if not 1 <= len(a.description) <= MAX_DESCRIPTION:
             raise rule("activity_description_invalid", field=where)
         no_my_number(a.description, f"{where}.description")
+        _plain(a.description, f"{where}.description")
         if a.day is not None and not day - ACTIVITY_YEAR <= a.day <= day:
             raise rule("activity_date_out_of_range", field=where)
     if form.tier == "premium":

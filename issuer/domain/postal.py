@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import logging
 import os
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -35,6 +36,7 @@ FILE: Final = "postal_codes.csv"
 HEADER: Final = ("postal_code", "lg_code", "town")
 MIN_PREFIX: Final = 3  # 〒389 narrows to a district; fewer digits would match half a prefecture
 _SHIPPED: Final = Path(lgcodes.__file__).parent / "data" / FILE
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,14 @@ def _cached(path: str, mtime_ns: int) -> Table:
 def table(data_dir: Path | None) -> Table:
     """The deployment's imported table if there is one, else the shipped excerpt."""
     path = data_dir / FILE if data_dir is not None else None
-    if path is None or not path.is_file():
-        path = _SHIPPED
-    return _cached(str(path), path.stat().st_mtime_ns)
+    if path is not None and path.is_file():
+        try:
+            return _cached(str(path), path.stat().st_mtime_ns)
+        except (OSError, ValueError) as exc:
+            # A damaged file (edited by hand: the import writes only checked rows) must
+            # not take the search page down; the excerpt answers and the log says why.
+            log.warning("postal code table %s not used: %s", path, exc)
+    return _cached(str(_SHIPPED), _SHIPPED.stat().st_mtime_ns)
 
 
 def registration_code(lg_code: str) -> str | None:
