@@ -149,6 +149,12 @@ def test_one_wallet_holds_own_and_a_childs_in_two_municipalities(
         seen.append(set(res.claims))
         assert "person" not in res.claims and "太郎" not in qr and "花子" not in qr
     assert seen[0] == seen[1]  # the child's QR and the guardian's carry the same claims
+    # Renewal is an application at the card's municipality; refill then brings it.
+    code, out, err = run(capsys, "renew", "--store", str(store), "--no-browser")
+    assert code == cli.EXIT_WHICH and "--credential" in err
+    code, out, _ = run(capsys, "renew", "--store", str(store), "--credential", "2",
+                       "--no-browser")  # fmt: skip
+    assert code == 0 and out.strip().endswith(f"{BASE}/apply/renew") and "北海道札幌市" in out
     code, out, _ = run(capsys, "status", "--store", str(store))
     assert code == 0 and [line.split(":")[0] for line in out.splitlines()] == [
         "ID 1",

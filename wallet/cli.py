@@ -6,6 +6,7 @@
     dualres-wallet collect CREDENTIAL_ISSUER --store DIR [--insecure-http]
     dualres-wallet list --store DIR [--lang ja|en] [--json]
     dualres-wallet refill --store DIR [--credential ID]
+    dualres-wallet renew --store DIR [--credential ID] [--no-browser]
     dualres-wallet status --store DIR [--credential ID]
 
 The store directory keeps a batch of one-time credentials, each with its own
@@ -176,6 +177,31 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _renew(args: argparse.Namespace) -> int:
+    """Renewal is an application (docs/apply.md): open the municipality's /apply/renew in the
+    browser; after approval, ``refill`` brings the new validity into this card."""
+    import webbrowser
+
+    try:
+        card = Wallet(Path(args.store)).pick(args.credential)
+    except CardError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_WHICH
+    iss = str(card.info.get("iss", ""))
+    if "/lg/" not in iss:
+        print("発行元が分かりません / the issuer is unknown", file=sys.stderr)
+        return 1
+    url = iss.rsplit("/lg/", 1)[0] + "/apply/renew"
+    print(
+        f"{card.place()} {card.tier()} {card.whose()}: 有効期限の60日前から更新を申請できます。"
+        f"承認後に dualres-wallet refill --credential {card.id} を実行してください / renewal "
+        f"opens 60 days before the end; after approval run refill --credential {card.id}\n{url}"
+    )
+    if not args.no_browser:
+        webbrowser.open(url)
+    return 0
+
+
 def _present(args: argparse.Namespace) -> int:
     wallet = Wallet(Path(args.store))
     if not wallet.cards():
@@ -258,6 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument("--store", required=True, help="wallet directory")
     st.add_argument("--credential", metavar="ID", help="only this one (default: every one)")
     st.set_defaults(run=_status)
+    rn = sub.add_parser("renew", help="apply to renew a registration (opens /apply/renew)")
+    rn.add_argument("--store", required=True, help="wallet directory")
+    rn.add_argument("--credential", metavar="ID", help=PICK)
+    rn.add_argument("--no-browser", action="store_true", help="print the address only")
+    rn.set_defaults(run=_renew)
     ls = sub.add_parser("list", help="the registrations held: municipality, tier, whose, 和暦")
     ls.add_argument("--store", required=True, help="wallet directory")
     ls.add_argument("--lang", choices=("ja", "en"), default="ja")
