@@ -4,6 +4,7 @@
     dualres-issuer db upgrade
     dualres-issuer db purge [--older-than DAYS] [--dry-run]
     dualres-issuer municipality add CODE | municipality list
+    dualres-issuer postal import FILE   (Japan Post's KEN_ALL.CSV, for /apply/'s search)
     dualres-issuer keys generate --municipality CODE [--not-before T] [--pkcs11 URI [--existing]]
     dualres-issuer keys generate --trust-anchor [--pkcs11 URI [--existing]]
     dualres-issuer keys list [--municipality CODE] [--json]
@@ -176,7 +177,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def settings_for(
     args: argparse.Namespace, *, demo: bool = False, base_url: str | None = None
 ) -> Settings:
-    return Settings.from_env(data_dir=args.data_dir, demo=demo, base_url=base_url)
+    try:
+        return Settings.from_env(data_dir=args.data_dir, demo=demo, base_url=base_url)
+    except ValueError as exc:  # a bad environment variable: one line, not a traceback
+        raise CliError("環境変数の値が正しくありません", str(exc)) from None
 
 
 @contextmanager
@@ -438,9 +442,12 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
             with db.session() as s:
                 counters = purge_failures(s, _now())
                 counters += purge_sessions(s, _now(), older_than)
+        evidence = _purge_evidence(db, settings, dry_run=args.dry_run)
     what = "対象 / would delete" if args.dry_run else "削除 / deleted"
     totals = report.totals()
-    print(table(["テーブル / table", what], [[t, str(totals[t])] for t in TABLES]), flush=True)
+    rows = [[t, str(totals[t])] for t in TABLES]
+    rows.append(["evidence_files", str(evidence)])
+    print(table(["テーブル / table", what], rows), flush=True)
     cutoff = _iso(report.cutoff)
     scope = (
         f"{cutoff} より前に期限切れのオファーとトークン（{args.older_than} 日前）/ offers and "
@@ -454,6 +461,50 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
             f"{len(report.audited)} municipalities; 古いサインイン失敗の記録と終了したセッション / "
             f"stale sign-in failure counters and ended console sessions: {counters}"
         )
+    _info(
+        f"申請の証明書類は決定から {settings.evidence_retention_days} 日後に削除 / application "
+        f"evidence files go {settings.evidence_retention_days} days after the decision "
+        "(evidence_retention_days)"
+    )
+    return EXIT_OK
+
+
+def _purge_evidence(db: Database, settings: Settings, *, dry_run: bool) -> int:
+    """Evidence files of applications decided longer ago than the retention (docs/apply.md)."""
+    from dualres.issuer.domain.applications import purge_evidence
+    from dualres.issuer.domain.evidence import FilesystemStore
+
+    store = FilesystemStore(settings.evidence_path)
+    with db.session() as s:
+        n = purge_evidence(s, store, now=_now(), settings=settings, dry_run=dry_run)
+        if not dry_run:
+            s.commit()
+    return n
+
+
+# --- postal codes ------------------------------------------------------------------------
+
+
+def cmd_postal_import(args: argparse.Namespace) -> int:
+    from dualres.issuer.domain import postal
+
+    settings = settings_for(args)
+    path = Path(args.file)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CliError(
+            f"ファイルを読めません: {path}", f"cannot read {path}: {exc.strerror or exc}"
+        ) from None
+    try:
+        report = postal.import_ken_all(raw, settings.data_dir)
+    except ValueError as exc:
+        raise CliError("KEN_ALL.CSV の形式ではありません", f"{path}: {exc}") from None
+    _info(
+        f"郵便番号を取り込みました / imported postal codes: {report.rows} rows, "
+        f"{report.municipalities} municipalities, {report.skipped} rows with a code not in "
+        f"the code list skipped -> {settings.data_dir / postal.FILE}"
+    )
     return EXIT_OK
 
 
@@ -1395,8 +1446,8 @@ def _parser() -> argparse.ArgumentParser:
     pg = db.add_parser(
         "purge",
         parents=[common],
-        help="delete expired credential offers, access tokens, nonces and DPoP jtis "
-        "(safe while serving; run daily)",
+        help="delete expired credential offers, access tokens, nonces and DPoP jtis, and "
+        "application evidence files past their retention (safe while serving; run daily)",
     )
     pg.add_argument(
         "--older-than",
@@ -1408,6 +1459,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     pg.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
     pg.set_defaults(func=cmd_db_purge)
+
+    pos = sub.add_parser("postal", help="postal codes for /apply/'s search").add_subparsers(
+        dest="postal_command", required=True, metavar="ACTION", parser_class=Parser
+    )
+    pim = pos.add_parser(
+        "import",
+        parents=[common],
+        help="load Japan Post's KEN_ALL.CSV (Shift_JIS or UTF-8) into the data directory",
+    )
+    pim.add_argument("file", metavar="FILE", help="KEN_ALL.CSV or utf_ken_all.csv, unzipped")
+    pim.set_defaults(func=cmd_postal_import)
 
     mun = sub.add_parser("municipality", help="municipalities served here").add_subparsers(
         dest="municipality_command", required=True, metavar="ACTION", parser_class=Parser

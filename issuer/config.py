@@ -72,6 +72,16 @@ class Settings:
     # wallet refills with its refresh token while online (docs/scale.md §5).
     credential_days: int = 30
     max_request_bytes: int = 1024 * 1024
+    # Online applications (issue 12, docs/apply.md): the least role that may approve
+    # or reject each tier, and how long evidence files outlive the decision.
+    review_roles: dict[str, str] = field(
+        default_factory=lambda: {"basic": "clerk", "premium": "supervisor"}
+    )
+    evidence_retention_days: int = 90
+    # The OpenID Provider /apply/ signs residents in with; None: the demo stub at /idp.
+    oidc_issuer: str | None = None
+    # None: <data_dir>/evidence (the filesystem store, issuer/domain/evidence.py).
+    evidence_dir: Path | None = None
     # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes
     # none: a client could otherwise claim https (and get HSTS) or any address.
     trusted_proxies: int = 0
@@ -99,6 +109,12 @@ class Settings:
         proxies = os.environ.get("DUALRES_TRUSTED_PROXIES", "0").strip() or "0"
         if not proxies.isdigit() or int(proxies) > 10:
             raise ValueError("DUALRES_TRUSTED_PROXIES must be a number of proxies, 0 to 10")
+        # A municipality's records policy decides how long evidence outlives a decision.
+        keep = os.environ.get("DUALRES_EVIDENCE_RETENTION_DAYS", "").strip() or str(
+            cls.evidence_retention_days
+        )
+        if not keep.isdigit() or int(keep) > 3650:
+            raise ValueError("DUALRES_EVIDENCE_RETENTION_DAYS must be a number of days, 0 to 3650")
         return cls(
             data_dir=data,
             database_url=url,
@@ -108,6 +124,10 @@ class Settings:
             key_passphrase=passphrase.encode("utf-8") if passphrase else None,
             **_key_settings(),
             trusted_proxies=int(proxies),
+            evidence_retention_days=int(keep),
+            evidence_dir=Path(os.environ["DUALRES_EVIDENCE_DIR"])
+            if os.environ.get("DUALRES_EVIDENCE_DIR")
+            else None,
             jpki_dir=Path(os.environ["DUALRES_JPKI_DIR"])
             if os.environ.get("DUALRES_JPKI_DIR")
             else None,
@@ -118,6 +138,10 @@ class Settings:
     @property
     def jpki_path(self) -> Path:
         return self.jpki_dir or self.data_dir / "jpki"
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.evidence_dir or self.data_dir / "evidence"
 
 
 def _key_settings() -> dict[str, Any]:

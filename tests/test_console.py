@@ -384,7 +384,7 @@ def test_own_municipality_and_premium_limit(app, staff):
     b = signed_in(app, "clerk")
     b.get("/registrations/new")
     r = card_step(b, TAKAHASHI)
-    assert "住民票のある市区町村には登録できません" in text_of(r)
+    assert "住民票のある市区町村にはプレミアム登録できません" in text_of(r)
     register(b, SATO)
     r = card_step(b, SATO)
     r = b.post("/registrations/new", {

@@ -9,6 +9,12 @@ and with a second independent verifier in Node (tests/interop/verify_x5c.mjs:
 @sd-jwt/sd-jwt-vc and @peculiar/x509), which takes the issuer key from x5c,
 checks it against the anchor, the status list token and the type metadata.
 
+Issue 12: the same client runs the authorization code flow (tests/interop/authcode.mjs):
+PAR with PKCE S256, authorization_details and DPoP, the resident's sign-in at /apply/
+through the demo /idp driven here by plain HTTP requests after a clerk approved the
+application in the console, ``iss`` checked by the client (and a forged one refused), a
+DPoP-bound token, the credential verified with our verifier.
+
 Needs Node.js 18+ and npm; the packages are installed once per session with
 ``npm ci`` into tests/interop/node_modules.  Without node/npm or without the
 network the tests skip, saying why.
@@ -254,3 +260,145 @@ def test_second_independent_verifier_checks_x5c(
         "family_name": "山田",  # as issued, every disclosure is there
     }
     assert out["claim_display_count"] >= 20
+
+
+# --- the authorization code flow (issue 12) -------------------------------------------
+
+
+def _form(page: str) -> dict[str, str]:
+    import html
+    import re
+
+    return {k: html.unescape(v) for k, v in
+            re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page)}  # fmt: skip
+
+
+def _resident_signed_in(srv: Server, card: str = "yamada") -> Any:
+    """A resident's browser signed in at /apply/ through the demo /idp (a JPKI card check),
+    by plain HTTP requests."""
+    import requests
+
+    from dualres.issuer.domain.identity.residents import BY_CARD
+
+    b = requests.Session()
+    page = b.get(f"{srv.base}/apply/signin", timeout=30)  # → the provider's page
+    assert page.status_code == 200 and "/idp/" in page.url, page.text[:400]
+    form = {**_form(page.text), "card": card, "pin": BY_CARD[card].sign_password}
+    back = b.post(page.url.split("?", 1)[0], data=form, timeout=30)  # → /apply/callback → /apply/
+    assert back.status_code == 200 and back.url.rstrip("/").endswith("/apply"), back.text[:400]
+    assert "サインアウト" in back.text
+    return b
+
+
+def _approved_in_the_console(srv: Server, resident: Any) -> None:
+    """The resident applies (basic, 軽井沢町); a clerk approves in the console."""
+    import os
+    import re
+
+    import requests
+
+    page = resident.get(f"{srv.base}/apply/new", timeout=30).text
+    form = {
+        "csrf_token": _form(page)["csrf_token"], "lg_code": "203211", "tier": "basic",
+        "second_home_address": "長野県北佐久郡軽井沢町大字長倉2140番地",
+        "act_date_0": "", "act_code_0": "telework", "act_desc_0": "週末のテレワーク",
+    }  # fmt: skip
+    r = resident.post(f"{srv.base}/apply/new", files={"x": ("", b"")}, data=form, timeout=30)
+    assert r.status_code == 200 and 'data-state="submitted"' in r.text, r.text[:600]
+
+    password = "interop-review-1234"
+    pw = srv.data.parent / "clerk-password"
+    pw.write_text(password + "\n")
+    os.chmod(pw, 0o600)
+    made = run(
+        _command("dualres-issuer", "dualres.issuer.cli"), "staff", "create", "--data-dir",
+        str(srv.data), "--municipality", "203211", "--role", "clerk", "--username",
+        "interop-clerk", "--password-file", str(pw),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    staff = requests.Session()
+    login = staff.get(f"{srv.base}/console/login", timeout=30).text
+    r = staff.post(f"{srv.base}/console/login", timeout=30, data={
+        "csrf_token": _form(login)["csrf_token"], "username": "interop-clerk",
+        "password": password})  # fmt: skip
+    assert r.status_code == 200 and "/console/login" not in r.url, r.text[:400]
+    queue = staff.get(f"{srv.base}/console/applications", timeout=30).text
+    (pid,) = set(re.findall(r'href="/console/applications/([A-Za-z0-9_-]+)"', queue))
+    page = staff.get(f"{srv.base}/console/applications/{pid}", timeout=30).text
+    r = staff.post(f"{srv.base}/console/applications/{pid}/approve", timeout=30,
+                   data={"csrf_token": _form(page)["csrf_token"]})  # fmt: skip
+    assert r.status_code == 200 and 'data-state="approved"' in r.text, r.text[:600]
+
+
+def test_independent_client_authorization_code_flow(
+    node_client: list[str],
+    server: Server,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    resident = _resident_signed_in(server)
+    _approved_in_the_console(server, resident)
+    issuer = f"{server.base}/lg/203211"
+    redirect_uri = "http://127.0.0.1:9/cb"  # a loopback redirect (RFC 8252); nothing listens
+    proc = subprocess.Popen(
+        [node_client[0], str(INTEROP / "authcode.mjs"), issuer, redirect_uri],
+        cwd=INTEROP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        first = proc.stdout.readline()
+        assert first, proc.communicate(timeout=CLIENT_SECONDS)[1]
+        url = json.loads(first)["authorization_url"]
+        # What the client pushed: only a request_uri and the client_id travel in the URL.
+        from urllib.parse import parse_qs, urlsplit
+
+        q = parse_qs(urlsplit(url).query)
+        assert set(q) == {"client_id", "request_uri"}, q
+        assert q["request_uri"][0].startswith("urn:ietf:params:oauth:request_uri:")
+        # The browser: signed in already, so the authorization page answers at once.
+        r = resident.get(url, allow_redirects=False, timeout=30)
+        assert r.status_code == 303, r.text[:600]
+        back = r.headers["Location"]
+        assert back.startswith(redirect_uri + "?")
+        got = parse_qs(urlsplit(back).query)
+        assert got["iss"] == [issuer] and "code" in got
+        out, err = proc.communicate(back + "\n", timeout=CLIENT_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, f"{err}\n--- server log ---\n{server.log.read_text()[-4000:]}"
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["token_type"] == "DPoP" and result["iss"] == issuer
+    compact = result["credential"]
+    payload = jws.parse(compact.split("~")[0]).payload
+    assert payload["prefecture"] == "200000" and payload["tier"] == "basic"
+
+    synced = run(
+        _command("dualres-verify", "dualres.verifier.cli"), "sync", "--trust-list",
+        f"{server.base}/trust-list", "--anchor", ANCHOR, "--out", str(tmp_path / "b.json"),
+    )  # fmt: skip
+    assert synced.returncode == 0, synced.stderr
+    bundle = Bundle.load(tmp_path / "b.json")
+    hk = _private_key(result["holder_private_jwk"])
+    now = int(time.time())
+    checked = verify(holder.present_qr_text(compact, hk, now=now), bundle, "counter", now=now)
+    assert checked.ok, checked
+    assert checked.issuer is not None and checked.issuer.lg_code == "203211"
+
+    # A response naming another issuer is refused by the independent client (RFC 9207).
+    resident2 = _resident_signed_in(server)
+    proc = subprocess.Popen(
+        [node_client[0], str(INTEROP / "authcode.mjs"), issuer, redirect_uri],
+        cwd=INTEROP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = json.loads(proc.stdout.readline())["authorization_url"]
+        back = resident2.get(url, allow_redirects=False, timeout=30).headers["Location"]
+        forged = back.replace("iss=", "iss=https%3A%2F%2Fevil.example%2Flg%2F203211&was=")
+        _, err = proc.communicate(forged + "\n", timeout=CLIENT_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "iss" in err, err

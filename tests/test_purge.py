@@ -386,25 +386,25 @@ def test_cli_purge_dry_run_then_for_real(capsys, tmp_path: Path):
         capsys, "db", "purge", "--dry-run", "--older-than", "36500", "--data-dir", data
     )
     assert code == 0 and "dry run" in err
-    assert _counts(out) == {TOKENS: 0, OFFERS: 0, ONCE: 1}
+    assert _counts(out) == {TOKENS: 0, OFFERS: 0, ONCE: 1, "evidence_files": 0}
 
     code, out, err = run(
         capsys, "db", "purge", "--dry-run", "--older-than", "0", "--data-dir", data
     )
     assert code == 0 and "nothing deleted" in err and "would delete" in out
-    assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1}
+    assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1, "evidence_files": 0}
     # Offers: the collected one, the newest, and the refresh grant (issue 13), which stays.
     assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (3, 1, 1)
     audited = count(AuditEntry)
 
     code, out, err = run(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)
     assert code == 0 and "deleted" in out and "audit entries: 1" in err
-    assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1}
+    assert _counts(out) == {TOKENS: 1, OFFERS: 1, ONCE: 1, "evidence_files": 0}
     assert (count(CredentialOffer), count(OAuthAccessToken), count(OneTimeValue)) == (2, 0, 0)
     assert count(AuditEntry) == audited + 1
 
     code, out, _ = run(capsys, "db", "purge", "--older-than", "0", "--data-dir", data)
-    assert code == 0 and _counts(out) == {TOKENS: 0, OFFERS: 0, ONCE: 0}
+    assert code == 0 and _counts(out) == {TOKENS: 0, OFFERS: 0, ONCE: 0, "evidence_files": 0}
     assert count(AuditEntry) == audited + 1
 
     for bad in ("-1", "x", "1.5"):

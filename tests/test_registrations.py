@@ -165,8 +165,6 @@ RULE_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("own 住所 municipality", "203211", body(TAKAHASHI), "own_municipality", "identity"),
     ("own 住所 is a ward of the city", "011002", body(SATO), "own_municipality", "identity"),
     ("own 住所 is the city", "011002", body(MAEDA), "own_municipality", "identity"),
-    ("own 住所, declared, basic", "131032", body(None, tier="basic"), "own_municipality",
-     "identity"),
     ("declared kana not katakana", "203211",
      body(None, tier="basic", identity=declared(family_name_kana="Yamakawa")),
      "invalid_kana", "identity.declared.family_name_kana"),
@@ -286,6 +284,15 @@ def test_premium_registration_with_the_card(app) -> None:
             "valid_from": "2026-11-18",
             "valid_until": "2027-11-18",
         }
+
+
+def test_basic_registration_in_own_municipality(app) -> None:
+    """The plan bars only premium at one's own 住所 (issue 12): basic is allowed there."""
+    with unit(app) as s:
+        reg = create(s, "131032", body(None, tier="basic"))
+        assert reg.tier == "basic" and reg.primary_lg_code == "131032"
+        card = create(s, "203211", body(TAKAHASHI, tier="basic"))
+        assert card.primary_lg_code == "203211"
 
 
 def test_basic_registration_with_a_declared_identity(app) -> None:

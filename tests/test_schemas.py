@@ -195,7 +195,8 @@ def test_sd_flags_match_the_wire_format(vct_metadata: dict[str, Any]) -> None:
 def test_schema_requires_what_is_always_visible(schema: dict[str, Any]) -> None:
     required = set(schema["required"])
     # cnf is absent on a paper 登録証 only (no holder key: docs/paper.md).
-    assert required == RESERVED - {"vct#integrity", "nbf", "cnf"}
+    # prefecture (issue 12) is absent from credentials issued before it.
+    assert required == RESERVED - {"vct#integrity", "nbf", "cnf", "prefecture"}
     assert not required & set(DISCLOSABLE)
     assert set(schema["properties"]) == RESERVED | set(DISCLOSABLE)
     assert schema["properties"]["tier"]["enum"] == list(TIERS)

@@ -91,6 +91,7 @@ def _console_responses(app) -> list[tuple[str, object]]:
         if "GET" not in (rule.methods or ()):
             continue
         path = rule.rule.removeprefix("/console").replace("<public_id>", rid)
+        path = path.replace("<evidence_id>", "none")  # issue 12: a 404 page
         path = re.sub(r"<int[^>]*:number>", str(number), path)
         assert "<" not in path, rule.rule  # a new kind of parameter: teach this walk
         out.append((path, b.get(path)))

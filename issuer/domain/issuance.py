@@ -201,6 +201,7 @@ def _sign(
     vct_integrity = typemeta.integrity(settings.base_url)
     iat = coarse_iat(now, key.not_before)
     nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
+    pref = lgcodes.prefecture_of(municipality.lg_code)
     out = []
     for public in publics:
         cred = Credential(
@@ -224,6 +225,7 @@ def _sign(
             status_uri=status_uri(settings, municipality.lg_code, cred.status_list.number),
             status_idx=cred.status_idx,
             disclosable=disclosable(reg),
+            prefecture=pref.lg_code if pref else None,
             vct=vct,
             vct_integrity=vct_integrity,
             x5c=x5c,

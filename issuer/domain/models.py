@@ -346,3 +346,66 @@ class ConsoleSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(16))
 
     staff: Mapped[StaffUser] = relationship()
+
+
+# --- online applications (issue 12, issuer/domain/applications.py) ---
+
+
+class Application(Base):
+    """A resident's application made online at ``/apply/``, until staff decide it.
+
+    ``applicant_key`` is the signed-in person's key (HMAC of the provider's
+    pairwise ``sub``, never a number); ``facts`` are the basic four the ID
+    token carried, kept only until the decision (then cleared: the
+    registration holds what is registered).  Evidence lives outside the row
+    (:class:`Evidence`, a storage reference).
+    """
+
+    __tablename__ = "application"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    applicant_key: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # new, renewal
+    tier: Mapped[str] = mapped_column(String(16))
+    # submitted, correction_requested, approved, rejected
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A guardian's application for a child: the child's key (derived from the
+    # guardian's) and the declared relationship; None for one's own application.
+    subject_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    guardian_relation: Mapped[str | None] = mapped_column(String(16))
+    second_home_address: Mapped[str] = mapped_column(String(256))
+    second_home_postal_code: Mapped[str | None] = mapped_column(String(8))
+    activities: Mapped[list[Any]]
+    note: Mapped[str | None] = mapped_column(Text)  # correction request or rejection reason
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registration.id"))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    municipality: Mapped[Municipality] = relationship()
+    evidence: Mapped[list[Evidence]] = relationship(
+        back_populates="application", order_by="Evidence.id"
+    )
+
+
+class Evidence(Base):
+    """One uploaded evidence file: its bytes are in the evidence store under ``ref``."""
+
+    __tablename__ = "application_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    media_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))  # the cleaned display name only
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    application: Mapped[Application] = relationship(back_populates="evidence")

@@ -65,13 +65,18 @@ class OidcClient:
         return self._meta
 
     def _session(self, pending: Pending | None = None) -> Any:
-        return OAuth2Session(
+        sess = OAuth2Session(
             client_id=self.client_id,
             redirect_uri=self.redirect_uri,
             scope="openid",
             code_challenge_method="S256",
             state=pending.state if pending else None,
         )
+        # The code exchange goes the way discovery went (the HTTP session given, with
+        # its adapters: a proxy, pinned TLS, or in tests the app itself).
+        for prefix, adapter in self.http.adapters.items():
+            sess.mount(prefix, adapter)
+        return sess
 
     def start(self) -> tuple[str, Pending]:
         """The URL to send the resident to, and what to keep until they return."""

@@ -170,6 +170,11 @@ def _person(session: Session, ident_hash: str, now: datetime) -> Person:
     return person
 
 
+def lock_person(session: Session, person_key: str, now: datetime) -> Person:
+    """The person of a key, created if new, locked for the transaction (see :func:`_person`)."""
+    return _person(session, person_key, now)
+
+
 def _live(session: Session, person: Person, municipality: Municipality) -> Registration | None:
     return session.execute(
         select(Registration).where(
@@ -294,19 +299,61 @@ def create_registration(
     facts, ident_hash = _check_identity(session, municipality, req, now=now, settings=settings)
     if isinstance(req.identity, CardCheckRef):
         _adopt_legacy(session, ident_hash, facts)
-    if rules.home_municipality(facts.address_lg_code) == municipality.lg_code:
+    return register_person(
+        session,
+        municipality,
+        facts=facts,
+        person_key=ident_hash,
+        identity_checked=isinstance(req.identity, CardCheckRef),
+        tier=req.tier,
+        second_home_address=req.second_home_address,
+        second_home_postal_code=req.second_home_postal_code,
+        activities=list(req.activities),
+        registered_since=since,
+        valid_from=valid_from,
+        valid_until=req.valid_until,
+        actor=actor,
+        now=now,
+        settings=settings,
+    )
+
+
+def register_person(
+    session: Session,
+    municipality: Municipality,
+    *,
+    facts: PersonFacts,
+    person_key: str,
+    identity_checked: bool,
+    tier: str,
+    second_home_address: str,
+    second_home_postal_code: str | None,
+    activities: list[str],
+    registered_since: date,
+    valid_from: date,
+    valid_until: date,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    audit_detail: dict[str, Any] | None = None,
+) -> Registration:
+    """The rules on the person, then the row and its audit entry: the counter and an
+    approved online application (applications.py) both register through here."""
+    day = today(now)
+    # The plan (総務省, 2026-01) bars only premium in one's own 住所 municipality.
+    if tier == "premium" and rules.home_municipality(facts.address_lg_code) == municipality.lg_code:
         raise rule("own_municipality")
-    person = _person(session, ident_hash, now)
-    _check_person(session, municipality, person, facts, req.tier, since, day)
+    person = _person(session, person_key, now)
+    _check_person(session, municipality, person, facts, tier, registered_since, day)
     primary = lgcodes.lookup(facts.address_lg_code)
-    postal = req.second_home_postal_code
+    postal = second_home_postal_code
     reg = Registration(
         public_id=secrets.token_urlsafe(16),
         municipality_id=municipality.id,
         person_id=person.id,
-        tier=req.tier,
+        tier=tier,
         state=ACTIVE,
-        identity_checked=isinstance(req.identity, CardCheckRef),
+        identity_checked=identity_checked,
         family_name=facts.family_name,
         given_name=facts.given_name,
         family_name_kana=facts.family_name_kana,
@@ -315,13 +362,13 @@ def create_registration(
         sex=facts.sex,
         primary_lg_code=facts.address_lg_code,
         primary_address=facts.address or (primary.full_name if primary else ""),
-        second_home_address=req.second_home_address,
+        second_home_address=second_home_address,
         second_home_postal_code=unicodedata.normalize("NFKC", postal) if postal else None,
-        activities=list(req.activities),
-        registered_since=since,
+        activities=activities,
+        registered_since=registered_since,
         valid_from=valid_from,
-        valid_until=req.valid_until,
-        pairwise_sub=pairwise_sub(settings.identity_secret, municipality.lg_code, ident_hash),
+        valid_until=valid_until,
+        pairwise_sub=pairwise_sub(settings.identity_secret, municipality.lg_code, person_key),
         created_at=now,
         updated_at=now,
     )
@@ -345,6 +392,7 @@ def create_registration(
             "identity_checked": reg.identity_checked,
             "valid_from": valid_from.isoformat(),
             "valid_until": reg.valid_until.isoformat(),
+            **(audit_detail or {}),
         },
         now=now,
     )

@@ -37,8 +37,9 @@ RULES: Final[dict[str, tuple[str, str, str]]] = {
                               "a person may hold at most {n} premium registrations",
                               "プレミアム登録は1人{n}市区町村までです"),
     "own_municipality": ("identity",
-                         "a person cannot register in the municipality of their own 住所",
-                         "住民票のある市区町村には登録できません"),
+                         "premium registration is not possible in the municipality of one's own "
+                         "住所 (basic is)",
+                         "住民票のある市区町村にはプレミアム登録できません（ベーシック登録はできます）"),
     "possible_duplicate": ("identity",
                            "someone with the same basic four facts is already registered here "
                            "under another identity; staff must review before registering",
@@ -84,6 +85,38 @@ RULES: Final[dict[str, tuple[str, str, str]]] = {
                         "住所の市区町村コードが正しくありません"),
     "invalid_birthdate": ("identity", "the birth date is in the future or before 1900",
                           "生年月日が正しくありません"),
+    # Online applications (issue 12, applications.py).
+    "activities_too_few": ("activities",
+                           "premium needs at least {n} activities in the year before the "
+                           "application",
+                           "プレミアム登録には申請前1年間に{n}件以上の活動が必要です"),
+    "activity_date_out_of_range": ("activities",
+                                   "each activity's date must be within the year before the "
+                                   "application",
+                                   "活動日は申請前1年以内の日付にしてください"),
+    "activity_description_invalid": ("activities",
+                                     "each activity needs a description of 1 to 200 characters",
+                                     "活動の説明は1〜200文字で入力してください"),
+    "too_many_activities": ("activities", "at most 20 activities per application",
+                            "活動は1件の申請につき20件までです"),
+    "evidence_required": ("evidence", "premium needs evidence of the activities",
+                          "プレミアム登録には活動の証明書類が必要です"),
+    "renewal_not_yet": ("registration",
+                        "renewal opens 60 days before the registration expires",
+                        "更新の申請は有効期限の60日前からできます"),
+    "nothing_to_renew": ("registration",
+                         "there is no active registration of yours to renew here",
+                         "この市区町村に更新できる登録がありません"),
+    "unknown_postal_code": ("child_postal",
+                            "no single municipality has this postal code: give all 7 digits",
+                            "この郵便番号の市区町村が見つかりません。7桁で入力してください"),
+    "not_a_minor": ("child.birthdate", "a guardian applies only for a child under 18",
+                    "保護者による申請は18歳未満のお子さまに限ります"),
+    "invalid_relationship": ("relationship", "the relationship must be parent or guardian",
+                             "続柄は親または後見人を選んでください"),
+    "application_open": ("municipality",
+                         "an application to this municipality is already under review",
+                         "この市区町村への申請は審査中です"),
 }  # fmt: skip
 
 

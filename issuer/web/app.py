@@ -19,6 +19,9 @@ from dualres.issuer.config import Settings
 from dualres.issuer.domain.errors import IssuerError, oauth_text
 from dualres.issuer.domain.identity.mynumber import RedactFilter
 from dualres.issuer.web.api import bp as api_bp
+from dualres.issuer.web.apply import MAX_REQUEST as APPLY_MAX_REQUEST
+from dualres.issuer.web.apply import bp as apply_bp
+from dualres.issuer.web.authorize import bp as authorize_bp
 from dualres.issuer.web.cardcheck import bp as cardcheck_bp
 from dualres.issuer.web.console import bp as console_bp
 from dualres.issuer.web.context import Services
@@ -116,7 +119,9 @@ def create_app(
     def _declared_size() -> None:
         # Refuse a declared oversized body before any view, token lookup or query:
         # Flask alone would only notice if the view read the body.
-        if (request.content_length or 0) > settings.max_request_bytes:
+        # /apply/ takes evidence files (five of 2 MB): its own, larger limit.
+        limit = APPLY_MAX_REQUEST if request.path.startswith("/apply/") else None
+        if (request.content_length or 0) > (limit or settings.max_request_bytes):
             raise RequestEntityTooLarge()
 
     @app.after_request
@@ -154,6 +159,8 @@ def create_app(
         idp_bp,
         console_bp,
         webapps_bp,
+        apply_bp,
+        authorize_bp,
     ):
         app.register_blueprint(bp)
     return app

@@ -46,7 +46,8 @@ def issuer() -> str:
 
 
 def redirect_uris() -> set[str]:
-    return {services().settings.base_url + "/self-service/callback"}
+    base = services().settings.base_url
+    return {base + "/self-service/callback", base + "/apply/callback"}
 
 
 @bp.before_request

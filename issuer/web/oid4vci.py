@@ -29,6 +29,7 @@ from dualres.issuer.domain.models import Municipality, OAuthAccessToken
 from dualres.issuer.domain.offers import CONFIGURATION_ID, PRE_AUTH_GRANT, oauth_error
 from dualres.issuer.domain.tokens import authenticate
 from dualres.issuer.domain.trust import issuer_url
+from dualres.issuer.web import authorize
 from dualres.issuer.web.context import now, services, session
 from dualres.issuer.web.public import issuer_municipality
 from dualres.issuer.web.throttle import app_throttle
@@ -193,6 +194,8 @@ def as_metadata(lg_code: str) -> Response:
             "authorization_details_types_supported": ["openid_credential"],
             "dpop_signing_alg_values_supported": ["ES256"],
             "response_types_supported": [],
+            # The authorization code flow (issue 12): issuer/web/authorize.py.
+            **authorize.as_metadata(m.lg_code),
         }
     )
     resp.headers["Cache-Control"] = "public, max-age=3600"
@@ -389,6 +392,8 @@ def token(lg_code: str) -> tuple[Response, int]:
     grant = form.get("grant_type")
     if not grant:
         raise oauth_error("invalid_request", "grant_type is required")
+    if grant == authorize.AUTH_CODE_GRANT:
+        return _no_store(authorize.token_response(m, _dpop(m)))
     if grant not in (PRE_AUTH_GRANT, "refresh_token"):
         raise oauth_error(
             "unsupported_grant_type", "only the pre-authorized code and refresh_token grants"

@@ -1,7 +1,10 @@
 """The dual-residence credential: its type, claim layout and audiences.
 
 Always visible: ``iss`` (the municipality, DESIGN §4), ``iat``, ``exp``,
-``nbf`` when set, ``vct``, ``tier``, ``status`` and ``cnf``.  Everything about
+``nbf`` when set, ``vct``, ``tier``, ``status``, ``cnf`` and ``prefecture`` (the
+code of the municipality's prefecture: registering with a municipality registers
+with its prefecture, so a prefecture's facility accepts it without any
+disclosure; issue 12).  Everything about
 the person is selectively disclosable, one disclosure per group a counter asks
 for together, so a shop sees no personal data at all.
 """
@@ -39,10 +42,10 @@ DISCLOSABLE: tuple[str, ...] = (
     "sub",  # pairwise pseudonymous subject id
 )
 # Never disclosable: SD-JWT VC's reserved claims, and what every decision needs.
-RESERVED: frozenset[str] = sdjwt.RESERVED_CLAIMS | {"tier", "iat"}
+RESERVED: frozenset[str] = sdjwt.RESERVED_CLAIMS | {"tier", "iat", "prefecture"}
 # Shown to every verifier, so never echoed back among the disclosed claims.
 VISIBLE: frozenset[str] = frozenset(
-    {"iss", "iat", "exp", "nbf", "vct", "vct#integrity", "tier", "status", "cnf"}
+    {"iss", "iat", "exp", "nbf", "vct", "vct#integrity", "tier", "status", "cnf", "prefecture"}
 )
 
 
@@ -69,6 +72,7 @@ def issue(
     disclosable: Mapping[str, Any],
     nbf: int | None = None,
     salt: Callable[[], bytes] | None = None,
+    prefecture: str | None = None,
     vct: str = LEGACY_VCT,
     vct_integrity: str | None = None,
     x5c: Sequence[str] | None = None,
@@ -92,6 +96,8 @@ def issue(
     claims: dict[str, Any] = {"iss": iss, "iat": iat, "exp": exp}
     if nbf is not None:
         claims["nbf"] = nbf
+    if prefecture is not None:
+        claims["prefecture"] = prefecture
     claims.update(
         {
             "vct": vct,

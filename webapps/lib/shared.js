@@ -22,8 +22,8 @@ export const COUNTER_AUDIENCE = "urn:dualres:counter";
 export const OFFICE_AUDIENCE = "urn:dualres:office";
 export const TIERS = freeze(["basic", "premium"]);
 export const DISCLOSABLE = freeze(["person", "primary_residence", "second_home", "activities", "registered_since", "sub"]);
-export const RESERVED = freeze(["cnf", "exp", "iat", "iss", "nbf", "status", "tier", "vct", "vct#integrity"]);
-export const VISIBLE = freeze(["cnf", "exp", "iat", "iss", "nbf", "status", "tier", "vct", "vct#integrity"]);
+export const RESERVED = freeze(["cnf", "exp", "iat", "iss", "nbf", "prefecture", "status", "tier", "vct", "vct#integrity"]);
+export const VISIBLE = freeze(["cnf", "exp", "iat", "iss", "nbf", "prefecture", "status", "tier", "vct", "vct#integrity"]);
 
 // verifier/wire/sdjwt.py
 export const SD_JWT_VC_TYP = "dc+sd-jwt";

@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v9'; // issue 15 (DR2, https vct, x5c chains checked here) after issues 13/16/17
+const VERSION = 'v10'; // issue 12 (the prefecture claim) after issue 15 (DR2, https vct, x5c chains)
 const PRECACHE = [
   './',
   'index.html',

@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v10'; // issue 15 (DR2) after issues 13/16/17
+const VERSION = 'v11'; // issue 12 (the prefecture claim) after issue 15 (DR2)
 const PRECACHE = [
   './',
   'index.html',

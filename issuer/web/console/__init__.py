@@ -13,6 +13,6 @@ from dualres.issuer.web.console.base import bp
 
 # The views attach their routes to ``bp`` when imported; they import ``base``, not this
 # package, so there is no import cycle.
-from dualres.issuer.web.console import bulk, issue, paper, views  # noqa: F401  isort: skip
+from dualres.issuer.web.console import bulk, issue, paper, review, views  # noqa: F401  isort: skip
 
 __all__ = ["bp"]
