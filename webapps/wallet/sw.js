@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v7';
+const VERSION = 'v8';
 const PRECACHE = [
   './',
   'index.html',
