@@ -53,11 +53,11 @@ def browser() -> Iterator[Any]:
         yield b
 
 
-def _shot(page: Any, name: str) -> None:
+def _shot(page: Any, name: str, *, full_page: bool = True) -> None:
     out = os.environ.get("DUALRES_SCREENSHOTS")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(out) / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(Path(out) / f"{name}.png"), full_page=full_page)
 
 
 def _today() -> date:
@@ -387,6 +387,7 @@ def test_apply_approve_collect_present_renew_second_municipality_and_a_child(
     assert "山田 太郎（お子さま）" in card and "ベーシック" in card, card
     result, whose = _present_and_verify(page, bundle, tmp_path / "child.png")
     assert "山田 太郎" in whose  # on the phone's screen only
+    _shot(page, "wallet-child-qr", full_page=False)  # the QR screen covers the viewport
     _no_whose_in_qr(decode_qr_image(tmp_path / "child.png", fallback=False)[0])
     page.click("#qr-close")
     _shot(page, "wallet-child-card")

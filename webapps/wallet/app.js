@@ -6,7 +6,7 @@ import { encode as transportEncode } from '../lib/transport.js';
 import { applyStatic, getLang, setLang, t } from './i18n.js';
 import {
   acceptOffer, beginAuthorization, fetchOffer, finishAuthorization, isAuthCodeOffer,
-  IssuanceError, offerFlow, parseOfferText, refill as refillBatch,
+  IssuanceError, offerFlow, parseOfferText, PENDING_SECONDS, refill as refillBatch,
 } from './oid4vci.js';
 import { drawQr } from './qr.js';
 import { GROUPS, parseIssued, present, PROFILE_DISCLOSURES, randomToken } from './sdjwt.js';
@@ -36,7 +36,7 @@ const $ = (id) => document.getElementById(id);
 // batch, last, refill, status, subject ('self' | 'child'), valid_until, next }.
 // `cards` in IndexedDB is this list, written whole after each change.
 const state = {
-  lang: getLang(), cards: [], current: null, qr: null, refilling: new Map(),
+  lang: getLang(), cards: [], current: null, qr: null, refilling: new Map(), offerFromLink: false,
 };
 const parsedCache = new Map();
 
@@ -411,6 +411,13 @@ function offerMode(text) {
   $('add-help').textContent = t(auth ? 'collect_help' : 'add_help', {}, state.lang);
   $('accept').textContent = t(auth ? 'accept_signin' : 'accept', {}, state.lang);
   $('tx-box').hidden = auth;
+  // The link came from the issuer's own page: show whom it is from, not the raw offer.
+  $('offer-box').hidden = auth && state.offerFromLink;
+  $('collect-issuer').hidden = !auth;
+  if (auth) {
+    const issuer = parseOfferText(text).offer.credential_issuer;
+    $('collect-issuer').textContent = t('collect_issuer', { issuer }, state.lang);
+  }
   $('view-add').dataset.flow = auth ? 'authorization_code' : 'pre-authorized';
   return auth;
 }
@@ -724,6 +731,7 @@ function wire() {
   });
   $('list-add').addEventListener('click', () => {
     state.current = null;
+    state.offerFromLink = false;
     say('');
     $('offer').value = '';
     show('view-add');
@@ -760,10 +768,12 @@ async function main() {
   if (params.has('state') && (params.has('code') || params.has('error'))) {
     document.body.dataset.ready = 'true';
     await finishReturn(params);
-  } else if (offer) {
-    showOffer(offer);
   } else {
-    home();
+    // A sign-in abandoned long ago: its verifier and DPoP key have no use left.
+    const pending = await store.get('pending');
+    if (pending && nowSeconds() - pending.created > PENDING_SECONDS) await store.del('pending');
+    if (offer) showOffer(offer);
+    else home();
   }
   document.body.dataset.ready = 'true';
   for (const card of state.cards) {
@@ -777,6 +787,7 @@ async function main() {
 
 function showOffer(offer) {
   state.current = null;
+  state.offerFromLink = true;
   $('offer').value = offer;
   show('view-add');
   render();
