@@ -8,8 +8,12 @@ import {
   acceptOffer, beginAuthorization, fetchOffer, finishAuthorization, isAuthCodeOffer,
   IssuanceError, offerFlow, parseOfferText, PENDING_SECONDS, refill as refillBatch,
 } from './oid4vci.js';
+import {
+  afterRefill, lastValidDay, merge, migrate, promote, registrationEnd as endOf, renewable as renewableAt,
+  SINGLE_CARD_KEYS,
+} from './cards.js';
 import { drawQr } from './qr.js';
-import { GROUPS, parseIssued, present, PROFILE_DISCLOSURES, randomToken } from './sdjwt.js';
+import { GROUPS, parseIssued, present, PROFILE_DISCLOSURES } from './sdjwt.js';
 import { checkStatus } from './status.js';
 import * as store from './store.js';
 import { formatDate, formatMoment, jstParts } from '../lib/wareki.js';
@@ -20,13 +24,6 @@ import { ACTIVITIES as ACTIVITY_LIST } from '../lib/shared.js';
 export const REFRESH_SECONDS = 30;
 // Refill the batch of one-time credentials when online and fewer than this are left.
 export const REFILL_BELOW = 3;
-// The plan's renewal window: from 60 days before the registration ends.
-export const RENEW_DAYS = 60;
-// One-time credentials live credential_days (30, docs/scale.md §5) unless the
-// registration ends sooner; a shorter one therefore shows the registration's end.
-const CAPPED_SECONDS = 29 * 86400;
-// The keys of a wallet from before several cards (one card): moved into `cards`.
-const SINGLE_CARD_KEYS = ['holder', 'card', 'status', 'batch', 'last', 'refill'];
 
 // A Map, not an object: a code read from a credential is never a prototype key.
 const ACTIVITIES = new Map(ACTIVITY_LIST.map((a) => [a.code, a]));
@@ -70,25 +67,8 @@ function whose(card, lang) {
   return t('whose_child', { name: name || '?' }, lang);
 }
 
-// The registration's last day when known: from the collection's token answer,
-// or from a credential the registration's end cut short; null otherwise.
-function registrationEnd(card) {
-  const p = parsedOf(card).payload;
-  const last = lastValidDay(p.exp);
-  if (card.valid_until && card.valid_until >= last) return card.valid_until;
-  if (p.exp - p.iat < CAPPED_SECONDS) return last;
-  return null;
-}
-
-function daysUntil(iso) {
-  const today = jstParts(nowSeconds()).iso;
-  return Math.round((Date.parse(`${iso}T00:00:00Z`) - Date.parse(`${today}T00:00:00Z`)) / 86400000);
-}
-
-function renewable(card) {
-  const end = registrationEnd(card);
-  return Boolean(end) && daysUntil(end) <= RENEW_DAYS && daysUntil(end) >= 0;
-}
+const registrationEnd = (card) => endOf(card, parsedOf(card));
+const renewable = (card) => renewableAt(card, nowSeconds(), parsedOf(card));
 
 // /apply/renew of the deployment that issued the card (the municipality's issuer
 // identifier is <base>/lg/<code>).
@@ -106,10 +86,6 @@ function say(text, kind = 'info') {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-function lastValidDay(exp) {
-  // exp is the first instant no longer valid; a card shows the last valid day.
-  return jstParts(exp - 1).iso;
-}
 
 function issuerName(card, lang) {
   const want = lang === 'en' ? 'en' : 'ja';
@@ -302,59 +278,17 @@ async function refreshStatus(card, { quiet }) {
 
 // --- receiving -----------------------------------------------------------------------
 
-// A batch just issued, by either flow: a new card, or the same registration
-// again (same issuer, same pairwise `sub`: a renewal collected), which replaces
-// the old card's credentials when the new ones start, never before.
+// A batch just issued, by either flow: a new card, or a renewal of one (cards.js).
 async function keepIssued(got) {
-  for (const c of got.batch) parseIssued(c.credential); // refuse to store what we cannot show
-  const first = got.batch[0];
-  const parsed = parseIssued(first.credential);
-  const sub = parsed.disclosures.find((d) => d.name === 'sub')?.value;
-  const match = typeof sub === 'string' ? `${got.issuer}|${sub}` : `${got.issuer}|${randomToken(9)}`;
-  const fresh = {
-    credential: first.credential,
-    batch: got.batch,
-    refill: got.refill,
-    valid_until: got.registration?.valid_until ?? null,
-  };
-  const old = state.cards.find((c) => c.match === match);
-  let outcome = 'new';
-  let card = old;
-  if (old) {
-    const starts = parsed.payload.nbf || parsed.payload.iat;
-    if (starts > nowSeconds()) {
-      old.next = { ...fresh, starts };
-      outcome = 'next';
-    } else {
-      Object.assign(old, fresh, { last: null, status: null, next: null, display: got.display, received_at: nowSeconds() });
-      outcome = 'renewed';
-    }
-    if (got.registration) old.subject = got.registration.subject;
-  } else {
-    card = {
-      id: randomToken(9), match, issuer: got.issuer, configuration: got.configuration, display: got.display,
-      received_at: nowSeconds(), ...fresh, last: null, status: null,
-      subject: got.registration?.subject ?? 'self', next: null,
-    };
-    state.cards.push(card);
-  }
+  const { card, outcome } = merge(state.cards, got, nowSeconds());
   // One write: never a card without its batch, nor a batch without its refill grant.
   await persist();
   state.current = card;
   return { card, outcome };
 }
 
-// A renewed card collected before its start replaces the old one at the start.
 function promoteNext() {
-  let changed = false;
-  for (const card of state.cards) {
-    if (card.next && card.next.starts <= nowSeconds()) {
-      const { starts, ...fresh } = card.next;
-      Object.assign(card, fresh, { last: null, status: null, next: null });
-      changed = true;
-    }
-  }
-  return changed ? persist() : Promise.resolve();
+  return promote(state.cards, nowSeconds()) ? persist() : Promise.resolve();
 }
 
 function issuanceText(err, lang, tx = '') {
@@ -577,7 +511,7 @@ function tryRefill(card, { quiet = true } = {}) {
       const before = registrationEnd(card);
       Object.assign(card, { credential: got.batch[0].credential, batch: [...card.batch, ...got.batch], refill: got.refill });
       // A renewal approved at /apply/ shows in a refill as a later end than the one known.
-      if (card.valid_until && before && lastValidDay(parsedOf(card).payload.exp) > before) card.valid_until = null;
+      afterRefill(card, before);
       await persist();
       if (state.current === card) $('reuse-last').hidden = true;
       if (!quiet) say(t('ok_refilled', {}, state.lang), 'ok');
@@ -800,23 +734,11 @@ function showOffer(offer) {
 async function loadCards() {
   const cards = await store.get('cards');
   if (Array.isArray(cards)) return cards;
-  const [holder, card, status, batch, last, refill] = await Promise.all(SINGLE_CARD_KEYS.map((k) => store.get(k)));
-  const moved = [];
-  if (holder && card) {
-    const parsed = parseIssued(card.credential);
-    const sub = parsed.disclosures.find((d) => d.name === 'sub')?.value;
-    moved.push({
-      id: randomToken(9), match: `${card.issuer}|${typeof sub === 'string' ? sub : randomToken(9)}`,
-      issuer: card.issuer, configuration: card.configuration, display: card.display || [],
-      credential: card.credential, received_at: card.received_at || 0,
-      // A card kept before batches: its one credential is the whole batch.
-      batch: Array.isArray(batch) ? batch : [{ privateKey: holder.privateKey, credential: card.credential }],
-      last: last || null, refill: refill || null, status: status || null,
-      subject: 'self', valid_until: null, next: null,
-    });
-  }
-  await store.update({ cards: moved }, SINGLE_CARD_KEYS);
-  return moved;
+  const values = await Promise.all(SINGLE_CARD_KEYS.map((k) => store.get(k)));
+  const moved = migrate(Object.fromEntries(SINGLE_CARD_KEYS.map((k, i) => [k, values[i]])));
+  const list = moved ? [moved] : [];
+  await store.update({ cards: list }, SINGLE_CARD_KEYS);
+  return list;
 }
 
 main().catch((err) => {

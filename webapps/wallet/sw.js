@@ -10,6 +10,7 @@ const PRECACHE = [
   'index.html',
   'app.css',
   'app.js',
+  'cards.js',
   'i18n.js',
   'oid4vci.js',
   'qr.js',
