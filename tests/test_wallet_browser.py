@@ -250,12 +250,12 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     assert "有効" in card and "時点" in card, card
     details = page.text_content("#card-claims") or ""
     assert "テレワーク、ボランティア" in details and "〒389-0111" in details, details
-    # The key is non-extractable and lives in IndexedDB beside the card.
+    # The keys are non-extractable and live in IndexedDB beside the card (in its batch).
     extractable = page.evaluate(
         "() => new Promise((ok, ko) => { const r = indexedDB.open('dualres-wallet');"
         " r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv')"
-        ".get('holder'); g.onsuccess = () => ok([g.result.privateKey.extractable,"
-        " g.result.privateKey.algorithm.namedCurve]); g.onerror = ko; }; r.onerror = ko; })"
+        ".get('cards'); g.onsuccess = () => { const k = g.result[0].batch[0].privateKey;"
+        " ok([k.extractable, k.algorithm.namedCurve]); }; g.onerror = ko; }; r.onerror = ko; })"
     )
     assert extractable == [False, "P-256"]
     if shots:
@@ -278,7 +278,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     ok = _verify(bundle, qr1)
     assert ok["ok"] and ok["reason"] == "ok", ok
     assert ok["tier"] == "premium" and ok["issuer"]["lg_code"] == "203211"
-    assert ok["claims"] == {}
+    assert set(ok["claims"]) <= {"prefecture"}  # only the always-visible prefecture
     # The same screenshot shown twice: the verifier remembers its nonce.
     assert _verify(bundle, qr1)["reason"] == "replayed"
     page.click("#qr-close")
@@ -297,7 +297,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     page.locator("#qr").screenshot(path=str(qr_office))
     result = _verify(bundle, qr_office, profile="office")
     assert result["ok"], result
-    assert set(result["claims"]) == {"person", "primary_residence"}
+    assert set(result["claims"]) - {"prefecture"} == {"person", "primary_residence"}
     assert result["claims"]["person"]["family_name"] == "山田"
     assert office["version"] > first["version"]
     print(f"wallet office QR: version {office['version']} (M), {office['length']} characters")
@@ -423,7 +423,8 @@ def test_one_time_credentials_and_the_empty_batch_offline(
     flags = page.evaluate(
         "() => new Promise((ok, ko) => { const r = indexedDB.open('dualres-wallet');"
         " r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv')"
-        ".get('batch'); g.onsuccess = () => ok(g.result.map(c => c.privateKey.extractable));"
+        ".get('cards'); g.onsuccess = () =>"
+        " ok(g.result[0].batch.map(c => c.privateKey.extractable));"
         " g.onerror = ko; }; r.onerror = ko; })"
     )
     assert flags == [False] * 10

@@ -73,6 +73,23 @@ def as_metadata(lg_code: str) -> dict[str, Any]:
     }
 
 
+def wallet_collect_uri(lg_code: str) -> str:
+    """The /apply/ page's link into the browser wallet: a credential offer by value whose
+    only grant is ``authorization_code`` (OpenID4VCI §4.1.1), so the wallet starts this flow."""
+    offer = {
+        "credential_issuer": issuer_url(services().settings, lg_code),
+        "credential_configuration_ids": [CONFIGURATION_ID],
+        "grants": {AUTH_CODE_GRANT: {}},
+    }
+    text = json.dumps(offer, separators=(",", ":"))
+    return f"{services().settings.base_url}/wallet/#" + urlencode({"credential_offer": text})
+
+
+@bp.app_context_processor
+def _templates() -> dict[str, Any]:
+    return {"wallet_collect_uri": wallet_collect_uri}
+
+
 def _signer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or b"", salt=f"dualres-{purpose}")
 
@@ -234,6 +251,8 @@ def authorize(lg_code: str) -> BaseResponse | tuple[str, int]:
         "lg": m.lg_code, "reg": reg.public_id, "client_id": req["client_id"],
         "redirect_uri": req["redirect_uri"], "challenge": req["challenge"],
         "jti": secrets.token_urlsafe(16),
+        # Whose it is, for the wallet's list only (本人 or a child's): never in a credential.
+        "child": reg.person.person_key != who.key,
     })  # fmt: skip
     return _back(req, m, code=code)
 
@@ -284,4 +303,12 @@ def token_response(m: Municipality, dpop_jkt: str | None) -> dict[str, Any]:
     }
     if refresh is not None:
         body["refresh_token"] = refresh
+    if reg is not None:
+        # For the holder's own wallet: the registration's last day (the one-time credentials
+        # live 30 days, so the wallet cannot tell when to offer renewal from them) and whether
+        # it is a child's.  Never a claim of the credential, so never in a QR.
+        body["dualres_registration"] = {
+            "valid_until": reg.valid_until.isoformat(),
+            "subject": "child" if grant.get("child") else "self",
+        }
     return body

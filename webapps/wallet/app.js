@@ -1,8 +1,17 @@
-// The browser wallet: receive the card over OpenID4VCI, keep it (and its
-// non-extractable key) in IndexedDB, and present it as a QR code offline.
+// The browser wallet: receive cards over OpenID4VCI (the counter's pre-authorized
+// code, or the authorization code flow of an online application), keep each with
+// its batch of non-extractable keys in IndexedDB, and present the one the person
+// picks as a QR code offline.
 import { encode as transportEncode } from '../lib/transport.js';
 import { applyStatic, getLang, setLang, t } from './i18n.js';
-import { acceptOffer, IssuanceError, parseOfferText, refill as refillBatch } from './oid4vci.js';
+import {
+  acceptOffer, beginAuthorization, fetchOffer, finishAuthorization, isAuthCodeOffer,
+  IssuanceError, offerFlow, parseOfferText, PENDING_SECONDS, refill as refillBatch,
+} from './oid4vci.js';
+import {
+  afterRefill, lastValidDay, merge, migrate, promote, registrationEnd as endOf, renewable as renewableAt,
+  SINGLE_CARD_KEYS,
+} from './cards.js';
 import { drawQr } from './qr.js';
 import { GROUPS, parseIssued, present, PROFILE_DISCLOSURES } from './sdjwt.js';
 import { checkStatus } from './status.js';
@@ -20,16 +29,52 @@ export const REFILL_BELOW = 3;
 const ACTIVITIES = new Map(ACTIVITY_LIST.map((a) => [a.code, a]));
 
 const $ = (id) => document.getElementById(id);
+// Every card: { id, match, issuer, configuration, display, credential, received_at,
+// batch, last, refill, status, subject ('self' | 'child'), valid_until, next }.
+// `cards` in IndexedDB is this list, written whole after each change.
 const state = {
-  lang: getLang(), holder: null, card: null, parsed: null, status: null, qr: null,
-  // One-time credentials (issue 13): each QR is made from one of these, used once.
-  batch: [], last: null, refill: null, refilling: null,
+  lang: getLang(), cards: [], current: null, qr: null, refilling: new Map(), offerFromLink: false,
 };
+const parsedCache = new Map();
 
 // --- small helpers -------------------------------------------------------------------
 
 function show(view) {
-  for (const id of ['view-loading', 'view-add', 'view-card', 'view-office']) $(id).hidden = id !== view;
+  for (const id of ['view-loading', 'view-add', 'view-list', 'view-card', 'view-office']) $(id).hidden = id !== view;
+}
+
+function parsedOf(card) {
+  let p = parsedCache.get(card.credential);
+  if (!p) {
+    p = parseIssued(card.credential);
+    parsedCache.set(card.credential, p);
+  }
+  return p;
+}
+
+const persist = () => store.update({ cards: state.cards });
+
+function disclosed(card, name) {
+  return parsedOf(card).disclosures.find((d) => d.name === name)?.value;
+}
+
+// Whose card it is, for this screen only: never in a QR (the counter profile
+// discloses nothing, and the issuer's token answer said whose, not the credential).
+function whose(card, lang) {
+  if (card.subject !== 'child') return t('whose_self', {}, lang);
+  const p = disclosed(card, 'person') || {};
+  const name = [p.family_name, p.given_name].filter(Boolean).join(' ');
+  return t('whose_child', { name: name || '?' }, lang);
+}
+
+const registrationEnd = (card) => endOf(card, parsedOf(card));
+const renewable = (card) => renewableAt(card, nowSeconds(), parsedOf(card));
+
+// /apply/renew of the deployment that issued the card (the municipality's issuer
+// identifier is <base>/lg/<code>).
+function renewUrl(card) {
+  const u = new URL(card.issuer);
+  return `${u.origin}${u.pathname.replace(/\/lg\/[^/]+\/?$/, '')}/apply/renew`;
 }
 
 function say(text, kind = 'info') {
@@ -41,10 +86,6 @@ function say(text, kind = 'info') {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-function lastValidDay(exp) {
-  // exp is the first instant no longer valid; a card shows the last valid day.
-  return jstParts(exp - 1).iso;
-}
 
 function issuerName(card, lang) {
   const want = lang === 'en' ? 'en' : 'ja';
@@ -67,11 +108,11 @@ function line(text) {
 
 // --- the card ------------------------------------------------------------------------
 
-function statusText() {
+function statusText(card) {
   const lang = state.lang;
-  const p = state.parsed.payload;
+  const p = parsedOf(card).payload;
   if (typeof p.exp === 'number' && p.exp <= nowSeconds()) return { text: t('status_expired', {}, lang), kind: 'expired' };
-  const st = state.status;
+  const st = card.status;
   if (!st) return { text: t('status_never', {}, lang), kind: 'unknown' };
   const word = t(`status_${st.name}`, {}, lang);
   return { text: word, time: formatMoment(st.checked_at, lang), kind: st.name };
@@ -79,16 +120,20 @@ function statusText() {
 
 function renderCard() {
   const lang = state.lang;
-  const p = state.parsed.payload;
-  $('card-lg').textContent = issuerName(state.card, lang);
+  const card = state.current;
+  const p = parsedOf(card).payload;
+  $('card-lg').textContent = issuerName(card, lang);
   $('card-tier').textContent = t(`tier_${p.tier}`, {}, lang);
+  $('card-whose').textContent = whose(card, lang);
+  $('card').dataset.subject = card.subject;
   // One date per line: 和暦 with its ISO date does not fit a phone's width twice.
   const from = formatDate(jstParts(p.nbf || p.iat).iso, lang);
-  const to = formatDate(lastValidDay(p.exp), lang);
+  const end = registrationEnd(card);
+  const to = formatDate(end || lastValidDay(p.exp), lang);
   const [head, tail] = t('valid_range', { from, to: '\u0000' }, lang).split('\u0000');
   const validity = $('card-validity');
   validity.replaceChildren(line(head), line(to + tail));
-  const st = statusText();
+  const st = statusText(card);
   const dd = $('card-status');
   dd.replaceChildren();
   const badge = document.createElement('span');
@@ -103,15 +148,60 @@ function renderCard() {
     dd.append(when);
   }
   renderClaims();
-  $('card-left').textContent = t('batch_left', { n: state.batch.length }, lang);
-  $('card-left').dataset.left = String(state.batch.length);
+  $('card-left').textContent = t('batch_left', { n: card.batch.length }, lang);
+  $('card-left').dataset.left = String(card.batch.length);
+  const due = renewable(card);
+  $('renew-box').hidden = !due;
+  if (due) {
+    $('card-renew').href = renewUrl(card);
+    $('renew-help').textContent = t('renew_help', { date: formatDate(end, lang) }, lang);
+  }
+}
+
+// The list: every card, the person picks the one to present.
+function renderList() {
+  const lang = state.lang;
+  $('card-list').replaceChildren(...state.cards.map((card) => {
+    const p = parsedOf(card).payload;
+    const li = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'card-item';
+    button.dataset.id = card.id;
+    button.dataset.subject = card.subject;
+    const end = registrationEnd(card) || lastValidDay(p.exp);
+    const title = document.createElement('strong');
+    title.textContent = issuerName(card, lang);
+    button.append(
+      title,
+      line(`${t(`tier_${p.tier}`, {}, lang)} ・ ${whose(card, lang)}`),
+      line(t('valid_until', { date: formatDate(end, lang) }, lang)),
+    );
+    if (renewable(card)) {
+      const badge = document.createElement('span');
+      badge.className = 'badge renew';
+      badge.textContent = t('renew_due', {}, lang);
+      button.append(badge);
+    }
+    button.addEventListener('click', () => openCard(card));
+    li.append(button);
+    return li;
+  }));
+}
+
+function openCard(card) {
+  say('');
+  state.current = card;
+  show('view-card');
+  render();
+  $('card-lg').focus?.();
 }
 
 function claimRows() {
   const lang = state.lang;
   const en = lang === 'en';
   const rows = [];
-  for (const d of state.parsed.disclosures) {
+  for (const d of parsedOf(state.current).disclosures) {
     const v = d.value;
     if (d.name === 'person' && v && typeof v === 'object') {
       rows.push([t('claim_name', {}, lang), [v.family_name, v.given_name].filter(Boolean).join(' ')]);
@@ -147,26 +237,38 @@ function renderClaims() {
 
 function render() {
   applyStatic(document, state.lang);
-  if (state.card) {
+  renderList();
+  if (state.current) {
     renderCard();
     if (!$('view-loading').hidden) show('view-card');
     if (!$('view-office').hidden) renderOffice();
-  } else {
+  } else if (state.cards.length === 0) {
     show('view-add');
+  } else if ($('view-add').hidden) {
+    show('view-list');
   }
+  $('add-back').hidden = state.cards.length === 0;
+  offerMode($('offer').value);
   if (state.qr) {
     showQrWarning();
     drawPresentation(false);
   }
 }
 
+// The home screen: one card opens directly, several as the list.
+function home() {
+  state.current = state.cards.length === 1 ? state.cards[0] : null;
+  show(state.current ? 'view-card' : state.cards.length ? 'view-list' : 'view-add');
+  render();
+}
+
 // --- status --------------------------------------------------------------------------
 
-async function refreshStatus({ quiet }) {
-  if (!state.parsed) return;
+async function refreshStatus(card, { quiet }) {
+  if (!card) return;
   try {
-    state.status = await checkStatus(state.parsed.payload);
-    await store.put('status', state.status);
+    card.status = await checkStatus(parsedOf(card).payload);
+    await persist();
     if (!quiet) say(t('ok_status', {}, state.lang), 'ok');
   } catch (err) {
     if (!quiet) {
@@ -174,10 +276,89 @@ async function refreshStatus({ quiet }) {
       say(offline ? t('err_offline', {}, state.lang) : t('err_status', { detail: err.message }, state.lang), 'error');
     }
   }
-  if (state.card) renderCard();
+  if (state.current) renderCard();
 }
 
 // --- receiving -----------------------------------------------------------------------
+
+// A batch just issued, by either flow: a new card, or a renewal of one (cards.js).
+async function keepIssued(got) {
+  const { card, outcome } = merge(state.cards, got, nowSeconds());
+  // One write: never a card without its batch, nor a batch without its refill grant.
+  await persist();
+  state.current = card;
+  return { card, outcome };
+}
+
+function promoteNext() {
+  return promote(state.cards, nowSeconds()) ? persist() : Promise.resolve();
+}
+
+function issuanceText(err, lang, tx = '') {
+  if (err instanceof IssuanceError) {
+    if (err.kind === 'tx_code') return t(tx ? 'err_tx_code' : 'err_tx_needed', {}, lang);
+    if (err.kind === 'network') return t('err_network', {}, lang);
+    if (err.kind === 'input') return t('err_offer', {}, lang);
+    if (['state', 'iss', 'denied', 'expired'].includes(err.kind)) return t(`err_${err.kind}`, {}, lang);
+    if (['offer_expired', 'offer_used', 'offer_locked'].includes(err.code)) return t(`err_${err.code}`, {}, lang);
+  }
+  return t('err_issue', { detail: err.code || err.message }, lang);
+}
+
+async function received(got, lang) {
+  const { card, outcome } = await keepIssued(got);
+  show('view-card');
+  render();
+  const starts = card.next ? formatDate(jstParts(card.next.starts).iso, lang) : '';
+  say(t({ new: 'ok_received', renewed: 'ok_renewed', next: 'ok_next' }[outcome], { date: starts }, lang), 'ok');
+  await refreshStatus(card, { quiet: true });
+  $('card-lg').focus?.();
+}
+
+// The authorization code flow: push the request, keep what the return needs
+// (with the non-extractable DPoP key) on this device, go to the sign-in.
+async function startAuthorization(offer) {
+  const redirect = `${location.origin}${location.pathname}`;
+  const { url, pending } = await beginAuthorization(offer, redirect);
+  await store.put('pending', pending);
+  location.assign(url);
+}
+
+// Back from the sign-in with ?code&state&iss (or an error): the address bar is
+// cleared and the pending request spent before anything else, so a reload or
+// the back button never replays the code.
+async function finishReturn(params) {
+  const lang = state.lang;
+  history.replaceState(null, '', location.pathname);
+  const pending = await store.get('pending');
+  await store.del('pending');
+  show('view-loading');
+  say(t('accepting', {}, lang));
+  try {
+    const got = await finishAuthorization(params, pending);
+    await received(got, lang);
+  } catch (err) {
+    say(issuanceText(err, lang), 'error');
+    home();
+  }
+}
+
+function offerMode(text) {
+  const auth = isAuthCodeOffer(text);
+  $('add-title').textContent = t(auth ? 'collect_title' : 'add_title', {}, state.lang);
+  $('add-help').textContent = t(auth ? 'collect_help' : 'add_help', {}, state.lang);
+  $('accept').textContent = t(auth ? 'accept_signin' : 'accept', {}, state.lang);
+  $('tx-box').hidden = auth;
+  // The link came from the issuer's own page: show whom it is from, not the raw offer.
+  $('offer-box').hidden = auth && state.offerFromLink;
+  $('collect-issuer').hidden = !auth;
+  if (auth) {
+    const issuer = parseOfferText(text).offer.credential_issuer;
+    $('collect-issuer').textContent = t('collect_issuer', { issuer }, state.lang);
+  }
+  $('view-add').dataset.flow = auth ? 'authorization_code' : 'pre-authorized';
+  return auth;
+}
 
 async function onAccept(event) {
   event.preventDefault();
@@ -197,50 +378,24 @@ async function onAccept(event) {
   button.textContent = t('accepting', {}, lang);
   say('');
   try {
+    // An offer by reference says its flow only once fetched.
+    const byValue = isAuthCodeOffer(offer);
+    const fetched = byValue ? parseOfferText(offer).offer : await fetchOffer(offer);
+    if (byValue || offerFlow(fetched) === 'authorization_code') {
+      await startAuthorization(fetched);
+      return; // the page is leaving for the sign-in
+    }
     const got = await acceptOffer(offer, tx || null);
-    for (const c of got.batch) parseIssued(c.credential); // refuse to store what we cannot show
-    const first = got.batch[0];
-    const holder = { privateKey: first.privateKey, publicKey: first.publicKey };
-    const card = {
-      credential: first.credential, // what the card shows; presentations take from the batch
-      issuer: got.issuer,
-      configuration: got.configuration,
-      display: got.display,
-      received_at: nowSeconds(),
-    };
-    // One transaction: never a card without its batch, nor a batch without its refill grant.
-    await store.putMany({ holder, card, batch: got.batch, refill: got.refill, last: null });
-    await store.del('status');
-    Object.assign(state, {
-      holder, card, parsed: parseIssued(card.credential), status: null,
-      batch: got.batch, last: null, refill: got.refill,
-    });
     $('offer').value = '';
     $('tx-code').value = '';
     history.replaceState(null, '', location.pathname); // the offer is spent: do not run it again
-    show('view-card');
-    render();
-    say(t('ok_received', {}, lang), 'ok');
-    await refreshStatus({ quiet: true });
-    $('card-lg').focus?.();
+    await received(got, lang);
   } catch (err) {
-    let text;
-    if (err instanceof IssuanceError && err.kind === 'tx_code') {
-      text = t(tx ? 'err_tx_code' : 'err_tx_needed', {}, lang);
-      $('tx-code').focus();
-    } else if (err instanceof IssuanceError && err.kind === 'network') {
-      text = t('err_network', {}, lang);
-    } else if (err instanceof IssuanceError && err.kind === 'input') {
-      text = t('err_offer', {}, lang);
-    } else if (err instanceof IssuanceError && ['offer_expired', 'offer_used', 'offer_locked'].includes(err.code)) {
-      text = t(`err_${err.code}`, {}, lang);
-    } else {
-      text = t('err_issue', { detail: err.code || err.message }, lang);
-    }
-    say(text, 'error');
+    if (err instanceof IssuanceError && err.kind === 'tx_code') $('tx-code').focus();
+    say(issuanceText(err, lang, tx), 'error');
   } finally {
     button.disabled = false;
-    button.textContent = t('accept', {}, lang);
+    offerMode($('offer').value);
   }
 }
 
@@ -309,7 +464,9 @@ async function drawPresentation(fresh) {
   const qr = state.qr;
   const lang = state.lang;
   $('qr-title').textContent = t(qr.profile === 'counter' ? 'qr_counter_title' : 'qr_office_title', {}, lang);
-  $('qr-lg').textContent = issuerName(state.card, lang);
+  $('qr-lg').textContent = issuerName(qr.card, lang);
+  // Whose: on this screen only, for the person holding the phone; the QR says nothing of it.
+  $('qr-whose').textContent = `${t('whose', {}, lang)}：${whose(qr.card, lang)}`;
   $('qr-disclosed').textContent = qr.names.length
     ? t('qr_disclosed', { items: qr.names.map(groupLabel).join(lang === 'en' ? ', ' : '、') }, lang)
     : t('qr_nothing', {}, lang);
@@ -346,61 +503,65 @@ function tickCountdown() {
   $('qr-countdown').textContent = t('qr_countdown', { n: left }, state.lang);
 }
 
-// Refill online (the refresh token of the last batch); quiet unless asked.
-function tryRefill({ quiet = true } = {}) {
-  if (!state.refill?.refresh_token || !navigator.onLine) return Promise.resolve(false);
-  if (state.refilling) return state.refilling;
-  state.refilling = (async () => {
+// Refill a card online (the refresh token of its last batch); quiet unless asked.
+// Each card refills on its own: its own registration, grant and batch.
+function tryRefill(card, { quiet = true } = {}) {
+  if (!card?.refill?.refresh_token || !navigator.onLine) return Promise.resolve(false);
+  if (state.refilling.has(card.id)) return state.refilling.get(card.id);
+  const job = (async () => {
     try {
-      const got = await refillBatch(state.refill);
+      const got = await refillBatch(card.refill);
       for (const c of got.batch) parseIssued(c.credential);
-      const first = got.batch[0];
-      const holder = { privateKey: first.privateKey, publicKey: first.publicKey };
-      const card = { ...state.card, credential: first.credential };
-      const batch = [...state.batch, ...got.batch];
-      await store.putMany({ holder, card, batch, refill: got.refill });
-      Object.assign(state, { holder, card, parsed: parseIssued(card.credential), batch, refill: got.refill });
-      $('reuse-last').hidden = true;
+      const before = registrationEnd(card);
+      Object.assign(card, { credential: got.batch[0].credential, batch: [...card.batch, ...got.batch], refill: got.refill });
+      // A renewal approved at /apply/ shows in a refill as a later end than the one known.
+      afterRefill(card, before);
+      await persist();
+      if (state.current === card) $('reuse-last').hidden = true;
       if (!quiet) say(t('ok_refilled', {}, state.lang), 'ok');
       return true;
     } catch {
       return false; // offline, or the registration is no longer active: keep what is left
     } finally {
-      state.refilling = null;
-      if (state.card) renderCard();
+      state.refilling.delete(card.id);
+      if (state.current) renderCard();
+      renderList();
     }
   })();
-  return state.refilling;
+  state.refilling.set(card.id, job);
+  return job;
 }
 
-// Take one unused credential out of the batch, in storage, before any QR of it
-// is drawn: a crash or a reload can never show the same one twice.
-async function takeCredential() {
-  if (state.batch.length === 0) await tryRefill();
-  if (state.batch.length === 0) return null;
-  const [cred, ...rest] = state.batch;
-  await store.putMany({ batch: rest, last: cred });
-  Object.assign(state, { batch: rest, last: cred });
+// Take one unused credential out of the card's batch, in storage, before any QR
+// of it is drawn: a crash or a reload can never show the same one twice.
+async function takeCredential(card) {
+  if (card.batch.length === 0) await tryRefill(card);
+  if (card.batch.length === 0) return null;
+  const [cred, ...rest] = card.batch;
+  Object.assign(card, { batch: rest, last: cred });
+  await persist();
   renderCard();
   return cred;
 }
 
 async function openPresentation(profile, names, { reuse = false } = {}) {
   say('');
-  const cred = reuse ? state.last : await takeCredential();
+  await promoteNext();
+  const card = state.current;
+  const cred = reuse ? card.last : await takeCredential(card);
   if (!cred) {
     // The documented policy: no QR from a credential a shop has already seen,
     // unless the person chooses it knowing the visits can then be linked.
     say(t('err_empty', {}, state.lang), 'error');
-    $('reuse-last').hidden = !state.last;
+    $('reuse-last').hidden = !card.last;
     $('reuse-last').dataset.profile = profile;
     $('reuse-last').dataset.names = JSON.stringify(names);
     return;
   }
   $('reuse-last').hidden = true;
-  if (state.batch.length < REFILL_BELOW) tryRefill();
+  if (card.batch.length < REFILL_BELOW) tryRefill(card);
   returnFocus = document.activeElement;
-  state.qr = { profile, names, cred, text: null, iat: 0, timer: setInterval(tickCountdown, 1000) };
+  state.qr = { profile, names, cred, card, text: null, iat: 0, timer: setInterval(tickCountdown, 1000) };
   $('view-qr').hidden = false;
   $('main').inert = true;
   $('qr-close').focus();
@@ -439,7 +600,7 @@ function renderOffice() {
   const checked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
   const first = box.children.length === 0;
   const required = new Set(PROFILE_DISCLOSURES.office);
-  const present = new Set(state.parsed.disclosures.map((d) => d.name));
+  const present = new Set(parsedOf(state.current).disclosures.map((d) => d.name));
   box.replaceChildren(...GROUPS.filter((g) => present.has(g)).map((g) => {
     const label = document.createElement('label');
     label.className = 'check';
@@ -500,21 +661,37 @@ function wire() {
   // A link opened while the wallet is already open only changes the fragment.
   window.addEventListener('hashchange', () => {
     const offer = offerFromLocation();
-    if (offer) {
-      $('offer').value = offer;
-      show('view-add');
-      $('tx-code').focus();
-    }
+    if (offer) showOffer(offer);
   });
-  $('refresh-status').addEventListener('click', () => refreshStatus({ quiet: false }));
+  $('refresh-status').addEventListener('click', () => refreshStatus(state.current, { quiet: false }));
   $('remove').addEventListener('click', async () => {
     if (!window.confirm(t('remove_confirm', {}, state.lang))) return;
-    await store.clear();
-    Object.assign(state, { holder: null, card: null, parsed: null, status: null, batch: [], last: null, refill: null });
-    show('view-add');
-    render();
+    // This card and its keys only; the others stay.
+    state.cards = state.cards.filter((c) => c !== state.current);
+    await persist();
+    home();
     say(t('removed', {}, state.lang), 'ok');
   });
+  $('to-list').addEventListener('click', () => {
+    state.current = null;
+    say('');
+    show('view-list');
+    render();
+  });
+  $('list-add').addEventListener('click', () => {
+    state.current = null;
+    state.offerFromLink = false;
+    say('');
+    $('offer').value = '';
+    show('view-add');
+    render();
+    $('offer').focus();
+  });
+  $('add-back').addEventListener('click', () => {
+    $('offer').value = '';
+    home();
+  });
+  $('offer').addEventListener('input', () => offerMode($('offer').value));
   if ('BarcodeDetector' in window && navigator.mediaDevices?.getUserMedia) {
     $('scan').hidden = false;
     $('scan').addEventListener('click', toggleScan);
@@ -533,32 +710,50 @@ async function main() {
     navigator.serviceWorker.register('./sw.js', { scope: './' }).catch(() => {});
   }
   wire();
-  const [holder, card, status, batch, last, refill] = await Promise.all(
-    ['holder', 'card', 'status', 'batch', 'last', 'refill'].map((k) => store.get(k)),
-  );
-  if (holder && card) {
-    Object.assign(state, {
-      holder, card, parsed: parseIssued(card.credential), status: status || null,
-      // A card kept before batches: its one credential is the whole batch.
-      batch: Array.isArray(batch) ? batch : [{ privateKey: holder.privateKey, credential: card.credential }],
-      last: last || null,
-      refill: refill || null,
-    });
-  }
+  state.cards = await loadCards();
+  await promoteNext();
+  const params = new URLSearchParams(location.search);
   const offer = offerFromLocation();
-  if (offer) {
-    $('offer').value = offer;
-    show('view-add');
-    applyStatic(document, state.lang);
-    $('tx-code').focus();
+  if (params.has('state') && (params.has('code') || params.has('error'))) {
+    document.body.dataset.ready = 'true';
+    await finishReturn(params);
   } else {
-    show(state.card ? 'view-card' : 'view-add');
-    render();
+    // A sign-in abandoned long ago: its verifier and DPoP key have no use left.
+    const pending = await store.get('pending');
+    if (pending && nowSeconds() - pending.created > PENDING_SECONDS) await store.del('pending');
+    if (offer) showOffer(offer);
+    else home();
   }
   document.body.dataset.ready = 'true';
-  if (state.card && navigator.onLine) refreshStatus({ quiet: true });
-  if (state.card && state.batch.length < REFILL_BELOW) tryRefill();
-  window.addEventListener('online', () => state.card && state.batch.length < REFILL_BELOW && tryRefill());
+  for (const card of state.cards) {
+    if (navigator.onLine) refreshStatus(card, { quiet: true });
+    if (card.batch.length < REFILL_BELOW) tryRefill(card);
+  }
+  window.addEventListener('online', () => {
+    for (const card of state.cards) if (card.batch.length < REFILL_BELOW) tryRefill(card);
+  });
+}
+
+function showOffer(offer) {
+  state.current = null;
+  state.offerFromLink = true;
+  $('offer').value = offer;
+  show('view-add');
+  render();
+  if (!offerMode(offer)) $('tx-code').focus();
+  else $('accept').focus();
+}
+
+// The cards, moving a wallet from before several cards (the keys `holder`, `card`,
+// `batch`…) into the list in one transaction: its card and keys are kept.
+async function loadCards() {
+  const cards = await store.get('cards');
+  if (Array.isArray(cards)) return cards;
+  const values = await Promise.all(SINGLE_CARD_KEYS.map((k) => store.get(k)));
+  const moved = migrate(Object.fromEntries(SINGLE_CARD_KEYS.map((k, i) => [k, values[i]])));
+  const list = moved ? [moved] : [];
+  await store.update({ cards: list }, SINGLE_CARD_KEYS);
+  return list;
 }
 
 main().catch((err) => {

@@ -44,6 +44,16 @@ export function putMany(entries) {
   });
 }
 
+// Writes and deletions in one transaction (the move to several cards: the new
+// list is written and the old single-card keys dropped together, or neither).
+export function update(puts, dels = []) {
+  return run('readwrite', (s) => {
+    for (const [key, value] of Object.entries(puts)) s.put(value, key);
+    for (const key of dels) s.delete(key);
+    return null;
+  });
+}
+
 export function clear() {
   return run('readwrite', (s) => s.clear());
 }

@@ -4,12 +4,13 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v11'; // issue 12 (the prefecture claim) after issue 15 (DR2)
+const VERSION = 'v12'; // issue 12 (several cards, authorization code flow, prefecture) after issue 15 (DR2)
 const PRECACHE = [
   './',
   'index.html',
   'app.css',
   'app.js',
+  'cards.js',
   'i18n.js',
   'oid4vci.js',
   'qr.js',
