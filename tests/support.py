@@ -200,6 +200,8 @@ class World:
             disclosable=DISCLOSABLE if disclosable is None else disclosable,
             vct=credential.vct_for(self.host),
             vct_integrity=TYPE_INTEGRITY,
+            # As the issuer writes it (issuance.py): the always-visible prefecture code.
+            prefecture=_prefecture_code(lg.lg_code),
         ).compact
 
     def present(
@@ -425,3 +427,10 @@ def windowed_keys(world: World) -> tuple[str, dict[str, str]]:
         "retired-within": signed(retired, f"{kz.lg_code}-0", NOW - 31 * DAY),
         "current": signed(kz.key, kz.kid, NOW - 3600),
     }
+
+
+def _prefecture_code(lg_code: str) -> str | None:
+    from dualres.schemas import lgcodes
+
+    pref = lgcodes.prefecture_of(lg_code)
+    return pref.lg_code if pref else None

@@ -97,9 +97,13 @@ DICTIONARY_V1 = (
     b'{"alg":"ES256","typ":"kb+jwt"}'
     b'{"iat":17,"aud":"urn:dualres:counter","nonce":\x01\x10,"sd_hash":\x01 }'
 )
-# Version 2: version 1 with the vct as the encoder leaves it when the trust
-# list knows the type (empty: see Restorer) where the URN was.
-DICTIONARY_V2 = DICTIONARY_V1.replace(b'"vct":"urn:dualres:dual-residence:1"', b'"vct":""')
+# Version 2: version 1 with, where the URN was, the always-visible prefecture
+# code (issue 12; 15 characters of QR fewer than a dictionary without it) and
+# the vct as the encoder leaves it when the trust list knows the type (empty:
+# see Restorer).
+DICTIONARY_V2 = DICTIONARY_V1.replace(
+    b'"vct":"urn:dualres:dual-residence:1"', b'"prefecture":"000","vct":""'
+)
 DICTIONARIES = {"DR1:": DICTIONARY_V1, "DR2:": DICTIONARY_V2}
 
 
