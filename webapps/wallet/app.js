@@ -577,7 +577,8 @@ async function openPresentation(profile, names, { reuse = false } = {}) {
 // The code still shows (the resident may need it to ask why), but never
 // without saying that a verifier will refuse it.
 function showQrWarning() {
-  const st = statusText();
+  // The card on the screen: with several, the one the person picked.
+  const st = statusText(state.qr?.card ?? state.current);
   const box = $('qr-warning');
   const bad = ['revoked', 'suspended', 'expired'].includes(st.kind);
   box.hidden = !bad;
