@@ -167,12 +167,16 @@ class CheckpointKeys:
             return self.development.load(ref)
         return self.keys.load(ref)
 
-    def sign(self, session: Session, m: Municipality, now: datetime) -> str | None:
-        """A checkpoint of ``m``'s head now, or None when ``m`` has no key in force."""
-        try:
-            key = signing_key(session, m, now)
-        except IssuerError:
-            return None
+    def sign(
+        self, session: Session, m: Municipality, now: datetime, key: SigningKey | None = None
+    ) -> str | None:
+        """A checkpoint of ``m``'s head now, or None when ``m`` has no key in force
+        (``key``: the one in force, when the caller has it already)."""
+        if key is None:
+            try:
+                key = signing_key(session, m, now)
+            except IssuerError:
+                return None
         payload = {
             "lg": m.lg_code,
             "seq": m.audit_seq,
@@ -183,15 +187,19 @@ class CheckpointKeys:
         return jws.sign(header, payload, self._load(key.key_ref))
 
     def public_key(
-        self, session: Session, m: Municipality, kid: str
+        self, session: Session, m: Municipality, kid: str, in_force: SigningKey | None = None
     ) -> ec.EllipticCurvePublicKey | None:
-        key = session.execute(
-            select(SigningKey).where(
-                SigningKey.municipality_id == m.id,
-                SigningKey.kid == kid,
-                SigningKey.removed_at.is_(None),
-            )
-        ).scalar_one_or_none()
+        """``in_force``: the key in force, when the caller has it (no query if it is ``kid``)."""
+        if in_force is not None and in_force.kid == kid and in_force.municipality_id == m.id:
+            key: SigningKey | None = in_force
+        else:
+            key = session.execute(
+                select(SigningKey).where(
+                    SigningKey.municipality_id == m.id,
+                    SigningKey.kid == kid,
+                    SigningKey.removed_at.is_(None),
+                )
+            ).scalar_one_or_none()
         if key is None:
             return None
         try:
@@ -205,7 +213,11 @@ class CheckpointKeys:
 
 
 def parse_checkpoint(
-    session: Session, m: Municipality, compact: str, keys: CheckpointKeys
+    session: Session,
+    m: Municipality,
+    compact: str,
+    keys: CheckpointKeys,
+    in_force: SigningKey | None = None,
 ) -> Checkpoint | None:
     """The checkpoint if it is ``m``'s and its signature holds; None otherwise."""
     try:
@@ -217,7 +229,7 @@ def parse_checkpoint(
         seq, head, iat = p.get("seq"), p.get("head"), p.get("iat")
         if not (isinstance(seq, int) and isinstance(head, str) and isinstance(iat, int)):
             return None
-        public = keys.public_key(session, m, kid)
+        public = keys.public_key(session, m, kid, in_force)
         if public is None:
             return None
         token.verify(public)
@@ -273,7 +285,13 @@ def _sign_at_commit(session: Session) -> None:
         m = session.get(Municipality, mid)
         if m is None or m.audit_seq == before.seq:
             continue  # rolled back to a savepoint: nothing of ours to sign
-        if mid not in adopt and not _covered(session, m, before, keys):
+        # Found once for both uses: checking the old checkpoint (usually signed by
+        # this same key) and signing the new one.
+        try:
+            key: SigningKey | None = signing_key(session, m, before.now)
+        except IssuerError:
+            key = None
+        if mid not in adopt and not _covered(session, m, before, keys, key):
             # Signing now would bless entries nobody signed: leave the old checkpoint,
             # so that verification keeps pointing at them until an operator looks.
             log.error(
@@ -283,7 +301,7 @@ def _sign_at_commit(session: Session) -> None:
             )
             continue
         try:
-            signed = keys.sign(session, m, before.now)
+            signed = None if key is None else keys.sign(session, m, before.now, key)
         except (IssuerError, OSError, TypeError, ValueError) as exc:
             report = session.info.get(_ON_UNAVAILABLE)
             if report is None:
@@ -295,7 +313,13 @@ def _sign_at_commit(session: Session) -> None:
     session.flush()
 
 
-def _covered(session: Session, m: Municipality, before: _Pending, keys: CheckpointKeys) -> bool:
+def _covered(
+    session: Session,
+    m: Municipality,
+    before: _Pending,
+    keys: CheckpointKeys,
+    in_force: SigningKey | None,
+) -> bool:
     """Did the checkpoint in force cover the head this transaction chained onto?"""
     if before.seq == 0:
         return True
@@ -308,7 +332,7 @@ def _covered(session: Session, m: Municipality, before: _Pending, keys: Checkpoi
             )
         ).first()
         return earlier_key is None
-    cp = parse_checkpoint(session, m, before.checkpoint, keys)
+    cp = parse_checkpoint(session, m, before.checkpoint, keys, in_force)
     return cp is not None and (cp.seq, cp.head) == (before.seq, before.head)
 
 

@@ -216,8 +216,31 @@ def _name(ref: str) -> str:
     return ref
 
 
+# session.info: (the transaction, {municipality id: the key found in force}).
+_IN_FORCE = "dualres.keys.in_force"
+
+
+def _in_force(key: SigningKey, now: datetime) -> bool:
+    return (
+        key.removed_at is None
+        and key.not_before <= now
+        and (key.not_after is None or key.not_after > now)
+    )
+
+
 def signing_key(session: Session, municipality: Municipality, now: datetime) -> SigningKey:
-    """The key that signs for ``municipality`` at ``now``: the newest one in force."""
+    """The key that signs for ``municipality`` at ``now``: the newest one in force.
+
+    Found once per transaction: an issuance asked for it when signing the credential
+    and twice more when signing the audit checkpoint at commit, a query each time.
+    The row found is re-checked against ``now`` on every use (a key this transaction
+    removed or ended is in-memory on that same row), and add_key forgets it.
+    """
+    memo = session.info.get(_IN_FORCE)
+    if memo is not None and memo[0] is session.get_transaction():
+        known: SigningKey | None = memo[1].get(municipality.id)
+        if known is not None and _in_force(known, now):
+            return known
     key = session.execute(
         select(SigningKey)
         .where(
@@ -233,6 +256,11 @@ def signing_key(session: Session, municipality: Municipality, now: datetime) -> 
         raise IssuerError(
             "no_signing_key", f"no key in force for {municipality.lg_code}", status=503
         )
+    tx = session.get_transaction()
+    if memo is None or memo[0] is not tx:
+        memo = (tx, dict[int, SigningKey]())
+        session.info[_IN_FORCE] = memo
+    memo[1][municipality.id] = key
     return key
 
 
@@ -311,4 +339,5 @@ def add_key(
     )
     session.add(key)
     session.flush()
+    session.info.pop(_IN_FORCE, None)  # a newer key may be in force now
     return key

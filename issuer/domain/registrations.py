@@ -369,6 +369,17 @@ def get_registration(
     return reg
 
 
+def lock_registration(session: Session, registration_id: int) -> Registration:
+    """The registration with this row id, locked and read afresh (for a caller that
+    holds the id from a row of its own municipality's, such as an access token)."""
+    return session.execute(
+        select(Registration)
+        .where(Registration.id == registration_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def _conflict(reg: Registration, action: str) -> StateConflict:
     return StateConflict(
         "invalid_state",
@@ -522,14 +533,17 @@ def issue_batch(
     now: datetime,
     settings: Settings,
     keys: KeyStore,
+    locked: bool = False,
 ) -> list[tuple[Credential, str]]:
     """Issue one credential per holder key, audited as one event.
 
     The registration row is locked first, so a concurrent revocation either
     sees every credential of the batch (and revokes them all) or makes this
-    issuance refuse: a batch is never half revoked.
+    issuance refuse: a batch is never half revoked.  ``locked``: the caller
+    read ``reg`` with :func:`lock_registration` in this transaction already.
     """
-    reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
+    if not locked:
+        reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
     issued = _sign_batch(session, reg, holder_jwks, settings=settings, keys=keys, now=now)
     audit.append(
         session,

@@ -3,9 +3,10 @@
 Indices are drawn uniformly at random from lists of at least 131,072 entries
 (herd privacy: an index says nothing about when or to whom a credential was
 issued).  Uniqueness is the database's job, not ours: the credential's
-(list, index) pair is a unique constraint, a collision is retried inside a
-savepoint, and after repeated collisions the list counts as full and the next
-one opens.  That holds across any number of worker processes.
+(list, index) pair is a unique constraint, a colliding row is skipped by the
+insert (``ON CONFLICT DO NOTHING``) and draws again, and after repeated
+collisions the list counts as full and the next one opens.  That holds across
+any number of worker processes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,25 +79,50 @@ def open_list(session: Session, municipality: Municipality, size: int, now: date
 
 
 def place(
-    session: Session, credential: Credential, municipality: Municipality, size: int, now: datetime
-) -> None:
-    """Give ``credential`` a random free slot and flush it."""
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    municipality: Municipality,
+    size: int,
+    now: datetime,
+) -> list[tuple[Credential, StatusList]]:
+    """Insert one credential per row of column values, each in a random free slot.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the whole batch: a row
+    whose slot is taken (by another credential, or by a sibling that drew the same
+    index) comes back missing and draws again, alone, without a savepoint.  Rows are
+    told apart by ``holder_thumbprint``, which differs within a batch (one key per
+    credential).  Returns the credentials, with their lists, in the order of ``rows``.
+    """
+    insert = _insert_for(session)
+    by_thumb: dict[str, tuple[Credential, StatusList]] = {}
+    todo = list(rows)
     collisions = 0
-    while True:
+    while todo:
         lst = open_list(session, municipality, size, now)
-        credential.status_list_id = lst.id
-        credential.status_idx = secrets.randbelow(lst.size)
-        try:
-            with session.begin_nested():
-                session.add(credential)
-            return
-        except IntegrityError:
-            if credential in session:
-                session.expunge(credential)
-            collisions += 1
-            if collisions >= FULL_AFTER_COLLISIONS:
-                session.execute(update(StatusList).where(StatusList.id == lst.id).values(full=True))
-                collisions = 0
+        values = [
+            {**r, "status_list_id": lst.id, "status_idx": secrets.randbelow(lst.size)} for r in todo
+        ]
+        stmt = (
+            insert(Credential)
+            .on_conflict_do_nothing(index_elements=["status_list_id", "status_idx"])
+            .returning(Credential)
+        )
+        for cred in session.scalars(stmt, values):
+            by_thumb[cred.holder_thumbprint] = (cred, lst)
+        missed = [r for r in todo if r["holder_thumbprint"] not in by_thumb]
+        collisions += len(missed)
+        if collisions >= FULL_AFTER_COLLISIONS:
+            session.execute(update(StatusList).where(StatusList.id == lst.id).values(full=True))
+            collisions = 0
+        todo = missed
+    return [by_thumb[r["holder_thumbprint"]] for r in rows]
+
+
+def _insert_for(session: Session) -> Any:
+    """The dialect's INSERT, the one with ``on_conflict_do_nothing``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert
+    return sqlite_insert
 
 
 def bump(session: Session, list_ids: set[int]) -> None:

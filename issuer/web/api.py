@@ -62,7 +62,9 @@ def _authenticate() -> None:
         return
     token = authenticate(session(), request.headers.get("Authorization"), now())
     g.api_token = token
-    g.municipality = token.municipality
+    # From the per-process cache, and in the session before the relationship is read,
+    # so that token.municipality finds it there instead of querying.
+    g.municipality = services().municipalities.by_id(session(), token.municipality_id)
 
 
 @bp.after_request

@@ -389,15 +389,18 @@ def credential(lg_code: str) -> tuple[Response, int]:
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise oauth_error("invalid_token", "the access token was already used", 401)
+    # Locked here, once (the token names it by id): issue_batch need not read it again.
+    reg = registrations.lock_registration(s, tok.registration_id)
     try:
         issued = registrations.issue_batch(
             s,
-            tok.registration,
+            reg,
             jwks,
             actor=f"oid4vci:offer:{tok.offer_id}",
             now=now(),
             settings=svc.settings,
             keys=svc.keys,
+            locked=True,
         )
     except StateConflict as exc:  # revoked, suspended or expired since the offer
         raise oauth_error("credential_request_denied", exc.description, 400) from None

@@ -36,13 +36,7 @@ def issuer_municipality(lg_code: str) -> Municipality:
 
     A code that is not six digits never reaches SQL (PostgreSQL refuses NUL).
     """
-    m = None
-    if _LG.match(lg_code):
-        m = (
-            session()
-            .execute(select(Municipality).where(Municipality.lg_code == lg_code))
-            .scalar_one_or_none()
-        )
+    m = services().municipalities.by_code(session(), lg_code) if _LG.match(lg_code) else None
     if m is None:
         raise NotFound("issuer")
     return m
