@@ -97,7 +97,17 @@ def append(
     detail: dict[str, Any],
     now: datetime,
 ) -> AuditEntry:
-    """Add an entry in the caller's transaction: it commits or vanishes with the change."""
+    """Add an entry in the caller's transaction: it commits or vanishes with the change.
+
+    The entry and the new head are written by the transaction's next flush, at the
+    latest at commit, where the head's signed checkpoint joins them: one UPDATE of
+    the municipality row per transaction rather than one here and one at commit.
+    """
+    pending: dict[int, _Pending] = session.info.setdefault(_PENDING, {})
+    if municipality.id in pending:
+        # An earlier append of this transaction: its head must be written before
+        # the lock below reads the row afresh.
+        session.flush()
     # Lock the chain head; SQLite's BEGIN IMMEDIATE already serializes writers.
     locked = session.execute(
         select(Municipality)
@@ -105,7 +115,6 @@ def append(
         .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one()
-    pending: dict[int, _Pending] = session.info.setdefault(_PENDING, {})
     if locked.id not in pending:
         pending[locked.id] = _Pending(
             locked.audit_seq, locked.audit_head, locked.audit_checkpoint, utc(now)
@@ -129,7 +138,6 @@ def append(
     locked.audit_seq = seq
     locked.audit_head = h
     session.add(entry)
-    session.flush()
     return entry
 
 
@@ -281,6 +289,16 @@ def _sign_at_commit(session: Session) -> None:
     if not pending or keys is None:
         return
     adopt: set[int] = session.info.get(_ADOPT) or set()
+    # The queries below (keys) must not flush the new heads on their own: the flush
+    # at the end writes each head with its checkpoint, in one UPDATE.
+    with session.no_autoflush:
+        _sign_pending(session, pending, keys, adopt)
+    session.flush()
+
+
+def _sign_pending(
+    session: Session, pending: dict[int, _Pending], keys: CheckpointKeys, adopt: set[int]
+) -> None:
     for mid, before in list(pending.items()):
         m = session.get(Municipality, mid)
         if m is None or m.audit_seq == before.seq:
@@ -310,7 +328,6 @@ def _sign_at_commit(session: Session) -> None:
             continue
         if signed is not None:
             m.audit_checkpoint = signed
-    session.flush()
 
 
 def _covered(

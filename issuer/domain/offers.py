@@ -171,8 +171,7 @@ def refresh_grant(
         # Lives as long as the registration: a phone may stay offline for weeks.
         expires_at=max(end_of_day_jst(reg.valid_until), now + OFFER_LIFETIME),
     )
-    session.add(offer)
-    session.flush()
+    session.add(offer)  # written with the caller's commit: nothing here needs its id
     return f"{pre_authorized_code(settings, public_id)}{REFRESH_SEP}{secret}"
 
 
@@ -338,6 +337,9 @@ def redeem(
         offer_id=offer.id,
         municipality_id=municipality.id,
         registration_id=offer.registration_id,
+        # Held by the row the caller gets: the session keeps loaded rows only while
+        # something refers to them, and the caller reads it next (the refresh grant).
+        registration=offer.registration,
         dpop_jkt=dpop_jkt,
         expires_at=now + TOKEN_LIFETIME,
     )
@@ -348,7 +350,7 @@ def redeem(
         municipality,
         actor=f"oid4vci:offer:{offer.id}",
         action="oid4vci.redeem",
-        target=offer.registration.public_id,
+        target=row.registration.public_id,
         detail={"offer": offer.id, "dpop": dpop_jkt is not None},
         now=now,
     )

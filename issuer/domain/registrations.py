@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -156,18 +158,21 @@ def _person(session: Session, ident_hash: str, now: datetime) -> Person:
     counters register the same person at once: the second waits, then counts
     the first's registration.
     """
+    # Insert first, the common case (someone registering for the first time): one
+    # statement, and the new row is this transaction's until it commits.  A row that
+    # exists (or that a concurrent transaction just committed: the insert waits for
+    # it) inserts nothing, and is then read and locked.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    made = session.scalars(
+        insert(Person)
+        .values(person_key=ident_hash, created_at=now)
+        .on_conflict_do_nothing(index_elements=["person_key"])
+        .returning(Person)
+    ).one_or_none()
+    if made is not None:
+        return made
     q = select(Person).where(Person.person_key == ident_hash).with_for_update()
-    person = session.execute(q).scalar_one_or_none()
-    if person is not None:
-        return person
-    try:
-        with session.begin_nested():
-            person = Person(person_key=ident_hash, created_at=now)
-            session.add(person)
-    except IntegrityError:
-        # Created concurrently: the row now exists and is committed.
-        person = session.execute(q.execution_options(populate_existing=True)).scalar_one()
-    return person
+    return session.execute(q.execution_options(populate_existing=True)).scalar_one()
 
 
 def _live(session: Session, person: Person, municipality: Municipality) -> Registration | None:
@@ -178,6 +183,23 @@ def _live(session: Session, person: Person, municipality: Municipality) -> Regis
             Registration.state.in_(LIVE),
         )
     ).scalar_one_or_none()
+
+
+def _live_here(
+    session: Session, person: Person, municipality: Municipality, birthdate: date
+) -> list[Registration]:
+    """One query for both checks of a new registration: this person's live
+    registrations here, and anyone's born the same day (the candidates for the same
+    facts)."""
+    return list(
+        session.execute(
+            select(Registration).where(
+                Registration.municipality_id == municipality.id,
+                Registration.state.in_(LIVE),
+                or_(Registration.person_id == person.id, Registration.birthdate == birthdate),
+            )
+        ).scalars()
+    )
 
 
 def _fold(text: str | None) -> str:
@@ -243,14 +265,15 @@ def _check_person(
         raise rule("invalid_birthdate")
     if since < facts.birthdate:
         raise rule("registered_since_before_birth")
-    if _live(session, person, municipality) is not None:
+    mine: list[Registration] = []
+    others: list[Registration] = []
+    for r in _live_here(session, person, municipality, facts.birthdate):
+        (mine if r.person_id == person.id else others).append(r)
+    if mine:
         raise rule("already_registered")
     # One person, one registration per municipality, whatever identity they came with:
     # a declared identity matching a card-checked one (or the other way) is held back.
-    if any(
-        r.person_id != person.id
-        for r in _live_with_facts(session, facts, municipality=municipality)
-    ):
+    if any(_same_facts(r, facts) for r in others):
         raise rule("possible_duplicate")
     if tier == "premium":
         count = session.execute(

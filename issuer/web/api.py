@@ -287,7 +287,8 @@ def create() -> tuple[Response, int]:
             s.commit()  # a failed check's state and audit entry, nothing else was written
         raise
     s.commit()
-    resp, status = _one(reg, 201)
+    # New: no credential yet, nothing to count.
+    resp, status = jsonify(registration_json(reg, 0)), 201
     resp.headers["Location"] = f"{bp.url_prefix}/registrations/{reg.public_id}"
     return resp, status
 
