@@ -1,0 +1,131 @@
+"""How many SQL statements each request of one complete OpenID4VCI issuance costs
+(SQLite and PostgreSQL), pinned so that a regression shows.
+
+Issue 16: every statement is a compile-and-execute in the worker and a round trip to
+the database, the larger part of an issuance's server CPU once the PNG was gone.
+The flow is the load benchmark's (bench/load_client.py): a declared registration by
+staff, an offer, the offer by reference, both metadata documents, token, nonce and
+one credential.  Counted after a first flow has warmed the per-process caches (the
+municipality rows, the nonce sweep), as in a running worker.  ``BEGIN`` is not
+counted: SQLite's ``BEGIN IMMEDIATE`` is a statement, PostgreSQL's begin is implicit.
+
+If a number here goes up, look at what the new statement buys; if it goes down,
+lower it here (and say so in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from dualres.issuer.domain.models import AuditEntry, Credential
+from dualres.issuer.domain.tokens import create_token
+from dualres.issuer.web.context import services
+from dualres.verifier.wire import jws
+from tests.issuer_support import T0
+from tests.test_oid4vci import (
+    CONFIG,
+    code_of,
+    credential_req,
+    h,
+    proof,
+    token_req,
+)
+from tests.test_registrations import DECLARED, body
+
+# Request -> statements (no BEGIN), the same on both databases.
+PINNED = {
+    "register": 10,  # token; person (1 insert); duplicate checks (1); registration in a
+    # savepoint (3); audit: lock, entry, head+checkpoint (3); key in force (1)
+    "offer": 7,  # token; registration; offer; audit lock, entry, head+checkpoint; key
+    "offer by reference": 1,  # the offer (the municipality comes from the cache)
+    "issuer metadata": 0,
+    "AS metadata": 0,
+    "token": 9,  # offer (locked); redeemed; access token; registration; audit lock,
+    # entry, head+checkpoint; key; the refresh grant's offer
+    "nonce": 1,  # the nonce (expired ones are swept every 30 s, not here)
+    "credential": 10,  # token; nonce spent; token spent; registration (locked); key;
+    # status list; the batch's credentials (1 insert); audit lock, entry, head+checkpoint
+}
+
+
+@pytest.fixture
+def clerk(app) -> str:
+    with app.app_context(), services().db.session() as s:
+        return create_token(s, "203211", "clerk", "窓口", T0)
+
+
+@contextmanager
+def counting(app) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            seen.append(statement)
+
+    engine = app.extensions["dualres"].db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def declared(n: int) -> dict[str, Any]:
+    """A different person each time (the same one twice would be refused)."""
+    person = {**DECLARED["declared"], "birthdate": f"19{60 + n}-02-03"}
+    return body(None, identity={"declared": person}, tier="basic")
+
+
+def one_issuance(app, client, clock, clerk: str, n: int) -> dict[str, int]:
+    per: dict[str, int] = {}
+
+    def step(name: str, call: Any) -> Any:
+        with counting(app) as seen:
+            r = call()
+        assert r.status_code < 300, (name, r.status_code, r.get_data(as_text=True)[:300])
+        per[name] = len(seen)
+        return r
+
+    reg = step(
+        "register",
+        lambda: client.post("/api/v1/registrations", json=declared(n), headers=h(clerk)),
+    ).json["id"]
+    offer = step(
+        "offer", lambda: client.post(f"/api/v1/registrations/{reg}/offers", headers=h(clerk))
+    ).json
+    code: list[str] = []
+    with counting(app) as seen:
+        code.append(code_of(client, offer))  # asserts a 200 itself
+    per["offer by reference"] = len(seen)
+    step("issuer metadata", lambda: client.get("/.well-known/openid-credential-issuer/lg/203211"))
+    step("AS metadata", lambda: client.get("/.well-known/oauth-authorization-server/lg/203211"))
+    tok = step("token", lambda: token_req(client, code[0], offer["tx_code"])).json
+    c_nonce = step("nonce", lambda: client.post("/lg/203211/nonce")).json["c_nonce"]
+    hk = jws.generate_key()
+    step(
+        "credential",
+        lambda: credential_req(
+            client,
+            tok["access_token"],
+            {"credential_configuration_id": CONFIG, "proofs": {"jwt": [proof(hk, clock, c_nonce)]}},
+        ),
+    )
+    return per
+
+
+def test_statements_per_issuance_request(app, client, clock, clerk: str) -> None:
+    one_issuance(app, client, clock, clerk, 0)  # warm the caches
+    per = one_issuance(app, client, clock, clerk, 1)
+    assert per == PINNED, per
+    assert sum(per.values()) == 38
+    # Nothing was skipped to get there: two credentials, and every audit entry.
+    with app.app_context(), services().db.session() as s:
+        assert len(s.execute(select(Credential)).all()) == 2
+        actions = [a for (a,) in s.execute(select(AuditEntry.action)).all()]
+    for action in ("registration.create", "oid4vci.offer", "oid4vci.redeem", "credential.issue"):
+        assert actions.count(action) >= 2, actions
