@@ -27,7 +27,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
@@ -218,6 +218,19 @@ def _name(ref: str) -> str:
 
 # session.info: (the transaction, {municipality id: the key found in force}).
 _IN_FORCE = "dualres.keys.in_force"
+# Built once: a statement built per call costs more in Python (construction and its
+# cache key) than running it; SQLAlchemy's compiled form is cached either way.
+_IN_FORCE_Q = (
+    select(SigningKey)
+    .where(
+        SigningKey.municipality_id == bindparam("m"),
+        SigningKey.removed_at.is_(None),
+        SigningKey.not_before <= bindparam("now"),
+        (SigningKey.not_after.is_(None)) | (SigningKey.not_after > bindparam("now")),
+    )
+    .order_by(SigningKey.not_before.desc(), SigningKey.id.desc())
+    .limit(1)
+)
 
 
 def _in_force(key: SigningKey, now: datetime) -> bool:
@@ -241,17 +254,7 @@ def signing_key(session: Session, municipality: Municipality, now: datetime) -> 
         known: SigningKey | None = memo[1].get(municipality.id)
         if known is not None and _in_force(known, now):
             return known
-    key = session.execute(
-        select(SigningKey)
-        .where(
-            SigningKey.municipality_id == municipality.id,
-            SigningKey.removed_at.is_(None),
-            SigningKey.not_before <= now,
-            (SigningKey.not_after.is_(None)) | (SigningKey.not_after > now),
-        )
-        .order_by(SigningKey.not_before.desc(), SigningKey.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    key = session.execute(_IN_FORCE_Q, {"m": municipality.id, "now": now}).scalar_one_or_none()
     if key is None:
         raise IssuerError(
             "no_signing_key", f"no key in force for {municipality.lg_code}", status=503

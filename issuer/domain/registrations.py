@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -162,17 +162,45 @@ def _person(session: Session, ident_hash: str, now: datetime) -> Person:
     # statement, and the new row is this transaction's until it commits.  A row that
     # exists (or that a concurrent transaction just committed: the insert waits for
     # it) inserts nothing, and is then read and locked.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    made = session.scalars(
-        insert(Person)
-        .values(person_key=ident_hash, created_at=now)
-        .on_conflict_do_nothing(index_elements=["person_key"])
-        .returning(Person)
-    ).one_or_none()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    made = session.scalars(_NEW_PERSON[postgres], {"k": ident_hash, "at": now}).one_or_none()
     if made is not None:
         return made
-    q = select(Person).where(Person.person_key == ident_hash).with_for_update()
-    return session.execute(q.execution_options(populate_existing=True)).scalar_one()
+    return session.execute(_PERSON_LOCKED, {"k": ident_hash}).scalar_one()
+
+
+# The statements a registration and an issuance run, built once: a statement built
+# per call costs more in Python (construction, its cache key) than running it does.
+_NEW_PERSON: Final = {
+    postgres: dialect_insert(Person)
+    .values(person_key=bindparam("k"), created_at=bindparam("at"))
+    .on_conflict_do_nothing(index_elements=["person_key"])
+    .returning(Person)
+    for postgres, dialect_insert in ((True, pg_insert), (False, sqlite_insert))
+}
+_PERSON_LOCKED: Final = (
+    select(Person)
+    .where(Person.person_key == bindparam("k"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_LIVE_HERE: Final = select(Registration).where(
+    Registration.municipality_id == bindparam("m"),
+    Registration.state.in_(LIVE),
+    or_(Registration.person_id == bindparam("p"), Registration.birthdate == bindparam("b")),
+)
+_BY_PUBLIC_ID: Final = select(Registration).where(
+    Registration.public_id == bindparam("p"), Registration.municipality_id == bindparam("m")
+)
+_BY_PUBLIC_ID_LOCKED: Final = _BY_PUBLIC_ID.with_for_update().execution_options(
+    populate_existing=True
+)
+_BY_ID_LOCKED: Final = (
+    select(Registration)
+    .where(Registration.id == bindparam("r"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def _live(session: Session, person: Person, municipality: Municipality) -> Registration | None:
@@ -191,15 +219,8 @@ def _live_here(
     """One query for both checks of a new registration: this person's live
     registrations here, and anyone's born the same day (the candidates for the same
     facts)."""
-    return list(
-        session.execute(
-            select(Registration).where(
-                Registration.municipality_id == municipality.id,
-                Registration.state.in_(LIVE),
-                or_(Registration.person_id == person.id, Registration.birthdate == birthdate),
-            )
-        ).scalars()
-    )
+    params = {"m": municipality.id, "p": person.id, "b": birthdate}
+    return list(session.execute(_LIVE_HERE, params).scalars())
 
 
 def _fold(text: str | None) -> str:
@@ -381,12 +402,8 @@ def get_registration(
     "forbidden", so that staff of one town cannot probe another's register."""
     if not PUBLIC_ID.match(public_id):
         raise NotFound("registration")
-    q = select(Registration).where(
-        Registration.public_id == public_id, Registration.municipality_id == municipality.id
-    )
-    if lock:
-        q = q.with_for_update().execution_options(populate_existing=True)
-    reg = session.execute(q).scalar_one_or_none()
+    q = _BY_PUBLIC_ID_LOCKED if lock else _BY_PUBLIC_ID
+    reg = session.execute(q, {"p": public_id, "m": municipality.id}).scalar_one_or_none()
     if reg is None:
         raise NotFound("registration")
     return reg
@@ -395,12 +412,7 @@ def get_registration(
 def lock_registration(session: Session, registration_id: int) -> Registration:
     """The registration with this row id, locked and read afresh (for a caller that
     holds the id from a row of its own municipality's, such as an access token)."""
-    return session.execute(
-        select(Registration)
-        .where(Registration.id == registration_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    return session.execute(_BY_ID_LOCKED, {"r": registration_id}).scalar_one()
 
 
 def _conflict(reg: Registration, action: str) -> StateConflict:

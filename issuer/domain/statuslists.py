@@ -16,9 +16,9 @@ import secrets
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -47,21 +47,27 @@ def status_uri(settings: Settings, lg_code: str, number: int) -> str:
     return f"{settings.base_url}/lg/{lg_code}/status/{number}"
 
 
+# Built once: a statement built per call costs more in Python than running it.
+_LISTS: Final = (
+    select(StatusList)
+    .where(StatusList.municipality_id == bindparam("m"))
+    .order_by(StatusList.number)
+    .execution_options(populate_existing=True)
+)
+_PLACE: Final = {
+    postgres: dialect_insert(Credential)
+    .on_conflict_do_nothing(index_elements=["status_list_id", "status_idx"])
+    .returning(Credential)
+    for postgres, dialect_insert in ((True, pg_insert), (False, sqlite_insert))
+}
+
+
 def open_list(session: Session, municipality: Municipality, size: int, now: datetime) -> StatusList:
     """The municipality's list to allocate from, creating the next one when needed."""
     # One statement, one snapshot: asking "is one open?" and "what is the
     # highest number?" separately lets a list another worker commits in
     # between look both absent and taken, and a needless next list opens.
-    lists = (
-        session.execute(
-            select(StatusList)
-            .where(StatusList.municipality_id == municipality.id)
-            .order_by(StatusList.number)
-            .execution_options(populate_existing=True)
-        )
-        .scalars()
-        .all()
-    )
+    lists = session.execute(_LISTS, {"m": municipality.id}).scalars().all()
     for lst in lists:
         if not lst.full:
             return lst
@@ -93,7 +99,7 @@ def place(
     told apart by ``holder_thumbprint``, which differs within a batch (one key per
     credential).  Returns the credentials, with their lists, in the order of ``rows``.
     """
-    insert = _insert_for(session)
+    stmt = _PLACE[session.get_bind().dialect.name == "postgresql"]
     by_thumb: dict[str, tuple[Credential, StatusList]] = {}
     todo = list(rows)
     collisions = 0
@@ -102,11 +108,6 @@ def place(
         values = [
             {**r, "status_list_id": lst.id, "status_idx": secrets.randbelow(lst.size)} for r in todo
         ]
-        stmt = (
-            insert(Credential)
-            .on_conflict_do_nothing(index_elements=["status_list_id", "status_idx"])
-            .returning(Credential)
-        )
         for cred in session.scalars(stmt, values):
             by_thumb[cred.holder_thumbprint] = (cred, lst)
         missed = [r for r in todo if r["holder_thumbprint"] not in by_thumb]
@@ -116,13 +117,6 @@ def place(
             collisions = 0
         todo = missed
     return [by_thumb[r["holder_thumbprint"]] for r in rows]
-
-
-def _insert_for(session: Session) -> Any:
-    """The dialect's INSERT, the one with ``on_conflict_do_nothing``."""
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert
-    return sqlite_insert
 
 
 def bump(session: Session, list_ids: set[int]) -> None:

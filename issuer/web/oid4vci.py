@@ -17,11 +17,10 @@ from functools import cache
 from typing import Any, Final
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import update
 
 from dualres.issuer.domain import offers, registrations
 from dualres.issuer.domain.errors import IssuerError, NotFound, StateConflict
-from dualres.issuer.domain.models import Municipality, OAuthAccessToken
+from dualres.issuer.domain.models import Municipality
 from dualres.issuer.domain.offers import CONFIGURATION_ID, PRE_AUTH_GRANT, oauth_error
 from dualres.issuer.domain.tokens import authenticate
 from dualres.issuer.domain.trust import issuer_url
@@ -382,12 +381,7 @@ def credential(lg_code: str) -> tuple[Response, int]:
     jwks = _holder_keys(m, _proof_jwts(body, svc.settings.batch_size))
     # One token, one credential: the offer is spent with it.  Conditional, so
     # of two concurrent requests with the same token only one issues.
-    spent = s.execute(
-        update(OAuthAccessToken)
-        .where(OAuthAccessToken.id == tok.id, OAuthAccessToken.used_at.is_(None))
-        .values(used_at=now())
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if not offers.spend_token(s, tok, now()):
         raise oauth_error("invalid_token", "the access token was already used", 401)
     # Locked here, once (the token names it by id): issue_batch need not read it again.
     reg = registrations.lock_registration(s, tok.registration_id)

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any, Final
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from dualres.issuer.domain.errors import NotFound
 from dualres.issuer.domain.keys import trusted_keys
@@ -20,6 +20,10 @@ from dualres.schemas import load_json
 bp = Blueprint("public", __name__)
 
 _LG: Final = re.compile(r"^[0-9]{6}$")
+# Built once (every verifier's sync runs it): see keys._IN_FORCE_Q.
+_LIST: Final = select(StatusList).where(
+    StatusList.municipality_id == bindparam("m"), StatusList.number == bindparam("n")
+)
 
 
 @bp.after_request
@@ -57,15 +61,7 @@ def trust_list() -> Response:
 def status_list(lg_code: str, number: int) -> Response:
     svc = services()
     m = issuer_municipality(lg_code)
-    lst = (
-        session()
-        .execute(
-            select(StatusList).where(
-                StatusList.municipality_id == m.id, StatusList.number == number
-            )
-        )
-        .scalar_one_or_none()
-    )
+    lst = session().execute(_LIST, {"m": m.id, "n": number}).scalar_one_or_none()
     if lst is None:
         raise NotFound("status list")
     token, etag = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, now())
