@@ -332,7 +332,7 @@ def test_the_unique_index_backs_the_rule(app, monkeypatch) -> None:
         monkeypatch.setattr(registrations, "_live_here", blind)
         with pytest.raises(RuleViolation) as e:
             create(s, "203211", body())
-        # Refused by the index, then explained by _live (not blinded).
+        # Refused by the index (the insert skips the row: ON CONFLICT DO NOTHING).
         assert e.value.error == "already_registered" and calls["n"] == 1
         s.rollback()
         assert counts(s) == before

@@ -36,12 +36,18 @@ from datetime import datetime
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import and_, bindparam, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dualres.issuer.domain.db import utc
 from dualres.issuer.domain.errors import IssuerError
-from dualres.issuer.domain.keys import KeyStore, signing_key
+from dualres.issuer.domain.keys import (
+    IN_FORCE_AT_NOW,
+    NEWEST_FIRST,
+    KeyStore,
+    remember_in_force,
+    signing_key,
+)
 from dualres.issuer.domain.models import AuditEntry, Municipality, SigningKey
 from dualres.verifier.wire import jws
 from dualres.verifier.wire.errors import WireError
@@ -58,11 +64,19 @@ _ON_UNAVAILABLE: Final = "dualres.audit.on_unavailable"
 
 log = logging.getLogger(__name__)
 
-# Built once (a statement built per call costs more in Python than running it).
+# Built once (a statement built per call costs more in Python than running it).  The
+# chain head, locked, and in the same statement the key in force, which the commit
+# will sign the new head with (keys.signing_key would be one more query).
 _LOCK_HEAD: Final = (
-    select(Municipality)
+    select(Municipality, SigningKey)
+    .outerjoin(
+        SigningKey,
+        and_(SigningKey.municipality_id == Municipality.id, *IN_FORCE_AT_NOW),
+    )
     .where(Municipality.id == bindparam("m"))
-    .with_for_update(key_share=True)
+    .order_by(*NEWEST_FIRST)
+    .limit(1)
+    .with_for_update(of=Municipality, key_share=True)
     .execution_options(populate_existing=True)
 )
 
@@ -117,7 +131,10 @@ def append(
         # the lock below reads the row afresh.
         session.flush()
     # Lock the chain head; SQLite's BEGIN IMMEDIATE already serializes writers.
-    locked = session.execute(_LOCK_HEAD, {"m": municipality.id}).scalar_one()
+    at = utc(now)
+    locked, key = session.execute(_LOCK_HEAD, {"m": municipality.id, "now": at}).one()
+    if key is not None:
+        remember_in_force(session, locked.id, key)
     if locked.id not in pending:
         pending[locked.id] = _Pending(
             locked.audit_seq, locked.audit_head, locked.audit_checkpoint, utc(now)
@@ -125,7 +142,6 @@ def append(
     else:
         pending[locked.id].now = utc(now)
     seq = locked.audit_seq + 1
-    at = utc(now)
     h = _digest(locked.audit_head, seq, at, actor, action, target, detail)
     entry = AuditEntry(
         municipality_id=locked.id,

@@ -23,6 +23,7 @@ import os
 import urllib.parse
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -220,15 +221,18 @@ def _name(ref: str) -> str:
 _IN_FORCE = "dualres.keys.in_force"
 # Built once: a statement built per call costs more in Python (construction and its
 # cache key) than running it; SQLAlchemy's compiled form is cached either way.
+# "In force at :now" and "the newest first", shared with the audit append's lock
+# (audit._LOCK_HEAD), which finds the key in the same statement.
+IN_FORCE_AT_NOW: Final = (
+    SigningKey.removed_at.is_(None),
+    SigningKey.not_before <= bindparam("now"),
+    (SigningKey.not_after.is_(None)) | (SigningKey.not_after > bindparam("now")),
+)
+NEWEST_FIRST: Final = (SigningKey.not_before.desc(), SigningKey.id.desc())
 _IN_FORCE_Q = (
     select(SigningKey)
-    .where(
-        SigningKey.municipality_id == bindparam("m"),
-        SigningKey.removed_at.is_(None),
-        SigningKey.not_before <= bindparam("now"),
-        (SigningKey.not_after.is_(None)) | (SigningKey.not_after > bindparam("now")),
-    )
-    .order_by(SigningKey.not_before.desc(), SigningKey.id.desc())
+    .where(SigningKey.municipality_id == bindparam("m"), *IN_FORCE_AT_NOW)
+    .order_by(*NEWEST_FIRST)
     .limit(1)
 )
 
@@ -259,12 +263,19 @@ def signing_key(session: Session, municipality: Municipality, now: datetime) -> 
         raise IssuerError(
             "no_signing_key", f"no key in force for {municipality.lg_code}", status=503
         )
+    remember_in_force(session, municipality.id, key)
+    return key
+
+
+def remember_in_force(session: Session, municipality_id: int, key: SigningKey) -> None:
+    """``key`` is the newest in force for the municipality, found by another statement of
+    this transaction with the same conditions (IN_FORCE_AT_NOW, NEWEST_FIRST)."""
+    memo = session.info.get(_IN_FORCE)
     tx = session.get_transaction()
     if memo is None or memo[0] is not tx:
         memo = (tx, dict[int, SigningKey]())
         session.info[_IN_FORCE] = memo
-    memo[1][municipality.id] = key
-    return key
+    memo[1][municipality_id] = key
 
 
 def trusted_keys(session: Session, municipality: Municipality, now: datetime) -> list[SigningKey]:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import qrcode
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import audit
@@ -55,13 +55,15 @@ _BY_PUBLIC_ID: Final = select(CredentialOffer).where(
     CredentialOffer.public_id == bindparam("p"),
     CredentialOffer.municipality_id == bindparam("m"),
 )
+# The offer's registration comes with it (the access token and the audit entry name it).
 _BY_CODE: Final = (
     select(CredentialOffer)
+    .options(joinedload(CredentialOffer.registration, innerjoin=True))
     .where(
         CredentialOffer.code_hash == bindparam("h"),
         CredentialOffer.municipality_id == bindparam("m"),
     )
-    .with_for_update()
+    .with_for_update(of=CredentialOffer)
 )
 # Conditional: of two concurrent redemptions only one sees rowcount 1.  The offer row
 # in the session is not updated (nothing reads redeemed_at after it in the request).
@@ -71,13 +73,18 @@ _REDEEM: Final = (
     .values(redeemed_at=bindparam("at"))
     .execution_options(synchronize_session=False)
 )
+# The token and its registration, both locked and read afresh: the credential request
+# issues for that registration, and a revocation racing it must either see every
+# credential of the batch or make this request refuse (registrations.issue_batch).
 _ACCESS_TOKEN: Final = (
     select(OAuthAccessToken)
+    .options(joinedload(OAuthAccessToken.registration, innerjoin=True))
     .where(
         OAuthAccessToken.token_hash == bindparam("h"),
         OAuthAccessToken.municipality_id == bindparam("m"),
     )
     .with_for_update()
+    .execution_options(populate_existing=True)
 )
 # Conditional, so of two concurrent requests with the same token only one issues.
 _SPEND_TOKEN: Final = (

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
@@ -178,6 +177,16 @@ _NEW_PERSON: Final = {
     .returning(Person)
     for postgres, dialect_insert in ((True, pg_insert), (False, sqlite_insert))
 }
+_NEW_REGISTRATION: Final = {
+    postgres: dialect_insert(Registration)
+    .on_conflict_do_nothing(
+        index_elements=["person_id", "municipality_id"],
+        # The index's own predicate, as written in models.Registration.
+        index_where=text("state IN ('active', 'suspended')"),
+    )
+    .returning(Registration)
+    for postgres, dialect_insert in ((True, pg_insert), (False, sqlite_insert))
+}
 _PERSON_LOCKED: Final = (
     select(Person)
     .where(Person.person_key == bindparam("k"))
@@ -195,22 +204,6 @@ _BY_PUBLIC_ID: Final = select(Registration).where(
 _BY_PUBLIC_ID_LOCKED: Final = _BY_PUBLIC_ID.with_for_update().execution_options(
     populate_existing=True
 )
-_BY_ID_LOCKED: Final = (
-    select(Registration)
-    .where(Registration.id == bindparam("r"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-
-
-def _live(session: Session, person: Person, municipality: Municipality) -> Registration | None:
-    return session.execute(
-        select(Registration).where(
-            Registration.person_id == person.id,
-            Registration.municipality_id == municipality.id,
-            Registration.state.in_(LIVE),
-        )
-    ).scalar_one_or_none()
 
 
 def _live_here(
@@ -344,7 +337,7 @@ def create_registration(
     _check_person(session, municipality, person, facts, req.tier, since, day)
     primary = lgcodes.lookup(facts.address_lg_code)
     postal = req.second_home_postal_code
-    reg = Registration(
+    values = dict(
         public_id=secrets.token_urlsafe(16),
         municipality_id=municipality.id,
         person_id=person.id,
@@ -369,15 +362,13 @@ def create_registration(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(reg)
-    except IntegrityError:
-        # The partial unique index caught a concurrent registration of the
-        # same person here; anything else is not ours to explain.
-        if _live(session, person, municipality) is not None:
-            raise rule("already_registered") from None
-        raise
+    # The partial unique index (one live registration per person and municipality)
+    # refuses a concurrent registration of the same person here: the row is then
+    # not inserted, without a savepoint around the insert.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    reg = session.scalars(_NEW_REGISTRATION[postgres], values).one_or_none()
+    if reg is None:
+        raise rule("already_registered")
     audit.append(
         session,
         municipality,
@@ -407,12 +398,6 @@ def get_registration(
     if reg is None:
         raise NotFound("registration")
     return reg
-
-
-def lock_registration(session: Session, registration_id: int) -> Registration:
-    """The registration with this row id, locked and read afresh (for a caller that
-    holds the id from a row of its own municipality's, such as an access token)."""
-    return session.execute(_BY_ID_LOCKED, {"r": registration_id}).scalar_one()
 
 
 def _conflict(reg: Registration, action: str) -> StateConflict:
@@ -575,7 +560,8 @@ def issue_batch(
     The registration row is locked first, so a concurrent revocation either
     sees every credential of the batch (and revokes them all) or makes this
     issuance refuse: a batch is never half revoked.  ``locked``: the caller
-    read ``reg`` with :func:`lock_registration` in this transaction already.
+    read ``reg`` locked in this transaction already (the credential request, with
+    its access token).
     """
     if not locked:
         reg = get_registration(session, reg.municipality, reg.public_id, lock=True)

@@ -383,12 +383,11 @@ def credential(lg_code: str) -> tuple[Response, int]:
     # of two concurrent requests with the same token only one issues.
     if not offers.spend_token(s, tok, now()):
         raise oauth_error("invalid_token", "the access token was already used", 401)
-    # Locked here, once (the token names it by id): issue_batch need not read it again.
-    reg = registrations.lock_registration(s, tok.registration_id)
     try:
         issued = registrations.issue_batch(
             s,
-            reg,
+            # Locked with the token (offers.access_token): issue_batch need not again.
+            tok.registration,
             jwks,
             actor=f"oid4vci:offer:{tok.offer_id}",
             now=now(),
