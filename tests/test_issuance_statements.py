@@ -134,3 +134,13 @@ def test_statements_per_issuance_request(app, client, clock, clerk: str) -> None
         actions = [a for (a,) in s.execute(select(AuditEntry.action)).all()]
     for action in ("registration.create", "oid4vci.offer", "oid4vci.redeem", "credential.issue"):
         assert actions.count(action) >= 2, actions
+
+
+def test_statements_per_status_list_fetch(app, client, clock, clerk: str) -> None:
+    """A verifier's sync: the list and the key in force in one statement; the token is
+    rebuilt (one more, the list's set entries) only when the list changed."""
+    one_issuance(app, client, clock, clerk, 0)
+    client.get("/lg/203211/status/1")  # builds the token
+    with counting(app) as seen:
+        r = client.get("/lg/203211/status/1")
+    assert r.status_code == 200 and len(seen) == 1, seen
