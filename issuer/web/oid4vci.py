@@ -386,14 +386,16 @@ def credential(lg_code: str) -> tuple[Response, int]:
     try:
         issued = registrations.issue_batch(
             s,
-            # Locked with the token (offers.access_token): issue_batch need not again.
             tok.registration,
             jwks,
             actor=f"oid4vci:offer:{tok.offer_id}",
             now=now(),
             settings=svc.settings,
             keys=svc.keys,
-            locked=True,
+            # Locked with the token (offers.access_token), unless the DPoP check has
+            # committed since (a proof is spent once seen), which let the lock go:
+            # then issue_batch locks and reads the registration again.
+            locked=tok.dpop_jkt is None,
         )
     except StateConflict as exc:  # revoked, suspended or expired since the offer
         raise oauth_error("credential_request_denied", exc.description, 400) from None
