@@ -24,6 +24,10 @@ Designs (N credentials per person, L days of validity for the short-lived ones):
   entry, plus one status-listed credential per person for offices: the
   bundle is the N = 1 bundle, revocation at a counter waits up to L days.
 
+Since issue 15 every key carries its X.509 certificate (``x5c``, leaf made by
+the issuer's own ``certs.issue_leaf``) and the trust list names the issuing CA
+once (``issuing_cas``); the load checks each certificate.
+
 Sync time is modelled, not measured on a network: the gzipped bytes over a
 link of 10 Mbit/s (a shop's ADSL or a 4G phone) plus the measured load.
 """
@@ -36,7 +40,11 @@ import math
 import random
 import statistics
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from time import perf_counter
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier import Bundle
 from dualres.verifier.wire import jws, statuslist, trustlist
@@ -51,8 +59,37 @@ LINK_BITS_PER_S = 10_000_000
 LIMIT_GZ = 3_000_000
 
 
+class _Certifier:
+    """Certificates as the issuer makes them (issuer/domain/certs.py): an issuing
+    CA under the anchor, a leaf per key."""
+
+    def __init__(self, anchor: ec.EllipticCurvePrivateKey) -> None:
+        from dualres.issuer.config import Settings
+        from dualres.issuer.domain import certs
+
+        self.certs = certs
+        self.settings = Settings(data_dir=Path("."), database_url="sqlite://", base_url=HOST)
+        self.start = datetime.fromtimestamp(T, UTC) - timedelta(days=1)
+        self.ca = jws.generate_key()
+        self.ca_cert = certs.issue_ca(self.settings, anchor, self.ca.public_key(), self.start)
+        self.ca_name = certs.issuing_ca_name(self.settings)
+
+    def leaf(self, code: str, name: str, kid: str, key: ec.EllipticCurvePrivateKey) -> str:
+        from dualres.issuer.domain.models import Municipality, SigningKey
+
+        row = Municipality(lg_code=code, name=name, prefecture="長野県")
+        start = self.start
+        k = SigningKey(kid=kid, public_jwk=jws.public_jwk(key), not_before=start, created_at=start)
+        return self.certs.issue_leaf(
+            self.settings, row, k, self.ca, f"{HOST}/lg/{code}", self.ca_name
+        )
+
+
 def _national(
-    entries_per_municipality: int, set_total: int, rng: random.Random
+    entries_per_municipality: int,
+    set_total: int,
+    rng: random.Random,
+    certifier: _Certifier | None = None,
 ) -> tuple[dict[str, str], list[dict[str, object]], object]:
     """Trust list issuers and signed status tokens for the whole country."""
     per_m = Counter(rng.choices(range(MUNICIPALITIES), k=set_total))
@@ -83,8 +120,20 @@ def _national(
                 "name": f"町{i}",
                 "prefecture": "県",
                 "keys": [
-                    {"kid": f"{code}-1", "jwk": jws.public_jwk(keys[0]), "not_before": T - 86_400},
-                    {"kid": f"{code}-2", "jwk": jws.public_jwk(keys[1]), "not_before": T + 86_400},
+                    {
+                        "kid": f"{code}-{n}",
+                        "jwk": jws.public_jwk(k),
+                        "not_before": T - 86_400 if n == 1 else T + 86_400,
+                        **(
+                            {
+                                "x5c": [certifier.leaf(code, f"町{i}", f"{code}-{n}", k)],
+                                "x5c_ca": 0,
+                            }
+                            if certifier
+                            else {}
+                        ),
+                    }
+                    for n, k in enumerate(keys, 1)
                 ],
                 "status_lists": uris,
             }
@@ -92,14 +141,24 @@ def _national(
     return tokens, issuers, None
 
 
-def measure(credentials_per_person: int, set_people: float, seed: int = 13) -> dict[str, float]:
+def measure(
+    credentials_per_person: int, set_people: float, seed: int = 13, with_x5c: bool = True
+) -> dict[str, float]:
     """Bundle figures for N status-listed credentials a person, ``set_people`` of people set."""
     rng = random.Random(seed)
     entries = math.ceil(PEOPLE * credentials_per_person / MUNICIPALITIES)
     set_total = round(PEOPLE * set_people) * credentials_per_person
-    tokens, issuers, _ = _national(entries, set_total, rng)
     anchor = jws.generate_key()
-    trust = trustlist.sign(iss=HOST, iat=T, exp=T + 7 * 86_400, issuers=issuers, anchor_key=anchor)
+    certifier = _Certifier(anchor) if with_x5c else None
+    tokens, issuers, _ = _national(entries, set_total, rng, certifier)
+    trust = trustlist.sign(
+        iss=HOST,
+        iat=T,
+        exp=T + 7 * 86_400,
+        issuers=issuers,
+        anchor_key=anchor,
+        issuing_cas=[certifier.ca_cert] if certifier else (),
+    )
     bundle = Bundle.from_tokens(
         trust_list=trust, status_lists=tokens, anchors=[anchor.public_key()], created_at=T
     )
@@ -137,6 +196,9 @@ def designs(quick: bool) -> list[tuple[str, int, int, str, float]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.batch_scale")
     ap.add_argument("--quick", action="store_true", help="fewer designs")
+    ap.add_argument(
+        "--no-x5c", action="store_true", help="keys without certificates (before issue 15)"
+    )
     args = ap.parse_args(argv)
     print(
         f"{PEOPLE:,} people over {MUNICIPALITIES:,} municipalities, lists of {LIST_SIZE:,} × 2 "
@@ -153,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         listed = 1 if design == "unlisted-short" else n
         key = (listed, round(share, 6))
         if key not in cache:
-            cache[key] = measure(listed, share)
+            cache[key] = measure(listed, share, with_x5c=not args.no_x5c)
         r = cache[key]
         print(
             f"| {design} | {n} | {days} | {label} | {r['lists']:,} | {r['set_entries']:,} | "

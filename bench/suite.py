@@ -93,7 +93,7 @@ def bench_verify(fx: Fixtures, s: Settings) -> Section:
         return verify(text, fx.bundle, counter, now=NOW, replay=store).ok
 
     def decode_call(text: str, _: Any) -> bool:
-        return bool(transport.decode(text))
+        return bool(transport.decode(text, fx.bundle))
 
     def busy_store() -> MemoryReplayStore:
         # A busy counter: 5,000 nonces still inside their window.
@@ -105,11 +105,11 @@ def bench_verify(fx: Fixtures, s: Settings) -> Section:
     cases = [
         Case("ES256 sign, raw (cryptography)", raw_sign, [message] * s.pool),
         Case("ES256 verify, raw (cryptography)", raw_verify, [message] * s.pool),
-        Case("floor: hand-written, DR1 in", floor_call, qr, dict),
-        Case("ours: verifier.verify, DR1 in", ours_call, qr, MemoryReplayStore),
+        Case("floor: hand-written, DR2 in", floor_call, qr, dict),
+        Case("ours: verifier.verify, DR2 in", ours_call, qr, MemoryReplayStore),
         Case("ours: verifier.verify, plain compact in", ours_call, plain, MemoryReplayStore),
-        Case("ours: transport.decode alone (DR1 → compact)", decode_call, qr),
-        Case("ours: DR1 in, replay memory holding 5,000 live nonces", ours_call, qr, busy_store),
+        Case("ours: transport.decode alone (DR2 → compact)", decode_call, qr),
+        Case("ours: DR2 in, replay memory holding 5,000 live nonces", ours_call, qr, busy_store),
     ]
     sd_case = _sdjwt_case(fx, plain)
     if sd_case is not None:
@@ -120,7 +120,7 @@ def bench_verify(fx: Fixtures, s: Settings) -> Section:
     run_interleaved(cases, rounds=s.rounds, warmup=s.warmup)
 
     by = {c.name: c.timing for c in cases}
-    fl = by["floor: hand-written, DR1 in"].median
+    fl = by["floor: hand-written, DR2 in"].median
     sec = Section(
         "verify",
         "Verifying one counter presentation (µs per call)",
@@ -138,7 +138,7 @@ def bench_verify(fx: Fixtures, s: Settings) -> Section:
                 str(t.failures),
             )
         )
-    ours = by["ours: verifier.verify, DR1 in"].median
+    ours = by["ours: verifier.verify, DR2 in"].median
     ratio = ours / fl
     sec.figures.update(
         {
@@ -160,10 +160,10 @@ def bench_verify(fx: Fixtures, s: Settings) -> Section:
         f"Two ES256 verifications alone cost {2 * sec.figures['raw_verify_us']:,.0f} µs."
     )
     plain_ratio = sec.figures["ours_plain_us"] * 1000 / fl
-    decode_us = by["ours: transport.decode alone (DR1 → compact)"].median / 1000
+    decode_us = by["ours: transport.decode alone (DR2 → compact)"].median / 1000
     sec.notes.append(
         f"Ours from plain compact text is {plain_ratio:.2f}× the floor (which still decodes "
-        f"DR1), so the gap sits mostly in the transport path: `transport.decode` alone takes "
+        f"DR2), so the gap sits mostly in the transport path: `transport.decode` alone takes "
         f"{decode_us:,.0f} µs (its segments reach `jws.parse` already decoded, "
         "`transport.decode_parts`). The 5,000-nonce line shows a busy replay memory costs "
         "nothing extra."
@@ -238,7 +238,8 @@ def _pyjwt_case(fx: Fixtures, plain: list[str]) -> Case | None:
             return False
         iss, key = by_kid[head["kid"]]
         body = jwt.decode(issuer_jwt, key, algorithms=["ES256"], options=opts, issuer=iss)
-        if body.get("vct") != credential.VCT or body.get("tier") not in counter.accepted_tiers:
+        vct_ok = credential.is_our_vct(body.get("vct"), fx.bundle.trust_list.iss)
+        if not vct_ok or body.get("tier") not in counter.accepted_tiers:
             return False
         if body["iat"] > NOW + skew or body["exp"] + skew <= NOW:
             return False
@@ -307,13 +308,13 @@ def bench_issue(fx: Fixtures, s: Settings) -> Section:
         return bool(lg.key.sign(msg, algo))
 
     def wallet_qr(_: Any, __: Any) -> bool:
-        return holder.present_qr_text(fx.issued, w.holder_key, now=NOW).startswith("DR1:")
+        return holder.present_qr_text(fx.issued, w.holder_key, now=NOW).startswith("DR2:")
 
     n = s.pool // 2
     cases = [
         Case("ES256 sign, raw (cryptography)", raw_sign, [None] * n),
         Case("issuer: credential.issue() (6 disclosures, 1 signature)", issue, [None] * n),
-        Case("wallet: new counter QR text (KB-JWT + DR1 encode)", wallet_qr, [None] * n),
+        Case("wallet: new counter QR text (KB-JWT + DR2 encode)", wallet_qr, [None] * n),
     ]
     run_interleaved(cases, rounds=s.rounds, warmup=10)
     sec = Section(
@@ -380,11 +381,11 @@ def bench_qrsize(fx: Fixtures, s: Settings) -> Section:
     office_plain = fx.world.present(fx.issued, profile="office", qr=False)
     rows = [
         ("counter (nothing disclosed)", "plain compact, byte mode", fx.counter_plain[0], False),
-        ("counter (nothing disclosed)", "DR1, alphanumeric mode", fx.counter_qr[0], True),
+        ("counter (nothing disclosed)", "DR2, alphanumeric mode", fx.counter_qr[0], True),
         ("office (person + primary_residence)", "plain compact, byte mode", office_plain, False),
         (
             "office (person + primary_residence)",
-            "DR1, alphanumeric mode",
+            "DR2, alphanumeric mode",
             transport.encode(office_plain),
             True,
         ),
@@ -409,7 +410,7 @@ def bench_qrsize(fx: Fixtures, s: Settings) -> Section:
     m = sec.figures["counter_dr1_M"]
     room = _alnum_capacity(int(m), ERROR_CORRECT_M) - len(fx.counter_qr[0]) if m <= 40 else 0
     sec.notes.append(
-        f"Counter DR1 at M: version {m:.0f} (target ≤ 18: {_target(m <= 18)}), "
+        f"Counter DR2 at M: version {m:.0f} (target ≤ 18: {_target(m <= 18)}), "
         f"{room} characters to spare in that version. Issuer `{fx.world.karuizawa.iss}`, "
         "status index 4242; an index of 7 digits (a 10-million list) adds about 5 characters."
     )
@@ -518,7 +519,7 @@ def bench_decode(fx: Fixtures, s: Settings) -> Section:
     run_interleaved([c for *_, c in cases], rounds=2 if q else 3, warmup=3)
     sec = Section(
         "decode",
-        "QR decoding with zxing-cpp (counter DR1 code at M, ms per image)",
+        "QR decoding with zxing-cpp (counter DR2 code at M, ms per image)",
         ("image", "reader settings", "median ms", "p95 ms", "decoded"),
     )
     for image, how, c in cases:

@@ -14,7 +14,7 @@ from dualres.verifier.wire import jws, sdjwt, transport
 from dualres.verifier.wire.b64 import b64d, b64e
 from dualres.verifier.wire.credential import COUNTER_AUDIENCE
 from dualres.wallet.holder import new_nonce
-from tests.support import DAY, NOW, World, reissue_payload
+from tests.support import DAY, NOW, TypeRestorer, World, reissue_payload
 
 from . import floor
 
@@ -148,7 +148,7 @@ def self_check(fx: Fixtures) -> list[tuple[str, str, str]]:
 def _nonce_of(dr1: str) -> str:
     import json
 
-    kb = transport.decode(dr1).rsplit("~", 1)[1]
+    kb = transport.decode(dr1, TypeRestorer()).rsplit("~", 1)[1]
     return json.loads(b64d(kb.split(".")[1]))["nonce"]
 
 

@@ -8,6 +8,7 @@
     dualres-issuer keys generate --trust-anchor [--pkcs11 URI [--existing]]
     dualres-issuer keys list [--municipality CODE] [--json]
     dualres-issuer keys remove --kid KID --reason TEXT
+    dualres-issuer keys certify [--municipality CODE]
     dualres-issuer token create --municipality CODE --role clerk|supervisor [--label TEXT]
                                 [--days N]
     dualres-issuer token list [--municipality CODE] [--all] [--json] | token revoke --id N
@@ -589,6 +590,25 @@ def _token_key(
     return ref, public
 
 
+def _certify(keys: Any, key: Any, m: Any) -> bool:
+    """Certify a new key under the issuing CA (HAIP x5c); a warning, not a failure,
+    where the CA (or the anchor, to make the CA's certificate) is unavailable:
+    certify it later with ``keys certify`` where they are."""
+    from dualres.issuer.domain.certs import certify
+    from dualres.issuer.domain.keys import KeyUnavailable
+
+    try:
+        certify(key, m, keys, keys.settings, _now())
+    except (IssuerError, KeyUnavailable, OSError, TypeError, ValueError) as exc:
+        _info(
+            f"  証明書なし（発行 CA またはトラストアンカーが使えません）/ no certificate: the "
+            f"issuing CA or the trust anchor is unavailable here ({type(exc).__name__})"
+        )
+        return False
+    _info("  X.509 証明書を発行しました / X.509 certificate issued under the issuing CA")
+    return True
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     if args.trust_anchor:
         return _generate_anchor(args)
@@ -627,7 +647,8 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
                 written = settings.data_dir / "keys" / name
                 public, where = private.public_key(), str(written)
             key = add_key(s, m, public=public, key_ref=ref, not_before=not_before, now=now)
-            detail = {"not_before": _iso(not_before), "replaces": current}
+            certified = _certify(keys, key, m)
+            detail = {"not_before": _iso(not_before), "replaces": current, "x509": certified}
             _audit(s, m, "key.add", target=key.kid, detail=detail, now=now)
             kid, code = key.kid, m.lg_code
     except BaseException:
@@ -737,6 +758,43 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     ]
     header = ["自治体", "kid", "状態", "信頼リスト", "署名開始", "署名終了", "削除", "保管場所"]
     print(table(header, rows))
+    return EXIT_OK
+
+
+def cmd_keys_certify(args: argparse.Namespace) -> int:
+    """Certify keys made before certificates existed, or before the issuing CA or
+    the anchor changed (the issuing CA is made under the anchor first if needed)."""
+    from dualres.issuer.domain import certs
+    from dualres.issuer.domain.keys import KeyStore
+    from dualres.issuer.domain.models import SigningKey
+
+    settings = settings_for(args)
+    keys = KeyStore(settings)
+    now = _now()
+    # KeyUnavailable here is the usual key error.
+    _, renewed = certs.ensure_issuing_ca(settings, keys, now)
+    if renewed:
+        _info(
+            "発行 CA の証明書をトラストアンカーの下で発行しました / issuing CA certified under "
+            f"the trust anchor ({certs.ca_cert_path(settings)})"
+        )
+    done = []
+    with _database(settings) as db, db.session() as s:
+        q = select(SigningKey).where(SigningKey.removed_at.is_(None))
+        if args.municipality:
+            q = q.where(SigningKey.municipality_id == _municipality(s, args.municipality).id)
+        for key in s.execute(q.order_by(SigningKey.id)).scalars():
+            chain = certs.x5c(key, keys)
+            if chain is not None and len(chain) == 2:
+                continue  # already certified by this issuing CA under this anchor
+            certs.certify(key, key.municipality, keys, settings, now)
+            _audit(s, key.municipality, "key.certify", target=key.kid, detail={}, now=now)
+            done.append(key.kid)
+    _info(
+        f"証明書を発行しました / certified: {', '.join(done)}"
+        if done
+        else "証明書のない鍵はありません / every listed key has a certificate"
+    )
     return EXIT_OK
 
 
@@ -1407,6 +1465,14 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--kid", required=True)
     rm.add_argument("--reason", required=True, metavar="TEXT")
     rm.set_defaults(func=cmd_keys_remove)
+    cert = keys.add_parser(
+        "certify",
+        parents=[common],
+        help="issue X.509 certificates under the issuing CA (made under the trust anchor if "
+        "there is none) to listed keys that have none, or one from an earlier CA or anchor",
+    )
+    cert.add_argument("--municipality", metavar="CODE")
+    cert.set_defaults(func=cmd_keys_certify)
 
     tok = sub.add_parser("token", help="staff API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION", parser_class=Parser

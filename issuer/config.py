@@ -10,6 +10,9 @@
 | DUALRES_KEY_PASSPHRASE_FILE| a file holding it instead (one line; docs/keys.md)   |
 | DUALRES_TRUST_ANCHOR_KEY   | key reference of the trust-anchor key (default       |
 |                            | ``file:keys/trust-anchor.pem``; or ``pkcs11:...``)   |
+| DUALRES_ISSUING_CA_KEY     | key reference of the deployment's issuing CA, which  |
+|                            | certifies municipal keys (default                    |
+|                            | ``file:keys/issuing-ca.pem``; docs/keys.md)          |
 | DUALRES_PKCS11_MODULE      | PKCS#11 module (default SoftHSM2's)                  |
 | DUALRES_PKCS11_PIN[_FILE]  | the tokens' user PIN, or a file holding it           |
 | DUALRES_JPKI_DIR           | the JPKI trust files: root.pem, ca.pem, crl.der,     |
@@ -18,6 +21,8 @@
 | DUALRES_TRUSTED_PROXIES    | reverse proxies in front that set X-Forwarded-For    |
 |                            | and X-Forwarded-Proto (default 0: trust no header);  |
 |                            | 1 behind one TLS-terminating proxy                   |
+| DUALRES_DPOP_NONCE         | 1: DPoP proofs must carry a server-provided nonce    |
+|                            | (RFC 9449 §8; default 0, as HAIP leaves it optional)  |
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ class Settings:
     key_passphrase: bytes | None = field(default=None, repr=False)
     key_passphrase_file: Path | None = None  # read when a key is loaded (docs/keys.md)
     trust_anchor_key: str = "file:keys/trust-anchor.pem"
+    # The intermediate CA under the anchor (LGPKI-like): it certifies the
+    # municipal keys, so the anchor signs a certificate only once per CA.
+    issuing_ca_key: str = "file:keys/issuing-ca.pem"
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
     pkcs11_pin: str | None = field(default=None, repr=False)
     pkcs11_pin_file: Path | None = None
@@ -67,6 +75,9 @@ class Settings:
     # How many proxies' X-Forwarded-For/-Proto to believe.  0 (the default) believes
     # none: a client could otherwise claim https (and get HSTS) or any address.
     trusted_proxies: int = 0
+    # RFC 9449 §8 server nonces: they bound a stolen proof's life to minutes
+    # rather than the iat window, at the cost of one extra round trip.
+    dpop_nonce: bool = False
 
     @classmethod
     def from_env(
@@ -100,6 +111,8 @@ class Settings:
             jpki_dir=Path(os.environ["DUALRES_JPKI_DIR"])
             if os.environ.get("DUALRES_JPKI_DIR")
             else None,
+            dpop_nonce=os.environ.get("DUALRES_DPOP_NONCE", "0").strip().lower()
+            in ("1", "true", "yes"),
         )
 
     @property
@@ -118,6 +131,7 @@ def _key_settings() -> dict[str, Any]:
             out[attr] = Path(env[name])
     for name, attr in (
         ("DUALRES_TRUST_ANCHOR_KEY", "trust_anchor_key"),
+        ("DUALRES_ISSUING_CA_KEY", "issuing_ca_key"),
         ("DUALRES_PKCS11_MODULE", "pkcs11_module"),
         ("DUALRES_PKCS11_PIN", "pkcs11_pin"),
     ):

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("trust-anchor", "lg-203211", "lg-011002", "lg-131016")
+NAMES = ("trust-anchor", "issuing-ca", "lg-203211", "lg-011002", "lg-131016")
 
 
 def thumbprint(public: ec.EllipticCurvePublicKey) -> str:

@@ -7,6 +7,8 @@ signature, a claim, a status bit) and expect exactly one reason.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Mapping
@@ -24,6 +26,9 @@ from dualres.verifier.wire.base45 import encode as b45encode
 from dualres.wallet import holder
 
 NOW = 1_795_000_000  # 2026-11-18T09:46:40Z
+# The SRI digest of some type metadata document: what a credential carries as
+# vct#integrity and the trust list lists under its vct.
+TYPE_INTEGRITY = "sha256-" + base64.b64encode(hashlib.sha256(b"type metadata").digest()).decode()
 HOST = "https://dualres.example.jp"
 DAY = 86_400
 LIST_SIZE = 131_072
@@ -48,6 +53,17 @@ MUNICIPALITIES = {
     "011002": ("札幌市", "北海道", "Sapporo"),
     "131016": ("千代田区", "東京都", "Chiyoda"),
 }
+
+
+class TypeRestorer:
+    """What a bundle tells the QR transport, for tests with no bundle at hand:
+    the integrity of the test type metadata (and no certificate chains)."""
+
+    def x5c(self, header: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+        return None
+
+    def types(self) -> dict[str, list[str]]:
+        return {credential.vct_for(HOST): [TYPE_INTEGRITY]}
 
 
 @dataclass
@@ -106,6 +122,7 @@ class World:
         exp: int = NOW + 6 * DAY,
         anchor: ec.EllipticCurvePrivateKey | None = None,
         entries: list[dict[str, Any]] | None = None,
+        issuing_cas: list[str] | None = None,
     ) -> str:
         return trustlist.sign(
             iss=self.host,
@@ -113,6 +130,8 @@ class World:
             exp=exp,
             anchor_key=anchor or self.anchor,
             issuers=entries if entries is not None else [m.entry() for m in self.lgs.values()],
+            types={credential.vct_for(self.host): [TYPE_INTEGRITY]},
+            issuing_cas=issuing_cas or (),
         )
 
     def status_token(
@@ -179,6 +198,8 @@ class World:
             status_uri=lg.status_uri,
             status_idx=status_idx,
             disclosable=DISCLOSABLE if disclosable is None else disclosable,
+            vct=credential.vct_for(self.host),
+            vct_integrity=TYPE_INTEGRITY,
         ).compact
 
     def present(

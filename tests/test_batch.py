@@ -20,7 +20,7 @@ from sqlalchemy import select
 from dualres.issuer.domain.models import AuditEntry, Credential
 from dualres.issuer.domain.tokens import create_token
 from dualres.issuer.web.context import services
-from dualres.verifier import MemoryReplayStore, verify
+from dualres.verifier import Bundle, MemoryReplayStore, verify
 from dualres.verifier.wareki import JST
 from dualres.verifier.wire import credential as vc
 from dualres.verifier.wire import jws, sdjwt, transport
@@ -78,9 +78,9 @@ def test_metadata_advertises_the_batch(client, app) -> None:
     assert m["batch_credential_issuance"]["batch_size"] >= 2
 
 
-def _parts(presentation: str) -> dict[str, Any]:
+def _parts(presentation: str, bundle: Bundle) -> dict[str, Any]:
     """Every value of a counter presentation a shop could keep."""
-    sd = sdjwt.parse_compact(transport.decode(presentation))
+    sd = sdjwt.parse_compact(transport.decode(presentation, bundle))
     tok = jws.parse(sd.issuer_jwt)
     assert sd.kb_jwt is not None and sd.disclosures == ()
     kb = jws.parse(sd.kb_jwt)
@@ -118,7 +118,7 @@ def test_twenty_counter_presentations_share_nothing(client, clock, staff, reg_id
         text = holder.present_qr_text(issued, hk, now=now_s(clock))
         assert verify(text, bundle, "counter", now=clock(), replay=store).ok
         versions.append(qr_version(text, "M"))
-        parts.append(_parts(text))
+        parts.append(_parts(text, bundle))
 
     # Nothing repeats across the twenty, except what every credential of this
     # municipality issued that day carries alike (the documented granularity).
@@ -202,7 +202,8 @@ def test_batch_request_errors(client, clock, staff, reg_id, app) -> None:
         (req([proof(k1, clock, n), proof(k2, clock, nonce(client))]), "invalid_nonce"),
         # One bad proof spoils the batch.
         (req([proof(k1, clock, n), proof(k2, clock, n, aud="https://elsewhere")]), "invalid_proof"),
-        (req([proof(k1, clock, n), 7]), "invalid_credential_request"),  # type: ignore[list-item]
+        # A proof that is not a JWT: §8.3.1.2 calls any malformed proof invalid_proof.
+        (req([proof(k1, clock, n), 7]), "invalid_proof"),  # type: ignore[list-item]
     ]
     for body_, err in cases:
         assert_error(credential_req(client, tok, body_), 400, err)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dualres.verifier import Bundle, BundleError, verify
+from dualres.verifier import Bundle, BundleError, Reason, bundlecache, verify
 from dualres.verifier.bundlecache import LazyMap
 from dualres.verifier.cli import main
 from dualres.verifier.wire import jws
 from tests.support import NOW, NoReplay, World
+from tests.test_vct_x5c_transport import _bundle_with_chain, _issue
+from tests.test_x509 import leaf_for
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def test_a_damaged_cache_means_a_full_load(
     bundle = Bundle.load(bundle_file, cache=cache)
     assert isinstance(bundle.status, dict)
     assert _answers(world, bundle) == ["ok", "revoked"]
-    assert json.loads(cache.read_bytes())["format"] == "dualres-bundle-cache/2"
+    assert json.loads(cache.read_bytes())["format"] == bundlecache.FORMAT
 
 
 def test_a_cache_for_other_bytes_is_ignored(
@@ -170,3 +172,28 @@ def test_cli_with_a_pinned_anchor_keeps_nothing_beside_the_bundle(
     assert _check(bundle_file, "--anchor", str(pem), payload=world.present(world.issue())) == 0
     assert not (folder / "bundle.verified.json").exists()
     capsys.readouterr()
+
+
+def test_the_cache_keeps_certificate_chains_and_types(world: World, tmp_path: Path) -> None:
+    # What issue 15 added to the bundle must come back from the cache: a DR2 QR
+    # leaves out the x5c and vct#integrity, which only the bundle can restore.
+    chain = [leaf_for(world)]
+    path = tmp_path / "bundle.json"
+    _bundle_with_chain(world, chain).save(path)
+    cache = tmp_path / "c.json"
+    anchors = [world.anchor.public_key()]
+    first = Bundle.load(path, anchors, cache=cache)
+    second = Bundle.load(path, anchors, cache=cache)
+    assert isinstance(second.status, LazyMap)
+    assert second.trust_list.types == first.trust_list.types != {}
+    iss = world.karuizawa.iss
+    key1 = first.trust_list.issuers[iss].keys[world.karuizawa.kid]
+    key2 = second.trust_list.issuers[iss].keys[world.karuizawa.kid]
+    assert key2.x5c == key1.x5c == tuple(chain)
+    assert (key2.cert_not_before, key2.cert_not_after) == (
+        key1.cert_not_before,
+        key1.cert_not_after,
+    )
+    qr = world.present(_issue(world, x5c=chain))
+    for bundle in (first, second):
+        assert verify(qr, bundle, "counter", now=NOW, replay=NoReplay()).reason is Reason.OK

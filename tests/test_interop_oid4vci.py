@@ -4,7 +4,10 @@ tests/interop/package-lock.json) takes a counter offer from a real
 ``dualres-issuer serve --demo`` process through the whole pre-authorized code
 flow (offer by reference, both metadata documents, token with tx_code, nonce,
 jwt key proof, credential; bearer and DPoP).  The credential it receives then
-verifies with our verifier and with the independent Python ``sd_jwt`` library.
+verifies with our verifier and with the independent Python ``sd_jwt`` library,
+and with a second independent verifier in Node (tests/interop/verify_x5c.mjs:
+@sd-jwt/sd-jwt-vc and @peculiar/x509), which takes the issuer key from x5c,
+checks it against the anchor, the status list token and the type metadata.
 
 Needs Node.js 18+ and npm; the packages are installed once per session with
 ``npm ci`` into tests/interop/node_modules.  Without node/npm or without the
@@ -207,3 +210,47 @@ def test_independent_client_full_flow(
         assert payload["iss"] == f"{server.base}/lg/203211", how
         assert payload["person"]["family_name"] == "山田", how
         assert payload["cnf"]["jwk"] == jws.public_jwk(hk), how
+
+
+def test_second_independent_verifier_checks_x5c(
+    node_client: list[str],
+    server: Server,  # noqa: F811  (the fixture imported above)
+) -> None:
+    """HAIP style: @peculiar/x509 checks the x5c chain (leaf, issuing CA) against the
+    pinned anchor, @sd-jwt/sd-jwt-vc verifies the credential and its status list token with the
+    key from x5c alone, and both metadata spellings and the type metadata at the
+    vct URL are read (tests/interop/verify_x5c.mjs)."""
+    got = _accept(node_client, server, _staff_offer(server)["bearer"])
+    done = subprocess.run(
+        [
+            node_client[0],
+            str(INTEROP / "verify_x5c.mjs"),
+            server.base,
+            "203211",
+            got["credential"],
+            ANCHOR,
+        ],
+        cwd=INTEROP.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    iss = f"{server.base}/lg/203211"
+    assert out == {
+        "metadata_same": True,
+        "as_metadata_same": True,
+        "claim_display_names": True,
+        "claim_display_count": out["claim_display_count"],
+        "chain_ok": True,
+        "chain_length": 2,  # leaf + issuing CA; the anchor left out
+        "leaf_san_uris": [iss],
+        "status_x5c_same": True,
+        "vct": f"{server.base}/vct/dual-residence/1",
+        "type_metadata_vct": f"{server.base}/vct/dual-residence/1",
+        "type_integrity_ok": True,
+        "family_name": "山田",  # as issued, every disclosure is there
+    }
+    assert out["claim_display_count"] >= 20

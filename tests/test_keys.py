@@ -142,7 +142,8 @@ def test_passphrase_from_a_file(capsys, data, monkeypatch, tmp_path):
 
 
 def test_trust_anchor_elsewhere_with_its_own_passphrase(capsys, data, monkeypatch, tmp_path):
-    """The anchor key need not share the municipalities' passphrase (nor their directory)."""
+    """The anchor key need not share the municipalities' passphrase (nor their directory);
+    a new anchor's keys are certified again with `keys certify`."""
     production(capsys, data, monkeypatch)
     anchor = jws.generate_key()
     path = tmp_path / "anchor" / "trust-anchor.pem"
@@ -164,7 +165,26 @@ def test_trust_anchor_elsewhere_with_its_own_passphrase(capsys, data, monkeypatc
         token = app.test_client().get("/trust-list").text
     finally:
         app.extensions["dualres"].db.dispose()
-    assert set(trustlist.parse(token, [anchor.public_key()]).issuers)
+    tl = trustlist.parse(token, [anchor.public_key()])
+    assert set(tl.issuers)
+    # The key's certificate is from the anchor that was replaced: left out, not sent to fail ...
+    (key,) = next(iter(tl.issuers.values())).keys.values()
+    assert key.x5c == ()
+    # ... until `keys certify` certifies the issuing CA under the new anchor (HAIP x5c,
+    # docs/keys.md): the municipal key's own certificate names the CA, so it is valid again.
+    code, out, err = run(capsys, "keys", "certify", "--data-dir", data)
+    assert code == 0 and "issuing CA certified" in out + err
+    app = create_app(settings, upgrade=False)
+    try:
+        token = app.test_client().get("/trust-list").text
+    finally:
+        app.extensions["dualres"].db.dispose()
+    (key,) = next(
+        iter(trustlist.parse(token, [anchor.public_key()]).issuers.values())
+    ).keys.values()
+    assert len(key.x5c) == 2 and key.cert_not_after is not None  # leaf + issuing CA
+    code, out, err = run(capsys, "keys", "certify", "--data-dir", data)
+    assert code == 0 and "every listed key has a certificate" in out + err
 
 
 def test_passphrase_file_in_the_reference(tmp_path):

@@ -157,7 +157,7 @@ def test_metadata(client) -> None:
     assert "authorization_servers" not in m
     assert [d["locale"] for d in m["display"]] == ["ja-JP", "en-US"]
     conf = m["credential_configurations_supported"][CONFIG]
-    assert conf["format"] == "dc+sd-jwt" and conf["vct"] == vc.VCT
+    assert conf["format"] == "dc+sd-jwt" and conf["vct"] == vc.vct_for(BASE)
     assert conf["proof_types_supported"]["jwt"]["proof_signing_alg_values_supported"] == ["ES256"]
     assert [d["locale"] for d in conf["credential_metadata"]["display"]] == ["ja-JP", "en-US"]
     assert ["iss"] in [c["path"] for c in conf["credential_metadata"]["claims"]]
@@ -466,11 +466,9 @@ def test_credential_request_errors(client, clock, staff, reg_id) -> None:
             {"credential_configuration_id": "other", "proofs": {"jwt": ["x"]}},
             "unknown_credential_configuration",
         ),
-        ({"credential_configuration_id": CONFIG}, "invalid_credential_request"),
-        (
-            {"credential_configuration_id": CONFIG, "proofs": {"jwt": []}},
-            "invalid_credential_request",
-        ),
+        # OpenID4VCI §8.3.1.2: no proof, or a malformed one, is invalid_proof.
+        ({"credential_configuration_id": CONFIG}, "invalid_proof"),
+        ({"credential_configuration_id": CONFIG, "proofs": {"jwt": []}}, "invalid_proof"),
         ([1, 2], "invalid_credential_request"),
     ]
     for b, err in cases:

@@ -97,7 +97,7 @@ def test_paper_card_printed_scanned_and_verified(app, staff, clock, tmp_path: Pa
         w, h = im.size
     assert (round(w / 300 * 25.4), round(h / 300 * 25.4)) == (86, 54)
     texts = decode_qr_image(png)
-    assert len(texts) == 1 and texts[0].startswith("DR1:")
+    assert len(texts) == 1 and texts[0].startswith("DR2:")
     payload = texts[0]
 
     bundle = _bundle(app, clock)

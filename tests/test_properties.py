@@ -179,7 +179,7 @@ def test_transport_round_trip(issuer: str, disclosures: list[str], kb: str) -> N
     except ValueError as exc:
         assert "too large" in str(exc)
         return
-    assert qr.startswith("DR1:") and set(qr[4:]) <= set(base45.ALPHABET)
+    assert qr.startswith("DR2:") and set(qr[4:]) <= set(base45.ALPHABET)
     assert transport.decode(qr) == compact
 
 

@@ -270,7 +270,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     if shots:
         page.screenshot(path=str(shots / "wallet-counter-qr.png"))
     text1 = _decode(qr1)
-    assert text1.startswith("DR1:") and len(text1) == first["length"]
+    assert text1.startswith("DR2:") and len(text1) == first["length"]
     # uqr in the browser and qrcode in Python agree on the version at M.
     assert first["version"] == qr_version(text1, "M"), first
     assert first["width"] % (first["modules"] + 8) == 0  # whole-pixel modules
@@ -321,7 +321,7 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     qr2 = tmp_path / "counter-2.png"
     page.locator("#qr").screenshot(path=str(qr2))
     text2 = _decode(qr2)
-    assert text2 != text1 and text2.startswith("DR1:")
+    assert text2 != text1 and text2.startswith("DR2:")
     # After the window (max age + skew) the same screenshot is stale.
     late = second["iat"] + COUNTER_MAX_AGE + CLOCK_SKEW + 1
     assert _verify(bundle, qr2, now=late)["reason"] == "stale_presentation"
@@ -376,10 +376,24 @@ def test_accept_show_verify_offline(server: Server, browser: Any, tmp_path: Path
     context.close()
 
 
-def _issuer_jwt(text: str) -> str:
+def _issuer_jwt(text: str, restorer: Any) -> str:
     from dualres.verifier.wire import sdjwt, transport
 
-    return sdjwt.parse_compact(transport.decode(text)).issuer_jwt
+    # A DR2 text leaves out the issuer's x5c and vct#integrity: the bundle puts them back.
+    return sdjwt.parse_compact(transport.decode(text, restorer)).issuer_jwt
+
+
+def _synced_bundle(server: Server, tmp_path: Path) -> Any:  # noqa: F811
+    from dualres.verifier.bundle import Bundle, load_anchor
+
+    path = tmp_path / "bundle.json"
+    synced = run(
+        _command("dualres-verify", "dualres.verifier.cli"),
+        "sync", "--trust-list", f"{server.base}/trust-list",
+        "--anchor", ANCHOR, "--out", str(path),
+    )  # fmt: skip
+    assert synced.returncode == 0, synced.stderr
+    return Bundle.load(path, [load_anchor(ANCHOR)])
 
 
 def test_one_time_credentials_and_the_empty_batch_offline(
@@ -414,6 +428,7 @@ def test_one_time_credentials_and_the_empty_batch_offline(
     )
     assert flags == [False] * 10
 
+    restorer = _synced_bundle(server, tmp_path)
     # Offline from here: no refill, the batch only shrinks.
     context.set_offline(True)
     seen: list[str] = []
@@ -421,7 +436,7 @@ def test_one_time_credentials_and_the_empty_batch_offline(
         _show_qr(page, "#show-counter")
         image = tmp_path / f"qr-{left}.png"
         page.locator("#qr").screenshot(path=str(image))
-        seen.append(_issuer_jwt(_decode(image)))
+        seen.append(_issuer_jwt(_decode(image), restorer))
         page.click("#qr-close")
         page.wait_for_selector(f"#card-left[data-left='{left}']")
     assert len(set(seen)) == 10  # ten QRs, ten credentials: nothing repeats
@@ -436,7 +451,7 @@ def test_one_time_credentials_and_the_empty_batch_offline(
     _show_qr(page, "#reuse-last")
     image = tmp_path / "qr-reused.png"
     page.locator("#qr").screenshot(path=str(image))
-    assert _issuer_jwt(_decode(image)) == seen[-1]  # the last one again, as it said
+    assert _issuer_jwt(_decode(image), restorer) == seen[-1]  # the last one again, as it said
     page.click("#qr-close")
 
     # Online again: the wallet refills with its refresh token.

@@ -8,7 +8,11 @@ import json
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from dualres.verifier.bundle import Bundle, load_anchor
 from dualres.wallet import batch, cli
 from dualres.wallet.oid4vci import IssuanceError, check_url
 from tests.test_issuer_e2e import ANCHOR, Server, _command, _env, run, server  # noqa: F401
@@ -86,7 +90,7 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
     shown = run(wallet_cli, "present", "--store", str(store), "--qr", str(qr))
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout.strip()
-    assert text.startswith("DR1:") and qr.read_bytes().startswith(b"\x89PNG")
+    assert text.startswith("DR2:") and qr.read_bytes().startswith(b"\x89PNG")
 
     bundle = tmp_path / "bundle.json"
     verify_cli = _command("dualres-verify", "dualres.verifier.cli")
@@ -107,17 +111,18 @@ def test_accept_and_present(server: Server, tmp_path: Path) -> None:  # noqa: F8
     assert result["issuer"]["lg_code"] == "203211"
 
     office = run(wallet_cli, "present", "--store", str(store), "--profile", "office")
-    assert office.returncode == 0 and office.stdout.startswith("DR1:")
+    assert office.returncode == 0 and office.stdout.startswith("DR2:")
 
     # Each presentation used its own credential: 10 - 2 left, and the two share nothing.
     assert batch.BatchStore(store).left() == 8
-    assert _issuer_jwt(text) != _issuer_jwt(office.stdout.strip())
+    restorer = Bundle.load(bundle, [load_anchor(ANCHOR)])
+    assert _issuer_jwt(text, restorer) != _issuer_jwt(office.stdout.strip(), restorer)
 
 
-def _issuer_jwt(qr_text: str) -> str:
+def _issuer_jwt(qr_text: str, restorer: Bundle) -> str:
     from dualres.verifier.wire import sdjwt, transport
 
-    return sdjwt.parse_compact(transport.decode(qr_text)).issuer_jwt
+    return sdjwt.parse_compact(transport.decode(qr_text, restorer)).issuer_jwt
 
 
 def test_twenty_presentations_refill_and_empty_offline(server: Server, tmp_path: Path) -> None:  # noqa: F811
@@ -142,23 +147,6 @@ def test_twenty_presentations_refill_and_empty_offline(server: Server, tmp_path:
         shown = run(wallet_cli, "present", "--store", str(store))
         assert shown.returncode == 0, shown.stderr
         texts.append(shown.stdout.strip())
-    seen: dict[str, set[object]] = {}
-    for t in texts:
-        sd = sdjwt.parse_compact(transport.decode(t))
-        body = jws.parse(sd.issuer_jwt).payload
-        assert sd.kb_jwt is not None
-        kb = jws.parse(sd.kb_jwt).payload
-        for name, value in (
-            ("signature", sd.issuer_jwt.rsplit(".", 1)[1]),
-            ("holder key", body["cnf"]["jwk"]["x"]),
-            ("status index", body["status"]["status_list"]["idx"]),
-            ("digests", tuple(body["_sd"])),
-            ("kb signature", sd.kb_jwt.rsplit(".", 1)[1]),
-            ("kb nonce", kb["nonce"]),
-            ("kb sd_hash", kb["sd_hash"]),
-        ):
-            assert value not in seen.setdefault(name, set()), name
-            seen[name].add(value)
     # Every one verifies offline, then every one is refused once revoked.
     bundle = tmp_path / "bundle.json"
 
@@ -179,6 +167,26 @@ def test_twenty_presentations_refill_and_empty_offline(server: Server, tmp_path:
         return reasons
 
     assert check_all() == {"ok"}
+    # The DR2 texts leave out the issuer's x5c and vct#integrity: the bundle
+    # puts them back.
+    restorer = Bundle.load(bundle, [load_anchor(ANCHOR)])
+    seen: dict[str, set[object]] = {}
+    for t in texts:
+        sd = sdjwt.parse_compact(transport.decode(t, restorer))
+        body = jws.parse(sd.issuer_jwt).payload
+        assert sd.kb_jwt is not None
+        kb = jws.parse(sd.kb_jwt).payload
+        for name, value in (
+            ("signature", sd.issuer_jwt.rsplit(".", 1)[1]),
+            ("holder key", body["cnf"]["jwk"]["x"]),
+            ("status index", body["status"]["status_list"]["idx"]),
+            ("digests", tuple(body["_sd"])),
+            ("kb signature", sd.kb_jwt.rsplit(".", 1)[1]),
+            ("kb nonce", kb["nonce"]),
+            ("kb sd_hash", kb["sd_hash"]),
+        ):
+            assert value not in seen.setdefault(name, set()), name
+            seen[name].add(value)
     sup = server.staff_token("supervisor", "w20s")
     status, _ = server.request(
         "POST", f"/api/v1/registrations/{reg['id']}/revoke", {"reason": "転出"}, sup
@@ -195,7 +203,7 @@ def test_twenty_presentations_refill_and_empty_offline(server: Server, tmp_path:
     assert "使い切りの証明書が残っていません" in empty.stderr
     assert empty.stderr.index("使い切り") < empty.stderr.index("No one-time")  # Japanese first
     again = run(wallet_cli, "present", "--store", str(store), "--offline", "--reuse-last")
-    assert again.returncode == 0 and again.stdout.startswith("DR1:")
+    assert again.returncode == 0 and again.stdout.startswith("DR2:")
     assert "結び付けられます" in again.stderr and "can link" in again.stderr
     refused = run(wallet_cli, "refill", "--store", str(store))
     assert refused.returncode == 1
@@ -220,3 +228,61 @@ def test_url_policy() -> None:
 def test_present_without_store(tmp_path: Path, capsys) -> None:
     assert cli.main(["present", "--store", str(tmp_path / "none")]) == 1
     assert "no credential" in capsys.readouterr().err
+
+
+@pytest.fixture
+def dpop_nonce_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server of the next fixture starts with DUALRES_DPOP_NONCE=1 (RFC 9449 §8)."""
+    monkeypatch.setenv("DUALRES_DPOP_NONCE", "1")
+
+
+def test_dpop_with_server_nonces(dpop_nonce_required: None, server: Server, tmp_path: Path) -> None:  # noqa: F811
+    """A deployment that requires server-provided DPoP nonces: the wallet is told
+    `use_dpop_nonce` at the token and at the credential endpoint, puts the nonce
+    in a fresh proof and goes on; a bearer (no DPoP) wallet is not affected."""
+    from dualres.verifier.wire import jws
+    from dualres.wallet.oid4vci import PRE_AUTH_GRANT, Client, accept_offer, key_proof
+
+    token = server.staff_token("clerk", "w")
+    reg = server.register(token)
+    offer = _offer(server, token, reg["id"])
+    client = Client(insecure_http=True, dpop_key=jws.generate_key())
+    seen: list[str] = []
+    send = client._request
+
+    def spy(method: str, url: str, **kw: Any) -> dict[str, Any]:
+        try:
+            return send(method, url, **kw)
+        except IssuanceError as exc:
+            seen.append(f"{url.rsplit('/', 1)[1]}:{exc.error}")
+            raise
+
+    client._request = spy  # type: ignore[method-assign]
+    offer_doc = client.resolve_offer(offer["offer_uri"])
+    issuer_meta, as_meta = client.metadata(offer_doc["credential_issuer"])
+    code = offer_doc["grants"][PRE_AUTH_GRANT]["pre-authorized_code"]
+    access = client.token(as_meta["token_endpoint"], code, offer["tx_code"])
+    assert access["token_type"] == "DPoP"
+    assert seen == ["token:use_dpop_nonce"]
+    holder_key = jws.generate_key()
+    n = client.nonce(issuer_meta["nonce_endpoint"])
+    proof = key_proof(holder_key, aud=offer_doc["credential_issuer"], nonce=n)
+    cred = client.credential(
+        issuer_meta["credential_endpoint"],
+        access,
+        configuration_id=offer_doc["credential_configuration_ids"][0],
+        proof=proof,
+    )
+    assert cred.count("~") >= 2
+    assert seen == ["token:use_dpop_nonce"]  # the token response's nonce was still good
+    # The whole flow through the public function, bearer and DPoP.
+    for dpop in (False, True):
+        again = _offer(server, token, reg["id"])
+        issued = accept_offer(
+            again["offer_uri"],
+            jws.generate_key(),
+            tx_code=again["tx_code"],
+            insecure_http=True,
+            dpop=dpop,
+        )
+        assert issued.credential.count("~") >= 2

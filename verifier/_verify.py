@@ -171,7 +171,8 @@ class _Context:
         text = payload.strip(PAYLOAD_WHITESPACE)
         known: Mapping[str, bytes] | None = None
         if transport.is_transport(text):
-            compact, known = transport.decode_parts(text)
+            # The bundle puts back what the transport left out (x5c, vct#integrity).
+            compact, known = transport.decode_parts(text, bundle)
         else:
             compact = text
 
@@ -198,9 +199,18 @@ class _Context:
         key = issuer.keys.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise _Reject(Reason.UNKNOWN_KEY, "kid is not a key of this issuer")
+        # x5c, when present, must be the chain the trust list certifies for this key
+        # (the list's chains are checked against the anchor when the bundle loads).
+        x5c = token.header.get("x5c")
+        if x5c is not None and (not key.x5c or x5c != list(key.x5c)):
+            raise _Reject(Reason.UNKNOWN_KEY, "x5c is not the certificate chain of this key")
         token.verify(key.key)
+        before, after = key.cert_not_before, key.cert_not_after
+        if before is not None and after is not None and not before - skew <= now < after:
+            raise _Reject(Reason.KEY_NOT_VALID, "the key's certificate is not valid now")
 
-        if body.get("vct") != credential.VCT:
+        # The https vct of this deployment, or the URN of credentials issued before it.
+        if not credential.is_our_vct(body.get("vct"), tl.iss):
             raise _Reject(Reason.WRONG_VCT, "vct is not the dual-residence type")
         iat = _int(body, "iat")
         exp = _int(body, "exp")

@@ -110,6 +110,9 @@ class Bundle:
                 key = tl.issuers[owner].keys.get(parsed.kid or "")
                 if key is None:
                     raise BundleError("unknown_key", f"status list {uri}: unknown kid")
+                x5c = token.header.get("x5c")
+                if x5c is not None and (not key.x5c or x5c != list(key.x5c)):
+                    raise BundleError("unknown_key", f"status list {uri}: x5c is not the key's")
                 token.verify(key.key)
             except WireError as exc:
                 raise BundleError(exc.code, f"status list {uri}: {exc.description}") from exc
@@ -222,15 +225,30 @@ class Bundle:
 
         iss, iat, exp = plain["trust"]
         self = cls.__new__(cls)
-        self.trust_list = trustlist.TrustList(iss, iat, exp, bundlecache.issuers(plain["issuers"]))
+        self.trust_list = trustlist.TrustList(
+            iss, iat, exp, bundlecache.issuers(plain["issuers"]), bundlecache.types(plain)
+        )
         self.status = bundlecache.LazyMap(plain["status"], entry)
         self._raw = None
         self._file = data  # parsed only if someone asks for dumps()
         self.created_at = int(plain["created_at"])
         self.source = plain["source"]
         self.anchor_pem = str(plain["anchor"])
-        self.replay = MemoryReplayStore()
+        # The process's memory, as __init__ takes it: a bundle from the cache
+        # must not forget the nonces seen under the previous one either.
+        self.replay = default_store()
         return self
+
+    # --- what the QR transport leaves out (wire/transport.py Restorer) ---
+
+    def x5c(self, header: Mapping[str, Any], payload: Mapping[str, Any]) -> Sequence[str] | None:
+        iss, kid = payload.get("iss"), header.get("kid")
+        issuer = self.trust_list.issuers.get(iss) if isinstance(iss, str) else None
+        key = issuer.keys.get(kid) if issuer is not None and isinstance(kid, str) else None
+        return key.x5c if key is not None and key.x5c else None
+
+    def types(self) -> Mapping[str, Sequence[str]]:
+        return self.trust_list.types
 
     def dumps(self) -> str:
         if self._raw is None:

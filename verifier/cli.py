@@ -473,15 +473,14 @@ def _check(args: argparse.Namespace) -> int:
     # walk it again and again.
     gc.freeze()
     out = sys.stdout
+    # One encoder for the session: json.dumps with an option builds a new one per line.
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     try:
         for payload in _payloads(args):
             # Each line is judged at its own time: a scanner session runs for hours.
             result = verify(payload, bundle, profile, now=_now(args.now), replay=store)
             rejected |= not result.ok
-            if args.json:
-                text = json.dumps(result.to_json(), ensure_ascii=False)
-            else:
-                text = format_result(result, lang)
+            text = encode(result.to_json()) if args.json else format_result(result, lang)
             # One write with its newline (print writes the end apart: two system
             # calls on an unbuffered stdout), flushed at once: someone is waiting.
             out.write(text + "\n")

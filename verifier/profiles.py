@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from dualres import schemas
-from dualres.schemas import lgcodes
 from dualres.verifier.wire._record import record, replace
 
 PROFILE_NAMES: tuple[str, ...] = ("counter", "office", "shelter")
@@ -96,7 +95,14 @@ def with_policy(
     """
     base = get_profile(profile)
     lgs = frozenset(lg_codes)
-    bad = sorted(c for c in lgs if not lgcodes.is_well_formed(c))
+    if lgs:
+        # Here, not at the top: the code list's module brings dataclasses, inspect
+        # and csv, a sixth of the start-up of a check that names no municipality.
+        from dualres.schemas import lgcodes
+
+        bad = sorted(c for c in lgs if not lgcodes.is_well_formed(c))
+    else:
+        bad = []
     if bad:
         raise ValueError(f"not a municipality code (6 digits with check digit): {bad}")
     prefs = frozenset(prefectures)

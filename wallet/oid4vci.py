@@ -87,6 +87,8 @@ class Client:
     ) -> None:
         self.insecure_http = insecure_http
         self.dpop_key = dpop_key
+        # The latest DPoP-Nonce the server sent (RFC 9449 §8): proofs carry it.
+        self.dpop_nonce: str | None = None
 
     # --- HTTP ---
 
@@ -119,7 +121,9 @@ class Client:
         try:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310
                 raw = resp.read(MAX_RESPONSE)
+                self._note_nonce(resp.headers.get("DPoP-Nonce"))
         except urllib.error.HTTPError as exc:
+            self._note_nonce(exc.headers.get("DPoP-Nonce"))
             try:
                 err = json.loads(exc.read(MAX_RESPONSE) or b"{}")
             except ValueError:
@@ -139,6 +143,20 @@ class Client:
             raise IssuanceError(f"{method} {url}: the answer is not a JSON object")
         return out
 
+    def _note_nonce(self, value: str | None) -> None:
+        if value and len(value) <= 256 and value.isprintable():
+            self.dpop_nonce = value
+
+    def _with_dpop(self, send: Any) -> dict[str, Any]:
+        """``send()`` once more when the server asks for its DPoP nonce (RFC 9449 §8, §9)."""
+        try:
+            out: dict[str, Any] = send()
+        except IssuanceError as exc:
+            if exc.error != "use_dpop_nonce" or self.dpop_nonce is None:
+                raise
+            out = send()
+        return out
+
     def _dpop_proof(self, method: str, url: str, access_token: str | None = None) -> str:
         assert self.dpop_key is not None
         header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": jws.public_jwk(self.dpop_key)}
@@ -150,6 +168,8 @@ class Client:
         }
         if access_token is not None:
             payload["ath"] = b64e(hashlib.sha256(access_token.encode("ascii")).digest())
+        if self.dpop_nonce is not None:
+            payload["nonce"] = self.dpop_nonce
         return jws.sign(header, payload, self.dpop_key)
 
     # --- the steps ---
@@ -192,10 +212,14 @@ class Client:
         form = {"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": code}
         if tx_code is not None:
             form["tx_code"] = tx_code
-        headers = {}
-        if self.dpop_key is not None:
-            headers["DPoP"] = self._dpop_proof("POST", token_endpoint)
-        return self._request("POST", token_endpoint, form=form, headers=headers)
+
+        def send() -> dict[str, Any]:
+            headers = {}
+            if self.dpop_key is not None:  # a fresh proof each time: a jti is spent once seen
+                headers["DPoP"] = self._dpop_proof("POST", token_endpoint)
+            return self._request("POST", token_endpoint, form=form, headers=headers)
+
+        return self._with_dpop(send)
 
     def nonce(self, nonce_endpoint: str) -> str:
         value = self._request("POST", nonce_endpoint).get("c_nonce")
@@ -212,15 +236,19 @@ class Client:
         proof: str,
     ) -> str:
         token = access["access_token"]
-        headers = {"Authorization": f"{access.get('token_type', 'Bearer')} {token}"}
-        if str(access.get("token_type", "")).lower() == "dpop":
-            headers["DPoP"] = self._dpop_proof("POST", endpoint, token)
-        out = self._request(
-            "POST",
-            endpoint,
-            body={"credential_configuration_id": configuration_id, "proofs": {"jwt": [proof]}},
-            headers=headers,
-        )
+
+        def send() -> dict[str, Any]:
+            headers = {"Authorization": f"{access.get('token_type', 'Bearer')} {token}"}
+            if str(access.get("token_type", "")).lower() == "dpop":
+                headers["DPoP"] = self._dpop_proof("POST", endpoint, token)
+            return self._request(
+                "POST",
+                endpoint,
+                body={"credential_configuration_id": configuration_id, "proofs": {"jwt": [proof]}},
+                headers=headers,
+            )
+
+        out = self._with_dpop(send)
         creds = out.get("credentials")
         if not isinstance(creds, list) or not creds or not isinstance(creds[0], dict):
             raise IssuanceError("the credential response holds no credential")

@@ -10,6 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 
+def oauth_text(text: str) -> str:
+    """``text`` within RFC 6749's error_description characters (%x20-21 / %x23-5B
+    / %x5D-7E): no quote, no backslash, no control and nothing outside ASCII.
+
+    A strict client rejects the whole error otherwise, and the same text goes
+    into a quoted WWW-Authenticate parameter, where a quote would end it.
+    """
+    out = []
+    for ch in text:
+        if ch == '"':
+            out.append("'")
+        elif ch == "\\":
+            out.append("/")
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
 class IssuerError(Exception):
     status = 400
 
@@ -35,7 +55,10 @@ class IssuerError(Exception):
             self.status = status
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error, "error_description": self.description}
+        body: dict[str, Any] = {
+            "error": self.error,
+            "error_description": oauth_text(self.description),
+        }
         if self.description_ja:
             body["error_description_ja"] = self.description_ja
         if self.field:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
+from dualres.issuer.domain import certs, typemeta
 from dualres.issuer.domain.errors import IssuerError, StateConflict
 from dualres.issuer.domain.keys import KeyStore, signing_key
 from dualres.issuer.domain.models import ACTIVE, Credential, Registration
@@ -18,6 +19,7 @@ from dualres.schemas import lgcodes
 from dualres.verifier.wareki import day_start, japan_day
 from dualres.verifier.wire import credential as vc
 from dualres.verifier.wire import jws
+from dualres.verifier.wire.credential import vct_for
 from dualres.verifier.wire.errors import MalformedError
 
 # holder_thumbprint of a paper credential: no key, and never a thumbprint's
@@ -192,6 +194,11 @@ def _sign(
     municipality = reg.municipality
     key = signing_key(session, municipality, now)
     private = keys.load(key.key_ref)
+    # The same for every credential of the batch: the chain and type digest
+    # are per key and per deployment, not per credential.
+    x5c = certs.x5c(key, keys)
+    vct = vct_for(settings.base_url)
+    vct_integrity = typemeta.integrity(settings.base_url)
     iat = coarse_iat(now, key.not_before)
     nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
     rows = [
@@ -223,6 +230,9 @@ def _sign(
             status_uri=status_uri(settings, municipality.lg_code, lst.number),
             status_idx=cred.status_idx,
             disclosable=claims,
+            vct=vct,
+            vct_integrity=vct_integrity,
+            x5c=x5c,
         )
         out.append((cred, issued.compact))
     return out

@@ -42,6 +42,7 @@ __all__ = ["KeyStore", "KeyUnavailable", "PemSigner", "Signer", "add_key", "sign
 
 ANCHOR_REF = "anchor"
 DEFAULT_ANCHOR_REF = "file:keys/trust-anchor.pem"
+DEFAULT_ISSUING_CA_REF = "file:keys/issuing-ca.pem"
 _FILE_QUERY = frozenset({"passphrase-env", "passphrase-file"})
 
 
@@ -193,6 +194,15 @@ class KeyStore:
 
     def anchor(self) -> ec.EllipticCurvePrivateKey:
         return self.load(self.anchor_ref())
+
+    def anchor_public(self) -> ec.EllipticCurvePublicKey:
+        return self.anchor().public_key()
+
+    def issuing_ca_ref(self) -> str:
+        return "dev:issuing-ca.pem" if self.settings.demo else self.settings.issuing_ca_key
+
+    def issuing_ca(self) -> ec.EllipticCurvePrivateKey:
+        return self.load(self.issuing_ca_ref())
 
     def write_encrypted(self, name: str, key: ec.EllipticCurvePrivateKey) -> str:
         """Store a new private key encrypted with the configured passphrase; return its ref."""

@@ -70,6 +70,9 @@ class SigningKey(Base):
     not_after: Mapped[datetime | None] = mapped_column(UTCDateTime())  # stops signing
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # compromised
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The key's X.509 certificate under the trust anchor, base64 DER (the x5c
+    # entry; issuer/domain/certs.py).  None for a key added before certificates.
+    certificate: Mapped[str | None] = mapped_column(Text)
 
     municipality: Mapped[Municipality] = relationship(back_populates="keys")
 

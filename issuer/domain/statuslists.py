@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
+from dualres.issuer.domain import certs
 from dualres.issuer.domain.keys import KeyStore, signing_key
 from dualres.issuer.domain.models import Credential, Municipality, StatusList
 from dualres.verifier.wire import statuslist
@@ -194,4 +195,5 @@ def build_token(
         ttl=settings.status_list_ttl,
         key=keys.load(key.key_ref),
         kid=key.kid,
+        x5c=certs.x5c(key, keys),
     )

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from dualres.issuer.config import DEMO_MUNICIPALITIES, Settings
+from dualres.issuer.domain.certs import certify, x5c
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.keys import KeyStore, add_key
 from dualres.issuer.domain.models import Municipality, SigningKey
@@ -122,4 +123,9 @@ def bootstrap_demo(session: Session, settings: Settings, keys: KeyStore, now: da
         ).scalar_one_or_none()
         if exists is None:
             public = keys.load(ref).public_key()
-            add_key(session, m, public=public, key_ref=ref, not_before=DEMO_KEYS_FROM, now=now)
+            exists = add_key(
+                session, m, public=public, key_ref=ref, not_before=DEMO_KEYS_FROM, now=now
+            )
+        # Also a key certified by the anchor itself, before the issuing CA.
+        if exists.certificate is None or len(x5c(exists, keys) or ()) != 2:
+            certify(exists, m, keys, settings, now)

@@ -16,10 +16,12 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
+from dualres.issuer.domain import certs, typemeta
 from dualres.issuer.domain.keys import KeyStore, trusted_keys
 from dualres.issuer.domain.models import Credential, Municipality, SigningKey, StatusList
 from dualres.issuer.domain.statuslists import live_after, status_uri
 from dualres.verifier.wire import trustlist
+from dualres.verifier.wire.credential import vct_for
 
 
 def issuer_url(settings: Settings, lg_code: str) -> str:
@@ -33,7 +35,7 @@ def _epoch(dt: datetime | None) -> int | None:
 
 
 def issuer_entry(
-    session: Session, m: Municipality, settings: Settings, now: datetime
+    session: Session, m: Municipality, settings: Settings, now: datetime, store: KeyStore
 ) -> dict[str, Any]:
     keys = []
     for k in trusted_keys(session, m, now):
@@ -44,6 +46,9 @@ def issuer_entry(
         }
         if k.not_after is not None:
             entry["not_after"] = _epoch(k.not_after)
+        chain = certs.x5c(k, store)
+        if chain:
+            entry["x5c"] = chain  # the trust anchor left out: verifiers pin it
         keys.append(entry)
     # A full list whose credentials have all expired is retired: verifiers
     # refuse those credentials on exp alone, and every list kept costs each
@@ -74,15 +79,18 @@ def build(session: Session, settings: Settings, keys: KeyStore, now: datetime) -
     entries = [
         e
         for m in session.execute(select(Municipality).order_by(Municipality.lg_code)).scalars()
-        if (e := issuer_entry(session, m, settings, now))["keys"]
+        if (e := issuer_entry(session, m, settings, now, keys))["keys"]
     ]
     t = int(now.timestamp())
+    issuers, cas = trustlist.list_cas_once(entries)
     return trustlist.sign(
         iss=settings.base_url,
         iat=t,
         exp=t + settings.trust_list_lifetime,
-        issuers=entries,
+        issuers=issuers,
+        issuing_cas=cas,
         anchor_key=keys.anchor(),
+        types={vct_for(settings.base_url): [typemeta.integrity(settings.base_url)]},
     )
 
 

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dualres.issuer.config import Settings
-from dualres.issuer.domain.errors import IssuerError
+from dualres.issuer.domain.errors import IssuerError, oauth_text
 from dualres.issuer.domain.identity.mynumber import RedactFilter
 from dualres.issuer.web.api import bp as api_bp
 from dualres.issuer.web.cardcheck import bp as cardcheck_bp
@@ -94,7 +94,7 @@ def create_app(
         return jsonify(
             {
                 "error": names.get(code, "http_error"),
-                "error_description": exc.description or exc.name,
+                "error_description": oauth_text(exc.description or exc.name),
             }
         ), code
 
@@ -131,6 +131,10 @@ def create_app(
             # Over plain http a browser ignores it, and a proxy-less http deployment
             # (the demo on 127.0.0.1) must not be told to upgrade.
             h.setdefault("Strict-Transport-Security", HSTS)
+        if resp.status_code == 401 and "WWW-Authenticate" not in h:
+            # RFC 9110 §11.6.1: every 401 names a way to authenticate.  Views
+            # that know better (the credential endpoint, the staff API) set theirs.
+            h["WWW-Authenticate"] = 'Bearer realm="dualres"'
         if resp.status_code >= 400 or request.endpoint in _SECRET_ENDPOINTS:
             # Tokens, nonces, offers carry secrets (RFC 6749 §5.1); an error is
             # about one request and no cache should answer the next with it.

@@ -12,14 +12,18 @@ Errors are the spec's codes as JSON (``{"error": ...}``) with
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import re
 from functools import cache
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
 from dualres.issuer.domain import offers, registrations
-from dualres.issuer.domain.errors import IssuerError, NotFound, StateConflict
+from dualres.issuer.domain.errors import IssuerError, NotFound, StateConflict, oauth_text
+from dualres.issuer.domain.keys import signing_key
 from dualres.issuer.domain.models import Municipality
 from dualres.issuer.domain.offers import CONFIGURATION_ID, PRE_AUTH_GRANT, oauth_error
 from dualres.issuer.domain.tokens import authenticate
@@ -30,15 +34,22 @@ from dualres.issuer.web.throttle import app_throttle
 from dualres.schemas import load_json
 from dualres.verifier.wire import jws
 from dualres.verifier.wire.b64 import b64e
+from dualres.verifier.wire.credential import vct_for
 from dualres.verifier.wire.errors import WireError
 
 bp = Blueprint("oid4vci", __name__)
 
-VCT: Final = "urn:dualres:dual-residence:1"
 PROOF_TYP: Final = "openid4vci-proof+jwt"
 DPOP_TYP: Final = "dpop+jwt"
 MAX_SKEW: Final = 300  # seconds either side for iat of proofs
 MAX_JWT: Final = 8192
+SIGNED_METADATA_TYP: Final = "openidvci-issuer-metadata+jwt"
+# What a token response's authorization_details names (OpenID4VCI §6.2): one
+# credential dataset per offer, so one identifier.
+CREDENTIAL_IDENTIFIER: Final = f"{CONFIGURATION_ID}.1"
+DPOP_NONCE_WINDOW: Final = 300  # seconds; a nonce is good in its window and the next
+# RFC 9449 §7.1 / RFC 6750 §3: what a 401 at the credential endpoint offers.
+CHALLENGE_ALGS: Final = 'algs="ES256"'
 
 
 # A wallet is often a web page on another origin (webapps/wallet/ served from a
@@ -71,51 +82,101 @@ def _no_store(body: dict[str, Any], status: int = 200) -> tuple[Response, int]:
 # --- metadata ---------------------------------------------------------------------
 
 
+def _display(entries: list[dict[str, Any]], name_key: str) -> list[dict[str, Any]]:
+    """OpenID4VCI display objects (``name``, ``locale``) from type-metadata ones.
+
+    SD-JWT VC type metadata calls a claim's text ``label``; OpenID4VCI
+    (Appendix B.2) calls it ``name``.  A wallet that reads only ``name`` shows
+    no label at all, so each document gets its own spelling.
+    """
+    out = []
+    for d in entries:
+        item = {"name": d[name_key], "locale": d["locale"]}
+        if d.get("description"):
+            item["description"] = d["description"]
+        out.append(item)
+    return out
+
+
 @cache  # a shipped file: read and shaped once, not on every metadata request
-def _credential_configuration() -> dict[str, Any]:
+def _claims_and_display() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     vct = load_json("dual-residence.vct.json")
-    claims = [{"path": c["path"], "display": c["display"]} for c in vct.get("claims", [])]
+    claims = []
+    for c in vct.get("claims", []):
+        claim: dict[str, Any] = {"path": c["path"], "display": _display(c["display"], "label")}
+        if c.get("mandatory"):
+            claim["mandatory"] = True
+        claims.append(claim)
+    return claims, _display(vct["display"], "name")
+
+
+def _credential_configuration() -> dict[str, Any]:
+    claims, display = _claims_and_display()
     return {
         "format": "dc+sd-jwt",
-        "vct": VCT,
+        "vct": vct_for(services().settings.base_url),
         "scope": CONFIGURATION_ID,
         "cryptographic_binding_methods_supported": ["jwk"],
         "credential_signing_alg_values_supported": ["ES256"],
         "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}},
-        "credential_metadata": {
-            "display": [
-                {"name": d["name"], "description": d.get("description"), "locale": d["locale"]}
-                for d in vct["display"]
-            ],
-            "claims": claims,
-        },
+        "credential_metadata": {"display": display, "claims": claims},
     }
 
 
+def issuer_metadata_document(m: Municipality) -> dict[str, Any]:
+    base = issuer_url(services().settings, m.lg_code)
+    return {
+        "credential_issuer": base,
+        "credential_endpoint": f"{base}/credential",
+        "nonce_endpoint": f"{base}/nonce",
+        # One proof per holder key, one one-time credential per proof (issue 13).
+        "batch_credential_issuance": {"batch_size": services().settings.batch_size},
+        "display": [
+            {"name": m.name, "locale": "ja-JP"},
+            {"name": m.name_en or m.name, "locale": "en-US"},
+        ],
+        "credential_configurations_supported": {CONFIGURATION_ID: _credential_configuration()},
+    }
+
+
+def _wants_jwt() -> bool:
+    # Only an explicit preference: a wallet sending */* (or nothing) gets JSON.
+    accept = request.accept_mimetypes
+    return accept.quality("application/jwt") > accept.quality("application/json") and (
+        "application/jwt" in accept.values()
+    )
+
+
+def _signed_metadata(m: Municipality, document: dict[str, Any]) -> Response:
+    """The issuer metadata as a JWT signed by the municipality's own key (OpenID4VCI §12.2.2)."""
+    svc = services()
+    key = signing_key(session(), m, now())
+    t = int(now().timestamp())
+    claims = {**document, "sub": document["credential_issuer"], "iat": t, "exp": t + 3600}
+    claims["iss"] = document["credential_issuer"]
+    token = jws.sign(
+        {"typ": SIGNED_METADATA_TYP, "kid": key.kid}, claims, svc.keys.load(key.key_ref)
+    )
+    return Response(token, mimetype="application/jwt")
+
+
+# Both well-known spellings answer with the same document: the specification's
+# inserted path (RFC 8615 after the host, then the issuer's path) and the
+# appended path (issuer identifier + /.well-known/...) that walt.id and older
+# Sphereon clients build.  A wallet must not fail on which one it chose.
 @bp.get("/.well-known/openid-credential-issuer/lg/<lg_code>")
+@bp.get("/lg/<lg_code>/.well-known/openid-credential-issuer")
 def issuer_metadata(lg_code: str) -> Response:
     m = issuer_municipality(lg_code)
-    base = issuer_url(services().settings, m.lg_code)
-    display = [
-        {"name": m.name, "locale": "ja-JP"},
-        {"name": m.name_en or m.name, "locale": "en-US"},
-    ]
-    resp = jsonify(
-        {
-            "credential_issuer": base,
-            "credential_endpoint": f"{base}/credential",
-            "nonce_endpoint": f"{base}/nonce",
-            # One proof per holder key, one one-time credential per proof (issue 13).
-            "batch_credential_issuance": {"batch_size": services().settings.batch_size},
-            "display": display,
-            "credential_configurations_supported": {CONFIGURATION_ID: _credential_configuration()},
-        }
-    )
+    document = issuer_metadata_document(m)
+    resp = _signed_metadata(m, document) if _wants_jwt() else jsonify(document)
     resp.headers["Cache-Control"] = "public, max-age=3600"
+    resp.headers["Vary"] = "Accept"
     return resp
 
 
 @bp.get("/.well-known/oauth-authorization-server/lg/<lg_code>")
+@bp.get("/lg/<lg_code>/.well-known/oauth-authorization-server")
 def as_metadata(lg_code: str) -> Response:
     m = issuer_municipality(lg_code)
     base = issuer_url(services().settings, m.lg_code)
@@ -125,6 +186,10 @@ def as_metadata(lg_code: str) -> Response:
             "token_endpoint": f"{base}/token",
             "grant_types_supported": [PRE_AUTH_GRANT, "refresh_token"],
             "pre-authorized_grant_anonymous_access_supported": True,
+            # No client authenticates: the pre-authorized code and tx_code are
+            # the credentials (RFC 8414's default would claim client_secret_basic).
+            "token_endpoint_auth_methods_supported": ["none"],
+            "authorization_details_types_supported": ["openid_credential"],
             "dpop_signing_alg_values_supported": ["ES256"],
             "response_types_supported": [],
         }
@@ -181,6 +246,74 @@ def _fresh_iat(payload: dict[str, Any], error: str) -> None:
         raise oauth_error(error, "iat is missing or not within 5 minutes of now")
 
 
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def _remove_dot_segments(path: str) -> str:
+    out: list[str] = []
+    for seg in path.split("/"):
+        if seg == "..":
+            if len(out) > 1:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    if path.endswith(("/.", "/..")):
+        out.append("")
+    return "/".join(out)
+
+
+def normal_uri(uri: Any) -> str | None:
+    """An http(s) URI without query and fragment, normalised as RFC 9449 §4.3 asks
+    (RFC 3986 §6.2.2 syntax-based and §6.2.3 scheme-based); None if it is not one.
+
+    A client may spell our URL ``HTTPS://Issuer.Test:443/lg/%7e/../lg/x``; a
+    byte comparison would refuse a proof that names exactly this endpoint.
+    """
+    if not isinstance(uri, str) or len(uri) > 2048:
+        return None
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or parts.username is not None:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+
+    def pct(m: re.Match[str]) -> str:
+        byte = int(m.group(1), 16)
+        return chr(byte) if byte in _UNRESERVED else f"%{m.group(1).upper()}"
+
+    path = _remove_dot_segments(_PCT.sub(pct, parts.path)) or "/"
+    return f"{scheme}://{host}{path}"
+
+
+def _dpop_nonce(m: Municipality, window: int) -> str:
+    msg = f"dpop-nonce|{m.lg_code}|{window}".encode()
+    mac = hmac.new(services().settings.identity_secret, msg, hashlib.sha256).digest()[:16]
+    return b64e(window.to_bytes(8, "big") + mac)
+
+
+def fresh_dpop_nonce(m: Municipality) -> str:
+    """A server-provided DPoP nonce (RFC 9449 §8): stateless, so every worker
+    accepts what any other handed out, with no table to fill."""
+    return _dpop_nonce(m, int(now().timestamp()) // DPOP_NONCE_WINDOW)
+
+
+def _dpop_nonce_ok(m: Municipality, value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > 64:
+        return False
+    current = int(now().timestamp()) // DPOP_NONCE_WINDOW
+    return any(hmac.compare_digest(value, _dpop_nonce(m, w)) for w in (current, current - 1))
+
+
 def _dpop(m: Municipality, access_token: str | None = None) -> str | None:
     """The thumbprint of a valid DPoP proof for this request, or None if none was sent."""
     headers = request.headers.getlist("DPoP")
@@ -192,8 +325,8 @@ def _dpop(m: Municipality, access_token: str | None = None) -> str | None:
     parsed, jwk = _signed_by_header_key(headers[0], DPOP_TYP, err)
     p = parsed.payload
     # htu is compared with our public URL: behind a proxy request.url is not it.
-    htu = f"{services().settings.base_url}{request.path}"
-    if p.get("htm") != request.method or p.get("htu") != htu:
+    htu = normal_uri(f"{services().settings.base_url}{request.path}")
+    if p.get("htm") != request.method or normal_uri(p.get("htu")) != htu:
         raise oauth_error(err, "htm/htu do not match this request")
     _fresh_iat(p, err)
     if access_token is not None:
@@ -203,11 +336,22 @@ def _dpop(m: Municipality, access_token: str | None = None) -> str | None:
     jti = p.get("jti")
     if not isinstance(jti, str) or not 8 <= len(jti) <= 128:
         raise oauth_error(err, "jti is missing")
+    if services().settings.dpop_nonce and not _dpop_nonce_ok(m, p.get("nonce")):
+        # Before the jti is spent: the client retries at once with our nonce.
+        exc = oauth_error("use_dpop_nonce", "send the DPoP-Nonce of this response in the proof")
+        exc.headers["DPoP-Nonce"] = fresh_dpop_nonce(m)
+        raise exc
     if not offers.remember_jti(session(), m, jti, now()):
         raise oauth_error(err, "this DPoP proof was already used")
     # Kept even if the request fails later: a proof is spent once it is seen.
     session().commit()
     return jws.thumbprint(jwk)
+
+
+def _with_dpop_nonce(m: Municipality, resp: Response) -> Response:
+    if services().settings.dpop_nonce:
+        resp.headers["DPoP-Nonce"] = fresh_dpop_nonce(m)
+    return resp
 
 
 # --- token -----------------------------------------------------------------------------
@@ -230,9 +374,15 @@ def token(lg_code: str) -> tuple[Response, int]:
     if request.mimetype != "application/x-www-form-urlencoded":
         raise oauth_error("invalid_request", "send the request form-encoded")
     form = request.form
-    # Unknown parameters (resource, client_id, authorization_details...) are
-    # ignored, as RFC 6749 §3.2 asks; repeated ones are an error (§3.1).
-    for name in ("grant_type", "pre-authorized_code", "tx_code", "refresh_token"):
+    # Unknown parameters (resource, client_id...) are ignored, as RFC 6749
+    # §3.2 asks; repeated ones are an error (§3.1).
+    for name in (
+        "grant_type",
+        "pre-authorized_code",
+        "tx_code",
+        "refresh_token",
+        "authorization_details",
+    ):
         if len(form.getlist(name)) > 1:
             raise oauth_error("invalid_request", f"{name} is repeated")
     grant = form.get("grant_type")
@@ -245,6 +395,7 @@ def token(lg_code: str) -> tuple[Response, int]:
     secret = form.get("pre-authorized_code" if grant == PRE_AUTH_GRANT else "refresh_token")
     if not secret:
         raise oauth_error("invalid_request", "pre-authorized_code or refresh_token is required")
+    details = _authorization_details(form.get("authorization_details"))
     jkt = _dpop(m)
     svc, s = services(), session()
     if grant == PRE_AUTH_GRANT:
@@ -259,14 +410,49 @@ def token(lg_code: str) -> tuple[Response, int]:
     # batch of one-time credentials while online).
     refresh = offers.refresh_grant(s, row.registration, settings=svc.settings, now=now())
     s.commit()
-    body: dict[str, Any] = {
+    answer: dict[str, Any] = {
         "access_token": tok,
         "token_type": "DPoP" if jkt else "Bearer",
         "expires_in": int(offers.TOKEN_LIFETIME.total_seconds()),
     }
     if refresh is not None:
-        body["refresh_token"] = refresh
-    return _no_store(body)
+        answer["refresh_token"] = refresh
+    if details is not None:
+        answer["authorization_details"] = details
+    resp, status = _no_store(answer)
+    return _with_dpop_nonce(m, resp), status
+
+
+def _authorization_details(raw: str | None) -> list[dict[str, Any]] | None:
+    """What the token response echoes for ``authorization_details`` (OpenID4VCI §6.2).
+
+    Each entry must ask for our one configuration; the answer names the
+    credential identifier the credential request may then use.  None when the
+    wallet sent none (then the response carries none either).
+    """
+    if raw is None:
+        return None
+    bad = "invalid_authorization_details"  # RFC 9396 §5
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise oauth_error(bad, "authorization_details must be a JSON array") from None
+    if not isinstance(value, list):
+        raise oauth_error(bad, "authorization_details must be a JSON array")
+    if not value:
+        return None  # asked for nothing in particular: the offer says what
+    for entry in value:
+        if not isinstance(entry, dict) or entry.get("type") != "openid_credential":
+            raise oauth_error(bad, "only type openid_credential is supported")
+        if entry.get("credential_configuration_id") != CONFIGURATION_ID:
+            raise oauth_error(bad, "unknown credential_configuration_id")
+    return [
+        {
+            "type": "openid_credential",
+            "credential_configuration_id": CONFIGURATION_ID,
+            "credential_identifiers": [CREDENTIAL_IDENTIFIER],
+        }
+    ]
 
 
 # --- nonce -----------------------------------------------------------------------------
@@ -288,10 +474,9 @@ def _bearer(m: Municipality) -> tuple[str, Any]:
     auth = request.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     value = value.strip()
-    unauthorized = oauth_error(
-        "invalid_token", "missing, unknown, used or expired access token", 401
+    unauthorized = unauthorized_error(
+        "invalid_token", "missing, unknown, used or expired access token"
     )
-    unauthorized.headers["WWW-Authenticate"] = 'Bearer error="invalid_token", DPoP algs="ES256"'
     if scheme.lower() not in ("bearer", "dpop") or not value:
         raise unauthorized
     row = offers.access_token(session(), m, value, now())
@@ -304,22 +489,43 @@ def _bearer(m: Municipality) -> tuple[str, Any]:
         try:
             jkt = _dpop(m, value)
         except IssuerError as exc:
-            # At a protected resource a bad proof is a 401 (RFC 9449 §7.1).
+            # At a protected resource a bad proof is a 401 (RFC 9449 §7.1, §9).
             exc.status = 401
-            exc.headers["WWW-Authenticate"] = 'DPoP error="invalid_dpop_proof", algs="ES256"'
+            exc.headers["WWW-Authenticate"] = _challenge("DPoP", exc.error, exc.description)
             raise
         if jkt != row.dpop_jkt:
-            raise oauth_error("invalid_dpop_proof", "the DPoP key is not the token's key", 401)
+            raise unauthorized_error(
+                "invalid_dpop_proof", "the DPoP key is not the token's key", scheme="DPoP"
+            )
     elif scheme.lower() != "bearer":
         raise unauthorized
     return value, row
 
 
+def _challenge(scheme: str, error: str, description: str) -> str:
+    text = oauth_text(description)
+    params = f'error="{error}", error_description="{text}"'
+    return f"{scheme} {CHALLENGE_ALGS}, {params}" if scheme == "DPoP" else f"{scheme} {params}"
+
+
+def unauthorized_error(error: str, description: str, *, scheme: str | None = None) -> IssuerError:
+    """A 401 with its challenges: Bearer and DPoP both, unless one scheme is meant."""
+    exc = oauth_error(error, description, 401)
+    if scheme is not None:
+        exc.headers["WWW-Authenticate"] = _challenge(scheme, error, description)
+    else:
+        exc.headers["WWW-Authenticate"] = (
+            f"{_challenge('DPoP', error, description)}, {_challenge('Bearer', error, description)}"
+        )
+    return exc
+
+
 def _proof_jwts(body: dict[str, Any], batch_size: int) -> list[str]:
-    bad = "invalid_credential_request"
+    # §8.3.1.2: a missing or malformed proof is invalid_proof.
+    bad = "invalid_proof"
     proofs, proof = body.get("proofs"), body.get("proof")
     if proofs is not None and proof is not None:
-        raise oauth_error(bad, "send proofs or proof, not both")
+        raise oauth_error("invalid_credential_request", "send proofs or proof, not both")
     if proofs is not None:
         if not isinstance(proofs, dict) or set(proofs) != {"jwt"}:
             raise oauth_error(bad, 'proofs must be {"jwt": [...]}')
@@ -327,7 +533,11 @@ def _proof_jwts(body: dict[str, Any], batch_size: int) -> list[str]:
         if not isinstance(jwts, list) or not jwts or not all(isinstance(j, str) for j in jwts):
             raise oauth_error(bad, "proofs.jwt must be a non-empty array of JWTs")
         if len(jwts) > batch_size:
-            raise oauth_error(bad, f"at most {batch_size} proofs (batch_size)")
+            # Well-formed proofs, more than the metadata allows: the request, not
+            # a proof, is what is wrong.
+            raise oauth_error(
+                "invalid_credential_request", f"at most {batch_size} proofs (batch_size)"
+            )
         return jwts
     if isinstance(proof, dict) and proof.get("proof_type") == "jwt":
         jwt = proof.get("jwt")
@@ -343,22 +553,27 @@ def _holder_keys(m: Municipality, jwts: list[str]) -> list[dict[str, Any]]:
     (OpenID4VCI 1.0 §8.2): the nonce is spent once, for the whole request.
     """
     keys: list[dict[str, Any]] = []
-    nonces: set[Any] = set()
+    nonces: set[str] = set()
     for jwt in jwts:
         parsed, jwk = _signed_by_header_key(jwt, PROOF_TYP, "invalid_proof")
         p = parsed.payload
         if p.get("aud") != issuer_url(services().settings, m.lg_code):
             raise oauth_error("invalid_proof", "aud must be the credential issuer identifier")
         _fresh_iat(p, "invalid_proof")
-        nonces.add(p.get("nonce") if isinstance(p.get("nonce"), str) else None)
+        value = p.get("nonce")
+        # §8.3.1.2: a proof without a c_nonce is an invalid proof; a c_nonce we
+        # do not know (used, expired) is invalid_nonce, which tells the wallet
+        # to fetch one.
+        if not isinstance(value, str) or not value:
+            raise oauth_error("invalid_proof", "the proof carries no nonce")
+        nonces.add(value)
         keys.append(jwk)
     if len({jws.thumbprint(k) for k in keys}) != len(keys):
         raise oauth_error("invalid_proof", "each proof must be for its own holder key")
     if len(nonces) != 1:
         raise oauth_error("invalid_nonce", "every proof of a batch must carry the same c_nonce")
-    value = nonces.pop()
-    if not isinstance(value, str) or not offers.consume_nonce(session(), m, value, now()):
-        raise oauth_error("invalid_nonce", "the proof's nonce is missing, used or expired")
+    if not offers.consume_nonce(session(), m, nonces.pop(), now()):
+        raise oauth_error("invalid_nonce", "the proof's nonce is unknown, used or expired")
     return keys
 
 
@@ -374,15 +589,24 @@ def credential(lg_code: str) -> tuple[Response, int]:
         body = None
     if not isinstance(body, dict):
         raise oauth_error("invalid_credential_request", "the body must be a JSON object")
-    config = body.get("credential_configuration_id")
-    if config != CONFIGURATION_ID:
+    config, ident = body.get("credential_configuration_id"), body.get("credential_identifier")
+    if ident is not None:
+        # From the token response's authorization_details (§8.2): either names it.
+        if config is not None:
+            raise oauth_error(
+                "invalid_credential_request",
+                "send credential_identifier or credential_configuration_id, not both",
+            )
+        if ident != CREDENTIAL_IDENTIFIER:
+            raise oauth_error("unknown_credential_identifier", "unknown credential identifier")
+    elif config != CONFIGURATION_ID:
         raise oauth_error("unknown_credential_configuration", "unknown credential configuration")
     s, svc = session(), services()
     jwks = _holder_keys(m, _proof_jwts(body, svc.settings.batch_size))
-    # One token, one credential: the offer is spent with it.  Conditional, so
+    # One token, one request (one batch): the offer is spent with it.  Conditional, so
     # of two concurrent requests with the same token only one issues.
     if not offers.spend_token(s, tok, now()):
-        raise oauth_error("invalid_token", "the access token was already used", 401)
+        raise unauthorized_error("invalid_token", "the access token was already used")
     try:
         issued = registrations.issue_batch(
             s,
@@ -400,7 +624,8 @@ def credential(lg_code: str) -> tuple[Response, int]:
     except StateConflict as exc:  # revoked, suspended or expired since the offer
         raise oauth_error("credential_request_denied", exc.description, 400) from None
     s.commit()
-    return _no_store({"credentials": [{"credential": compact} for _, compact in issued]})
+    resp, status = _no_store({"credentials": [{"credential": compact} for _, compact in issued]})
+    return _with_dpop_nonce(m, resp), status
 
 
 # --- the offer's QR for the counter screen (staff API, not OpenID4VCI) ----------------

@@ -4,12 +4,12 @@ lists, SD-JWT VC issuer metadata, type metadata."""
 from __future__ import annotations
 
 import re
-from functools import cache
-from typing import Any, Final
+from typing import Final
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import and_, bindparam, select
 
+from dualres.issuer.domain import typemeta
 from dualres.issuer.domain.errors import NotFound
 from dualres.issuer.domain.keys import (
     IN_FORCE_AT_NOW,
@@ -20,7 +20,6 @@ from dualres.issuer.domain.keys import (
 from dualres.issuer.domain.models import Municipality, SigningKey, StatusList
 from dualres.issuer.domain.trust import issuer_url
 from dualres.issuer.web.context import now, services, session
-from dualres.schemas import load_json
 
 bp = Blueprint("public", __name__)
 
@@ -104,18 +103,32 @@ def jwt_vc_issuer(lg_code: str) -> Response:
         {**k.public_jwk, "kid": k.kid, "alg": "ES256", "use": "sig"}
         for k in trusted_keys(session(), m, now())
     ]
-    return jsonify({"issuer": issuer_url(svc.settings, lg_code), "jwks": {"keys": keys}})
+    resp = jsonify({"issuer": issuer_url(svc.settings, lg_code), "jwks": {"keys": keys}})
+    # As short as the trust list's: a removed (compromised) key must leave caches soon.
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    return resp
 
 
-@cache  # a shipped file: read and parsed once, not on every request
-def _type_metadata() -> dict[str, Any]:
-    document: dict[str, Any] = load_json("dual-residence.vct.json")
-    return document
+@bp.get("/vct/dual-residence/1")
+def type_metadata() -> Response:
+    # The vct URL itself answers (SD-JWT VC §6.3.1), with the exact bytes whose
+    # digest credentials carry as vct#integrity.
+    return Response(
+        typemeta.document(services().settings.base_url),
+        mimetype="application/json",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @bp.get("/.well-known/vct/dual-residence/1")
-def type_metadata() -> Response:
-    return jsonify(_type_metadata())
+def legacy_type_metadata() -> Response:
+    # Where early SD-JWT VC drafts looked for the URN vct's metadata: kept for
+    # wallets holding credentials issued before the https vct.
+    return Response(
+        typemeta.legacy_document(),
+        mimetype="application/json",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @bp.get("/lg/<lg_code>/audit/checkpoint")

@@ -30,6 +30,7 @@ over fresh keys, so it is only compared for what does not depend on them.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import textwrap
@@ -42,11 +43,12 @@ from dualres import schemas
 from dualres.verifier import Bundle, MemoryReplayStore, verify
 from dualres.verifier.profiles import PROFILE_NAMES, with_policy
 from dualres.verifier.reasons import MESSAGES
-from dualres.verifier.wire import jws, sdjwt, transport
+from dualres.verifier.wire import credential, jws, sdjwt, statuslist, transport
 from dualres.verifier.wire.b64 import b64e
 from tests.support import (
     DAY,
     NOW,
+    TypeRestorer,
     World,
     exp_pushed_on,
     misissued_status_lists,
@@ -95,6 +97,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
     return {
         "verifier/wire/credential.py": {
             "VCT": credential.VCT,
+            "VCT_PATH": credential.VCT_PATH,
             "COUNTER_AUDIENCE": credential.COUNTER_AUDIENCE,
             "OFFICE_AUDIENCE": credential.OFFICE_AUDIENCE,
             "TIERS": list(credential.TIERS),
@@ -127,6 +130,7 @@ def shared_constants() -> dict[str, dict[str, Any]]:
             "TRANSPORT_MAX_DISCLOSURES": transport.MAX_DISCLOSURES,
             # Bytes 0x01..0x7d only, so each character is one byte of the dictionary.
             "TRANSPORT_DICTIONARY_V1": transport.DICTIONARY_V1.decode("ascii"),
+            "TRANSPORT_DICTIONARY_V2": transport.DICTIONARY_V2.decode("ascii"),
         },
         "verifier/wire/statuslist.py": {
             "STATUS_LIST_TYP": statuslist.STATUS_LIST_TYP,
@@ -301,6 +305,9 @@ def _wire_cases(world: World) -> dict[str, Any]:
         "base45": [{"hex": d.hex(), "text": t} for d, t in b45],
         "status_lists": status,
         "transport": round_trips,
+        # What the trust list tells the decoder (the types it lists): the
+        # round trips leave vct and vct#integrity out (verifier/wire/transport.py).
+        "transport_types": TypeRestorer().types(),
         "rfc9901": {
             "source": "RFC 9901 section 5.1 (tests/vectors/rfc9901_example.json)",
             "issuer_jwt": rfc["issuer_jwt"],
@@ -612,6 +619,130 @@ def _edge_cases() -> tuple[Any, list[tuple[str, str, Any]]]:
     return lab, cases
 
 
+def _chains(w: Any) -> dict[str, list[str]]:
+    """Certificate chains for Karuizawa's key, made by the issuer's own code
+    (leaf + issuing CA, the anchor left out), good and bad, for both verifiers."""
+    from datetime import UTC, datetime, timedelta
+
+    from dualres.issuer.config import Settings
+    from dualres.issuer.domain.certs import issue_ca, issue_leaf, issuing_ca_name
+    from dualres.issuer.domain.models import Municipality as MunicipalityRow
+    from dualres.issuer.domain.models import SigningKey
+
+    settings = Settings(data_dir=ROOT, database_url="sqlite://", base_url=w.host)
+    m = w.karuizawa
+    row = MunicipalityRow(lg_code=m.lg_code, name=m.name, prefecture=m.prefecture)
+    start = datetime.fromtimestamp(NOW, UTC) - timedelta(days=30)
+    ca = jws.generate_key()
+
+    def leaf(key: Any = None, signer: Any = None, named: Any = "ca", not_before: Any = None) -> str:
+        nb = not_before or start
+        row_key = SigningKey(
+            kid=m.kid,
+            public_jwk=jws.public_jwk(key or m.key),
+            not_before=nb,
+            created_at=nb,
+        )
+        name = issuing_ca_name(settings) if named == "ca" else None
+        return issue_leaf(settings, row, row_key, signer or ca, m.iss, name)
+
+    ca_cert = issue_ca(settings, w.anchor, ca.public_key(), start)
+    other_anchor = issue_ca(settings, jws.generate_key(), ca.public_key(), start)
+    der = base64.b64decode(leaf())
+    return {
+        "good": [leaf(), ca_cert],
+        "expired": [leaf(not_before=start - timedelta(days=6 * 366)), ca_cert],
+        "leaf-of-another-key": [leaf(key=jws.generate_key()), ca_cert],
+        "issuing-ca-under-another-anchor": [leaf(), other_anchor],
+        "leaf-not-signed-by-the-issuing-ca": [leaf(signer=jws.generate_key()), ca_cert],
+        "leaf-naming-the-anchor-as-issuer": [leaf(named=None), ca_cert],
+        "leaf-signed-by-the-anchor-behind-a-ca": [leaf(signer=w.anchor, named=None)],
+        "two-leaves": [leaf(), leaf()],
+        "five-certificates": [leaf(), ca_cert, ca_cert, ca_cert, ca_cert],
+        "not-base64": ["not base64!"],
+        "base64url-not-base64": [base64.urlsafe_b64encode(der).decode().replace("=", "")],
+        "not-der": [base64.b64encode(b"\x30\x03\x02\x01\x00").decode()],
+        "trailing-bytes": [base64.b64encode(der + b"\x00").decode(), ca_cert],
+        "issuing-ca-as-leaf": [ca_cert],
+    }
+
+
+def _chain_scan_cases(lab: Any, bundles: dict[str, Any]) -> list[dict[str, Any]]:
+    """Scans against bundles whose trust list gives Karuizawa's key a chain: the
+    DR2 text leaves the credential's x5c out and the bundle puts it back; the
+    certificates' window is checked at the scan (adds each bundle to ``bundles``)."""
+    from tests.support import TYPE_INTEGRITY
+
+    w = lab.world
+    kz = w.karuizawa
+    chains = _chains(w)
+    out = []
+    for name, chain, reason in (
+        ("x5c-chain-through-the-issuing-ca", chains["good"], "ok"),
+        (
+            "x5c-leaf-signed-by-the-anchor-alone",
+            chains["leaf-signed-by-the-anchor-behind-a-ca"],
+            "ok",
+        ),
+        ("x5c-certificate-expired-at-the-scan", chains["expired"], "key_not_valid"),
+        ("x5c-issuing-ca-listed-once", chains["good"], "ok"),
+    ):
+        listed = name == "x5c-issuing-ca-listed-once"
+        trust = (
+            _chained_trust_list(w, chain[:-1], chain[-1:])
+            if listed
+            else _chained_trust_list(w, chain)
+        )
+        bundle = w.bundle(trust_list=trust)
+        issued = credential.issue(
+            iss=kz.iss,
+            kid=kz.kid,
+            key=kz.key,
+            holder_jwk=jws.public_jwk(w.holder_key),
+            tier="premium",
+            iat=NOW - 3600,
+            exp=NOW + 300 * DAY,
+            status_uri=kz.status_uri,
+            status_idx=4242,
+            disclosable={},
+            vct=credential.vct_for(w.host),
+            vct_integrity=TYPE_INTEGRITY,
+            x5c=chain,
+        ).compact
+        payload = w.present(issued)
+        r = verify(payload, bundle, "counter", now=NOW, replay=MemoryReplayStore())
+        assert str(r.reason) == reason, (name, r.reason, r.detail)
+        bundles[name] = json.loads(bundle.dumps())
+        out.append(
+            {
+                "name": name,
+                "profile": "counter",
+                "now": NOW,
+                "bundle": name,
+                "expected_reason": reason,
+                "payload": payload,
+            }
+        )
+    return out
+
+
+def _chained_trust_list(
+    w: Any, chain: list[str], listed: list[str] | None = None, ca_index: Any = 0
+) -> str:
+    """Karuizawa's key with ``chain``; with ``listed``, the chain stops below
+    the trust list's ``issuing_cas`` (= ``listed``) and names ``ca_index`` there,
+    the shape the issuer writes."""
+    entries = []
+    for m in w.lgs.values():
+        e = m.entry()
+        if m is w.karuizawa:
+            e["keys"][0]["x5c"] = chain
+            if listed is not None:
+                e["keys"][0]["x5c_ca"] = ca_index
+        entries.append(e)
+    return str(w.trust_list(entries=entries, issuing_cas=listed))
+
+
 def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
     """Bundles the app must refuse to load, each with BundleError's code."""
     from dualres.verifier import BundleError
@@ -655,6 +786,67 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
         ("status-list-of-an-unknown-kid", edited(status=unknown_kid)),
         ("status-list-naming-another-uri", edited(status=misnamed)),
         ("status-list-not-in-the-trust-list", edited(status_lists=stranger)),
+        *(
+            (f"x5c-{name}", edited(trust_list=_chained_trust_list(w, chain)))
+            for name, chain in _chains(w).items()
+            if name not in ("good", "expired", "leaf-signed-by-the-anchor-behind-a-ca")
+        ),
+        (
+            "x5c-listed-ca-under-another-anchor",
+            edited(
+                trust_list=_chained_trust_list(
+                    w, _chains(w)["good"][:1], _chains(w)["issuing-ca-under-another-anchor"][1:]
+                )
+            ),
+        ),
+        (
+            "x5c-leaf-not-signed-by-the-listed-ca",
+            edited(
+                trust_list=_chained_trust_list(
+                    w,
+                    _chains(w)["leaf-not-signed-by-the-issuing-ca"][:1],
+                    _chains(w)["good"][1:],
+                )
+            ),
+        ),
+        (
+            "x5c-ca-index-out-of-range",
+            edited(
+                trust_list=_chained_trust_list(
+                    w, _chains(w)["good"][:1], _chains(w)["good"][1:], ca_index=1
+                )
+            ),
+        ),
+        (
+            "x5c-ca-index-not-an-integer",
+            edited(
+                trust_list=_chained_trust_list(
+                    w, _chains(w)["good"][:1], _chains(w)["good"][1:], ca_index="0"
+                )
+            ),
+        ),
+        (
+            "x5c-listed-ca-is-a-leaf",
+            edited(
+                trust_list=_chained_trust_list(w, _chains(w)["good"][:1], _chains(w)["good"][:1])
+            ),
+        ),
+        (
+            "status-list-with-another-x5c-chain",
+            edited(
+                trust_list=_chained_trust_list(w, _chains(w)["good"]),
+                status=statuslist.sign_token(
+                    statuslist.StatusList.new(131_072, 2),
+                    uri=kz.status_uri,
+                    iat=NOW - 3600,
+                    exp=NOW + DAY,
+                    ttl=3600,
+                    key=kz.key,
+                    kid=kz.kid,
+                    x5c=_chains(w)["good"],
+                ),
+            ),
+        ),
         ("not-a-bundle", {"format": "dualres-bundle/0"}),
         ("bundle-without-parts", {"format": "dualres-bundle/1"}),
         ("not-json", "not json"),
@@ -694,6 +886,8 @@ def edge_json() -> dict[str, Any]:
         if first:
             entry["accept_first"] = first
         out.append(entry)
+    bundles = {"default": json.loads(lab.bundle.dumps())}
+    out += _chain_scan_cases(lab, bundles)
     return {
         "description": "Edge cases for dualres verifiers where JavaScript's defaults differ "
         "from Python's; the format of hostile.json: verify each payload against its bundle, "
@@ -702,7 +896,7 @@ def edge_json() -> dict[str, Any]:
         "bundle_text against anchor_jwk must fail with exactly expected_code.",
         "generated_by": "tests/vectors/make_vectors.py",
         "anchor_jwk": jws.public_jwk(lab.world.anchor),
-        "bundles": {"default": json.loads(lab.bundle.dumps())},
+        "bundles": bundles,
         "cases": out,
         "bundle_cases": _bundle_cases(lab),
     }

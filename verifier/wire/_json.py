@@ -94,11 +94,64 @@ _DECODER = json.JSONDecoder(
 )
 
 
+# Without hooks, for _plain_loads: the C scanner builds every object itself.
+_PLAIN = json.JSONDecoder(parse_constant=_no_constants)
+# Below this a document's few hook calls cost less than _plain_loads' extra passes.
+_PLAIN_MIN_CHARS = 2048
+
+
+def _plain_loads(text: str) -> Any:
+    """``text`` parsed with no Python hook per object or integer, or None when any
+    check fails (the hooked parse then decides, and words the error as always).
+
+    Only for text without a backslash: then every string is one pair of ``"``, so
+    the text holds ``count('"') / 2`` strings, each a member name or a string
+    value.  The parsed tree holds as many names plus string values unless a name
+    repeated: the repeat overwrites the first member, which takes its name (and
+    any strings below it) out of the tree.  Counting both is the duplicate check;
+    the integer bound and the depth are judged in the same one pass over the tree.
+    """
+    try:
+        obj = _PLAIN.decode(text)
+    except (MalformedError, ValueError, RecursionError):
+        return None
+    strings = text.count('"') // 2
+    if type(obj) is str:
+        strings -= 1
+    level: list[Any] = [obj] if type(obj) is dict or type(obj) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            return None
+        below: list[Any] = []
+        push = below.append
+        node: Any
+        for node in level:
+            if type(node) is dict:
+                strings -= len(node)
+                node = node.values()
+            for v in node:
+                t = type(v)
+                if t is str:
+                    strings -= 1
+                elif t is dict or t is list:
+                    push(v)
+                elif t is int and not -MAX_INTEGER <= v <= MAX_INTEGER:
+                    return None
+        level = below
+    return None if strings else obj
+
+
 def loads(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedError("invalid UTF-8") from exc
+    if len(text) >= _PLAIN_MIN_CHARS and "\\" not in text:
+        obj = _plain_loads(text)
+        if obj is not None:
+            return obj
     try:
         obj = _DECODER.decode(text)
     except (MalformedError, ValueError, RecursionError) as exc:

@@ -8,14 +8,20 @@ for together, so a shop sees no personal data at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.wire import sdjwt
 
-VCT = "urn:dualres:dual-residence:1"
+# The type as first issued: an unregistered URN.  Still accepted (never issued
+# any more) until the last credential carrying it expires.
+LEGACY_VCT = "urn:dualres:dual-residence:1"
+VCT = LEGACY_VCT  # the name older callers import; new credentials use vct_for()
+# The type now: an https URL under the deployment, where its SD-JWT VC type
+# metadata is served (draft-ietf-oauth-sd-jwt-vc §6.3.1: retrieved from the URL itself).
+VCT_PATH = "/vct/dual-residence/1"
 # KB-JWT audiences, one per disclosure class (schemas/profiles carry them): a
 # QR made for an office (name, birth date) is refused at a counter and the
 # other way round, so a presentation cannot be shown where it was not meant.
@@ -35,7 +41,18 @@ DISCLOSABLE: tuple[str, ...] = (
 # Never disclosable: SD-JWT VC's reserved claims, and what every decision needs.
 RESERVED: frozenset[str] = sdjwt.RESERVED_CLAIMS | {"tier", "iat"}
 # Shown to every verifier, so never echoed back among the disclosed claims.
-VISIBLE: frozenset[str] = frozenset({"iss", "iat", "exp", "nbf", "vct", "tier", "status", "cnf"})
+VISIBLE: frozenset[str] = frozenset(
+    {"iss", "iat", "exp", "nbf", "vct", "vct#integrity", "tier", "status", "cnf"}
+)
+
+
+def vct_for(base_url: str) -> str:
+    """The ``vct`` of a deployment whose public base URL (the trust list's ``iss``) is this."""
+    return base_url.rstrip("/") + VCT_PATH
+
+
+def is_our_vct(vct: object, base_url: str) -> bool:
+    return vct == LEGACY_VCT or (isinstance(vct, str) and vct == vct_for(base_url))
 
 
 def issue(
@@ -52,11 +69,18 @@ def issue(
     disclosable: Mapping[str, Any],
     nbf: int | None = None,
     salt: Callable[[], bytes] | None = None,
+    vct: str = LEGACY_VCT,
+    vct_integrity: str | None = None,
+    x5c: Sequence[str] | None = None,
 ) -> sdjwt.Issued:
     """Sign one dual-residence credential (SD-JWT VC) bound to ``holder_jwk``.
 
     ``holder_jwk=None`` makes a paper credential (no ``cnf``), which verifiers
     accept only under a profile where a clerk compares a photo ID.
+
+    ``vct#integrity`` follows ``vct`` and ``x5c`` ends the header: the QR
+    transport takes both out and the verifier puts them back from its bundle
+    (verifier/wire/transport.py), which needs them exactly there.
     """
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}")
@@ -70,7 +94,8 @@ def issue(
         claims["nbf"] = nbf
     claims.update(
         {
-            "vct": VCT,
+            "vct": vct,
+            **({"vct#integrity": vct_integrity} if vct_integrity else {}),
             "tier": tier,
             "status": {"status_list": {"idx": status_idx, "uri": status_uri}},
         }
@@ -78,8 +103,11 @@ def issue(
     # None only for a paper 登録証: it has no device, so it binds to no key.
     if holder_jwk is not None:
         claims["cnf"] = {"jwk": dict(holder_jwk)}
+    header: dict[str, Any] = {"kid": kid}
+    if x5c:
+        header["x5c"] = list(x5c)
     return sdjwt.issue(
-        header={"kid": kid},
+        header=header,
         claims=claims,
         disclosable=disclosable,
         key=key,

@@ -64,6 +64,12 @@ class UnknownKeyError(WireError):
     code = "unknown_key"
 
 
+class UnknownTypeError(WireError):
+    """The credential's type (or the integrity of its type metadata) is not ours."""
+
+    code = "wrong_vct"
+
+
 class ReservedClaimError(WireError):
     code = "reserved_claim_disclosed"
 

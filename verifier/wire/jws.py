@@ -120,6 +120,13 @@ def public_jwk(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> d
 
 def key_from_jwk(jwk: Any) -> ec.EllipticCurvePublicKey:
     """A P-256 public key from a JWK, refusing anything else (private parts included)."""
+    return key_from_point(jwk_point(jwk))
+
+
+def jwk_point(jwk: Any) -> bytes:
+    """The uncompressed point (65 bytes) of a P-256 public JWK, checked as
+    ``key_from_jwk`` checks it, except that the point is not yet known to be on
+    the curve: ``key_from_point`` checks that."""
     if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
         raise MalformedError("expected an EC P-256 JWK")
     if "d" in jwk:
@@ -130,10 +137,19 @@ def key_from_jwk(jwk: Any) -> ec.EllipticCurvePublicKey:
     xb, yb = b64d(x), b64d(y)
     if len(xb) != 32 or len(yb) != 32:
         raise MalformedError("JWK coordinates must be 32 bytes")
+    return b"\x04" + xb + yb
+
+
+def key_from_point(point: bytes) -> ec.EllipticCurvePublicKey:
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + xb + yb)
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, point)
     except ValueError as exc:
         raise MalformedError("JWK point is not on P-256") from exc
+
+
+def p256_spki(point: bytes) -> bytes:
+    """The DER SubjectPublicKeyInfo of a P-256 key from its uncompressed point."""
+    return _P256_SPKI_PREFIX + point
 
 
 def thumbprint(jwk: dict[str, Any]) -> str:

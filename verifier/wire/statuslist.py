@@ -129,9 +129,13 @@ def sign_token(
     ttl: int,
     key: ec.EllipticCurvePrivateKey,
     kid: str,
+    x5c: list[str] | None = None,
 ) -> str:
     payload = {"sub": uri, "iat": iat, "exp": exp, "ttl": ttl, "status_list": status_list.to_json()}
-    return jws.sign({"typ": STATUS_LIST_TYP, "kid": kid}, payload, key)
+    header: dict[str, Any] = {"typ": STATUS_LIST_TYP, "kid": kid}
+    if x5c:
+        header["x5c"] = x5c  # HAIP; the EU wallet checks status lists by x5c by default
+    return jws.sign(header, payload, key)
 
 
 def parse_token(text: str) -> tuple[jws.CompactJWS, StatusListToken]:

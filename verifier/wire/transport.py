@@ -1,7 +1,11 @@
 """The compact QR transport: an SD-JWT presentation small enough for a phone screen.
 
-    DR1: + Base45( varint(len(Z)) || Z || blobs )
-    Z = raw DEFLATE( skeleton ), preset dictionary of version 1
+    DR2: + Base45( varint(len(Z)) || Z || blobs )
+    Z = raw DEFLATE( skeleton ), preset dictionary of version 2
+
+(``DR1:`` is the same frame with version 1's dictionary, made for the URN
+``vct``; it is still decoded.  Version 2's dictionary expects the ``vct`` left
+out, as below.)
 
 A presentation is mostly random bytes (signatures, digests, key coordinates,
 salts, nonce) wrapped in JSON that every credential shares.  DEFLATE's
@@ -12,8 +16,12 @@ dictionary; the random bytes follow as they are.
 
 Skeleton::
 
-    flags           1 byte   bit 0: a KB-JWT follows; bit 1: strings were lifted
+    flags           1 byte   bit 0: a KB-JWT follows; bit 1: strings were lifted;
+                             bit 2: the issuer header's x5c was left out;
+                             bit 3: the issuer payload's vct and vct#integrity
+                             values were left out (``"vct":""`` stays)
     n               varint   number of disclosures
+    [selector]      2 bytes  (bit 3) the first two bytes of that integrity digest
     JSON segments   varint length + bytes: issuer header, issuer payload,
                     [KB header, KB payload,] disclosures 1..n; a lifted string
                     is 0x01 + varint(byte length), its bytes taken from blobs
@@ -25,20 +33,44 @@ here is canonical, so bytes have one spelling), which matters because the
 KB-JWT's ``sd_hash`` is over that string.  Every decoded size is capped before
 it is allocated.  Base45 keeps to the QR alphanumeric alphabet, so the code is
 dense and keyboard-wedge scanners type it unchanged.
+
+Two parts of a credential are long, incompressible and already known to every
+verifier: the issuer's certificate chain (``x5c``, about 500 bytes a
+certificate) is in the trust list next to the key it certifies, and the SRI
+digest of the type metadata (``vct#integrity``) is in the trust list's
+``types``, under the ``vct`` (an https URL: with the digest, ~60 characters of
+QR code for what the verifier knows already).  The encoder leaves them out
+when they sit where the issuer puts them (``x5c`` the header's last member,
+``vct#integrity`` right after ``vct``), and ``decode`` puts them back, byte
+for byte, from what a ``Restorer`` (the verifier's bundle) knows; two bytes of
+the digest pick the (vct, integrity) pair, so several types or several
+versions of the metadata can be listed at once.  Without a restorer, or when it does
+not know them, decoding fails: a signature over a guessed header proves nothing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import zlib
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any, Protocol
 
+from dualres.verifier.wire import _json
 from dualres.verifier.wire.b64 import b64d, b64e, b64e_bytes
 from dualres.verifier.wire.base45 import decode as b45decode
 from dualres.verifier.wire.base45 import encode as b45encode
-from dualres.verifier.wire.errors import MalformedError, TooLargeError, UnsupportedVersionError
+from dualres.verifier.wire.errors import (
+    MalformedError,
+    TooLargeError,
+    UnknownKeyError,
+    UnknownTypeError,
+    UnsupportedVersionError,
+)
 
-PREFIX = "DR1:"
+PREFIX = "DR2:"
 MAX_TEXT = 4296  # what a version-40 QR code holds in alphanumeric mode
 MAX_FRAME = 8192
 MAX_DISCLOSURES = 64
@@ -65,6 +97,104 @@ DICTIONARY_V1 = (
     b'{"alg":"ES256","typ":"kb+jwt"}'
     b'{"iat":17,"aud":"urn:dualres:counter","nonce":\x01\x10,"sd_hash":\x01 }'
 )
+# Version 2: version 1 with the vct as the encoder leaves it when the trust
+# list knows the type (empty: see Restorer) where the URN was.
+DICTIONARY_V2 = DICTIONARY_V1.replace(b'"vct":"urn:dualres:dual-residence:1"', b'"vct":""')
+DICTIONARIES = {"DR1:": DICTIONARY_V1, "DR2:": DICTIONARY_V2}
+
+
+_HAS_KB, _LIFTED, _NO_X5C, _NO_INTEGRITY = 1, 2, 4, 8
+_VCT = re.compile(rb'"vct":"([^"\\]*)"')
+_INTEGRITY = re.compile(rb',"vct#integrity":"(sha256-[A-Za-z0-9+/]{43}=)"')
+
+
+class Restorer(Protocol):
+    """What the verifier knows that a transport string may leave out."""
+
+    def x5c(self, header: Mapping[str, Any], payload: Mapping[str, Any]) -> Sequence[str] | None:
+        """The certificate chain the issuer put in this header, or None."""
+
+    def types(self) -> Mapping[str, Sequence[str]]:
+        """Each known ``vct`` with every ``vct#integrity`` its credentials may carry."""
+
+
+def _digest(integrity: bytes | str) -> bytes:
+    text = integrity.decode("ascii") if isinstance(integrity, bytes) else integrity
+    try:
+        return base64.b64decode(text.removeprefix("sha256-"), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _x5c_suffix(header_json: bytes) -> bytes | None:
+    """``,"x5c":[...]}`` if the header ends with exactly that, as the issuer writes it."""
+    try:
+        header = _json.loads_object(header_json)
+    except MalformedError:
+        return None
+    chain = header.get("x5c")
+    if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
+        return None
+    suffix = b',"x5c":' + _json.dumps(chain) + b"}"
+    return suffix if header_json.endswith(suffix) else None
+
+
+def _strip_type(payload_json: bytes) -> tuple[bytes, bytes] | None:
+    """The payload with ``"vct":""`` for ``"vct":"V","vct#integrity":"I"`` and the
+    first two bytes of I's digest, when the first ``"vct":"`` is that pair."""
+    vct = _VCT.search(payload_json)
+    if vct is None or not vct.group(1):
+        return None
+    m = _INTEGRITY.match(payload_json, vct.end())
+    if m is None:
+        return None
+    selector = _digest(m.group(1))[:2]
+    if len(selector) != 2:
+        return None
+    return payload_json[: vct.start()] + b'"vct":""' + payload_json[m.end() :], selector
+
+
+@lru_cache(maxsize=64)
+def _type_insert(name: str, integrity: str) -> tuple[bytes, bytes]:
+    """The selector of a (vct, vct#integrity) pair and the JSON the verifier puts
+    back for it: the same few pairs on every scan, so made once."""
+    insert = b'"vct":' + _json.dumps(name) + b',"vct#integrity":' + _json.dumps(integrity)
+    return _digest(integrity)[:2], insert
+
+
+def _restore(
+    header_json: bytes, payload_json: bytes, flags: int, selector: bytes, restorer: Restorer | None
+) -> tuple[bytes, bytes]:
+    if restorer is None:
+        raise UnknownKeyError("this transport string needs the verifier's trust data to decode")
+    if flags & _NO_INTEGRITY:
+        vct = _VCT.search(payload_json)
+        if vct is None or vct.group(1):
+            raise MalformedError("the type was left out but the vct is not empty")
+        insert = None
+        for name, values in restorer.types().items():
+            for integrity in values:
+                tag, text = _type_insert(name, integrity)
+                if tag == selector:
+                    insert = text
+                    break
+            if insert is not None:
+                break
+        if insert is None:
+            raise UnknownTypeError(
+                "the type and its metadata's integrity are not in the trust list"
+            )
+        payload_json = payload_json[: vct.start()] + insert + payload_json[vct.end() :]
+    if flags & _NO_X5C:
+        header = _json.loads_object(header_json)
+        payload = _json.loads_object(payload_json)
+        if "x5c" in header or not header_json.endswith(b"}"):
+            raise MalformedError("x5c was left out but the header has one")
+        chain = restorer.x5c(header, payload)
+        if not chain:
+            raise UnknownKeyError("the issuer's certificate chain is not in the trust list")
+        header_json = header_json[:-1] + b',"x5c":' + _json.dumps(list(chain)) + b"}"
+    return header_json, payload_json
 
 
 def _varint(n: int) -> bytes:
@@ -139,7 +269,22 @@ def _lift(segment: bytes, blobs: bytearray) -> bytes:
 # A wallet encodes the same issuer JWT again for every presentation (a new
 # KB-JWT each time): its decoded parts and lifted segments are kept, so a new
 # QR text pays only for the KB-JWT.  Pure functions of their input; bounded.
-_split_issuer_jws = lru_cache(maxsize=16)(_split_jws)
+@lru_cache(maxsize=16)
+def _issuer_parts(issuer_jwt: str) -> tuple[bytes, bytes, bytes, int, bytes]:
+    """The issuer JWS's header, payload and signature, with what the verifier's
+    bundle knows left out, the flags saying so, and the type selector."""
+    ih, ip, isig = _split_jws(issuer_jwt)
+    omitted = 0
+    selector = b""
+    suffix = _x5c_suffix(ih)
+    if suffix is not None:
+        ih = ih[: -len(suffix)] + b"}"
+        omitted |= _NO_X5C
+    stripped = _strip_type(ip)
+    if stripped is not None:
+        ip, selector = stripped
+        omitted |= _NO_INTEGRITY
+    return ih, ip, isig, omitted, selector
 
 
 @lru_cache(maxsize=32)
@@ -152,7 +297,8 @@ def _lift_issuer(segment: bytes) -> tuple[bytes, bytes]:
 def encode(compact: str) -> str:
     """Encode a compact SD-JWT (with or without KB-JWT) for a QR code.
 
-    Raises ``ValueError`` for input that would not come back unchanged.
+    Raises ``ValueError`` for input that would not come back unchanged.  The
+    issuer's ``x5c`` and ``vct#integrity`` are left out (module docstring).
     """
     parts = compact.split("~")
     if len(parts) < 2:
@@ -160,7 +306,7 @@ def encode(compact: str) -> str:
     issuer_jwt, *disclosures, kb = parts
     if len(disclosures) > MAX_DISCLOSURES:
         raise ValueError("too many disclosures")
-    ih, ip, isig = _split_issuer_jws(issuer_jwt)
+    ih, ip, isig, omitted, selector = _issuer_parts(issuer_jwt)
     json_segments = [ih, ip]
     sigs = [isig]
     if kb:
@@ -171,8 +317,8 @@ def encode(compact: str) -> str:
     # A raw 0x01 cannot occur in JSON text, but these bytes need not be JSON.
     lift = not any(bytes([_MARK]) in seg for seg in json_segments)
     blobs = bytearray()
-    skeleton = bytearray([(1 if kb else 0) | (2 if lift else 0)])
-    skeleton += _varint(len(disclosures))
+    skeleton = bytearray([(_HAS_KB if kb else 0) | (_LIFTED if lift else 0) | omitted])
+    skeleton += _varint(len(disclosures)) + selector
     for i, seg in enumerate(json_segments):
         if not lift:
             body = seg
@@ -187,7 +333,7 @@ def encode(compact: str) -> str:
         blobs += sig
     if len(skeleton) > MAX_FRAME:
         raise ValueError("presentation too large for the transport")
-    deflater = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY_V1)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY_V2)
     packed = deflater.compress(bytes(skeleton)) + deflater.flush()
     text = PREFIX + b45encode(_varint(len(packed)) + packed + blobs)
     if len(text) > MAX_TEXT:
@@ -199,12 +345,16 @@ def is_transport(text: str) -> bool:
     return _VERSION.match(text) is not None
 
 
-def decode(text: str) -> str:
-    """Give back the exact compact SD-JWT a transport string carries."""
-    return decode_parts(text)[0]
+def decode(text: str, restorer: Restorer | None = None) -> str:
+    """Give back the exact compact SD-JWT a transport string carries.
+
+    ``restorer`` supplies what the encoder left out (the verifier passes its
+    bundle); a string that left nothing out decodes without one.
+    """
+    return decode_parts(text, restorer)[0]
 
 
-def decode_parts(text: str) -> tuple[str, dict[str, bytes]]:
+def decode_parts(text: str, restorer: Restorer | None = None) -> tuple[str, dict[str, bytes]]:
     """``decode``, plus the bytes of every base64url segment of the result, by its text.
 
     The transport holds those bytes already: a verifier given them need not
@@ -214,14 +364,15 @@ def decode_parts(text: str) -> tuple[str, dict[str, bytes]]:
     m = _VERSION.match(text)
     if m is None:
         raise MalformedError("not a dualres transport string")
-    if m.group(0) != PREFIX:
+    dictionary = DICTIONARIES.get(m.group(0))
+    if dictionary is None:
         raise UnsupportedVersionError(f"transport version {m.group(1)} is not supported")
     if len(text) > MAX_TEXT:
         raise TooLargeError("transport string too long")
-    data = _Reader(b45decode(text[len(PREFIX) :]))
+    data = _Reader(b45decode(text[len(m.group(0)) :]))
     packed = data.take(data.varint())
     blobs = _Reader(data.data[data.pos :])
-    inflater = zlib.decompressobj(-15, zdict=DICTIONARY_V1)
+    inflater = zlib.decompressobj(-15, zdict=dictionary)
     try:
         skeleton = inflater.decompress(packed, MAX_FRAME)
     except zlib.error as exc:
@@ -232,28 +383,33 @@ def decode_parts(text: str) -> tuple[str, dict[str, bytes]]:
         raise MalformedError("transport payload is truncated or has trailing data")
     r = _Reader(skeleton)
     flags = r.take(1)[0]
-    if flags & ~3:
+    if flags & ~(_HAS_KB | _LIFTED | _NO_X5C | _NO_INTEGRITY):
         raise MalformedError("unknown transport flags")
-    has_kb, lifted = bool(flags & 1), bool(flags & 2)
+    has_kb, lifted = bool(flags & _HAS_KB), bool(flags & _LIFTED)
     n = r.varint()
     if n > MAX_DISCLOSURES:
         raise TooLargeError("too many disclosures")
-    segs = []
-    known: dict[str, bytes] = {}
+    selector = r.take(2) if flags & _NO_INTEGRITY else b""
+    raw: list[bytes] = []
     for _ in range((4 if has_kb else 2) + n):
         body = r.take(r.varint())
-        raw = _unlift(body, blobs) if lifted else body
-        seg = b64e(raw)
-        known[seg] = raw
-        segs.append(seg)
+        raw.append(_unlift(body, blobs) if lifted else body)
+    known: dict[str, bytes] = {}
     sigs = []
     for _ in range(2 if has_kb else 1):
-        raw = blobs.take(r.varint())
-        seg = b64e(raw)
-        known[seg] = raw
+        sig = blobs.take(r.varint())
+        seg = b64e(sig)
+        known[seg] = sig
         sigs.append(seg)
     if r.pos != len(skeleton) or blobs.pos != len(blobs.data):
         raise MalformedError("trailing bytes after the frame")
+    if flags & (_NO_X5C | _NO_INTEGRITY):
+        raw[0], raw[1] = _restore(raw[0], raw[1], flags, selector, restorer)
+    segs = []
+    for seg_bytes in raw:
+        seg = b64e(seg_bytes)
+        known[seg] = seg_bytes
+        segs.append(seg)
     issuer = f"{segs[0]}.{segs[1]}.{sigs[0]}"
     if has_kb:
         kb = f"{segs[2]}.{segs[3]}.{sigs[1]}"

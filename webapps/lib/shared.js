@@ -17,12 +17,13 @@ const freeze = (v) => {
 
 // verifier/wire/credential.py
 export const VCT = "urn:dualres:dual-residence:1";
+export const VCT_PATH = "/vct/dual-residence/1";
 export const COUNTER_AUDIENCE = "urn:dualres:counter";
 export const OFFICE_AUDIENCE = "urn:dualres:office";
 export const TIERS = freeze(["basic", "premium"]);
 export const DISCLOSABLE = freeze(["person", "primary_residence", "second_home", "activities", "registered_since", "sub"]);
 export const RESERVED = freeze(["cnf", "exp", "iat", "iss", "nbf", "status", "tier", "vct", "vct#integrity"]);
-export const VISIBLE = freeze(["cnf", "exp", "iat", "iss", "nbf", "status", "tier", "vct"]);
+export const VISIBLE = freeze(["cnf", "exp", "iat", "iss", "nbf", "status", "tier", "vct", "vct#integrity"]);
 
 // verifier/wire/sdjwt.py
 export const SD_JWT_VC_TYP = "dc+sd-jwt";
@@ -45,11 +46,12 @@ export const MAX_NONCE = 128;
 export const PAYLOAD_WHITESPACE = " \t\n\u000b\f\r";
 
 // verifier/wire/transport.py
-export const TRANSPORT_PREFIX = "DR1:";
+export const TRANSPORT_PREFIX = "DR2:";
 export const TRANSPORT_MAX_TEXT = 4296;
 export const TRANSPORT_MAX_FRAME = 8192;
 export const TRANSPORT_MAX_DISCLOSURES = 64;
 export const TRANSPORT_DICTIONARY_V1 = "\u0001\u0010,\"registered_since\",\"20\u0001\u0010,\"activities\",[\"telework\",\"\u0001\u0010,\"second_home\",{\"address\":\"[\u0001\u0010,\"primary_residence\",{\"lg_code\":\"1\",\"name\":\"[\u0001\u0010,\"person\",{\"family_name\":\"\",\"given_name\":\"\",\"family_name_kana\":\"\",\"given_name_kana\":\"\",\"birthdate\":\"19\"tier\":\"basic\",{\"alg\":\"ES256\",\"typ\":\"dc+sd-jwt\",\"kid\":\"{\"iss\":\"https:///lg/\",\"iat\":17,\"exp\":18,\"vct\":\"urn:dualres:dual-residence:1\",\"tier\":\"premium\",\"status\":{\"status_list\":{\"idx\":,\"uri\":\"https:///status/1\"}},\"cnf\":{\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\u0001 ,\"y\":\u0001 }},\"_sd\":[\u0001 ,\u0001 ,\u0001 ,\u0001 ,\u0001 ,\u0001 ],\"_sd_alg\":\"sha-256\"}{\"alg\":\"ES256\",\"typ\":\"kb+jwt\"}{\"iat\":17,\"aud\":\"urn:dualres:counter\",\"nonce\":\u0001\u0010,\"sd_hash\":\u0001 }";
+export const TRANSPORT_DICTIONARY_V2 = "\u0001\u0010,\"registered_since\",\"20\u0001\u0010,\"activities\",[\"telework\",\"\u0001\u0010,\"second_home\",{\"address\":\"[\u0001\u0010,\"primary_residence\",{\"lg_code\":\"1\",\"name\":\"[\u0001\u0010,\"person\",{\"family_name\":\"\",\"given_name\":\"\",\"family_name_kana\":\"\",\"given_name_kana\":\"\",\"birthdate\":\"19\"tier\":\"basic\",{\"alg\":\"ES256\",\"typ\":\"dc+sd-jwt\",\"kid\":\"{\"iss\":\"https:///lg/\",\"iat\":17,\"exp\":18,\"vct\":\"\",\"tier\":\"premium\",\"status\":{\"status_list\":{\"idx\":,\"uri\":\"https:///status/1\"}},\"cnf\":{\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\u0001 ,\"y\":\u0001 }},\"_sd\":[\u0001 ,\u0001 ,\u0001 ,\u0001 ,\u0001 ,\u0001 ],\"_sd_alg\":\"sha-256\"}{\"alg\":\"ES256\",\"typ\":\"kb+jwt\"}{\"iat\":17,\"aud\":\"urn:dualres:counter\",\"nonce\":\u0001\u0010,\"sd_hash\":\u0001 }";
 
 // verifier/wire/statuslist.py
 export const STATUS_LIST_TYP = "statuslist+jwt";

@@ -1,8 +1,9 @@
-// The compact QR transport "DR1:", in the browser: the same format, caps and
-// errors as verifier/wire/transport.py (read its docstring for the layout):
+// The compact QR transport "DR2:" (and "DR1:", still decoded), in the browser:
+// the same format, caps and errors as verifier/wire/transport.py (read its
+// docstring for the layout and for what is left out and put back):
 //
-//     DR1: + Base45( varint(len(Z)) || Z || blobs )
-//     Z = raw DEFLATE( skeleton ), preset dictionary of version 1
+//     DR2: + Base45( varint(len(Z)) || Z || blobs )
+//     Z = raw DEFLATE( skeleton ), preset dictionary of version 2
 //
 // decode() gives back the exact compact SD-JWT, byte for byte, because the
 // KB-JWT's sd_hash is over that text.  Both directions are synchronous.
@@ -12,6 +13,7 @@ import { decode as b45decode, encode as b45encode } from './base45.js';
 import { WireError, malformed, tooLarge } from './errors.js';
 import {
   TRANSPORT_DICTIONARY_V1,
+  TRANSPORT_DICTIONARY_V2,
   TRANSPORT_MAX_DISCLOSURES as MAX_DISCLOSURES,
   TRANSPORT_MAX_FRAME as MAX_FRAME,
   TRANSPORT_MAX_TEXT as MAX_TEXT,
@@ -25,6 +27,110 @@ const MARK = 0x01;
 // Fixed forever for "DR1:" (verifier/wire/transport.py DICTIONARY_V1); all
 // ASCII, so each character is one byte (tests/test_webapps_lib.py compares them).
 export const DICTIONARY_V1 = Uint8Array.from(TRANSPORT_DICTIONARY_V1, (c) => c.charCodeAt(0));
+export const DICTIONARY_V2 = Uint8Array.from(TRANSPORT_DICTIONARY_V2, (c) => c.charCodeAt(0));
+const DICTIONARIES = new Map([
+  ['DR1:', DICTIONARY_V1],
+  ['DR2:', DICTIONARY_V2],
+]);
+const HAS_KB = 1;
+const LIFTED = 2;
+const NO_X5C = 4;
+const NO_INTEGRITY = 8;
+const VCT_MEMBER = /"vct":"([^"\\]*)"/;
+const INTEGRITY_MEMBER = /^,"vct#integrity":"(sha256-[A-Za-z0-9+/]{43}=)"/;
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseObject(bytes) {
+  let value;
+  try {
+    value = JSON.parse(fromUtf8.decode(bytes));
+  } catch {
+    throw malformed('issuer JWT is not JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw malformed('issuer JWT is not a JSON object');
+  }
+  return value;
+}
+
+function digestOf(integrity) {
+  try {
+    const bin = atob(integrity.replace(/^sha256-/, ''));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return new Uint8Array(0);
+  }
+}
+
+const concat = (...parts) => {
+  const b = new Builder();
+  for (const p of parts) b.push(p);
+  return b.bytes();
+};
+
+// `,"x5c":[...]}` when the header ends with exactly that, as the issuer writes it.
+function x5cSuffix(header) {
+  let parsed;
+  try {
+    parsed = parseObject(header);
+  } catch {
+    return null;
+  }
+  const chain = parsed.x5c;
+  if (!Array.isArray(chain) || !chain.every((c) => typeof c === 'string')) return null;
+  const suffix = utf8.encode(`,"x5c":${JSON.stringify(chain)}}`);
+  if (header.length < suffix.length) return null;
+  const tail = header.subarray(header.length - suffix.length);
+  return tail.every((b, i) => b === suffix[i]) ? suffix.length : null;
+}
+
+// The payload with "vct":"" for "vct":"V","vct#integrity":"I", and the first
+// two bytes of I's digest.
+function stripType(payload) {
+  const text = latin1(payload);
+  const vct = VCT_MEMBER.exec(text);
+  if (vct === null || vct[1] === '') return null;
+  const end = vct.index + vct[0].length;
+  const m = INTEGRITY_MEMBER.exec(text.slice(end));
+  if (m === null) return null;
+  const selector = digestOf(m[1]).subarray(0, 2);
+  if (selector.length !== 2) return null;
+  const rest = payload.subarray(end + m[0].length);
+  return [concat(payload.subarray(0, vct.index), utf8.encode('"vct":""'), rest), selector];
+}
+
+function restore(header, payload, flags, selector, restorer) {
+  if (!restorer) {
+    throw new WireError('unknown_key', "this transport string needs the verifier's trust data to decode");
+  }
+  if (flags & NO_INTEGRITY) {
+    const vct = VCT_MEMBER.exec(latin1(payload));
+    if (vct === null || vct[1] !== '') throw malformed('the type was left out but the vct is not empty');
+    const found = [];
+    for (const [name, values] of Object.entries(restorer.types() || {})) {
+      for (const i of values) {
+        const d = digestOf(i);
+        if (d.length >= 2 && d[0] === selector[0] && d[1] === selector[1]) found.push([name, i]);
+      }
+    }
+    if (found.length === 0) {
+      throw new WireError('wrong_vct', 'the type and its metadata\'s integrity are not in the trust list');
+    }
+    const [name, integrity] = found[0];
+    const insert = utf8.encode(`"vct":${JSON.stringify(name)},"vct#integrity":${JSON.stringify(integrity)}`);
+    payload = concat(payload.subarray(0, vct.index), insert, payload.subarray(vct.index + vct[0].length));
+  }
+  if (flags & NO_X5C) {
+    const h = parseObject(header);
+    const p = parseObject(payload);
+    if ('x5c' in h || header[header.length - 1] !== 0x7d) throw malformed('x5c was left out but the header has one');
+    const chain = restorer.x5c(h, p);
+    if (!chain || chain.length === 0) throw new WireError('unknown_key', "the issuer's certificate chain is not in the trust list");
+    header = concat(header.subarray(0, header.length - 1), utf8.encode(`,"x5c":${JSON.stringify(chain)}}`));
+  }
+  return [header, payload];
+}
 
 function varint(n) {
   const out = [];
@@ -137,7 +243,21 @@ export function encode(compact) {
   const kb = parts[parts.length - 1];
   const disclosures = parts.slice(1, -1);
   if (disclosures.length > MAX_DISCLOSURES) throw new Error('too many disclosures');
-  const [ih, ip, isig] = splitJws(issuerJwt);
+  const jwsParts = splitJws(issuerJwt);
+  let [ih, ip] = jwsParts;
+  const isig = jwsParts[2];
+  let omitted = 0;
+  let selector = [];
+  const suffix = x5cSuffix(ih);
+  if (suffix !== null) {
+    ih = concat(ih.subarray(0, ih.length - suffix), [0x7d]);
+    omitted |= NO_X5C;
+  }
+  const stripped = stripType(ip);
+  if (stripped !== null) {
+    [ip, selector] = stripped;
+    omitted |= NO_INTEGRITY;
+  }
   const segments = [ih, ip];
   const sigs = [isig];
   if (kb) {
@@ -150,7 +270,7 @@ export function encode(compact) {
   const doLift = !segments.some((s) => s.includes(MARK));
   const blobs = new Builder();
   const skeleton = new Builder();
-  skeleton.push([(kb ? 1 : 0) | (doLift ? 2 : 0), ...varint(disclosures.length)]);
+  skeleton.push([(kb ? HAS_KB : 0) | (doLift ? LIFTED : 0) | omitted, ...varint(disclosures.length), ...selector]);
   for (const seg of segments) {
     const body = doLift ? lift(seg, blobs) : seg;
     skeleton.push(varint(body.length));
@@ -164,7 +284,7 @@ export function encode(compact) {
   const packed = deflateRaw(skeleton.bytes(), {
     level: 9,
     memLevel: 9,
-    dictionary: DICTIONARY_V1,
+    dictionary: DICTIONARY_V2,
   });
   const frame = new Builder();
   frame.push(varint(packed.length));
@@ -177,8 +297,8 @@ export function encode(compact) {
 
 export const isTransport = (text) => VERSION.test(text);
 
-function inflate(packed) {
-  const inflater = new Inflate({ raw: true, dictionary: DICTIONARY_V1, chunkSize: 1024 });
+function inflate(packed, dictionary) {
+  const inflater = new Inflate({ raw: true, dictionary, chunkSize: 1024 });
   const chunks = new Builder();
   let over = false;
   inflater.onData = (chunk) => {
@@ -228,38 +348,44 @@ function unlift(body, blobs) {
 }
 
 /**
- * Give back the exact compact SD-JWT a transport string carries.
- * Throws WireError with code "malformed", "too_large" or "unsupported_version".
+ * Give back the exact compact SD-JWT a transport string carries.  `restorer`
+ * ({x5c(header, payload), types()}, the verifier's trust list) puts
+ * back what the encoder left out.  Throws WireError with code "malformed",
+ * "too_large", "unsupported_version", "unknown_key" or "wrong_vct".
  */
-export function decode(text) {
+export function decode(text, restorer = null) {
   if (typeof text !== 'string') throw malformed('not a dualres transport string');
   const m = VERSION.exec(text);
   if (m === null) throw malformed('not a dualres transport string');
-  if (m[0] !== PREFIX) {
+  const dictionary = DICTIONARIES.get(m[0]);
+  if (dictionary === undefined) {
     throw new WireError('unsupported_version', `transport version ${m[1]} is not supported`);
   }
   if (text.length > MAX_TEXT) throw tooLarge('transport string too long');
-  const data = new Reader(b45decode(text.slice(PREFIX.length)));
+  const data = new Reader(b45decode(text.slice(m[0].length)));
   const packed = data.take(data.varint());
   const blobs = new Reader(data.data.subarray(data.pos));
-  const skeleton = inflate(packed);
+  const skeleton = inflate(packed, dictionary);
   const r = new Reader(skeleton);
   const flags = r.take(1)[0];
-  if (flags & ~3) throw malformed('unknown transport flags');
-  const hasKb = Boolean(flags & 1);
-  const lifted = Boolean(flags & 2);
+  if (flags & ~(HAS_KB | LIFTED | NO_X5C | NO_INTEGRITY)) throw malformed('unknown transport flags');
+  const hasKb = Boolean(flags & HAS_KB);
+  const lifted = Boolean(flags & LIFTED);
   const n = r.varint();
   if (n > MAX_DISCLOSURES) throw tooLarge('too many disclosures');
-  const segs = [];
+  const selector = flags & NO_INTEGRITY ? r.take(2) : null;
+  const raw = [];
   for (let i = 0; i < (hasKb ? 4 : 2) + n; i++) {
     const body = r.take(r.varint());
-    segs.push(b64uEncode(lifted ? unlift(body, blobs) : body));
+    raw.push(lifted ? unlift(body, blobs) : body);
   }
   const sigs = [];
   for (let i = 0; i < (hasKb ? 2 : 1); i++) sigs.push(b64uEncode(blobs.take(r.varint())));
   if (r.pos !== skeleton.length || blobs.pos !== blobs.data.length) {
     throw malformed('trailing bytes after the frame');
   }
+  if (flags & (NO_X5C | NO_INTEGRITY)) [raw[0], raw[1]] = restore(raw[0], raw[1], flags, selector, restorer);
+  const segs = raw.map((seg) => b64uEncode(seg));
   const issuer = `${segs[0]}.${segs[1]}.${sigs[0]}`;
   const kb = hasKb ? `${segs[2]}.${segs[3]}.${sigs[1]}` : '';
   const disclosures = segs.slice(hasKb ? 4 : 2);

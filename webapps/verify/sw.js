@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v8';
+const VERSION = 'v9'; // issue 15 (DR2, https vct, x5c chains checked here) after issues 13/16/17
 const PRECACHE = [
   './',
   'index.html',
@@ -24,6 +24,7 @@ const PRECACHE = [
   'core/statuslist.js',
   'core/trustlist.js',
   'core/verify.js',
+  'core/x509.js',
   'data/cp932.json',
   'data/profiles.json',
   'data/reasons.json',

@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v9';
+const VERSION = 'v10'; // issue 15 (DR2) after issues 13/16/17
 const PRECACHE = [
   './',
   'index.html',

@@ -4,6 +4,7 @@
 import { WireError, malformed } from '../../lib/errors.js';
 import { checkJwk, importPoint, parse as parseJws, thumbprint } from './jws.js';
 import { get, isInt, isObj } from './json.js';
+import { checkCa, checkChain } from './x509.js';
 import { TRUST_LIST_TYP } from '../../lib/shared.js';
 
 export { TRUST_LIST_TYP };
@@ -20,7 +21,19 @@ function str(obj, name) {
   return v;
 }
 
-async function issuer(entry) {
+const MAX_ISSUING_CAS = 16;
+
+// The deployment's issuing CAs, listed once at the top of the list rather than
+// under each of a nationwide list's thousands of keys (trustlist.py).
+async function issuingCas(raw, anchor) {
+  if (raw == null) return [];
+  if (!Array.isArray(raw) || raw.length > MAX_ISSUING_CAS) throw malformed(`issuing_cas must be an array of at most ${MAX_ISSUING_CAS}`);
+  const out = [];
+  for (const text of raw) out.push(await checkCa(text, anchor.key));
+  return out;
+}
+
+async function issuer(entry, anchor, cas) {
   if (!isObj(entry)) throw malformed('issuer entry must be an object');
   const keys = new Map();
   const rawKeys = get(entry, 'keys');
@@ -33,7 +46,23 @@ async function issuer(entry) {
     const notBefore = optInt(k, 'not_before');
     const notAfter = optInt(k, 'not_after');
     if (notBefore !== null && notAfter !== null && notAfter < notBefore) throw malformed(`key ${kid} ends before it starts`);
-    keys.set(kid, { kid, key: await importPoint(x, y), notBefore, notAfter });
+    const x5c = get(k, 'x5c') ?? [];
+    if (!Array.isArray(x5c) || !x5c.every((c) => typeof c === 'string' && c)) {
+      throw malformed('x5c must be an array of base64 certificates');
+    }
+    const caIndex = get(k, 'x5c_ca');
+    let ca = null;
+    if (caIndex != null) {
+      if (!isInt(caIndex) || caIndex < 0 || caIndex >= cas.length || x5c.length === 0) throw malformed(`key ${kid}: x5c_ca names no issuing CA`);
+      ca = cas[caIndex];
+    }
+    const key = await importPoint(x, y);
+    // Checked against the anchor that signed the list, as trustlist.py does: a
+    // bad chain refuses the whole list.
+    const window = x5c.length ? await checkChain(x5c, x, y, anchor.key, ca) : { notBefore: null, notAfter: null };
+    // What credentials carry: the chain up to the listed CA, then the CA.
+    const chain = ca ? [...x5c, ca.text] : x5c;
+    keys.set(kid, { kid, key, notBefore, notAfter, x5c: chain, certNotBefore: window.notBefore, certNotAfter: window.notAfter });
   }
   const lists = get(entry, 'status_lists') ?? [];
   if (!Array.isArray(lists) || !lists.every((u) => typeof u === 'string')) {
@@ -74,11 +103,21 @@ export async function parse(text, anchors) {
   if (iat === null || exp === null) throw malformed('trust list needs iat and exp');
   const entries = get(p, 'issuers');
   if (!Array.isArray(entries)) throw malformed('issuers must be an array');
+  const cas = await issuingCas(get(p, 'issuing_cas'), anchor);
   const issuers = new Map();
   for (const entry of entries) {
-    const one = await issuer(entry);
+    const one = await issuer(entry, anchor, cas);
     if (issuers.has(one.iss)) throw malformed(`issuer ${one.iss} listed twice`);
     issuers.set(one.iss, one);
   }
-  return { iss: str(p, 'iss'), iat, exp, issuers };
+  const rawTypes = get(p, 'types') ?? {};
+  if (!isObj(rawTypes)) throw malformed('types must be an object');
+  const types = new Map();
+  for (const [vct, values] of Object.entries(rawTypes)) {
+    if (!Array.isArray(values) || !values.every((v) => typeof v === 'string' && v)) {
+      throw malformed('types maps a vct to an array of integrity strings');
+    }
+    types.set(vct, values);
+  }
+  return { iss: str(p, 'iss'), iat, exp, issuers, types };
 }

@@ -12,7 +12,17 @@ import { keyValidAt } from './trustlist.js';
 import * as shared from '../../lib/shared.js';
 import { serves } from './policy.js';
 
-export const { MAX_PAYLOAD, MIN_NONCE, MAX_NONCE, VCT, COUNTER_AUDIENCE, TIERS } = shared;
+export const { MAX_PAYLOAD, MIN_NONCE, MAX_NONCE, VCT, VCT_PATH, COUNTER_AUDIENCE, TIERS } = shared;
+
+// What the QR transport left out, from the trust list (lib/transport.js).
+const restorer = (tl) => ({
+  x5c(header, payload) {
+    const issuer = typeof payload.iss === 'string' ? tl.issuers.get(payload.iss) : undefined;
+    const key = issuer && typeof header.kid === 'string' ? issuer.keys.get(header.kid) : undefined;
+    return key && key.x5c.length ? key.x5c : null;
+  },
+  types: () => Object.fromEntries(tl.types),
+});
 const RESERVED = new Set(shared.RESERVED);
 const VISIBLE = new Set(shared.VISIBLE);
 const VERSION = /^DR([0-9]{1,3}):/;
@@ -135,7 +145,7 @@ class Context {
     let compact = text;
     if (VERSION.test(text)) {
       try {
-        compact = transportDecode(text);
+        compact = transportDecode(text, restorer(bundle.trustList));
       } catch (e) {
         throw e instanceof WireError ? e : new WireError('malformed', e.message);
       }
@@ -159,9 +169,21 @@ class Context {
     const kid = get(token.header, 'kid');
     const key = typeof kid === 'string' ? issuer.keys.get(kid) : undefined;
     if (key === undefined) throw new Reject('unknown_key', 'kid is not a key of this issuer');
+    // x5c, when present, must be the chain the trust list certifies for this key.
+    const x5c = get(token.header, 'x5c');
+    if (x5c !== undefined && (key.x5c.length === 0 || JSON.stringify(x5c) !== JSON.stringify(key.x5c))) {
+      throw new Reject('unknown_key', 'x5c is not the certificate chain of this key');
+    }
     await token.verify(key.key);
+    if (key.certNotBefore !== null && key.certNotAfter !== null && !(key.certNotBefore - skew <= now && now < key.certNotAfter)) {
+      throw new Reject('key_not_valid', "the key's certificate is not valid now");
+    }
 
-    if (get(body, 'vct') !== VCT) throw new Reject('wrong_vct', 'vct is not the dual-residence type');
+    // The https vct of this deployment, or the URN of credentials issued before it.
+    const vct = get(body, 'vct');
+    if (vct !== VCT && vct !== tl.iss.replace(/\/+$/, '') + VCT_PATH) {
+      throw new Reject('wrong_vct', 'vct is not the dual-residence type');
+    }
     const iat = intClaim(body, 'iat');
     const exp = intClaim(body, 'exp');
     const nbf = intClaim(body, 'nbf', false);

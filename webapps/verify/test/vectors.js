@@ -99,8 +99,12 @@ export async function runGood(data) {
       return JSON.stringify(got) === JSON.stringify(c.statuses) || got;
     });
   }
+  const restorer = { x5c: () => null, types: () => data.wire.transport_types };
   for (const c of data.wire.transport) {
-    check(`transport:${c.name}`, () => trDecode(c.dr1) === c.compact && trDecode(trEncode(c.compact)) === c.compact);
+    check(
+      `transport:${c.name}`,
+      () => trDecode(c.dr1, restorer) === c.compact && trDecode(trEncode(c.compact), restorer) === c.compact,
+    );
   }
   const rfc = data.wire.rfc9901;
   {

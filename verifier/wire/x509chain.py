@@ -1,0 +1,272 @@
+"""An issuer key's X.509 chain (``x5c``, leaf first, trust anchor left out),
+checked against the pinned trust-anchor key.  No clock here: the validity
+window is returned for the caller to compare with its own time.
+
+Deliberately small: one algorithm (ECDSA P-256 with SHA-256), at most four
+certificates, CA flags and key usage checked, the last certificate signed by
+the anchor key itself.  The chain does not choose the key; the trust list
+does (by kid), and the chain must certify exactly that key.
+webapps/verify/core/x509.js is the same check in the browser (shared vectors:
+tests/vectors/edge.json bundle_cases and the x5c-* cases).
+"""
+
+from __future__ import annotations
+
+import binascii
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from dualres.verifier.wire import jws
+from dualres.verifier.wire._record import record
+from dualres.verifier.wire.errors import BadSignatureError, MalformedError, UnknownKeyError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography.x509 (with its builders, name parsing and path verification) is
+# imported where a certificate is first read, not with this module: trustlist.py
+# imports this module, and a scanner that starts from the verified-bundle cache
+# (or checks with a small bundle) reads no certificate; importing it at start-up
+# was about 40 ms of such a process, more than all of the verifier's own modules.
+
+MAX_CHAIN = 4
+MAX_CERT_BYTES = 4096
+
+
+def _load(text: str) -> x509.Certificate:
+    return _load_der(text)[0]
+
+
+def _load_der(text: str) -> tuple[x509.Certificate, bytes]:
+    if not isinstance(text, str) or len(text) > MAX_CERT_BYTES * 2:
+        raise MalformedError("x5c entry is not a certificate")
+    import base64  # with struct: kept out of a start-up that reads no certificate
+
+    from cryptography import x509
+
+    try:
+        der = base64.b64decode(text, validate=True)
+        return x509.load_der_x509_certificate(der), der
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedError("x5c entry is not a DER certificate") from exc
+
+
+_ECDSA_SHA256 = jws._ECDSA_SHA256  # one ECDSA object for every verification
+
+
+def _signed_by(
+    cert: x509.Certificate, key: ec.EllipticCurvePublicKey, tbs: bytes | None = None
+) -> None:
+    from cryptography.x509.oid import SignatureAlgorithmOID
+
+    if cert.signature_algorithm_oid != SignatureAlgorithmOID.ECDSA_WITH_SHA256:
+        raise MalformedError("certificates must be signed with ECDSA and SHA-256")
+    try:
+        key.verify(
+            cert.signature, cert.tbs_certificate_bytes if tbs is None else tbs, _ECDSA_SHA256
+        )
+    except InvalidSignature as exc:
+        raise BadSignatureError("a certificate in x5c is not signed by the next one") from exc
+
+
+def _tlv_end(der: bytes, pos: int) -> int:
+    """Where the DER element starting at ``pos`` ends (its tag, length and value)."""
+    n = der[pos + 1]
+    if n < 0x80:
+        return pos + 2 + n
+    k = n & 0x7F
+    return pos + 2 + k + int.from_bytes(der[pos + 2 : pos + 2 + k], "big")
+
+
+def _tbs(der: bytes) -> bytes:
+    """The TBSCertificate of a certificate ``cryptography`` has parsed, as the bytes
+    its signature covers: the first element inside the outer SEQUENCE.  (The
+    ``tbs_certificate_bytes`` property encodes the parsed TBS again, each time.)"""
+    pos = 2 if der[1] < 0x80 else 2 + (der[1] & 0x7F)
+    return der[pos : _tlv_end(der, pos)]
+
+
+def _tbs_names(tbs: bytes) -> tuple[bytes, bytes, bytes]:
+    """The issuer and subject Names and the SubjectPublicKeyInfo of a
+    TBSCertificate, as their DER bytes.
+
+    Only on bytes ``cryptography`` has parsed as a certificate, so every element
+    is well formed; what is read is where each one ends.  Names are compared as
+    bytes, as webapps/verify/core/x509.js compares them: exact (RFC 5280 asks an
+    issuer to copy its subject), and a fifth of the cost of building two
+    ``x509.Name`` objects per certificate of a nationwide list.
+    """
+    pos = 2 if tbs[1] < 0x80 else 2 + (tbs[1] & 0x7F)  # into the outer SEQUENCE
+    if tbs[pos] == 0xA0:  # [0] version
+        pos = _tlv_end(tbs, pos)
+    pos = _tlv_end(tbs, pos)  # serialNumber
+    pos = _tlv_end(tbs, pos)  # signature AlgorithmIdentifier
+    issuer_end = _tlv_end(tbs, pos)
+    validity_end = _tlv_end(tbs, issuer_end)
+    subject_end = _tlv_end(tbs, validity_end)
+    spki_end = _tlv_end(tbs, subject_end)
+    return tbs[pos:issuer_end], tbs[validity_end:subject_end], tbs[subject_end:spki_end]
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+@record
+class IssuingCA:
+    """A CA certificate the trust list names once (``issuing_cas``), checked
+    against the anchor once however many keys it certifies."""
+
+    text: str
+    key: ec.EllipticCurvePublicKey
+    subject: x509.Name
+    not_before: int
+    not_after: int
+    # The subject as its DER bytes, which a certificate it issued names as issuer.
+    subject_der: bytes = b""
+
+
+def _window(certs: Sequence[x509.Certificate]) -> tuple[int, int]:
+    return (
+        max(int(c.not_valid_before_utc.timestamp()) for c in certs),
+        min(int(c.not_valid_after_utc.timestamp()) for c in certs),
+    )
+
+
+def _ca_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise MalformedError("certificates must be P-256 keys")
+    return key
+
+
+def check_ca(text: str, anchor: ec.EllipticCurvePublicKey) -> IssuingCA:
+    """Check a CA certificate the anchor signed itself (the trust list's
+    ``issuing_cas``)."""
+    try:
+        cert, der = _load_der(text)
+        if not _is_ca(cert):
+            raise MalformedError("an issuing CA must be a CA certificate")
+        key = _ca_key(cert)
+        _signed_by(cert, anchor)
+        start, end = _window([cert])
+        subject_der = _tbs_names(_tbs(der))[1]
+    except (MalformedError, BadSignatureError):
+        raise
+    except (ValueError, TypeError, IndexError) as exc:  # an extension cryptography cannot parse
+        raise MalformedError(f"issuing CA: {type(exc).__name__}") from exc
+    return IssuingCA(text, key, cert.subject, start, end, subject_der)
+
+
+def check_chain(
+    x5c: Sequence[str],
+    key: ec.EllipticCurvePublicKey,
+    anchor: ec.EllipticCurvePublicKey,
+    ca: IssuingCA | None = None,
+    point: bytes | None = None,
+) -> tuple[int, int]:
+    """Check that ``x5c`` certifies ``key`` under ``anchor``; return the window
+    (epoch seconds) in which every certificate of the chain is valid.
+
+    With ``ca`` (already checked by :func:`check_ca`), ``x5c`` stops below it:
+    its last certificate must be signed by ``ca``, and the window includes the
+    CA's.  The chain a credential carries is then ``x5c`` + ``ca.text``.
+
+    ``point``, when given, is ``key``'s uncompressed point (``jws.jwk_point``): a
+    leaf whose key is written exactly as P-256 with that point is then known to
+    certify ``key`` without importing its key a second time."""
+    from cryptography import x509
+
+    if not x5c or len(x5c) + (ca is not None) > MAX_CHAIN:
+        raise MalformedError(f"x5c holds 1 to {MAX_CHAIN} certificates")
+    if ca is not None and len(x5c) == 1 and ca.subject_der:
+        return _leaf_under(x5c[0], key, ca, point)
+    try:
+        certs = [_load(c) for c in x5c]
+        leaf = certs[0]
+        leaf_key = leaf.public_key()
+        if not isinstance(leaf_key, ec.EllipticCurvePublicKey) or jws.public_jwk(
+            leaf_key
+        ) != jws.public_jwk(key):
+            raise UnknownKeyError("the x5c leaf certifies another key")
+        if _is_ca(leaf):
+            raise MalformedError("the x5c leaf is a CA certificate")
+        try:
+            usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+            if not usage.digital_signature:
+                raise MalformedError("the x5c leaf may not sign")
+        except x509.ExtensionNotFound:
+            pass
+        for cert, issuer in itertools.pairwise(certs):
+            if not _is_ca(issuer) or cert.issuer != issuer.subject:
+                raise MalformedError("x5c is not a chain of CA certificates")
+            _signed_by(cert, _ca_key(issuer))
+        start, end = _window(certs)
+        if ca is None:
+            _signed_by(certs[-1], anchor)
+        else:
+            if certs[-1].issuer != ca.subject:
+                raise MalformedError("x5c does not end below its issuing CA")
+            _signed_by(certs[-1], ca.key)
+            start, end = max(start, ca.not_before), min(end, ca.not_after)
+    except (MalformedError, BadSignatureError, UnknownKeyError):
+        raise
+    except (ValueError, TypeError) as exc:  # an extension cryptography cannot parse
+        raise MalformedError(f"x5c: {type(exc).__name__}") from exc
+    return start, end
+
+
+def _leaf_under(
+    text: str, key: ec.EllipticCurvePublicKey, ca: IssuingCA, point: bytes | None
+) -> tuple[int, int]:
+    """``check_chain`` for the shape a deployment's trust list has: one certificate
+    per key, below an issuing CA the list names once.  The same checks in the same
+    order, without what costs and decides nothing: the leaf's key compared as the
+    SPKI bytes of ``point`` (else as keys, not as two JWKs built from them), the
+    issuer name as DER bytes (exact, as x509.js compares it; ``x509.Name`` equality
+    could only accept more), the TBS taken from the certificate's own bytes and one
+    ECDSA object.  A nationwide list runs this 3,482 times.
+    """
+    from cryptography import x509
+
+    try:
+        leaf, der = _load_der(text)
+        tbs = _tbs(der)
+        issuer, _, spki = _tbs_names(tbs)
+        # The key written as the issuer writes it (named curve, uncompressed point)
+        # is byte for byte the SPKI of ``point``, a point already known to be on the
+        # curve: no second import.  Any other spelling is judged by cryptography.
+        if point is None or spki != jws.p256_spki(point):
+            leaf_key = leaf.public_key()
+            if not isinstance(leaf_key, ec.EllipticCurvePublicKey):
+                raise UnknownKeyError("the x5c leaf certifies another key")
+            if not isinstance(leaf_key.curve, ec.SECP256R1):
+                raise TypeError("only P-256 keys")  # as jws.public_jwk said before
+            if leaf_key != key:
+                raise UnknownKeyError("the x5c leaf certifies another key")
+        if _is_ca(leaf):
+            raise MalformedError("the x5c leaf is a CA certificate")
+        try:
+            usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+            if not usage.digital_signature:
+                raise MalformedError("the x5c leaf may not sign")
+        except x509.ExtensionNotFound:
+            pass
+        start, end = _window([leaf])
+        if issuer != ca.subject_der:
+            raise MalformedError("x5c does not end below its issuing CA")
+        _signed_by(leaf, ca.key, tbs)
+        return max(start, ca.not_before), min(end, ca.not_after)
+    except (MalformedError, BadSignatureError, UnknownKeyError):
+        raise
+    except (ValueError, TypeError, IndexError) as exc:  # an extension cryptography cannot parse
+        raise MalformedError(f"x5c: {type(exc).__name__}") from exc
