@@ -9,6 +9,7 @@ nothing behind; every database made here is dropped by ``drop_database``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
@@ -258,6 +260,26 @@ def backend_pids(database_url: str) -> list[int]:
         rows = c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d "
                               "AND pid <> pg_backend_pid()"), {"d": name}).all()  # fmt: skip
     return [int(r[0]) for r in rows]
+
+
+def in_tree(root: Path, module: str, func: str, *args: Any, **kwargs: Any) -> Any:
+    """``module.func(*args, **kwargs)`` run by another tree's code (a baseline commit),
+    in a process of its own: its schema, its models.  Arguments and result travel as
+    JSON (a dataclass result as a dict)."""
+    code = (
+        "import dataclasses, importlib, json, sys\n"
+        f"f = getattr(importlib.import_module({module!r}), {func!r})\n"
+        "a, kw = json.loads(sys.argv[1])\n"
+        "r = f(*a, **kw)\n"
+        "r = dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r\n"
+        "sys.stdout.write('\\n' + json.dumps(r))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    argv = [sys.executable, "-c", code, json.dumps([args, kwargs])]
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module}.{func} in {root} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.rsplit("\n", 1)[1])
 
 
 def make_tokens(

@@ -515,6 +515,48 @@ def test_revoked_registration_is_denied(client, clock, app, staff, reg_id) -> No
     )
 
 
+def test_a_revocation_between_the_dpop_commit_and_issuance_is_seen(
+    client, clock, app, staff, reg_id, monkeypatch
+) -> None:
+    """The credential request locks the token's registration with the token; a DPoP
+    proof is committed as soon as it is checked, which lets that lock go.  A revocation
+    committed right then must still refuse the issuance (issue 16i: the registration is
+    then locked and read again, not taken from before the commit)."""
+    from dualres.issuer.domain import registrations
+    from dualres.issuer.domain.models import Registration
+    from dualres.issuer.web import oid4vci as view
+
+    offer = make_offer(client, staff, reg_id)
+    dk = jws.generate_key()
+    r = token_req(
+        client,
+        code_of(client, offer),
+        offer["tx_code"],
+        headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")},
+    )
+    tok = r.json["access_token"]
+    req = {
+        "credential_configuration_id": CONFIG,
+        "proofs": {"jwt": [proof(jws.generate_key(), clock, nonce(client))]},
+    }
+    real = view._dpop
+
+    def then_revoke(m: Any, access_token: str | None = None) -> str | None:
+        jkt = real(m, access_token)
+        if access_token is not None:  # the credential request, after its commit
+            with services().db.session() as s:
+                reg = s.execute(select(Registration).where(Registration.public_id == reg_id))
+                registrations.revoke(s, reg.scalar_one(), reason="転出", actor="test", now=clock())
+        return jkt
+
+    monkeypatch.setattr(view, "_dpop", then_revoke)
+    good = dpop(dk, clock, "POST", f"{ISS}/credential", tok)
+    cr = client.post(
+        "/lg/203211/credential", json=req, headers={"Authorization": f"DPoP {tok}", "DPoP": good}
+    )
+    assert_error(cr, 400, "credential_request_denied")
+
+
 def test_hostile_input_is_answered_in_json(client, staff, reg_id) -> None:
     tok = redeem(client, staff, reg_id)
     auth = {"Authorization": f"Bearer {tok}"}

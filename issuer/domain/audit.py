@@ -36,12 +36,18 @@ from datetime import datetime
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import event, select
+from sqlalchemy import and_, bindparam, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dualres.issuer.domain.db import utc
 from dualres.issuer.domain.errors import IssuerError
-from dualres.issuer.domain.keys import KeyStore, signing_key
+from dualres.issuer.domain.keys import (
+    IN_FORCE_AT_NOW,
+    NEWEST_FIRST,
+    KeyStore,
+    remember_in_force,
+    signing_key,
+)
 from dualres.issuer.domain.models import AuditEntry, Municipality, SigningKey
 from dualres.verifier.wire import jws
 from dualres.verifier.wire.errors import WireError
@@ -57,6 +63,22 @@ _ADOPT: Final = "dualres.audit.adopt"
 _ON_UNAVAILABLE: Final = "dualres.audit.on_unavailable"
 
 log = logging.getLogger(__name__)
+
+# Built once (a statement built per call costs more in Python than running it).  The
+# chain head, locked, and in the same statement the key in force, which the commit
+# will sign the new head with (keys.signing_key would be one more query).
+_LOCK_HEAD: Final = (
+    select(Municipality, SigningKey)
+    .outerjoin(
+        SigningKey,
+        and_(SigningKey.municipality_id == Municipality.id, *IN_FORCE_AT_NOW),
+    )
+    .where(Municipality.id == bindparam("m"))
+    .order_by(*NEWEST_FIRST)
+    .limit(1)
+    .with_for_update(of=Municipality, key_share=True)
+    .execution_options(populate_existing=True)
+)
 
 
 def _digest(
@@ -97,15 +119,22 @@ def append(
     detail: dict[str, Any],
     now: datetime,
 ) -> AuditEntry:
-    """Add an entry in the caller's transaction: it commits or vanishes with the change."""
-    # Lock the chain head; SQLite's BEGIN IMMEDIATE already serializes writers.
-    locked = session.execute(
-        select(Municipality)
-        .where(Municipality.id == municipality.id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    """Add an entry in the caller's transaction: it commits or vanishes with the change.
+
+    The entry and the new head are written by the transaction's next flush, at the
+    latest at commit, where the head's signed checkpoint joins them: one UPDATE of
+    the municipality row per transaction rather than one here and one at commit.
+    """
     pending: dict[int, _Pending] = session.info.setdefault(_PENDING, {})
+    if municipality.id in pending:
+        # An earlier append of this transaction: its head must be written before
+        # the lock below reads the row afresh.
+        session.flush()
+    # Lock the chain head; SQLite's BEGIN IMMEDIATE already serializes writers.
+    at = utc(now)
+    locked, key = session.execute(_LOCK_HEAD, {"m": municipality.id, "now": at}).one()
+    if key is not None:
+        remember_in_force(session, locked.id, key)
     if locked.id not in pending:
         pending[locked.id] = _Pending(
             locked.audit_seq, locked.audit_head, locked.audit_checkpoint, utc(now)
@@ -113,7 +142,6 @@ def append(
     else:
         pending[locked.id].now = utc(now)
     seq = locked.audit_seq + 1
-    at = utc(now)
     h = _digest(locked.audit_head, seq, at, actor, action, target, detail)
     entry = AuditEntry(
         municipality_id=locked.id,
@@ -129,7 +157,6 @@ def append(
     locked.audit_seq = seq
     locked.audit_head = h
     session.add(entry)
-    session.flush()
     return entry
 
 
@@ -167,12 +194,16 @@ class CheckpointKeys:
             return self.development.load(ref)
         return self.keys.load(ref)
 
-    def sign(self, session: Session, m: Municipality, now: datetime) -> str | None:
-        """A checkpoint of ``m``'s head now, or None when ``m`` has no key in force."""
-        try:
-            key = signing_key(session, m, now)
-        except IssuerError:
-            return None
+    def sign(
+        self, session: Session, m: Municipality, now: datetime, key: SigningKey | None = None
+    ) -> str | None:
+        """A checkpoint of ``m``'s head now, or None when ``m`` has no key in force
+        (``key``: the one in force, when the caller has it already)."""
+        if key is None:
+            try:
+                key = signing_key(session, m, now)
+            except IssuerError:
+                return None
         payload = {
             "lg": m.lg_code,
             "seq": m.audit_seq,
@@ -183,15 +214,19 @@ class CheckpointKeys:
         return jws.sign(header, payload, self._load(key.key_ref))
 
     def public_key(
-        self, session: Session, m: Municipality, kid: str
+        self, session: Session, m: Municipality, kid: str, in_force: SigningKey | None = None
     ) -> ec.EllipticCurvePublicKey | None:
-        key = session.execute(
-            select(SigningKey).where(
-                SigningKey.municipality_id == m.id,
-                SigningKey.kid == kid,
-                SigningKey.removed_at.is_(None),
-            )
-        ).scalar_one_or_none()
+        """``in_force``: the key in force, when the caller has it (no query if it is ``kid``)."""
+        if in_force is not None and in_force.kid == kid and in_force.municipality_id == m.id:
+            key: SigningKey | None = in_force
+        else:
+            key = session.execute(
+                select(SigningKey).where(
+                    SigningKey.municipality_id == m.id,
+                    SigningKey.kid == kid,
+                    SigningKey.removed_at.is_(None),
+                )
+            ).scalar_one_or_none()
         if key is None:
             return None
         try:
@@ -205,7 +240,11 @@ class CheckpointKeys:
 
 
 def parse_checkpoint(
-    session: Session, m: Municipality, compact: str, keys: CheckpointKeys
+    session: Session,
+    m: Municipality,
+    compact: str,
+    keys: CheckpointKeys,
+    in_force: SigningKey | None = None,
 ) -> Checkpoint | None:
     """The checkpoint if it is ``m``'s and its signature holds; None otherwise."""
     try:
@@ -217,7 +256,7 @@ def parse_checkpoint(
         seq, head, iat = p.get("seq"), p.get("head"), p.get("iat")
         if not (isinstance(seq, int) and isinstance(head, str) and isinstance(iat, int)):
             return None
-        public = keys.public_key(session, m, kid)
+        public = keys.public_key(session, m, kid, in_force)
         if public is None:
             return None
         token.verify(public)
@@ -269,11 +308,27 @@ def _sign_at_commit(session: Session) -> None:
     if not pending or keys is None:
         return
     adopt: set[int] = session.info.get(_ADOPT) or set()
+    # The queries below (keys) must not flush the new heads on their own: the flush
+    # at the end writes each head with its checkpoint, in one UPDATE.
+    with session.no_autoflush:
+        _sign_pending(session, pending, keys, adopt)
+    session.flush()
+
+
+def _sign_pending(
+    session: Session, pending: dict[int, _Pending], keys: CheckpointKeys, adopt: set[int]
+) -> None:
     for mid, before in list(pending.items()):
         m = session.get(Municipality, mid)
         if m is None or m.audit_seq == before.seq:
             continue  # rolled back to a savepoint: nothing of ours to sign
-        if mid not in adopt and not _covered(session, m, before, keys):
+        # Found once for both uses: checking the old checkpoint (usually signed by
+        # this same key) and signing the new one.
+        try:
+            key: SigningKey | None = signing_key(session, m, before.now)
+        except IssuerError:
+            key = None
+        if mid not in adopt and not _covered(session, m, before, keys, key):
             # Signing now would bless entries nobody signed: leave the old checkpoint,
             # so that verification keeps pointing at them until an operator looks.
             log.error(
@@ -283,7 +338,7 @@ def _sign_at_commit(session: Session) -> None:
             )
             continue
         try:
-            signed = keys.sign(session, m, before.now)
+            signed = None if key is None else keys.sign(session, m, before.now, key)
         except (IssuerError, OSError, TypeError, ValueError) as exc:
             report = session.info.get(_ON_UNAVAILABLE)
             if report is None:
@@ -292,10 +347,15 @@ def _sign_at_commit(session: Session) -> None:
             continue
         if signed is not None:
             m.audit_checkpoint = signed
-    session.flush()
 
 
-def _covered(session: Session, m: Municipality, before: _Pending, keys: CheckpointKeys) -> bool:
+def _covered(
+    session: Session,
+    m: Municipality,
+    before: _Pending,
+    keys: CheckpointKeys,
+    in_force: SigningKey | None,
+) -> bool:
     """Did the checkpoint in force cover the head this transaction chained onto?"""
     if before.seq == 0:
         return True
@@ -308,7 +368,7 @@ def _covered(session: Session, m: Municipality, before: _Pending, keys: Checkpoi
             )
         ).first()
         return earlier_key is None
-    cp = parse_checkpoint(session, m, before.checkpoint, keys)
+    cp = parse_checkpoint(session, m, before.checkpoint, keys, in_force)
     return cp is not None and (cp.seq, cp.head) == (before.seq, before.head)
 
 

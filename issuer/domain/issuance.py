@@ -202,19 +202,25 @@ def _sign(
     iat = coarse_iat(now, key.not_before)
     nbf = int(end_of_day_jst(reg.valid_from - timedelta(days=1)).timestamp())
     pref = lgcodes.prefecture_of(municipality.lg_code)
+    rows = [
+        {
+            "registration_id": reg.id,
+            "status": 0,
+            "kid": key.kid,
+            "holder_thumbprint": PAPER if public is None else jws.thumbprint(public),
+            "issued_at": now,
+            "expires_at": exp,
+        }
+        for public in publics
+    ]
+    # The whole batch in one statement (statuslists.place).
+    creds = place(session, rows, municipality, settings.status_list_size, now)
+    iss = issuer_url(settings, municipality.lg_code)
+    claims = disclosable(reg)
     out = []
-    for public in publics:
-        cred = Credential(
-            registration_id=reg.id,
-            status=0,
-            kid=key.kid,
-            holder_thumbprint=PAPER if public is None else jws.thumbprint(public),
-            issued_at=now,
-            expires_at=exp,
-        )
-        place(session, cred, municipality, settings.status_list_size, now)
+    for public, (cred, lst) in zip(publics, creds, strict=True):
         issued = vc.issue(
-            iss=issuer_url(settings, municipality.lg_code),
+            iss=iss,
             kid=key.kid,
             key=private,
             holder_jwk=public,
@@ -222,9 +228,9 @@ def _sign(
             iat=iat,
             nbf=nbf if nbf > iat else None,
             exp=int(exp.timestamp()),
-            status_uri=status_uri(settings, municipality.lg_code, cred.status_list.number),
+            status_uri=status_uri(settings, municipality.lg_code, lst.number),
             status_idx=cred.status_idx,
-            disclosable=disclosable(reg),
+            disclosable=claims,
             prefecture=pref.lg_code if pref else None,
             vct=vct,
             vct_integrity=vct_integrity,

@@ -23,11 +23,12 @@ import os
 import urllib.parse
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
@@ -226,24 +227,65 @@ def _name(ref: str) -> str:
     return ref
 
 
+# session.info: (the transaction, {municipality id: the key found in force}).
+_IN_FORCE = "dualres.keys.in_force"
+# Built once: a statement built per call costs more in Python (construction and its
+# cache key) than running it; SQLAlchemy's compiled form is cached either way.
+# "In force at :now" and "the newest first", shared with the audit append's lock
+# (audit._LOCK_HEAD), which finds the key in the same statement.
+IN_FORCE_AT_NOW: Final = (
+    SigningKey.removed_at.is_(None),
+    SigningKey.not_before <= bindparam("now"),
+    (SigningKey.not_after.is_(None)) | (SigningKey.not_after > bindparam("now")),
+)
+NEWEST_FIRST: Final = (SigningKey.not_before.desc(), SigningKey.id.desc())
+_IN_FORCE_Q = (
+    select(SigningKey)
+    .where(SigningKey.municipality_id == bindparam("m"), *IN_FORCE_AT_NOW)
+    .order_by(*NEWEST_FIRST)
+    .limit(1)
+)
+
+
+def _in_force(key: SigningKey, now: datetime) -> bool:
+    return (
+        key.removed_at is None
+        and key.not_before <= now
+        and (key.not_after is None or key.not_after > now)
+    )
+
+
 def signing_key(session: Session, municipality: Municipality, now: datetime) -> SigningKey:
-    """The key that signs for ``municipality`` at ``now``: the newest one in force."""
-    key = session.execute(
-        select(SigningKey)
-        .where(
-            SigningKey.municipality_id == municipality.id,
-            SigningKey.removed_at.is_(None),
-            SigningKey.not_before <= now,
-            (SigningKey.not_after.is_(None)) | (SigningKey.not_after > now),
-        )
-        .order_by(SigningKey.not_before.desc(), SigningKey.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    """The key that signs for ``municipality`` at ``now``: the newest one in force.
+
+    Found once per transaction: an issuance asked for it when signing the credential
+    and twice more when signing the audit checkpoint at commit, a query each time.
+    The row found is re-checked against ``now`` on every use (a key this transaction
+    removed or ended is in-memory on that same row), and add_key forgets it.
+    """
+    memo = session.info.get(_IN_FORCE)
+    if memo is not None and memo[0] is session.get_transaction():
+        known: SigningKey | None = memo[1].get(municipality.id)
+        if known is not None and _in_force(known, now):
+            return known
+    key = session.execute(_IN_FORCE_Q, {"m": municipality.id, "now": now}).scalar_one_or_none()
     if key is None:
         raise IssuerError(
             "no_signing_key", f"no key in force for {municipality.lg_code}", status=503
         )
+    remember_in_force(session, municipality.id, key)
     return key
+
+
+def remember_in_force(session: Session, municipality_id: int, key: SigningKey) -> None:
+    """``key`` is the newest in force for the municipality, found by another statement of
+    this transaction with the same conditions (IN_FORCE_AT_NOW, NEWEST_FIRST)."""
+    memo = session.info.get(_IN_FORCE)
+    tx = session.get_transaction()
+    if memo is None or memo[0] is not tx:
+        memo = (tx, dict[int, SigningKey]())
+        session.info[_IN_FORCE] = memo
+    memo[1][municipality_id] = key
 
 
 def trusted_keys(session: Session, municipality: Municipality, now: datetime) -> list[SigningKey]:
@@ -321,4 +363,5 @@ def add_key(
     )
     session.add(key)
     session.flush()
+    session.info.pop(_IN_FORCE, None)  # a newer key may be in force now
     return key

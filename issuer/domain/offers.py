@@ -12,15 +12,16 @@ import hmac
 import io
 import re
 import secrets
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 import qrcode
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import audit
@@ -47,6 +48,61 @@ MAX_TX_FAILURES: Final = 5
 TX_CODE_LENGTH: Final = 6
 _OFFER_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 TX_CODE_DESCRIPTION: Final = "窓口でお伝えした6桁の番号 / the 6-digit code from the counter"
+
+# The statements of the OpenID4VCI requests, built once: a statement built per call
+# costs more in Python (construction, its cache key) than running it does.
+_BY_PUBLIC_ID: Final = select(CredentialOffer).where(
+    CredentialOffer.public_id == bindparam("p"),
+    CredentialOffer.municipality_id == bindparam("m"),
+)
+# The offer's registration comes with it (the access token and the audit entry name it).
+_BY_CODE: Final = (
+    select(CredentialOffer)
+    .options(joinedload(CredentialOffer.registration, innerjoin=True))
+    .where(
+        CredentialOffer.code_hash == bindparam("h"),
+        CredentialOffer.municipality_id == bindparam("m"),
+    )
+    .with_for_update(of=CredentialOffer)
+)
+# Conditional: of two concurrent redemptions only one sees rowcount 1.  The offer row
+# in the session is not updated (nothing reads redeemed_at after it in the request).
+_REDEEM: Final = (
+    update(CredentialOffer)
+    .where(CredentialOffer.id == bindparam("o"), CredentialOffer.redeemed_at.is_(None))
+    .values(redeemed_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+# The token and its registration, both locked and read afresh: the credential request
+# issues for that registration, and a revocation racing it must either see every
+# credential of the batch or make this request refuse (registrations.issue_batch).
+_ACCESS_TOKEN: Final = (
+    select(OAuthAccessToken)
+    .options(joinedload(OAuthAccessToken.registration, innerjoin=True))
+    .where(
+        OAuthAccessToken.token_hash == bindparam("h"),
+        OAuthAccessToken.municipality_id == bindparam("m"),
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+# Conditional, so of two concurrent requests with the same token only one issues.
+_SPEND_TOKEN: Final = (
+    update(OAuthAccessToken)
+    .where(OAuthAccessToken.id == bindparam("t"), OAuthAccessToken.used_at.is_(None))
+    .values(used_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_SPEND_NONCE: Final = (
+    delete(OneTimeValue)
+    .where(
+        OneTimeValue.kind == "nonce",
+        OneTimeValue.value_hash == bindparam("h"),
+        OneTimeValue.municipality_id == bindparam("m"),
+    )
+    .returning(OneTimeValue.expires_at)
+    .execution_options(synchronize_session=False)
+)
 
 
 def sha256(value: str) -> str:
@@ -170,8 +226,7 @@ def refresh_grant(
         # Lives as long as the registration: a phone may stay offline for weeks.
         expires_at=max(end_of_day_jst(reg.valid_until), now + OFFER_LIFETIME),
     )
-    session.add(offer)
-    session.flush()
+    session.add(offer)  # written with the caller's commit: nothing here needs its id
     return f"{pre_authorized_code(settings, public_id)}{REFRESH_SEP}{secret}"
 
 
@@ -220,10 +275,7 @@ def live_offer(
     if not _OFFER_ID.match(public_id):  # PostgreSQL refuses NUL; nothing odd reaches SQL
         return None
     offer = session.execute(
-        select(CredentialOffer).where(
-            CredentialOffer.public_id == public_id,
-            CredentialOffer.municipality_id == municipality.id,
-        )
+        _BY_PUBLIC_ID, {"p": public_id, "m": municipality.id}
     ).scalar_one_or_none()
     return offer if offer is not None and _redeemable(offer, now) else None
 
@@ -239,10 +291,7 @@ def gone_offer(
     if not _OFFER_ID.match(public_id):
         return None
     offer = session.execute(
-        select(CredentialOffer).where(
-            CredentialOffer.public_id == public_id,
-            CredentialOffer.municipality_id == municipality.id,
-        )
+        _BY_PUBLIC_ID, {"p": public_id, "m": municipality.id}
     ).scalar_one_or_none()
     if offer is None or _redeemable(offer, now):
         return None
@@ -304,12 +353,7 @@ def redeem(
     if len(code) > 128:
         raise bad
     offer = session.execute(
-        select(CredentialOffer)
-        .where(
-            CredentialOffer.code_hash == sha256(code),
-            CredentialOffer.municipality_id == municipality.id,
-        )
-        .with_for_update()
+        _BY_CODE, {"h": sha256(code), "m": municipality.id}
     ).scalar_one_or_none()
     if offer is None or not _redeemable(offer, now):
         raise bad
@@ -324,11 +368,7 @@ def redeem(
         session.commit()
         raise oauth_error("invalid_grant", "the transaction code is wrong")
     # Conditional update: of two concurrent redemptions only one sees rowcount 1.
-    done = session.execute(
-        update(CredentialOffer)
-        .where(CredentialOffer.id == offer.id, CredentialOffer.redeemed_at.is_(None))
-        .values(redeemed_at=now)
-    )
+    done = session.execute(_REDEEM, {"o": offer.id, "at": now})
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise bad
     token = secrets.token_urlsafe(32)
@@ -337,6 +377,9 @@ def redeem(
         offer_id=offer.id,
         municipality_id=municipality.id,
         registration_id=offer.registration_id,
+        # Held by the row the caller gets: the session keeps loaded rows only while
+        # something refers to them, and the caller reads it next (the refresh grant).
+        registration=offer.registration,
         dpop_jkt=dpop_jkt,
         expires_at=now + TOKEN_LIFETIME,
     )
@@ -347,7 +390,7 @@ def redeem(
         municipality,
         actor=f"oid4vci:offer:{offer.id}",
         action="oid4vci.redeem",
-        target=offer.registration.public_id,
+        target=row.registration.public_id,
         detail={"offer": offer.id, "dpop": dpop_jkt is not None},
         now=now,
     )
@@ -360,21 +403,33 @@ def access_token(
     if len(token) > 128:
         return None
     row = session.execute(
-        select(OAuthAccessToken)
-        .where(
-            OAuthAccessToken.token_hash == sha256(token),
-            OAuthAccessToken.municipality_id == municipality.id,
-        )
-        .with_for_update()
+        _ACCESS_TOKEN, {"h": sha256(token), "m": municipality.id}
     ).scalar_one_or_none()
     if row is None or row.used_at is not None or row.expires_at <= now:
         return None
     return row
 
 
+# When each database (engine) was last swept of expired nonces and jti, by this process.
+_SWEPT: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()
+SWEEP_EVERY: Final = timedelta(seconds=30)
+
+
+def spend_token(session: Session, token: OAuthAccessToken, now: datetime) -> bool:
+    """Mark the access token used; False if it was already (a concurrent request)."""
+    done = session.execute(_SPEND_TOKEN, {"t": token.id, "at": now})
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def new_nonce(session: Session, municipality: Municipality, now: datetime) -> str:
-    # Sweep what has expired, so the table stays as small as the traffic.
-    session.execute(delete(OneTimeValue).where(OneTimeValue.expires_at < now))
+    # Sweep what has expired, so the table stays as small as the traffic: every
+    # SWEEP_EVERY per process rather than in every request (a statement each);
+    # an expired nonce left a little longer is refused all the same.
+    engine = session.get_bind()
+    last = _SWEPT.get(engine)
+    if last is None or not last <= now < last + SWEEP_EVERY:
+        session.execute(delete(OneTimeValue).where(OneTimeValue.expires_at < now))
+        _SWEPT[engine] = now
     nonce = secrets.token_urlsafe(32)
     session.add(
         OneTimeValue(
@@ -388,18 +443,10 @@ def new_nonce(session: Session, municipality: Municipality, now: datetime) -> st
 
 
 def consume_nonce(session: Session, municipality: Municipality, nonce: str, now: datetime) -> bool:
-    row = session.execute(
-        select(OneTimeValue).where(
-            OneTimeValue.kind == "nonce",
-            OneTimeValue.value_hash == sha256(nonce),
-            OneTimeValue.municipality_id == municipality.id,
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        return False
-    # Delete first, check after: a used nonce is gone either way.
-    gone = session.execute(delete(OneTimeValue).where(OneTimeValue.id == row.id))
-    return gone.rowcount == 1 and row.expires_at > now  # type: ignore[attr-defined]
+    # Delete first, check after: a used nonce is gone either way.  One statement:
+    # of two requests with the same nonce only one gets the row back.
+    gone = session.execute(_SPEND_NONCE, {"h": sha256(nonce), "m": municipality.id}).first()
+    return gone is not None and gone.expires_at > now
 
 
 def remember_jti(session: Session, municipality: Municipality, jti: str, now: datetime) -> bool:

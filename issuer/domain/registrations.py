@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
@@ -156,18 +157,15 @@ def _person(session: Session, ident_hash: str, now: datetime) -> Person:
     counters register the same person at once: the second waits, then counts
     the first's registration.
     """
-    q = select(Person).where(Person.person_key == ident_hash).with_for_update()
-    person = session.execute(q).scalar_one_or_none()
-    if person is not None:
-        return person
-    try:
-        with session.begin_nested():
-            person = Person(person_key=ident_hash, created_at=now)
-            session.add(person)
-    except IntegrityError:
-        # Created concurrently: the row now exists and is committed.
-        person = session.execute(q.execution_options(populate_existing=True)).scalar_one()
-    return person
+    # Insert first, the common case (someone registering for the first time): one
+    # statement, and the new row is this transaction's until it commits.  A row that
+    # exists (or that a concurrent transaction just committed: the insert waits for
+    # it) inserts nothing, and is then read and locked.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    made = session.scalars(_NEW_PERSON[postgres], {"k": ident_hash, "at": now}).one_or_none()
+    if made is not None:
+        return made
+    return session.execute(_PERSON_LOCKED, {"k": ident_hash}).scalar_one()
 
 
 def lock_person(session: Session, person_key: str, now: datetime) -> Person:
@@ -175,14 +173,52 @@ def lock_person(session: Session, person_key: str, now: datetime) -> Person:
     return _person(session, person_key, now)
 
 
-def _live(session: Session, person: Person, municipality: Municipality) -> Registration | None:
-    return session.execute(
-        select(Registration).where(
-            Registration.person_id == person.id,
-            Registration.municipality_id == municipality.id,
-            Registration.state.in_(LIVE),
-        )
-    ).scalar_one_or_none()
+# The statements a registration and an issuance run, built once: a statement built
+# per call costs more in Python (construction, its cache key) than running it does.
+_NEW_PERSON: Final = {
+    postgres: dialect_insert(Person)
+    .values(person_key=bindparam("k"), created_at=bindparam("at"))
+    .on_conflict_do_nothing(index_elements=["person_key"])
+    .returning(Person)
+    for postgres, dialect_insert in ((True, pg_insert), (False, sqlite_insert))
+}
+_NEW_REGISTRATION: Final = {
+    postgres: dialect_insert(Registration)
+    .on_conflict_do_nothing(
+        index_elements=["person_id", "municipality_id"],
+        # The index's own predicate, as written in models.Registration.
+        index_where=text("state IN ('active', 'suspended')"),
+    )
+    .returning(Registration)
+    for postgres, dialect_insert in ((True, pg_insert), (False, sqlite_insert))
+}
+_PERSON_LOCKED: Final = (
+    select(Person)
+    .where(Person.person_key == bindparam("k"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_LIVE_HERE: Final = select(Registration).where(
+    Registration.municipality_id == bindparam("m"),
+    Registration.state.in_(LIVE),
+    or_(Registration.person_id == bindparam("p"), Registration.birthdate == bindparam("b")),
+)
+_BY_PUBLIC_ID: Final = select(Registration).where(
+    Registration.public_id == bindparam("p"), Registration.municipality_id == bindparam("m")
+)
+_BY_PUBLIC_ID_LOCKED: Final = _BY_PUBLIC_ID.with_for_update().execution_options(
+    populate_existing=True
+)
+
+
+def _live_here(
+    session: Session, person: Person, municipality: Municipality, birthdate: date
+) -> list[Registration]:
+    """One query for both checks of a new registration: this person's live
+    registrations here, and anyone's born the same day (the candidates for the same
+    facts)."""
+    params = {"m": municipality.id, "p": person.id, "b": birthdate}
+    return list(session.execute(_LIVE_HERE, params).scalars())
 
 
 def _fold(text: str | None) -> str:
@@ -248,14 +284,15 @@ def _check_person(
         raise rule("invalid_birthdate")
     if since < facts.birthdate:
         raise rule("registered_since_before_birth")
-    if _live(session, person, municipality) is not None:
+    mine: list[Registration] = []
+    others: list[Registration] = []
+    for r in _live_here(session, person, municipality, facts.birthdate):
+        (mine if r.person_id == person.id else others).append(r)
+    if mine:
         raise rule("already_registered")
     # One person, one registration per municipality, whatever identity they came with:
     # a declared identity matching a card-checked one (or the other way) is held back.
-    if any(
-        r.person_id != person.id
-        for r in _live_with_facts(session, facts, municipality=municipality)
-    ):
+    if any(_same_facts(r, facts) for r in others):
         raise rule("possible_duplicate")
     if tier == "premium":
         count = session.execute(
@@ -347,7 +384,7 @@ def register_person(
     _check_person(session, municipality, person, facts, tier, registered_since, day)
     primary = lgcodes.lookup(facts.address_lg_code)
     postal = second_home_postal_code
-    reg = Registration(
+    values = dict(
         public_id=secrets.token_urlsafe(16),
         municipality_id=municipality.id,
         person_id=person.id,
@@ -372,15 +409,13 @@ def register_person(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(reg)
-    except IntegrityError:
-        # The partial unique index caught a concurrent registration of the
-        # same person here; anything else is not ours to explain.
-        if _live(session, person, municipality) is not None:
-            raise rule("already_registered") from None
-        raise
+    # The partial unique index (one live registration per person and municipality)
+    # refuses a concurrent registration of the same person here: the row is then
+    # not inserted, without a savepoint around the insert.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    reg = session.scalars(_NEW_REGISTRATION[postgres], values).one_or_none()
+    if reg is None:
+        raise rule("already_registered")
     audit.append(
         session,
         municipality,
@@ -406,12 +441,8 @@ def get_registration(
     "forbidden", so that staff of one town cannot probe another's register."""
     if not PUBLIC_ID.match(public_id):
         raise NotFound("registration")
-    q = select(Registration).where(
-        Registration.public_id == public_id, Registration.municipality_id == municipality.id
-    )
-    if lock:
-        q = q.with_for_update().execution_options(populate_existing=True)
-    reg = session.execute(q).scalar_one_or_none()
+    q = _BY_PUBLIC_ID_LOCKED if lock else _BY_PUBLIC_ID
+    reg = session.execute(q, {"p": public_id, "m": municipality.id}).scalar_one_or_none()
     if reg is None:
         raise NotFound("registration")
     return reg
@@ -570,14 +601,18 @@ def issue_batch(
     now: datetime,
     settings: Settings,
     keys: KeyStore,
+    locked: bool = False,
 ) -> list[tuple[Credential, str]]:
     """Issue one credential per holder key, audited as one event.
 
     The registration row is locked first, so a concurrent revocation either
     sees every credential of the batch (and revokes them all) or makes this
-    issuance refuse: a batch is never half revoked.
+    issuance refuse: a batch is never half revoked.  ``locked``: the caller
+    read ``reg`` locked in this transaction already (the credential request, with
+    its access token).
     """
-    reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
+    if not locked:
+        reg = get_registration(session, reg.municipality, reg.public_id, lock=True)
     issued = _sign_batch(session, reg, holder_jwks, settings=settings, keys=keys, now=now)
     audit.append(
         session,

@@ -3,9 +3,10 @@
 Indices are drawn uniformly at random from lists of at least 131,072 entries
 (herd privacy: an index says nothing about when or to whom a credential was
 issued).  Uniqueness is the database's job, not ours: the credential's
-(list, index) pair is a unique constraint, a collision is retried inside a
-savepoint, and after repeated collisions the list counts as full and the next
-one opens.  That holds across any number of worker processes.
+(list, index) pair is a unique constraint, a colliding row is skipped by the
+insert (``ON CONFLICT DO NOTHING``) and draws again, and after repeated
+collisions the list counts as full and the next one opens.  That holds across
+any number of worker processes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,21 +48,27 @@ def status_uri(settings: Settings, lg_code: str, number: int) -> str:
     return f"{settings.base_url}/lg/{lg_code}/status/{number}"
 
 
+# Built once: a statement built per call costs more in Python than running it.
+_LISTS: Final = (
+    select(StatusList)
+    .where(StatusList.municipality_id == bindparam("m"))
+    .order_by(StatusList.number)
+    .execution_options(populate_existing=True)
+)
+_PLACE: Final = {
+    postgres: dialect_insert(Credential)
+    .on_conflict_do_nothing(index_elements=["status_list_id", "status_idx"])
+    .returning(Credential)
+    for postgres, dialect_insert in ((True, pg_insert), (False, sqlite_insert))
+}
+
+
 def open_list(session: Session, municipality: Municipality, size: int, now: datetime) -> StatusList:
     """The municipality's list to allocate from, creating the next one when needed."""
     # One statement, one snapshot: asking "is one open?" and "what is the
     # highest number?" separately lets a list another worker commits in
     # between look both absent and taken, and a needless next list opens.
-    lists = (
-        session.execute(
-            select(StatusList)
-            .where(StatusList.municipality_id == municipality.id)
-            .order_by(StatusList.number)
-            .execution_options(populate_existing=True)
-        )
-        .scalars()
-        .all()
-    )
+    lists = session.execute(_LISTS, {"m": municipality.id}).scalars().all()
     for lst in lists:
         if not lst.full:
             return lst
@@ -75,25 +86,38 @@ def open_list(session: Session, municipality: Municipality, size: int, now: date
 
 
 def place(
-    session: Session, credential: Credential, municipality: Municipality, size: int, now: datetime
-) -> None:
-    """Give ``credential`` a random free slot and flush it."""
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    municipality: Municipality,
+    size: int,
+    now: datetime,
+) -> list[tuple[Credential, StatusList]]:
+    """Insert one credential per row of column values, each in a random free slot.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the whole batch: a row
+    whose slot is taken (by another credential, or by a sibling that drew the same
+    index) comes back missing and draws again, alone, without a savepoint.  Rows are
+    told apart by ``holder_thumbprint``, which differs within a batch (one key per
+    credential).  Returns the credentials, with their lists, in the order of ``rows``.
+    """
+    stmt = _PLACE[session.get_bind().dialect.name == "postgresql"]
+    by_thumb: dict[str, tuple[Credential, StatusList]] = {}
+    todo = list(rows)
     collisions = 0
-    while True:
+    while todo:
         lst = open_list(session, municipality, size, now)
-        credential.status_list_id = lst.id
-        credential.status_idx = secrets.randbelow(lst.size)
-        try:
-            with session.begin_nested():
-                session.add(credential)
-            return
-        except IntegrityError:
-            if credential in session:
-                session.expunge(credential)
-            collisions += 1
-            if collisions >= FULL_AFTER_COLLISIONS:
-                session.execute(update(StatusList).where(StatusList.id == lst.id).values(full=True))
-                collisions = 0
+        values = [
+            {**r, "status_list_id": lst.id, "status_idx": secrets.randbelow(lst.size)} for r in todo
+        ]
+        for cred in session.scalars(stmt, values):
+            by_thumb[cred.holder_thumbprint] = (cred, lst)
+        missed = [r for r in todo if r["holder_thumbprint"] not in by_thumb]
+        collisions += len(missed)
+        if collisions >= FULL_AFTER_COLLISIONS:
+            session.execute(update(StatusList).where(StatusList.id == lst.id).values(full=True))
+            collisions = 0
+        todo = missed
+    return [by_thumb[r["holder_thumbprint"]] for r in rows]
 
 
 def bump(session: Session, list_ids: set[int]) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from dualres.issuer.config import DEMO_MUNICIPALITIES, Settings
 from dualres.issuer.domain.certs import certify, x5c
@@ -41,6 +45,68 @@ def ensure_municipality(session: Session, lg_code: str, now: datetime) -> Munici
     session.add(m)
     session.flush()
     return m
+
+
+class MunicipalityCache:
+    """A municipality's row by ``lg_code`` or id without a query, per process.
+
+    Every public OpenID4VCI request and every staff request names its municipality;
+    reading the row each time was a statement per request.  Only the columns nothing
+    ever changes are kept (id, code, names, prefecture, created_at); the audit head
+    and its checkpoint are not: in the row handed to a session they are unloaded, so
+    reading them (the audit append locks and re-reads them anyway) queries the
+    database, never the cache.  Each session gets its own instance (merged without
+    loading), so nothing is shared between requests or threads.  A code that is not
+    found is not remembered (a municipality added by the CLI is served at once), and
+    an entry is re-read after ``ttl`` seconds in case an operator edited the row by
+    hand.  One cache per Services: two deployments in one process (tests) never see
+    each other's rows.
+    """
+
+    FIXED: Final = ("id", "lg_code", "name", "prefecture", "name_en", "created_at")
+
+    def __init__(self, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._by_code: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._by_id: dict[int, tuple[float, dict[str, Any]]] = {}
+
+    def by_code(self, session: Session, lg_code: str) -> Municipality | None:
+        with self._lock:
+            hit = self._by_code.get(lg_code)
+        if hit is not None and self.clock() - hit[0] < self.ttl:
+            return self._attach(session, hit[1])
+        m = session.execute(
+            select(Municipality).where(Municipality.lg_code == lg_code)
+        ).scalar_one_or_none()
+        if m is not None:
+            self._remember(m)
+        return m
+
+    def by_id(self, session: Session, municipality_id: int) -> Municipality | None:
+        with self._lock:
+            hit = self._by_id.get(municipality_id)
+        if hit is not None and self.clock() - hit[0] < self.ttl:
+            return self._attach(session, hit[1])
+        m = session.get(Municipality, municipality_id)
+        if m is not None:
+            self._remember(m)
+        return m
+
+    def _remember(self, m: Municipality) -> None:
+        entry = (self.clock(), {c: getattr(m, c) for c in self.FIXED})
+        with self._lock:
+            self._by_code[m.lg_code] = entry
+            self._by_id[m.id] = entry
+
+    @staticmethod
+    def _attach(session: Session, fixed: dict[str, Any]) -> Municipality:
+        m = Municipality(**fixed)
+        # As if loaded with only these columns: the others are expired, so the
+        # first read of one loads them from the database.
+        make_transient_to_detached(m)
+        return session.merge(m, load=False)
 
 
 def bootstrap_demo(session: Session, settings: Settings, keys: KeyStore, now: datetime) -> None:

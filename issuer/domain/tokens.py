@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dualres.issuer.domain.errors import IssuerError, NotFound
@@ -26,6 +26,8 @@ DEFAULT_DAYS: Final = 90
 MAX_DAYS: Final = 366  # a token for longer than a year is one nobody remembers to rotate
 _FORMAT: Final = re.compile(r"^drs_[A-Za-z0-9_-]{43}$")
 _BEARER: Final = re.compile(r"^Bearer +(\S+) *$", re.IGNORECASE)
+# Built once: every staff request runs it (see keys._IN_FORCE_Q).
+_BY_HASH: Final = select(ApiToken).where(ApiToken.token_hash == bindparam("h"))
 
 
 class InvalidToken(IssuerError):
@@ -155,9 +157,7 @@ def authenticate(session: Session, header_value: str | None, now: datetime) -> A
     m = _BEARER.match(header_value or "")
     if m is None or not _FORMAT.match(m.group(1)):
         raise InvalidToken()
-    row = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == token_hash(m.group(1)))
-    ).scalar_one_or_none()
+    row = session.execute(_BY_HASH, {"h": token_hash(m.group(1))}).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         raise InvalidToken()
     if row.expires_at <= now:

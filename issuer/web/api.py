@@ -62,7 +62,9 @@ def _authenticate() -> None:
         return
     token = authenticate(session(), request.headers.get("Authorization"), now())
     g.api_token = token
-    g.municipality = token.municipality
+    # From the per-process cache, and in the session before the relationship is read,
+    # so that token.municipality finds it there instead of querying.
+    g.municipality = services().municipalities.by_id(session(), token.municipality_id)
 
 
 @bp.after_request
@@ -285,7 +287,8 @@ def create() -> tuple[Response, int]:
             s.commit()  # a failed check's state and audit entry, nothing else was written
         raise
     s.commit()
-    resp, status = _one(reg, 201)
+    # New: no credential yet, nothing to count.
+    resp, status = jsonify(registration_json(reg, 0)), 201
     resp.headers["Location"] = f"{bp.url_prefix}/registrations/{reg.public_id}"
     return resp, status
 

@@ -18,6 +18,7 @@ from dualres.issuer.domain import audit
 from dualres.issuer.domain.db import Database
 from dualres.issuer.domain.keys import KeyStore
 from dualres.issuer.domain.statuslists import TokenCache
+from dualres.issuer.domain.tenants import MunicipalityCache
 from dualres.issuer.domain.trust import TrustListCache
 
 
@@ -32,6 +33,7 @@ class Services:
         audit.install(self.db.sessions, self.keys)
         self.status_tokens = TokenCache()
         self.trust_list = TrustListCache()
+        self.municipalities = MunicipalityCache()
         self.clock = clock or (lambda: datetime.now(UTC))
 
 

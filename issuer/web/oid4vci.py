@@ -20,12 +20,11 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import update
 
 from dualres.issuer.domain import offers, registrations
 from dualres.issuer.domain.errors import IssuerError, NotFound, StateConflict, oauth_text
 from dualres.issuer.domain.keys import signing_key
-from dualres.issuer.domain.models import Municipality, OAuthAccessToken
+from dualres.issuer.domain.models import Municipality
 from dualres.issuer.domain.offers import CONFIGURATION_ID, PRE_AUTH_GRANT, oauth_error
 from dualres.issuer.domain.tokens import authenticate
 from dualres.issuer.domain.trust import issuer_url
@@ -611,12 +610,7 @@ def credential(lg_code: str) -> tuple[Response, int]:
     jwks = _holder_keys(m, _proof_jwts(body, svc.settings.batch_size))
     # One token, one request (one batch): the offer is spent with it.  Conditional, so
     # of two concurrent requests with the same token only one issues.
-    spent = s.execute(
-        update(OAuthAccessToken)
-        .where(OAuthAccessToken.id == tok.id, OAuthAccessToken.used_at.is_(None))
-        .values(used_at=now())
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if not offers.spend_token(s, tok, now()):
         raise unauthorized_error("invalid_token", "the access token was already used")
     try:
         issued = registrations.issue_batch(
@@ -627,6 +621,10 @@ def credential(lg_code: str) -> tuple[Response, int]:
             now=now(),
             settings=svc.settings,
             keys=svc.keys,
+            # Locked with the token (offers.access_token), unless the DPoP check has
+            # committed since (a proof is spent once seen), which let the lock go:
+            # then issue_batch locks and reads the registration again.
+            locked=tok.dpop_jkt is None,
         )
     except StateConflict as exc:  # revoked, suspended or expired since the offer
         raise oauth_error("credential_request_denied", exc.description, 400) from None

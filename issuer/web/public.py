@@ -7,18 +7,35 @@ import re
 from typing import Final
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 
 from dualres.issuer.domain import typemeta
 from dualres.issuer.domain.errors import NotFound
-from dualres.issuer.domain.keys import trusted_keys
-from dualres.issuer.domain.models import Municipality, StatusList
+from dualres.issuer.domain.keys import (
+    IN_FORCE_AT_NOW,
+    NEWEST_FIRST,
+    remember_in_force,
+    trusted_keys,
+)
+from dualres.issuer.domain.models import Municipality, SigningKey, StatusList
 from dualres.issuer.domain.trust import issuer_url
 from dualres.issuer.web.context import now, services, session
 
 bp = Blueprint("public", __name__)
 
 _LG: Final = re.compile(r"^[0-9]{6}$")
+# Built once (every verifier's sync runs it): see keys._IN_FORCE_Q.  The key in force
+# comes in the same statement: the token cache checks its kid on every fetch.
+_LIST: Final = (
+    select(StatusList, SigningKey)
+    .outerjoin(
+        SigningKey,
+        and_(SigningKey.municipality_id == StatusList.municipality_id, *IN_FORCE_AT_NOW),
+    )
+    .where(StatusList.municipality_id == bindparam("m"), StatusList.number == bindparam("n"))
+    .order_by(*NEWEST_FIRST)
+    .limit(1)
+)
 
 
 @bp.after_request
@@ -35,13 +52,7 @@ def issuer_municipality(lg_code: str) -> Municipality:
 
     A code that is not six digits never reaches SQL (PostgreSQL refuses NUL).
     """
-    m = None
-    if _LG.match(lg_code):
-        m = (
-            session()
-            .execute(select(Municipality).where(Municipality.lg_code == lg_code))
-            .scalar_one_or_none()
-        )
+    m = services().municipalities.by_code(session(), lg_code) if _LG.match(lg_code) else None
     if m is None:
         raise NotFound("issuer")
     return m
@@ -62,17 +73,12 @@ def trust_list() -> Response:
 def status_list(lg_code: str, number: int) -> Response:
     svc = services()
     m = issuer_municipality(lg_code)
-    lst = (
-        session()
-        .execute(
-            select(StatusList).where(
-                StatusList.municipality_id == m.id, StatusList.number == number
-            )
-        )
-        .scalar_one_or_none()
-    )
-    if lst is None:
+    found = session().execute(_LIST, {"m": m.id, "n": number, "now": now()}).one_or_none()
+    if found is None:
         raise NotFound("status list")
+    lst, key = found
+    if key is not None:
+        remember_in_force(session(), m.id, key)
     token, etag = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, now())
     # no-cache: a cache may keep it but must revalidate, so a revocation shows
     # in the very next fetch; revalidating costs a verifier 304 and no body.

@@ -45,9 +45,25 @@ def is_valid(number: object) -> bool:
     return check_digit(number[:11]) == int(number[11])
 
 
+# _fold of ASCII text in one C call: NFKC leaves every ASCII character as it is, the
+# only ASCII characters of category N are the digits, and ASCII holds no joiner.
+_ASCII_FOLD: Final = {
+    i: chr(i) if chr(i) in _DIGITS else ("a" if chr(i).isalpha() else " ") for i in range(128)
+}
+
+
 def _fold(text: str) -> tuple[str, list[int]]:
     """Digits of any width or script as ASCII, every separator a space, every letter "a";
     and for each folded character the index of the character of ``text`` it came from."""
+    if text.isascii():
+        # Every log line (the web server's request lines) comes through here: the
+        # character-by-character path costs about 0.2 ms for one of them.
+        return text.translate(_ASCII_FOLD), list(range(len(text)))
+    return _fold_each(text)
+
+
+def _fold_each(text: str) -> tuple[str, list[int]]:
+    """:func:`_fold`, one character at a time (any text)."""
     out: list[str] = []
     origin: list[int] = []
     for i, raw in enumerate(text):

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Flask,
+    Request,
     Response,
     g,
     jsonify,
@@ -24,6 +26,7 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -65,6 +68,18 @@ class CsrfFailure(BadRequest):
     description = "CSRF token missing or wrong"
 
 
+class LazyCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a request without the cookie (every
+    API, OpenID4VCI and status request: the cookie's path is /console/) gets its empty
+    session without building the signing serializer first, which Flask does on every
+    request.  The same answer as Flask's: an empty session when the key is set."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def session_secret(settings: Settings) -> bytes:
     """The key that signs session cookies: ``$DUALRES_SESSION_SECRET`` (hex) or a 0600
     file in the data directory, shared by every worker of the deployment."""
@@ -79,6 +94,8 @@ def _configure(state: BlueprintSetupState) -> None:
     app = state.app
     settings: Settings = app.extensions["dualres"].settings
     app.secret_key = session_secret(settings)
+    if isinstance(app, Flask):
+        app.session_interface = LazyCookieSessions()
     url = urlsplit(settings.base_url)
     loopback_http = url.scheme == "http" and (url.hostname or "") in _LOOPBACK
     app.config.update(
