@@ -43,6 +43,7 @@ from dualres.issuer.domain.models import Application, Municipality, Person, Regi
 from dualres.issuer.domain.oidc import OidcClient, Pending
 from dualres.issuer.domain.rules import activity_codes, rule
 from dualres.issuer.web.context import now, services, session
+from dualres.issuer.web.dates import date_text
 from dualres.schemas import lgcodes, load_json
 
 bp = Blueprint("apply", __name__, url_prefix="/apply", template_folder="templates")
@@ -69,10 +70,14 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "search": ("市区町村名・ふりがな・郵便番号で検索", "Search by name, kana or postal code"),
     "find": ("検索", "Search"),
     "tier": ("区分", "Tier"),
-    "basic": ("ベーシック", "Basic"),
-    "premium": ("プレミアム", "Premium"),
+    "basic": ("ベーシック登録", "Basic registration"),
+    "premium": ("プレミアム登録", "Premium registration"),
     "second_home": ("居所（滞在先の住所）", "Second home address"),
-    "postal": ("郵便番号（任意）", "Postal code (optional)"),
+    "postal": ("郵便番号", "Postal code"),
+    # docs/glossary.ja.md: every field says whether it must be filled.
+    "required": ("※必須", "Required"),
+    "optional": ("※任意", "Optional"),
+    "required_premium": ("※プレミアム登録は必須", "Required for premium registration"),
     "activities": ("過去1年間の活動（プレミアムは3件以上）",
                    "Activities of the past year (premium: at least 3)"),
     "date": ("日付", "Date"),
@@ -113,7 +118,7 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "family_name_kana": ("姓（フリガナ）", "Family name (kana)"),
     "given_name_kana": ("名（フリガナ）", "Given name (kana)"),
     "birthdate": ("生年月日", "Date of birth"),
-    "sex": ("性別（任意）", "Sex (optional)"),
+    "sex": ("性別", "Sex"),
     "male": ("男", "Male"),
     "female": ("女", "Female"),
     "relationship": ("お子さまとの関係", "Your relationship to the child"),
@@ -211,6 +216,7 @@ def _page(template: str, status: int = 200, **kw: Any) -> tuple[str, int]:
         f"apply/{template}",
         t=t,
         lang=lang(),
+        day=lambda d: date_text(d, lang()),  # 和暦 with the ISO date, as the console shows it
         csrf=_csrf(),
         signed_in=_applicant() is not None,
         name=_name(),

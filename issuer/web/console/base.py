@@ -8,6 +8,7 @@ import hmac
 import logging
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -37,7 +38,6 @@ from dualres.issuer.domain.staff import check_session
 from dualres.issuer.web.console.i18n import (
     LANGS,
     action_text,
-    date_text,
     datetime_text,
     detail_text,
     wareki_hint,
@@ -45,6 +45,7 @@ from dualres.issuer.web.console.i18n import (
 )
 from dualres.issuer.web.context import now
 from dualres.issuer.web.context import session as db_session
+from dualres.issuer.web.dates import date_text
 
 log = logging.getLogger("dualres.issuer.console")
 
@@ -150,7 +151,7 @@ def message(exc: IssuerError) -> str:
 
 
 @bp.app_template_filter("jdate")
-def _jdate(d: Any) -> str:
+def _jdate(d: date | str | None) -> str:
     return date_text(d, lang())
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Final
 
 from dualres.issuer.domain.db import utc
+from dualres.issuer.web.dates import date_text
 from dualres.verifier.wareki import JST, era, wareki
 
 LANGS: Final = ("ja", "en")
@@ -57,8 +58,8 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "second_home": ("居所", "Second home"),
     "second_home_address": ("居所の住所", "Second-home address"),
     "postal_code": ("郵便番号", "Postal code"),
-    "basic": ("ベーシック", "Basic"),
-    "premium": ("プレミアム", "Premium"),
+    "basic": ("ベーシック登録", "Basic"),
+    "premium": ("プレミアム登録", "Premium"),
     "active": ("有効", "Active"),
     "suspended": ("一時停止", "Suspended"),
     "revoked": ("取消", "Revoked"),
@@ -261,15 +262,6 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
 def word(key: str, lang: str) -> str:
     ja, en = WORDS.get(key, (key, key))
     return en if lang == "en" else ja
-
-
-def date_text(d: date | None, lang: str) -> str:
-    """和暦 (西暦): ``令和8年11月18日（2026-11-18）``; English ``Reiwa 8 (2026-11-18)``."""
-    if d is None:
-        return "-"
-    if lang == "en":
-        return wareki(d, "en")
-    return f"{wareki(d)}（{d.isoformat()}）"
 
 
 def datetime_text(dt: datetime | None, lang: str) -> str:
