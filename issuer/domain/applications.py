@@ -670,12 +670,7 @@ def _forbidden(app: Application) -> IssuerError:
 
 
 def _conflict(app: Application, action: str) -> StateConflict:
-    return StateConflict(
-        "invalid_state",
-        f"cannot {action} an application that is {app.state}",
-        description_ja="現在の状態ではこの操作はできません",
-        extra={"state": app.state},
-    )
+    return StateConflict.invalid_state("an application", app.state, action)
 
 
 def _lock_to_decide(

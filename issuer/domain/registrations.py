@@ -444,12 +444,7 @@ def get_registration(
 
 
 def _conflict(reg: Registration, action: str) -> StateConflict:
-    return StateConflict(
-        "invalid_state",
-        f"cannot {action} a registration that is {reg.state}",
-        description_ja="現在の状態ではこの操作はできません",
-        extra={"state": reg.state},
-    )
+    return StateConflict.invalid_state("a registration", reg.state, action)
 
 
 # action -> (the states it may start from, the state it leads to, what it does
