@@ -106,15 +106,10 @@ class Settings:
             or f"sqlite:///{data / 'dualres.sqlite3'}"
         )
         passphrase = os.environ.get("DUALRES_KEY_PASSPHRASE")
-        proxies = os.environ.get("DUALRES_TRUSTED_PROXIES", "0").strip() or "0"
-        if not proxies.isdigit() or int(proxies) > 10:
-            raise ValueError("DUALRES_TRUSTED_PROXIES must be a number of proxies, 0 to 10")
+        # Checked before the identity secret is read (or made) in the data directory.
+        proxies = _count("DUALRES_TRUSTED_PROXIES", 0, 10, "proxies")
         # A municipality's records policy decides how long evidence outlives a decision.
-        keep = os.environ.get("DUALRES_EVIDENCE_RETENTION_DAYS", "").strip() or str(
-            cls.evidence_retention_days
-        )
-        if not keep.isdigit() or int(keep) > 3650:
-            raise ValueError("DUALRES_EVIDENCE_RETENTION_DAYS must be a number of days, 0 to 3650")
+        keep = _count("DUALRES_EVIDENCE_RETENTION_DAYS", cls.evidence_retention_days, 3650, "days")
         return cls(
             data_dir=data,
             database_url=url,
@@ -122,15 +117,9 @@ class Settings:
             demo=demo,
             identity_secret=_identity_secret(data),
             key_passphrase=passphrase.encode("utf-8") if passphrase else None,
-            **_key_settings(),
-            trusted_proxies=int(proxies),
-            evidence_retention_days=int(keep),
-            evidence_dir=Path(os.environ["DUALRES_EVIDENCE_DIR"])
-            if os.environ.get("DUALRES_EVIDENCE_DIR")
-            else None,
-            jpki_dir=Path(os.environ["DUALRES_JPKI_DIR"])
-            if os.environ.get("DUALRES_JPKI_DIR")
-            else None,
+            **_env_settings(),
+            trusted_proxies=proxies,
+            evidence_retention_days=keep,
             dpop_nonce=os.environ.get("DUALRES_DPOP_NONCE", "0").strip().lower()
             in ("1", "true", "yes"),
         )
@@ -144,12 +133,22 @@ class Settings:
         return self.evidence_dir or self.data_dir / "evidence"
 
 
-def _key_settings() -> dict[str, Any]:
+def _count(name: str, default: int, most: int, what: str) -> int:
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.isdigit() or int(value) > most:
+        raise ValueError(f"{name} must be a number of {what}, 0 to {most}")
+    return int(value)
+
+
+def _env_settings() -> dict[str, Any]:
+    """The paths and key settings set in the environment (unset: the field's default)."""
     env = os.environ
     out: dict[str, Any] = {}
     for name, attr in (
         ("DUALRES_KEY_PASSPHRASE_FILE", "key_passphrase_file"),
         ("DUALRES_PKCS11_PIN_FILE", "pkcs11_pin_file"),
+        ("DUALRES_EVIDENCE_DIR", "evidence_dir"),
+        ("DUALRES_JPKI_DIR", "jpki_dir"),
     ):
         if env.get(name):
             out[attr] = Path(env[name])

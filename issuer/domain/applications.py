@@ -670,12 +670,44 @@ def _forbidden(app: Application) -> IssuerError:
 
 
 def _conflict(app: Application, action: str) -> StateConflict:
-    return StateConflict(
-        "invalid_state",
-        f"cannot {action} an application that is {app.state}",
-        description_ja="現在の状態ではこの操作はできません",
-        extra={"state": app.state},
-    )
+    return StateConflict.invalid_state("an application", app.state, action)
+
+
+def _lock_to_decide(
+    session: Session,
+    app: Application,
+    action: str,
+    states: tuple[str, ...],
+    *,
+    role: str,
+    settings: Settings,
+) -> Application:
+    """``app`` read afresh under its row lock, once ``role`` may decide its tier and
+    its state allows ``action``."""
+    app = get_application(session, app.municipality, app.public_id, lock=True)
+    if not may_decide(settings, role, app.tier):
+        raise _forbidden(app)
+    if app.state not in states:
+        raise _conflict(app, action)
+    return app
+
+
+def _decided(
+    session: Session,
+    app: Application,
+    state: str,
+    *,
+    actor: str,
+    now: datetime,
+    extra: dict[str, Any],
+) -> None:
+    """Close ``app`` as ``state`` (approved or rejected) and audit it.  Nothing of the
+    person outlives the decision in the application but the audit entry."""
+    app.state, app.updated_at, app.decided_at, app.decided_by = state, now, now, actor
+    app.facts = None
+    session.flush()
+    action = "application.approve" if state == APPROVED else "application.reject"
+    _audit(session, app, action, actor=actor, now=now, extra=extra)
 
 
 def _note(text: str, where: str) -> str:
@@ -712,17 +744,9 @@ def reject(
     now: datetime,
     settings: Settings,
 ) -> Application:
-    app = get_application(session, app.municipality, app.public_id, lock=True)
-    if not may_decide(settings, role, app.tier):
-        raise _forbidden(app)
-    if app.state not in OPEN:
-        raise _conflict(app, "reject")
+    app = _lock_to_decide(session, app, "reject", OPEN, role=role, settings=settings)
     app.note = _note(reason, "reason")
-    app.state, app.updated_at, app.decided_at, app.decided_by = REJECTED, now, now, actor
-    app.facts = None  # nothing of the person outlives a refusal but the audit entry
-    session.flush()
-    _audit(session, app, "application.reject", actor=actor, now=now,
-           extra={"reason": app.note})  # fmt: skip
+    _decided(session, app, REJECTED, actor=actor, now=now, extra={"reason": app.note})
     return app
 
 
@@ -736,11 +760,7 @@ def approve(
     settings: Settings,
 ) -> Registration:
     """Register the applicant under every rule, as of the decision (not the application)."""
-    app = get_application(session, app.municipality, app.public_id, lock=True)
-    if not may_decide(settings, role, app.tier):
-        raise _forbidden(app)
-    if app.state != SUBMITTED:
-        raise _conflict(app, "approve")
+    app = _lock_to_decide(session, app, "approve", (SUBMITTED,), role=role, settings=settings)
     day = rules.today(now)
     facts = _facts_of(app)
     codes = sorted({a["code"] for a in app.activities})
@@ -767,11 +787,7 @@ def approve(
         audit_detail={"application": app.public_id},
     )
     app.registration_id = reg.id
-    app.state, app.updated_at, app.decided_at, app.decided_by = APPROVED, now, now, actor
-    app.facts = None
-    session.flush()
-    _audit(session, app, "application.approve", actor=actor, now=now,
-           extra={"registration": reg.public_id})  # fmt: skip
+    _decided(session, app, APPROVED, actor=actor, now=now, extra={"registration": reg.public_id})
     return reg
 
 
@@ -799,12 +815,9 @@ def _approve_renewal(
     reg.activities = codes
     reg.second_home_address = app.second_home_address
     reg.second_home_postal_code = app.second_home_postal_code
-    app.state, app.updated_at, app.decided_at, app.decided_by = APPROVED, now, now, actor
-    app.facts = None
-    session.flush()
-    _audit(session, app, "application.approve", actor=actor, now=now,
-           extra={"registration": reg.public_id, "kind": "renewal",
-                  "valid_until": new_until.isoformat()})  # fmt: skip
+    _decided(session, app, APPROVED, actor=actor, now=now,
+             extra={"registration": reg.public_id, "kind": "renewal",
+                    "valid_until": new_until.isoformat()})  # fmt: skip
     return reg
 
 

@@ -199,10 +199,34 @@ def ca_cert_path(settings: Settings) -> Path:
     return settings.data_dir / CA_CERT_FILE
 
 
+# The file as last read, per path: (inode, mtime, size) and its text.  x5c asks for
+# it on every credential batch and status list token; a stat replaces the read and
+# the base64 check.  The file is only ever replaced whole (ensure_issuing_ca:
+# os.replace, here or in another process), which gives it a new inode and mtime.
+_CA_CERT_READ: dict[Path, tuple[tuple[int, int, int], str | None]] = {}
+
+
 def issuing_ca_certificate(settings: Settings) -> str | None:
     """The issuing CA's certificate (base64 DER), or None before there is one."""
+    path = ca_cert_path(settings)
     try:
-        text = ca_cert_path(settings).read_text(encoding="ascii").strip()
+        st = path.stat()
+    except OSError:
+        return None
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    seen = _CA_CERT_READ.get(path)
+    if seen is not None and seen[0] == stamp:
+        return seen[1]
+    text = _read_ca_certificate(path)
+    if len(_CA_CERT_READ) >= 64:  # data directories come and go in tests and tools
+        _CA_CERT_READ.clear()
+    _CA_CERT_READ[path] = (stamp, text)
+    return text
+
+
+def _read_ca_certificate(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
     try:
@@ -241,7 +265,7 @@ def ensure_issuing_ca(settings: Settings, keys: KeyStore, now: datetime) -> tupl
     if ref == DEFAULT_ISSUING_CA_REF and not (settings.data_dir / "keys/issuing-ca.pem").exists():
         keys.write_encrypted("issuing-ca.pem", jws.generate_key())
     ca = keys.issuing_ca()
-    anchor_pem = jws.public_pem(keys.anchor_public())
+    anchor_pem = keys.anchor_public_pem()
     current = issuing_ca_certificate(settings)
     if current is not None and _ca_matches(current, ca.public_key(), anchor_pem):
         return current, False
@@ -289,7 +313,7 @@ def x5c(key: SigningKey, keys: KeyStore) -> list[str] | None:
     before the issuing CA existed) is sent alone while it still chains."""
     if not key.certificate:
         return None
-    anchor_pem = jws.public_pem(keys.anchor_public())
+    anchor_pem = keys.anchor_public_pem()
     jwk = tuple(sorted(key.public_jwk.items()))
     ca_cert = issuing_ca_certificate(keys.settings)
     chains = [(key.certificate, ca_cert)] if ca_cert else []

@@ -82,3 +82,13 @@ class RuleViolation(IssuerError):
 
 class StateConflict(IssuerError):
     status = 409
+
+    @classmethod
+    def invalid_state(cls, what: str, state: str, action: str) -> StateConflict:
+        """``action`` is not possible on ``what`` (a registration, an application) in ``state``."""
+        return cls(
+            "invalid_state",
+            f"cannot {action} {what} that is {state}",
+            description_ja="現在の状態ではこの操作はできません",
+            extra={"state": state},
+        )

@@ -17,6 +17,7 @@ import secrets
 import struct
 import unicodedata
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -94,6 +95,13 @@ def _jpeg_pixels(data: bytes) -> int | None:
     return None
 
 
+# By content, never by name: (magic, media type, its pixel count or None if malformed).
+_IMAGES: Final[tuple[tuple[bytes, str, Callable[[bytes], int | None]], ...]] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png", _png_pixels),
+    (b"\xff\xd8\xff", "image/jpeg", _jpeg_pixels),
+)
+
+
 def _pdf_inflates_within(data: bytes, limit: int) -> bool:
     """Inflate every Flate stream with a running budget; False once it is spent."""
     budget = limit
@@ -130,15 +138,9 @@ def check(upload: Upload, index: int) -> Checked:
                 "PDFの内容が大きすぎます",
                 index,
             )
-    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
-        media = "image/png"
-        px = _png_pixels(data)
-        if px is None or px > MAX_PIXELS:
-            raise _err("evidence_bomb", "the image is malformed or too large in pixels",
-                       "画像が壊れているか大きすぎます", index)  # fmt: skip
-    elif data.startswith(b"\xff\xd8\xff"):
-        media = "image/jpeg"
-        px = _jpeg_pixels(data)
+    elif image := next((i for i in _IMAGES if data.startswith(i[0])), None):
+        _, media, pixels = image
+        px = pixels(data)
         if px is None or px > MAX_PIXELS:
             raise _err("evidence_bomb", "the image is malformed or too large in pixels",
                        "画像が壊れているか大きすぎます", index)  # fmt: skip

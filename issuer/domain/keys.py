@@ -92,6 +92,7 @@ class KeyStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cache: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._public_pem: dict[str, bytes] = {}
         self._dev = (
             _dev_thumbprints(settings.keys_dir) if settings.keys_dir.exists() else frozenset()
         )
@@ -197,6 +198,16 @@ class KeyStore:
 
     def anchor_public(self) -> ec.EllipticCurvePublicKey:
         return self.anchor().public_key()
+
+    def anchor_public_pem(self) -> bytes:
+        """The anchor's public key as PEM, serialised once per reference like ``load``
+        resolves it once: certs.x5c wants it for every credential batch and status
+        list token."""
+        ref = self.anchor_ref()
+        pem = self._public_pem.get(ref)
+        if pem is None:
+            pem = self._public_pem[ref] = jws.public_pem(self.anchor_public())
+        return pem
 
     def issuing_ca_ref(self) -> str:
         return "dev:issuing-ca.pem" if self.settings.demo else self.settings.issuing_ca_key

@@ -254,8 +254,10 @@ def redeem_refresh(
         raise
 
 
-def qr_png(text: str) -> bytes:
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+def qr_png(text: str, *, box_size: int = 8, border: int = 4) -> bytes:
+    qr = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=box_size, border=border
+    )
     qr.add_data(text)
     qr.make(fit=True)
     buf = io.BytesIO()

@@ -18,10 +18,9 @@ from datetime import date
 from pathlib import Path
 from typing import Final
 
-import qrcode
-
 from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.models import Registration
+from dualres.issuer.domain.offers import qr_png
 from dualres.verifier import wareki
 from dualres.verifier.wire import sdjwt, transport
 
@@ -57,16 +56,6 @@ def font_path(candidates: Sequence[str] | None = None) -> str:
     )
 
 
-def _qr_png(text: str) -> bytes:
-    # Q: a card is carried in a wallet and gets creased; the QR still fits.
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=2)
-    qr.add_data(text)
-    qr.make(fit=True)
-    buf = io.BytesIO()
-    qr.make_image(fill_color="black", back_color="white").save(buf)
-    return buf.getvalue()
-
-
 def render_card(
     reg: Registration, text: str, *, municipality: str, valid_until: date, issued_on: date
 ) -> bytes:
@@ -84,7 +73,8 @@ def render_card(
     pdf.set_draw_color(120, 120, 120)
     pdf.rect(0.4, 0.4, CARD_MM[0] - 0.8, CARD_MM[1] - 0.8)
     side = 42.0
-    pdf.image(io.BytesIO(_qr_png(text)), x=2.5, y=3.0, w=side, h=side)
+    # Smaller modules and quiet zone than an offer's QR on a screen: it fits the card.
+    pdf.image(io.BytesIO(qr_png(text, box_size=6, border=2)), x=2.5, y=3.0, w=side, h=side)
 
     x, width = 46.5, CARD_MM[0] - 48.5
 

@@ -150,8 +150,8 @@ def _check_identity(
     return checks.consume(session, req.identity.check_id, municipality_id=municipality.id, now=now)
 
 
-def _person(session: Session, ident_hash: str, now: datetime) -> Person:
-    """The person, locked for the rest of the transaction.
+def lock_person(session: Session, person_key: str, now: datetime) -> Person:
+    """The person of a key, created if new, locked for the rest of the transaction.
 
     The lock is what makes "at most 3 premium registrations" hold when two
     counters register the same person at once: the second waits, then counts
@@ -162,15 +162,10 @@ def _person(session: Session, ident_hash: str, now: datetime) -> Person:
     # exists (or that a concurrent transaction just committed: the insert waits for
     # it) inserts nothing, and is then read and locked.
     postgres = session.get_bind().dialect.name == "postgresql"
-    made = session.scalars(_NEW_PERSON[postgres], {"k": ident_hash, "at": now}).one_or_none()
+    made = session.scalars(_NEW_PERSON[postgres], {"k": person_key, "at": now}).one_or_none()
     if made is not None:
         return made
-    return session.execute(_PERSON_LOCKED, {"k": ident_hash}).scalar_one()
-
-
-def lock_person(session: Session, person_key: str, now: datetime) -> Person:
-    """The person of a key, created if new, locked for the transaction (see :func:`_person`)."""
-    return _person(session, person_key, now)
+    return session.execute(_PERSON_LOCKED, {"k": person_key}).scalar_one()
 
 
 # The statements a registration and an issuance run, built once: a statement built
@@ -380,7 +375,7 @@ def register_person(
     # The plan (総務省, 2026-01) bars only premium in one's own 住所 municipality.
     if tier == "premium" and rules.home_municipality(facts.address_lg_code) == municipality.lg_code:
         raise rule("own_municipality")
-    person = _person(session, person_key, now)
+    person = lock_person(session, person_key, now)
     _check_person(session, municipality, person, facts, tier, registered_since, day)
     primary = lgcodes.lookup(facts.address_lg_code)
     postal = second_home_postal_code
@@ -449,12 +444,7 @@ def get_registration(
 
 
 def _conflict(reg: Registration, action: str) -> StateConflict:
-    return StateConflict(
-        "invalid_state",
-        f"cannot {action} a registration that is {reg.state}",
-        description_ja="現在の状態ではこの操作はできません",
-        extra={"state": reg.state},
-    )
+    return StateConflict.invalid_state("a registration", reg.state, action)
 
 
 # action -> (the states it may start from, the state it leads to, what it does

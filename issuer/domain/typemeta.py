@@ -19,18 +19,21 @@ from dualres.schemas import load_json
 from dualres.verifier.wire.credential import LEGACY_VCT, vct_for
 
 
+def _serialised(vct: str) -> bytes:
+    doc: dict[str, Any] = {**load_json("dual-residence.vct.json"), "vct": vct}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 @cache
 def document(base_url: str) -> bytes:
     """The type metadata served at ``vct_for(base_url)``."""
-    doc: dict[str, Any] = {**load_json("dual-residence.vct.json"), "vct": vct_for(base_url)}
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _serialised(vct_for(base_url))
 
 
 @cache
 def legacy_document() -> bytes:
     """The document of the URN ``vct``, where early drafts put it (/.well-known/vct/...)."""
-    doc: dict[str, Any] = {**load_json("dual-residence.vct.json"), "vct": LEGACY_VCT}
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _serialised(LEGACY_VCT)
 
 
 def sri(data: bytes) -> str:
