@@ -158,24 +158,24 @@ class Wallet:
         value: dict[str, Any] = json.loads(path.read_text())
         return value
 
-    def _card(self, card_id: str, store: BatchStore) -> Card:
+    def _card(self, card_id: str, store: BatchStore, holder: dict[str, Any] | None) -> Card:
         path = store.root / CARD_FILE
         info: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
         if not info:
             held = store.held() or [store.root / f"{LAST}.sd-jwt"]
             if held[0].exists():
                 info = describe(held[0].read_text().strip())
-        holder = self._holder()
         own = holder is None or _same_person(info, holder)
         return Card(card_id, store, info, own)
 
     def cards(self) -> list[Card]:
+        holder = self._holder()  # read once: every card is judged against it
         if self._legacy():
-            return [self._card(LEGACY_ID, BatchStore(self.root))]
+            return [self._card(LEGACY_ID, BatchStore(self.root), holder)]
         if not self.cards_dir.exists():
             return []
         ids = sorted((p.name for p in self.cards_dir.iterdir() if p.name.isdigit()), key=int)
-        return [self._card(i, BatchStore(self.cards_dir / i)) for i in ids]
+        return [self._card(i, BatchStore(self.cards_dir / i), holder) for i in ids]
 
     def pick(self, card_id: str | None) -> Card:
         cards = self.cards()
