@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v12'; // issue 12 (several cards, authorization code flow, prefecture) after issue 15 (DR2)
+const VERSION = 'v13'; // review: the QR warning drawn with the rest of the QR screen
 const PRECACHE = [
   './',
   'index.html',
