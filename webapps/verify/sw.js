@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v11'; // review: x509.js imports certificate keys through jws.importPoint
+const VERSION = 'v12'; // review: lib/transport.js finds the known type in one helper
 const PRECACHE = [
   './',
   'index.html',
