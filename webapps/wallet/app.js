@@ -9,7 +9,7 @@ import {
   IssuanceError, offerFlow, parseOfferText, PENDING_SECONDS, refill as refillBatch,
 } from './oid4vci.js';
 import {
-  afterRefill, lastValidDay, merge, migrate, promote, registrationEnd as endOf, renewable as renewableAt,
+  afterRefill, lastValidDay, merge, migrate, parseBatch, promote, registrationEnd as endOf, renewable as renewableAt,
   SINGLE_CARD_KEYS,
 } from './cards.js';
 import { drawQr } from './qr.js';
@@ -509,7 +509,7 @@ function tryRefill(card, { quiet = true } = {}) {
   const job = (async () => {
     try {
       const got = await refillBatch(card.refill);
-      for (const c of got.batch) parseIssued(c.credential);
+      parseBatch(got.batch);
       const before = registrationEnd(card);
       Object.assign(card, { credential: got.batch[0].credential, batch: [...card.batch, ...got.batch], refill: got.refill });
       // A renewal approved at /apply/ shows in a refill as a later end than the one known.
