@@ -382,7 +382,7 @@ async function onAccept(event) {
       await startAuthorization(fetched);
       return; // the page is leaving for the sign-in
     }
-    const got = await acceptOffer(offer, tx || null);
+    const got = await acceptOffer(fetched, tx || null);
     $('offer').value = '';
     $('tx-code').value = '';
     history.replaceState(null, '', location.pathname); // the offer is spent: do not run it again

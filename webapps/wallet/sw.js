@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v15'; // review: cards.js parseBatch, one check for merge and refill
+const VERSION = 'v16'; // review: a counter offer by reference fetched once
 const PRECACHE = [
   './',
   'index.html',
