@@ -219,7 +219,7 @@ class Bundle:
     def _from_cache(cls, plain: dict[str, Any], data: bytes) -> Bundle:
         from dualres.verifier import bundlecache
 
-        def entry(cached: Any) -> StatusEntry:
+        def entry(_uri: str, cached: Any) -> StatusEntry:
             owner, token = bundlecache.status_token(cached)
             return StatusEntry(owner, token)
 

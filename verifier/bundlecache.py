@@ -43,11 +43,12 @@ V = TypeVar("V")
 
 
 class LazyMap(Mapping[str, V]):
-    """A read-only mapping whose values are built from plain data on first access."""
+    """A read-only mapping whose values are built from plain data on first access,
+    by ``make(key, plain_value)``."""
 
     __slots__ = ("_built", "_make", "_plain")
 
-    def __init__(self, plain: Mapping[str, Any], make: Callable[[Any], V]) -> None:
+    def __init__(self, plain: Mapping[str, Any], make: Callable[[str, Any], V]) -> None:
         self._plain = plain
         self._make = make
         self._built: dict[str, V] = {}
@@ -56,7 +57,7 @@ class LazyMap(Mapping[str, V]):
         try:
             return self._built[key]
         except KeyError:
-            value = self._make(self._plain[key])  # KeyError for an unknown key
+            value = self._make(key, self._plain[key])  # KeyError for an unknown key
             self._built[key] = value
             return value
 
@@ -184,8 +185,7 @@ def write(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
-def _issuer(item: tuple[str, str]) -> trustlist.TrustedIssuer:
-    iss, text = item
+def _issuer(iss: str, text: str) -> trustlist.TrustedIssuer:
     lg_code, name, prefecture, name_en, lists, keys = _fields(text)
     return trustlist.TrustedIssuer(
         iss,
@@ -207,7 +207,7 @@ def _issuer(item: tuple[str, str]) -> trustlist.TrustedIssuer:
 
 def issuers(plain: Mapping[str, Any]) -> LazyMap[trustlist.TrustedIssuer]:
     """The trust list's issuers, each (with its keys) built when first looked up."""
-    return LazyMap({iss: (iss, entry) for iss, entry in plain.items()}, _issuer)
+    return LazyMap(plain, _issuer)
 
 
 def status_token(entry: str) -> tuple[str, statuslist.StatusListToken]:

@@ -80,8 +80,12 @@ class BatchStore:
             bool(data.get("insecure_http")),
         )
 
+    def held(self) -> list[Path]:
+        """The unused credentials' files, in name order (names are random: no order of issue)."""
+        return sorted(self.dir.glob("*.sd-jwt")) if self.dir.exists() else []
+
     def left(self) -> int:
-        return len(list(self.dir.glob("*.sd-jwt"))) if self.dir.exists() else 0
+        return len(self.held())
 
     def save(self, batch: Batch, *, insecure_http: bool) -> None:
         """Add a batch and keep its refresh token (the previous one is spent)."""
@@ -102,7 +106,7 @@ class BatchStore:
 
     def take(self) -> tuple[ec.EllipticCurvePrivateKey, str] | None:
         """An unused credential, moved to ``last`` before anyone sees it; None if none."""
-        for cred in sorted(self.dir.glob("*.sd-jwt")) if self.dir.exists() else []:
+        for cred in self.held():
             pem = cred.with_suffix(".pem")
             key = jws.load_private_pem(pem.read_bytes())
             text = cred.read_text().strip()

@@ -70,7 +70,7 @@ class Card:
 
     def validity(self) -> tuple[date, date] | None:
         """From the earliest start to the latest end among the credentials still held."""
-        spans = [_span(c.read_text()) for c in _held(self.store)]
+        spans = [_span(c.read_text()) for c in self.store.held()]
         good = [s for s in spans if s is not None]
         if not good:
             return None
@@ -83,10 +83,6 @@ class Card:
         if lang == "en":
             return f"{wareki(v[0], 'en')} to {wareki(v[1], 'en')}"
         return f"{wareki(v[0])}から{wareki(v[1])}まで"
-
-
-def _held(store: BatchStore) -> list[Path]:
-    return sorted(store.dir.glob("*.sd-jwt")) if store.dir.exists() else []
 
 
 def _payload(compact: str) -> dict[str, Any]:
@@ -162,24 +158,24 @@ class Wallet:
         value: dict[str, Any] = json.loads(path.read_text())
         return value
 
-    def _card(self, card_id: str, store: BatchStore) -> Card:
+    def _card(self, card_id: str, store: BatchStore, holder: dict[str, Any] | None) -> Card:
         path = store.root / CARD_FILE
         info: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
         if not info:
-            held = _held(store) or [store.root / f"{LAST}.sd-jwt"]
+            held = store.held() or [store.root / f"{LAST}.sd-jwt"]
             if held[0].exists():
                 info = describe(held[0].read_text().strip())
-        holder = self._holder()
         own = holder is None or _same_person(info, holder)
         return Card(card_id, store, info, own)
 
     def cards(self) -> list[Card]:
+        holder = self._holder()  # read once: every card is judged against it
         if self._legacy():
-            return [self._card(LEGACY_ID, BatchStore(self.root))]
+            return [self._card(LEGACY_ID, BatchStore(self.root), holder)]
         if not self.cards_dir.exists():
             return []
         ids = sorted((p.name for p in self.cards_dir.iterdir() if p.name.isdigit()), key=int)
-        return [self._card(i, BatchStore(self.cards_dir / i)) for i in ids]
+        return [self._card(i, BatchStore(self.cards_dir / i), holder) for i in ids]
 
     def pick(self, card_id: str | None) -> Card:
         cards = self.cards()

@@ -204,12 +204,13 @@ def _renew(args: argparse.Namespace) -> int:
 
 def _present(args: argparse.Namespace) -> int:
     wallet = Wallet(Path(args.store))
-    if not wallet.cards():
-        print(f"no credential in {wallet.root}", file=sys.stderr)
-        return 1
     try:
         card = wallet.pick(args.credential)
     except CardError as exc:
+        # Read the cards again only to tell an empty wallet from a wrong pick.
+        if not wallet.cards():
+            print(f"no credential in {wallet.root}", file=sys.stderr)
+            return 1
         print(exc, file=sys.stderr)
         return EXIT_WHICH
     store = card.store

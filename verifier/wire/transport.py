@@ -166,6 +166,16 @@ def _type_insert(name: str, integrity: str) -> tuple[bytes, bytes]:
     return _digest(integrity)[:2], insert
 
 
+def _known_type(restorer: Restorer, selector: bytes) -> bytes | None:
+    """The JSON to put back for the first known (vct, integrity) pair ``selector`` picks."""
+    for name, values in restorer.types().items():
+        for integrity in values:
+            tag, insert = _type_insert(name, integrity)
+            if tag == selector:
+                return insert
+    return None
+
+
 def _restore(
     header_json: bytes, payload_json: bytes, flags: int, selector: bytes, restorer: Restorer | None
 ) -> tuple[bytes, bytes]:
@@ -175,15 +185,7 @@ def _restore(
         vct = _VCT.search(payload_json)
         if vct is None or vct.group(1):
             raise MalformedError("the type was left out but the vct is not empty")
-        insert = None
-        for name, values in restorer.types().items():
-            for integrity in values:
-                tag, text = _type_insert(name, integrity)
-                if tag == selector:
-                    insert = text
-                    break
-            if insert is not None:
-                break
+        insert = _known_type(restorer, selector)
         if insert is None:
             raise UnknownTypeError(
                 "the type and its metadata's integrity are not in the trust list"

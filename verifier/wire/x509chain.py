@@ -121,6 +121,20 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _check_leaf_use(leaf: x509.Certificate) -> None:
+    """The leaf signs credentials: not a CA, and its keyUsage (if any) allows signing."""
+    from cryptography import x509
+
+    if _is_ca(leaf):
+        raise MalformedError("the x5c leaf is a CA certificate")
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not usage.digital_signature:
+        raise MalformedError("the x5c leaf may not sign")
+
+
 @record
 class IssuingCA:
     """A CA certificate the trust list names once (``issuing_cas``), checked
@@ -184,8 +198,6 @@ def check_chain(
     ``point``, when given, is ``key``'s uncompressed point (``jws.jwk_point``): a
     leaf whose key is written exactly as P-256 with that point is then known to
     certify ``key`` without importing its key a second time."""
-    from cryptography import x509
-
     if not x5c or len(x5c) + (ca is not None) > MAX_CHAIN:
         raise MalformedError(f"x5c holds 1 to {MAX_CHAIN} certificates")
     if ca is not None and len(x5c) == 1 and ca.subject_der:
@@ -198,14 +210,7 @@ def check_chain(
             leaf_key
         ) != jws.public_jwk(key):
             raise UnknownKeyError("the x5c leaf certifies another key")
-        if _is_ca(leaf):
-            raise MalformedError("the x5c leaf is a CA certificate")
-        try:
-            usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-            if not usage.digital_signature:
-                raise MalformedError("the x5c leaf may not sign")
-        except x509.ExtensionNotFound:
-            pass
+        _check_leaf_use(leaf)
         for cert, issuer in itertools.pairwise(certs):
             if not _is_ca(issuer) or cert.issuer != issuer.subject:
                 raise MalformedError("x5c is not a chain of CA certificates")
@@ -236,8 +241,6 @@ def _leaf_under(
     could only accept more), the TBS taken from the certificate's own bytes and one
     ECDSA object.  A nationwide list runs this 3,482 times.
     """
-    from cryptography import x509
-
     try:
         leaf, der = _load_der(text)
         tbs = _tbs(der)
@@ -253,14 +256,7 @@ def _leaf_under(
                 raise TypeError("only P-256 keys")  # as jws.public_jwk said before
             if leaf_key != key:
                 raise UnknownKeyError("the x5c leaf certifies another key")
-        if _is_ca(leaf):
-            raise MalformedError("the x5c leaf is a CA certificate")
-        try:
-            usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-            if not usage.digital_signature:
-                raise MalformedError("the x5c leaf may not sign")
-        except x509.ExtensionNotFound:
-            pass
+        _check_leaf_use(leaf)
         start, end = _window([leaf])
         if issuer != ca.subject_der:
             raise MalformedError("x5c does not end below its issuing CA")

@@ -100,6 +100,19 @@ function stripType(payload) {
   return [concat(payload.subarray(0, vct.index), utf8.encode('"vct":""'), rest), selector];
 }
 
+// The JSON to put back for the first known (vct, integrity) pair the selector picks.
+function knownType(restorer, selector) {
+  for (const [name, values] of Object.entries(restorer.types() || {})) {
+    for (const i of values) {
+      const d = digestOf(i);
+      if (d.length >= 2 && d[0] === selector[0] && d[1] === selector[1]) {
+        return utf8.encode(`"vct":${JSON.stringify(name)},"vct#integrity":${JSON.stringify(i)}`);
+      }
+    }
+  }
+  return null;
+}
+
 function restore(header, payload, flags, selector, restorer) {
   if (!restorer) {
     throw new WireError('unknown_key', "this transport string needs the verifier's trust data to decode");
@@ -107,18 +120,10 @@ function restore(header, payload, flags, selector, restorer) {
   if (flags & NO_INTEGRITY) {
     const vct = VCT_MEMBER.exec(latin1(payload));
     if (vct === null || vct[1] !== '') throw malformed('the type was left out but the vct is not empty');
-    const found = [];
-    for (const [name, values] of Object.entries(restorer.types() || {})) {
-      for (const i of values) {
-        const d = digestOf(i);
-        if (d.length >= 2 && d[0] === selector[0] && d[1] === selector[1]) found.push([name, i]);
-      }
-    }
-    if (found.length === 0) {
+    const insert = knownType(restorer, selector);
+    if (insert === null) {
       throw new WireError('wrong_vct', 'the type and its metadata\'s integrity are not in the trust list');
     }
-    const [name, integrity] = found[0];
-    const insert = utf8.encode(`"vct":${JSON.stringify(name)},"vct#integrity":${JSON.stringify(integrity)}`);
     payload = concat(payload.subarray(0, vct.index), insert, payload.subarray(vct.index + vct[0].length));
   }
   if (flags & NO_X5C) {

@@ -9,7 +9,7 @@ import {
   IssuanceError, offerFlow, parseOfferText, PENDING_SECONDS, refill as refillBatch,
 } from './oid4vci.js';
 import {
-  afterRefill, lastValidDay, merge, migrate, promote, registrationEnd as endOf, renewable as renewableAt,
+  afterRefill, lastValidDay, merge, migrate, parseBatch, promote, registrationEnd as endOf, renewable as renewableAt,
   SINGLE_CARD_KEYS,
 } from './cards.js';
 import { drawQr } from './qr.js';
@@ -249,10 +249,7 @@ function render() {
   }
   $('add-back').hidden = state.cards.length === 0;
   offerMode($('offer').value);
-  if (state.qr) {
-    showQrWarning();
-    drawPresentation(false);
-  }
+  if (state.qr) drawPresentation(false);
 }
 
 // The home screen: one card opens directly, several as the list.
@@ -385,7 +382,7 @@ async function onAccept(event) {
       await startAuthorization(fetched);
       return; // the page is leaving for the sign-in
     }
-    const got = await acceptOffer(offer, tx || null);
+    const got = await acceptOffer(fetched, tx || null);
     $('offer').value = '';
     $('tx-code').value = '';
     history.replaceState(null, '', location.pathname); // the offer is spent: do not run it again
@@ -470,6 +467,7 @@ async function drawPresentation(fresh) {
   $('qr-disclosed').textContent = qr.names.length
     ? t('qr_disclosed', { items: qr.names.map(groupLabel).join(lang === 'en' ? ', ' : '、') }, lang)
     : t('qr_nothing', {}, lang);
+  showQrWarning(qr.card);
   if (fresh || !qr.text) {
     if (qr.signing) return; // the ticker fires again while WebCrypto is still signing
     qr.signing = true;
@@ -511,7 +509,7 @@ function tryRefill(card, { quiet = true } = {}) {
   const job = (async () => {
     try {
       const got = await refillBatch(card.refill);
-      for (const c of got.batch) parseIssued(c.credential);
+      parseBatch(got.batch);
       const before = registrationEnd(card);
       Object.assign(card, { credential: got.batch[0].credential, batch: [...card.batch, ...got.batch], refill: got.refill });
       // A renewal approved at /apply/ shows in a refill as a later end than the one known.
@@ -570,15 +568,14 @@ async function openPresentation(profile, names, { reuse = false } = {}) {
   } catch {
     wakeLock = null; // not allowed (battery saver): the code still shows
   }
-  showQrWarning();
   await drawPresentation(true);
 }
 
 // The code still shows (the resident may need it to ask why), but never
-// without saying that a verifier will refuse it.
-function showQrWarning() {
-  // The card on the screen: with several, the one the person picked.
-  const st = statusText(state.qr?.card ?? state.current);
+// without saying that a verifier will refuse it.  Drawn with the rest of the
+// QR screen's text, from the card being shown (with several, the one picked).
+function showQrWarning(card) {
+  const st = statusText(card);
   const box = $('qr-warning');
   const bad = ['revoked', 'suspended', 'expired'].includes(st.kind);
   box.hidden = !bad;

@@ -47,13 +47,18 @@ export function renewable(card, now, parsed = parseIssued(card.credential)) {
   return left >= 0 && left <= RENEW_DAYS;
 }
 
+// Refuse to keep what we cannot show: every credential of a batch is parsed
+// (an error if one is not an SD-JWT we read); the first one's parse is returned.
+export function parseBatch(batch) {
+  return batch.map((c) => parseIssued(c.credential))[0];
+}
+
 // A batch just issued (either flow) into the list: a new card, or the same
 // registration again (a renewal collected), which replaces the old card's
 // credentials when the new ones start, never before.  Mutates `cards`.
 export function merge(cards, got, now) {
-  for (const c of got.batch) parseIssued(c.credential); // refuse to keep what we cannot show
+  const parsed = parseBatch(got.batch);
   const first = got.batch[0];
-  const parsed = parseIssued(first.credential);
   const match = matchKey(got.issuer, parsed);
   const fresh = {
     credential: first.credential,

@@ -130,8 +130,10 @@ export function isAuthCodeOffer(text) {
   }
 }
 
-export async function resolveOffer(text) {
-  const offer = await fetchOffer(text);
+// `source`: the offer's text (fetched here when by reference) or the offer
+// fetchOffer already gave the caller (a second GET would only repeat the first).
+export async function resolveOffer(source) {
+  const offer = typeof source === 'string' ? await fetchOffer(source) : source;
   const grant = (offer.grants || {})[PRE_AUTH_GRANT];
   if (!grant || typeof grant['pre-authorized_code'] !== 'string') {
     throw new IssuanceError('the offer carries no pre-authorized code');
@@ -198,8 +200,8 @@ async function fetchBatch(ends, access, dpopKeys, n) {
 
 // Run the whole flow; returns the batch, what the card shows about its
 // issuer, and what a refill needs (endpoints and the refresh token).
-export async function acceptOffer(text, txCode) {
-  const { offer, grant, needsTxCode } = await resolveOffer(text);
+export async function acceptOffer(source, txCode) {
+  const { offer, grant, needsTxCode } = await resolveOffer(source);
   if (needsTxCode && !txCode) throw new IssuanceError('tx_code required', { kind: 'tx_code' });
   const { meta, auth, config, ends } = await discover(offer.credential_issuer, offer.credential_configuration_ids);
 

@@ -4,7 +4,7 @@
 // see the new version).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v13'; // issue 12 (several cards, authorization code flow, prefecture) after issue 15 (DR2)
+const VERSION = 'v17'; // issue 12, the glossary's tier words, review-C
 const PRECACHE = [
   './',
   'index.html',

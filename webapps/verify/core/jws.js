@@ -79,7 +79,8 @@ export function checkJwk(jwk) {
   return { x: xb, y: yb };
 }
 
-export async function importPoint(x, y) {
+// `what` words the error for the caller (x509.js imports certificate keys here too).
+export async function importPoint(x, y, what = 'JWK point is not on P-256') {
   const raw = new Uint8Array(65);
   raw[0] = 4;
   raw.set(x, 1);
@@ -87,7 +88,7 @@ export async function importPoint(x, y) {
   try {
     return await crypto.subtle.importKey('raw', raw, ECDSA, true, ['verify']);
   } catch {
-    throw malformed('JWK point is not on P-256');
+    throw malformed(what);
   }
 }
 

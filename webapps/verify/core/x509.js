@@ -15,6 +15,7 @@
 // (tests/vectors/edge.json bundle_cases).
 
 import { WireError, malformed } from '../../lib/errors.js';
+import { importPoint } from './jws.js';
 
 export const MAX_CHAIN = 4;
 export const MAX_CERT_BYTES = 4096;
@@ -24,7 +25,6 @@ const OID_P256 = '2a8648ce3d030107'; // 1.2.840.10045.3.1.7
 const OID_ECDSA_SHA256 = '2a8648ce3d040302'; // 1.2.840.10045.4.3.2
 const OID_BASIC_CONSTRAINTS = '551d13'; // 2.5.29.19
 const OID_KEY_USAGE = '551d0f'; // 2.5.29.15
-const ECDSA = { name: 'ECDSA', namedCurve: 'P-256' };
 const VERIFY = { name: 'ECDSA', hash: 'SHA-256' };
 // P-256 field prime, b, for decompressing a point (p = 3 mod 4: sqrt is a power).
 const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
@@ -267,17 +267,7 @@ function b64Decode(text) {
   return out;
 }
 
-async function importPointKey({ x, y }) {
-  const raw = new Uint8Array(65);
-  raw[0] = 4;
-  raw.set(x, 1);
-  raw.set(y, 33);
-  try {
-    return await crypto.subtle.importKey('raw', raw, ECDSA, false, ['verify']);
-  } catch {
-    throw malformed('x5c: a certificate key is not on P-256');
-  }
-}
+const importPointKey = ({ x, y }) => importPoint(x, y, 'x5c: a certificate key is not on P-256');
 
 async function signedBy(cert, key) {
   if (!cert.signatureOk) throw malformed('certificates must be signed with ECDSA and SHA-256');
