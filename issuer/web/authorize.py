@@ -22,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from datetime import timedelta
 from typing import Any, Final
@@ -55,6 +56,9 @@ PAR_SECONDS: Final = 90
 CODE_SECONDS: Final = 60
 SCOPE: Final = "dual_residence"
 _LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+# RFC 7636 §4.2's alphabet: the token endpoint compares the challenge with hmac.compare_digest,
+# which raises on a non-ASCII string.
+_CHALLENGE: Final = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 def as_metadata(lg_code: str) -> dict[str, Any]:
@@ -96,7 +100,10 @@ def _signer(purpose: str) -> URLSafeTimedSerializer:
 
 def _redirect_ok(uri: str) -> bool:
     """Public clients only: a loopback redirect (RFC 8252 §7.3) or the browser wallet."""
-    u = urlsplit(uri)
+    try:
+        u = urlsplit(uri)
+    except ValueError:  # "http://[::1" and the like
+        return False
     if u.fragment or not u.scheme:
         return False
     if u.scheme == "http" and (u.hostname or "") in _LOOPBACK:
@@ -109,7 +116,7 @@ def _details_ok(form: Any) -> bool:
     if raw:
         try:
             details = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting is a RecursionError, not a 500
             return False
         return (
             isinstance(details, list)
@@ -137,9 +144,8 @@ def par(lg_code: str) -> tuple[Response, int]:
         raise oauth_error("invalid_request", "client_id is required")
     if f.get("response_type") != "code":
         raise oauth_error("unsupported_response_type", "response_type must be code")
-    if (
-        f.get("code_challenge_method") != "S256"
-        or not 43 <= len(f.get("code_challenge", "")) <= 128
+    if f.get("code_challenge_method") != "S256" or not _CHALLENGE.fullmatch(
+        f.get("code_challenge", "")
     ):
         raise oauth_error("invalid_request", "PKCE with S256 is required")
     redirect_uri = f.get("redirect_uri", "")

@@ -1,0 +1,34 @@
+"""Hostile input to the authorization code flow answers with an OAuth-style error, never a 500."""
+
+from __future__ import annotations
+
+from tests.test_apply import BASE
+from tests.test_authcode import LG, par, pkce
+
+
+def test_deeply_nested_authorization_details_is_an_oauth_error(app) -> None:
+    _, challenge = pkce()
+    r = par(app.test_client(), challenge, authorization_details="[" * 60000)
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert r.json["error"] == "invalid_authorization_details"
+    assert r.json["error_description"]
+
+
+def test_a_nested_json_par_body_is_refused_cleanly(app) -> None:
+    r = app.test_client().post(f"/lg/{LG}/par", json={"a": [[[1]]]}, base_url=BASE)
+    assert r.status_code == 400 and r.json["error"] == "invalid_request"
+
+
+def test_a_malformed_redirect_uri_is_an_oauth_error(app) -> None:
+    _, challenge = pkce()
+    for uri in ("http://[::1", "http://[zz]/cb"):
+        r = par(app.test_client(), challenge, redirect_uri=uri)
+        assert r.status_code == 400, (uri, r.get_data(as_text=True)[:300])
+        assert r.json["error"] == "invalid_request"
+
+
+def test_a_code_challenge_outside_rfc7636s_alphabet_is_refused_at_par(app) -> None:
+    # Accepted, it would reach hmac.compare_digest at the token endpoint, which raises on
+    # a non-ASCII string.
+    r = par(app.test_client(), "\u00e9" * 50)
+    assert r.status_code == 400 and r.json["error"] == "invalid_request"
