@@ -277,8 +277,7 @@ def _to_signin(_: _SignIn) -> BaseResponse:
 
 @bp.errorhandler(IssuerError)
 def _issuer_error(exc: IssuerError) -> tuple[str, int]:
-    text = exc.description if lang() == "en" else (exc.description_ja or exc.description)
-    return _page("message.html", exc.status, message=text)
+    return _page("message.html", exc.status, message=_error_text(exc))
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -423,12 +422,17 @@ def _error_text(exc: IssuerError) -> str:
     return exc.description if lang() == "en" else (exc.description_ja or exc.description)
 
 
+def _chosen_municipality() -> Municipality | None:
+    code = request.form.get("lg_code", "")
+    q = select(Municipality).where(Municipality.lg_code == code)
+    return session().execute(q).scalar_one_or_none()
+
+
 @bp.post("/new")
 def submit() -> BaseResponse | tuple[str, int]:
     who = _require()
     s = session()
-    code = request.form.get("lg_code", "")
-    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    m = _chosen_municipality()
     if m is None:
         return _form_page(422, error=t("municipality"), field="lg_code")
     try:
@@ -482,8 +486,7 @@ def child() -> tuple[str, int]:
 def submit_child() -> BaseResponse | tuple[str, int]:
     who = _require()
     s = session()
-    code = request.form.get("lg_code", "")
-    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    m = _chosen_municipality()
     if m is None:
         return _child_page(422, error=t("municipality"), field="lg_code")
     try:
@@ -521,8 +524,7 @@ def renew() -> tuple[str, int]:
 def submit_renewal() -> BaseResponse | tuple[str, int]:
     who = _require()
     s = session()
-    code = request.form.get("lg_code", "")
-    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    m = _chosen_municipality()
     try:
         if m is None:
             raise rule("nothing_to_renew")
