@@ -513,11 +513,14 @@ def _own_registrations(key: str) -> list[tuple[Municipality, str]]:
     return out
 
 
+def _renew_page(who: apps.Applicant, status: int = 200, **kw: Any) -> tuple[str, int]:
+    return _page("new.html", status, renew=True, q="", municipalities=_own_registrations(who.key),
+                 categories=_categories(), rows=ROWS, form=_refill(), **kw)  # fmt: skip
+
+
 @bp.get("/renew")
 def renew() -> tuple[str, int]:
-    who = _require()
-    return _page("new.html", renew=True, q="", municipalities=_own_registrations(who.key),
-                 categories=_categories(), rows=ROWS, form=_refill())  # fmt: skip
+    return _renew_page(_require())
 
 
 @bp.post("/renew")
@@ -532,9 +535,7 @@ def submit_renewal() -> BaseResponse | tuple[str, int]:
         s.commit()
     except IssuerError as exc:
         s.rollback()
-        return _page("new.html", exc.status, renew=True, q="", error=_error_text(exc),
-                     field=exc.field or "", municipalities=_own_registrations(who.key),
-                     categories=_categories(), rows=ROWS, form=_refill())  # fmt: skip
+        return _renew_page(who, exc.status, error=_error_text(exc), field=exc.field or "")
     return redirect(url_for("apply.detail", public_id=app.public_id), 303)
 
 
