@@ -294,10 +294,10 @@ def token_response(m: Municipality, dpop_jkt: str | None) -> dict[str, Any]:
         )
     ).scalar_one_or_none()
     one_time = offers.refresh_grant(s, reg, settings=settings, now=now()) if reg else None
-    if one_time is None:
+    if reg is None or one_time is None:
         raise oauth_error("invalid_grant", "the registration is no longer active")
     tok, _ = offers.redeem_refresh(s, m, one_time, settings=settings, dpop_jkt=dpop_jkt, now=now())
-    refresh = offers.refresh_grant(s, reg, settings=settings, now=now()) if reg else None
+    refresh = offers.refresh_grant(s, reg, settings=settings, now=now())
     s.commit()
     body: dict[str, Any] = {
         "access_token": tok,
@@ -306,15 +306,14 @@ def token_response(m: Municipality, dpop_jkt: str | None) -> dict[str, Any]:
         "authorization_details": [
             {"type": "openid_credential", "credential_configuration_id": CONFIGURATION_ID}
         ],
-    }
-    if refresh is not None:
-        body["refresh_token"] = refresh
-    if reg is not None:
         # For the holder's own wallet: the registration's last day (the one-time credentials
         # live 30 days, so the wallet cannot tell when to offer renewal from them) and whether
         # it is a child's.  Never a claim of the credential, so never in a QR.
-        body["dualres_registration"] = {
+        "dualres_registration": {
             "valid_until": reg.valid_until.isoformat(),
             "subject": "child" if grant.get("child") else "self",
-        }
+        },
+    }
+    if refresh is not None:
+        body["refresh_token"] = refresh
     return body
