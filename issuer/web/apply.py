@@ -17,7 +17,6 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -42,7 +41,7 @@ from dualres.issuer.domain.identity import PersonFacts, mynumber
 from dualres.issuer.domain.models import Application, Municipality, Person, Registration
 from dualres.issuer.domain.oidc import OidcClient, Pending
 from dualres.issuer.domain.rules import activity_codes, rule
-from dualres.issuer.web.context import now, services, session
+from dualres.issuer.web.context import now, secure_cookies, services, session
 from dualres.schemas import lgcodes, load_json
 
 bp = Blueprint("apply", __name__, url_prefix="/apply", template_folder="templates")
@@ -53,7 +52,6 @@ ROWS: Final = 5  # activity rows on the form
 # Five files at their limit and the form: app.py lets /apply/ requests be this large.
 MAX_REQUEST: Final = evidence.MAX_FILES * evidence.MAX_BYTES + 256 * 1024
 CLIENT_ID: Final = "dualres-self-service"
-_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 WORDS: Final[dict[str, tuple[str, str]]] = {
     "title": ("ふるさと住民登録 オンライン申請", "Dual-residence registration: apply online"),
@@ -163,14 +161,12 @@ def _save(**changes: Any) -> None:
 def _write_cookie(resp: Response) -> Response:
     resp.headers["Cache-Control"] = "no-store"  # personal data on every page
     if g.get("apply_dirty"):
-        url = urlsplit(services().settings.base_url)
-        loopback_http = url.scheme == "http" and (url.hostname or "") in _LOOPBACK
         resp.set_cookie(
             COOKIE,
             _serializer().dumps(_state()),
             max_age=MAX_AGE,
             path="/apply/",
-            secure=not loopback_http,
+            secure=secure_cookies(services().settings),
             httponly=True,
             samesite="Lax",
         )

@@ -45,7 +45,7 @@ from dualres.issuer.domain.models import (
 from dualres.issuer.domain.offers import CONFIGURATION_ID, oauth_error
 from dualres.issuer.domain.trust import issuer_url
 from dualres.issuer.web import apply
-from dualres.issuer.web.context import now, services, session
+from dualres.issuer.web.context import LOOPBACK, now, services, session
 from dualres.issuer.web.public import issuer_municipality
 
 bp = Blueprint("authorize", __name__)
@@ -55,7 +55,6 @@ REQUEST_URI_PREFIX: Final = "urn:ietf:params:oauth:request_uri:"
 PAR_SECONDS: Final = 90
 CODE_SECONDS: Final = 60
 SCOPE: Final = "dual_residence"
-_LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 # RFC 7636 §4.2's alphabet: the token endpoint compares the challenge with hmac.compare_digest,
 # which raises on a non-ASCII string.
 _CHALLENGE: Final = re.compile(r"[A-Za-z0-9._~-]{43,128}")
@@ -106,7 +105,7 @@ def _redirect_ok(uri: str) -> bool:
         return False
     if u.fragment or not u.scheme:
         return False
-    if u.scheme == "http" and (u.hostname or "") in _LOOPBACK:
+    if u.scheme == "http" and (u.hostname or "") in LOOPBACK:
         return True
     return uri.startswith(services().settings.base_url + "/wallet/")
 
