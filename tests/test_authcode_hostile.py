@@ -32,3 +32,16 @@ def test_a_code_challenge_outside_rfc7636s_alphabet_is_refused_at_par(app) -> No
     # a non-ASCII string.
     r = par(app.test_client(), "\u00e9" * 50)
     assert r.status_code == 400 and r.json["error"] == "invalid_request"
+
+
+def test_the_demo_provider_refuses_a_non_ascii_code_challenge(app) -> None:
+    _, challenge = pkce()
+    q = {
+        "client_id": "dualres-self-service", "redirect_uri": f"{BASE}/apply/callback",
+        "response_type": "code", "scope": "openid", "state": "s", "nonce": "n",
+        "code_challenge": challenge, "code_challenge_method": "S256",
+    }  # fmt: skip
+    c = app.test_client()
+    assert c.get("/idp/authorize", query_string=q, base_url=BASE).status_code == 200
+    r = c.get("/idp/authorize", query_string={**q, "code_challenge": "\u00e9" * 50}, base_url=BASE)
+    assert r.status_code == 400

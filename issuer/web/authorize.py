@@ -18,11 +18,7 @@ issuance, audit and the refill are the pre-authorized flow's own.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import re
 import secrets
 from datetime import timedelta
 from typing import Any, Final
@@ -44,7 +40,7 @@ from dualres.issuer.domain.models import (
 )
 from dualres.issuer.domain.offers import CONFIGURATION_ID, oauth_error
 from dualres.issuer.domain.trust import issuer_url
-from dualres.issuer.web import apply
+from dualres.issuer.web import apply, pkce
 from dualres.issuer.web.context import LOOPBACK, now, services, session
 from dualres.issuer.web.public import issuer_municipality
 
@@ -55,9 +51,6 @@ REQUEST_URI_PREFIX: Final = "urn:ietf:params:oauth:request_uri:"
 PAR_SECONDS: Final = 90
 CODE_SECONDS: Final = 60
 SCOPE: Final = "dual_residence"
-# RFC 7636 §4.2's alphabet: the token endpoint compares the challenge with hmac.compare_digest,
-# which raises on a non-ASCII string.
-_CHALLENGE: Final = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 def as_metadata(lg_code: str) -> dict[str, Any]:
@@ -143,7 +136,7 @@ def par(lg_code: str) -> tuple[Response, int]:
         raise oauth_error("invalid_request", "client_id is required")
     if f.get("response_type") != "code":
         raise oauth_error("unsupported_response_type", "response_type must be code")
-    if f.get("code_challenge_method") != "S256" or not _CHALLENGE.fullmatch(
+    if f.get("code_challenge_method") != "S256" or not pkce.well_formed(
         f.get("code_challenge", "")
     ):
         raise oauth_error("invalid_request", "PKCE with S256 is required")
@@ -277,10 +270,7 @@ def token_response(m: Municipality, dpop_jkt: str | None) -> dict[str, Any]:
         raise bad
     if f.get("client_id") != grant["client_id"] or f.get("redirect_uri") != grant["redirect_uri"]:
         raise oauth_error("invalid_grant", "client_id or redirect_uri does not match")
-    verifier = f.get("code_verifier", "")
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
-    expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    if not 43 <= len(verifier) <= 128 or not hmac.compare_digest(expected, grant["challenge"]):
+    if not pkce.s256_ok(f.get("code_verifier", ""), grant["challenge"]):
         raise oauth_error("invalid_grant", "PKCE verification failed")
     if dpop_jkt is None:
         raise oauth_error("invalid_dpop_proof", "this grant needs a DPoP proof (HAIP 1.0)")
