@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dualres.issuer.web.context import services
+from dualres.verifier.wire import jws
 from tests.test_apply import BASE
 from tests.test_authcode import LG, par, pkce
+from tests.test_oid4vci import dpop
 
 
 def test_deeply_nested_authorization_details_is_an_oauth_error(app) -> None:
@@ -45,3 +48,12 @@ def test_the_demo_provider_refuses_a_non_ascii_code_challenge(app) -> None:
     assert c.get("/idp/authorize", query_string=q, base_url=BASE).status_code == 200
     r = c.get("/idp/authorize", query_string={**q, "code_challenge": "\u00e9" * 50}, base_url=BASE)
     assert r.status_code == 400
+
+
+def test_a_non_ascii_dpop_nonce_is_use_dpop_nonce(app, clock) -> None:
+    with app.app_context():
+        services().settings.dpop_nonce = True
+    proof = dpop(jws.generate_key(), clock, "POST", f"{BASE}/lg/{LG}/token", nonce="\u00e9" * 8)
+    r = app.test_client().post(f"/lg/{LG}/token", base_url=BASE, headers={"DPoP": proof},
+                               data={"grant_type": "authorization_code", "code": "x"})  # fmt: skip
+    assert r.status_code == 400 and r.json["error"] == "use_dpop_nonce", r.get_data()[:300]
