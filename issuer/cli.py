@@ -475,11 +475,8 @@ def _purge_evidence(db: Database, settings: Settings, *, dry_run: bool) -> int:
     from dualres.issuer.domain.evidence import FilesystemStore
 
     store = FilesystemStore(settings.evidence_path)
-    with db.session() as s:
-        n = purge_evidence(s, store, now=_now(), settings=settings, dry_run=dry_run)
-        if not dry_run:
-            s.commit()
-    return n
+    with db.session() as s:  # commits at the end of the block; a dry run changes nothing
+        return purge_evidence(s, store, now=_now(), settings=settings, dry_run=dry_run)
 
 
 # --- postal codes ------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -42,7 +41,7 @@ from dualres.issuer.domain.identity import PersonFacts, mynumber
 from dualres.issuer.domain.models import Application, Municipality, Person, Registration
 from dualres.issuer.domain.oidc import OidcClient, Pending
 from dualres.issuer.domain.rules import activity_codes, rule
-from dualres.issuer.web.context import now, services, session
+from dualres.issuer.web.context import now, secure_cookies, services, session
 from dualres.issuer.web.dates import date_text
 from dualres.schemas import lgcodes, load_json
 
@@ -54,7 +53,6 @@ ROWS: Final = 5  # activity rows on the form
 # Five files at their limit and the form: app.py lets /apply/ requests be this large.
 MAX_REQUEST: Final = evidence.MAX_FILES * evidence.MAX_BYTES + 256 * 1024
 CLIENT_ID: Final = "dualres-self-service"
-_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 WORDS: Final[dict[str, tuple[str, str]]] = {
     "title": ("ふるさと住民登録 オンライン申請", "Dual-residence registration: apply online"),
@@ -168,14 +166,12 @@ def _save(**changes: Any) -> None:
 def _write_cookie(resp: Response) -> Response:
     resp.headers["Cache-Control"] = "no-store"  # personal data on every page
     if g.get("apply_dirty"):
-        url = urlsplit(services().settings.base_url)
-        loopback_http = url.scheme == "http" and (url.hostname or "") in _LOOPBACK
         resp.set_cookie(
             COOKIE,
             _serializer().dumps(_state()),
             max_age=MAX_AGE,
             path="/apply/",
-            secure=not loopback_http,
+            secure=secure_cookies(services().settings),
             httponly=True,
             samesite="Lax",
         )
@@ -283,8 +279,7 @@ def _to_signin(_: _SignIn) -> BaseResponse:
 
 @bp.errorhandler(IssuerError)
 def _issuer_error(exc: IssuerError) -> tuple[str, int]:
-    text = exc.description if lang() == "en" else (exc.description_ja or exc.description)
-    return _page("message.html", exc.status, message=text)
+    return _page("message.html", exc.status, message=_error_text(exc))
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -429,12 +424,17 @@ def _error_text(exc: IssuerError) -> str:
     return exc.description if lang() == "en" else (exc.description_ja or exc.description)
 
 
+def _chosen_municipality() -> Municipality | None:
+    code = request.form.get("lg_code", "")
+    q = select(Municipality).where(Municipality.lg_code == code)
+    return session().execute(q).scalar_one_or_none()
+
+
 @bp.post("/new")
 def submit() -> BaseResponse | tuple[str, int]:
     who = _require()
     s = session()
-    code = request.form.get("lg_code", "")
-    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    m = _chosen_municipality()
     if m is None:
         return _form_page(422, error=t("municipality"), field="lg_code")
     try:
@@ -488,8 +488,7 @@ def child() -> tuple[str, int]:
 def submit_child() -> BaseResponse | tuple[str, int]:
     who = _require()
     s = session()
-    code = request.form.get("lg_code", "")
-    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    m = _chosen_municipality()
     if m is None:
         return _child_page(422, error=t("municipality"), field="lg_code")
     try:
@@ -516,19 +515,21 @@ def _own_registrations(key: str) -> list[tuple[Municipality, str]]:
     return out
 
 
+def _renew_page(who: apps.Applicant, status: int = 200, **kw: Any) -> tuple[str, int]:
+    return _page("new.html", status, renew=True, q="", municipalities=_own_registrations(who.key),
+                 categories=_categories(), rows=ROWS, form=_refill(), **kw)  # fmt: skip
+
+
 @bp.get("/renew")
 def renew() -> tuple[str, int]:
-    who = _require()
-    return _page("new.html", renew=True, q="", municipalities=_own_registrations(who.key),
-                 categories=_categories(), rows=ROWS, form=_refill())  # fmt: skip
+    return _renew_page(_require())
 
 
 @bp.post("/renew")
 def submit_renewal() -> BaseResponse | tuple[str, int]:
     who = _require()
     s = session()
-    code = request.form.get("lg_code", "")
-    m = s.execute(select(Municipality).where(Municipality.lg_code == code)).scalar_one_or_none()
+    m = _chosen_municipality()
     try:
         if m is None:
             raise rule("nothing_to_renew")
@@ -536,9 +537,7 @@ def submit_renewal() -> BaseResponse | tuple[str, int]:
         s.commit()
     except IssuerError as exc:
         s.rollback()
-        return _page("new.html", exc.status, renew=True, q="", error=_error_text(exc),
-                     field=exc.field or "", municipalities=_own_registrations(who.key),
-                     categories=_categories(), rows=ROWS, form=_refill())  # fmt: skip
+        return _renew_page(who, exc.status, error=_error_text(exc), field=exc.field or "")
     return redirect(url_for("apply.detail", public_id=app.public_id), 303)
 
 

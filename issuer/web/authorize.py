@@ -18,9 +18,6 @@ issuance, audit and the refill are the pre-authorized flow's own.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 from datetime import timedelta
@@ -43,8 +40,8 @@ from dualres.issuer.domain.models import (
 )
 from dualres.issuer.domain.offers import CONFIGURATION_ID, oauth_error
 from dualres.issuer.domain.trust import issuer_url
-from dualres.issuer.web import apply
-from dualres.issuer.web.context import now, services, session
+from dualres.issuer.web import apply, pkce
+from dualres.issuer.web.context import LOOPBACK, now, services, session
 from dualres.issuer.web.public import issuer_municipality
 
 bp = Blueprint("authorize", __name__)
@@ -54,7 +51,6 @@ REQUEST_URI_PREFIX: Final = "urn:ietf:params:oauth:request_uri:"
 PAR_SECONDS: Final = 90
 CODE_SECONDS: Final = 60
 SCOPE: Final = "dual_residence"
-_LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def as_metadata(lg_code: str) -> dict[str, Any]:
@@ -96,10 +92,13 @@ def _signer(purpose: str) -> URLSafeTimedSerializer:
 
 def _redirect_ok(uri: str) -> bool:
     """Public clients only: a loopback redirect (RFC 8252 §7.3) or the browser wallet."""
-    u = urlsplit(uri)
+    try:
+        u = urlsplit(uri)
+    except ValueError:  # "http://[::1" and the like
+        return False
     if u.fragment or not u.scheme:
         return False
-    if u.scheme == "http" and (u.hostname or "") in _LOOPBACK:
+    if u.scheme == "http" and (u.hostname or "") in LOOPBACK:
         return True
     return uri.startswith(services().settings.base_url + "/wallet/")
 
@@ -109,7 +108,7 @@ def _details_ok(form: Any) -> bool:
     if raw:
         try:
             details = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting is a RecursionError, not a 500
             return False
         return (
             isinstance(details, list)
@@ -137,9 +136,8 @@ def par(lg_code: str) -> tuple[Response, int]:
         raise oauth_error("invalid_request", "client_id is required")
     if f.get("response_type") != "code":
         raise oauth_error("unsupported_response_type", "response_type must be code")
-    if (
-        f.get("code_challenge_method") != "S256"
-        or not 43 <= len(f.get("code_challenge", "")) <= 128
+    if f.get("code_challenge_method") != "S256" or not pkce.well_formed(
+        f.get("code_challenge", "")
     ):
         raise oauth_error("invalid_request", "PKCE with S256 is required")
     redirect_uri = f.get("redirect_uri", "")
@@ -272,10 +270,7 @@ def token_response(m: Municipality, dpop_jkt: str | None) -> dict[str, Any]:
         raise bad
     if f.get("client_id") != grant["client_id"] or f.get("redirect_uri") != grant["redirect_uri"]:
         raise oauth_error("invalid_grant", "client_id or redirect_uri does not match")
-    verifier = f.get("code_verifier", "")
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
-    expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    if not 43 <= len(verifier) <= 128 or not hmac.compare_digest(expected, grant["challenge"]):
+    if not pkce.s256_ok(f.get("code_verifier", ""), grant["challenge"]):
         raise oauth_error("invalid_grant", "PKCE verification failed")
     if dpop_jkt is None:
         raise oauth_error("invalid_dpop_proof", "this grant needs a DPoP proof (HAIP 1.0)")
@@ -288,10 +283,10 @@ def token_response(m: Municipality, dpop_jkt: str | None) -> dict[str, Any]:
         )
     ).scalar_one_or_none()
     one_time = offers.refresh_grant(s, reg, settings=settings, now=now()) if reg else None
-    if one_time is None:
+    if reg is None or one_time is None:
         raise oauth_error("invalid_grant", "the registration is no longer active")
     tok, _ = offers.redeem_refresh(s, m, one_time, settings=settings, dpop_jkt=dpop_jkt, now=now())
-    refresh = offers.refresh_grant(s, reg, settings=settings, now=now()) if reg else None
+    refresh = offers.refresh_grant(s, reg, settings=settings, now=now())
     s.commit()
     body: dict[str, Any] = {
         "access_token": tok,
@@ -300,15 +295,14 @@ def token_response(m: Municipality, dpop_jkt: str | None) -> dict[str, Any]:
         "authorization_details": [
             {"type": "openid_credential", "credential_configuration_id": CONFIGURATION_ID}
         ],
-    }
-    if refresh is not None:
-        body["refresh_token"] = refresh
-    if reg is not None:
         # For the holder's own wallet: the registration's last day (the one-time credentials
         # live 30 days, so the wallet cannot tell when to offer renewal from them) and whether
         # it is a child's.  Never a claim of the credential, so never in a QR.
-        body["dualres_registration"] = {
+        "dualres_registration": {
             "valid_until": reg.valid_until.isoformat(),
             "subject": "child" if grant.get("child") else "self",
-        }
+        },
+    }
+    if refresh is not None:
+        body["refresh_token"] = refresh
     return body

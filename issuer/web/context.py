@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Final
+from urllib.parse import urlsplit
 
 from flask import current_app, g
 from sqlalchemy.orm import Session
@@ -20,6 +22,15 @@ from dualres.issuer.domain.keys import KeyStore
 from dualres.issuer.domain.statuslists import TokenCache
 from dualres.issuer.domain.tenants import MunicipalityCache
 from dualres.issuer.domain.trust import TrustListCache
+
+LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies are Secure except on plain http to this machine (the demo, tests), where a
+    browser would not send them back."""
+    url = urlsplit(settings.base_url)
+    return not (url.scheme == "http" and (url.hostname or "") in LOOPBACK)
 
 
 class Services:

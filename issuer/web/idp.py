@@ -9,7 +9,6 @@ with several workers.  Outside ``--demo`` every route answers 404.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -29,6 +28,7 @@ from dualres.issuer.domain.errors import IssuerError
 from dualres.issuer.domain.identity import checks
 from dualres.issuer.domain.identity.jpki import SIGN, CardRefused, JpkiSimulator
 from dualres.issuer.domain.identity.residents import BY_CARD
+from dualres.issuer.web import pkce
 from dualres.issuer.web.context import now, services, session
 from dualres.verifier.wire.b64 import b64e
 
@@ -99,7 +99,7 @@ def _authz_params() -> dict[str, str]:
         raise IssuerError("invalid_request", "unknown client or redirect_uri")
     if p["response_type"] != "code" or "openid" not in p["scope"].split():
         raise IssuerError("invalid_request", "response_type=code and scope openid are required")
-    if p["code_challenge_method"] != "S256" or not 43 <= len(p["code_challenge"]) <= 128:
+    if p["code_challenge_method"] != "S256" or not pkce.well_formed(p["code_challenge"]):
         raise IssuerError("invalid_request", "PKCE with S256 is required")
     if not p["nonce"] or not p["state"]:
         raise IssuerError("invalid_request", "state and nonce are required")
@@ -177,10 +177,7 @@ def token() -> tuple[Response, int]:
         return _token_error("invalid_grant", "unknown, used or expired code")
     if f.get("redirect_uri") != grant["redirect_uri"]:
         return _token_error("invalid_grant", "redirect_uri does not match")
-    verifier = f.get("code_verifier", "")
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
-    expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    if not hmac.compare_digest(expected, grant["challenge"]):
+    if not pkce.s256_ok(f.get("code_verifier", ""), grant["challenge"]):
         return _token_error("invalid_grant", "PKCE verification failed")
     t = int(time.time())
     facts = grant["facts"]

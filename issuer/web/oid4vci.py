@@ -314,7 +314,11 @@ def _dpop_nonce_ok(m: Municipality, value: Any) -> bool:
     if not isinstance(value, str) or len(value) > 64:
         return False
     current = int(now().timestamp()) // DPOP_NONCE_WINDOW
-    return any(hmac.compare_digest(value, _dpop_nonce(m, w)) for w in (current, current - 1))
+    # As bytes: compare_digest raises on a non-ASCII str, and the proof's nonce is the client's.
+    sent = value.encode()
+    return any(
+        hmac.compare_digest(sent, _dpop_nonce(m, w).encode()) for w in (current, current - 1)
+    )
 
 
 def _dpop(m: Municipality, access_token: str | None = None) -> str | None:

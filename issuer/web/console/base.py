@@ -11,7 +11,6 @@ import secrets
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -43,7 +42,7 @@ from dualres.issuer.web.console.i18n import (
     wareki_hint,
     word,
 )
-from dualres.issuer.web.context import now
+from dualres.issuer.web.context import now, secure_cookies
 from dualres.issuer.web.context import session as db_session
 from dualres.issuer.web.dates import date_text
 
@@ -62,7 +61,6 @@ SECRET_ENV: Final = "DUALRES_SESSION_SECRET"  # noqa: S105 - a variable name
 _OPEN: Final = frozenset({"console.login", "console.static", "console.set_lang"})
 # Polled by a page's script: answered in JSON, and not counted as activity.
 _JSON: Final = frozenset({"console.offer_status"})
-_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class CsrfFailure(BadRequest):
@@ -97,12 +95,10 @@ def _configure(state: BlueprintSetupState) -> None:
     app.secret_key = session_secret(settings)
     if isinstance(app, Flask):
         app.session_interface = LazyCookieSessions()
-    url = urlsplit(settings.base_url)
-    loopback_http = url.scheme == "http" and (url.hostname or "") in _LOOPBACK
     app.config.update(
         SESSION_COOKIE_NAME="dualres_console",
         SESSION_COOKIE_PATH="/console/",
-        SESSION_COOKIE_SECURE=not loopback_http,
+        SESSION_COOKIE_SECURE=secure_cookies(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
