@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import zlib
 from pathlib import Path
@@ -947,3 +948,27 @@ def test_base45_encode_matches_rfc9285_on_every_word() -> None:
         assert base45.encode(data) == reference(data)
         assert base45.decode(base45.encode(data)) == data
     assert base45.encode(b"AB") == "BB8"  # RFC 9285 §4.3
+
+
+def test_base45_decode_matches_rfc9285_on_every_triple() -> None:
+    # The decoder sums digits in 3-byte lanes of one integer (verifier/wire/base45.py):
+    # check it against the RFC's arithmetic on all 91,125 triples, those above
+    # 0xFFFF (refused) included, one at a time and all in one text.
+    a = base45.ALPHABET
+    triples = ["".join(t) for t in itertools.product(a, repeat=3)]
+    good = []
+    for t in triples:
+        n = a.index(t[0]) + 45 * a.index(t[1]) + 2025 * a.index(t[2])
+        if n > 0xFFFF:
+            with pytest.raises(MalformedError):
+                base45.decode(t)
+        else:
+            assert base45.decode(t) == n.to_bytes(2, "big")
+            good.append((t, n))
+    assert len(good) == 65_536
+    text = "".join(t for t, _ in good)
+    assert base45.decode(text) == b"".join(n.to_bytes(2, "big") for _, n in good)
+    for tail, value in (("00", 0), ("U5", 255)):
+        assert base45.decode(text + tail) == base45.decode(text) + bytes([value])
+    with pytest.raises(MalformedError):
+        base45.decode(text + "V5")  # 256: not one byte

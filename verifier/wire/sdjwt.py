@@ -253,7 +253,18 @@ class _Walk:
         return value
 
     def object(self, obj: Mapping[str, Any], *, top: bool) -> dict[str, Any]:
-        out = {k: self.value(v) for k, v in obj.items() if k != "_sd"}
+        # Scalars are most of a payload's values: copied here without a call to
+        # value() each (the verifier's hot path walks every payload).
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if k == "_sd":
+                continue
+            if isinstance(v, dict):
+                out[k] = self.object(v, top=False)
+            elif isinstance(v, list):
+                out[k] = self.array(v)
+            else:
+                out[k] = v
         sd = obj.get("_sd", [])
         if not isinstance(sd, list):
             raise MalformedError("_sd must be an array")
