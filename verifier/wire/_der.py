@@ -39,9 +39,13 @@ _USAGE_SIGN = bytes.fromhex("300e0603551d0f0101ff040403020780")
 _SAN_OID = bytes.fromhex("0603551d11")
 _SKI_HEAD = bytes.fromhex("301d0603551d0e04160414")  # then 20 bytes
 _AKI_HEAD = bytes.fromhex("301f0603551d23041830168014")  # then 20 bytes
-_PRINTABLE = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?"
-)
+# PrintableString's characters, and a URI's (printable ASCII, no space): deleted
+# from a value by bytes.translate, which must leave nothing.
+_PRINTABLE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?"
+_URI = bytes(range(0x21, 0x7F))
+# The attribute types a Name of the profile uses (2.5.4.x): C, ST, L, O, OU, CN,
+# serialNumber.  Any other is the old path's to judge.
+_ATTRIBUTES = frozenset(bytes.fromhex(f"060355040{t}") for t in "687ab35")
 
 
 class _Outside(Exception):
@@ -85,44 +89,40 @@ def _tlv(der: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
 
 
 def _exact(der: bytes, pos: int, end: int, want: bytes) -> int:
-    stop = pos + len(want)
-    if stop > end or der[pos:stop] != want:
+    if not der.startswith(want, pos, end):
         raise _Outside
-    return stop
+    return pos + len(want)
 
 
-def _time(der: bytes, pos: int, end: int) -> tuple[int, int]:
-    """A validity time as epoch seconds, and where it ends.  UTCTime (years
-    1950-2049, RFC 5280 4.1.2.5.1) or, from 2050 on only, GeneralizedTime; both in
-    seconds with ``Z`` and nothing else."""
-    tag = der[pos] if pos < end else 0
-    if tag == 0x17:
-        start, stop = _tlv(der, pos, end, 0x17)
-        text = der[start:stop]
-        if len(text) != 13 or not text[:12].isdigit():
+def _time(der: bytes, pos: int) -> int:
+    """The validity time at ``pos`` as epoch seconds.  UTCTime (years 1950-2049,
+    RFC 5280 4.1.2.5.1) or, from 2050 on only, GeneralizedTime; both in whole
+    seconds with ``Z``."""
+    tag = der[pos]
+    if tag == 0x17 and der[pos + 1] == 13:
+        text = der[pos + 2 : pos + 15]
+        year = int(text[:2]) if text[:12].isdigit() else -1
+        if year < 0:
             raise _Outside
-        year = int(text[:2])
         year += 2000 if year < 50 else 1900
-        rest = text[2:12]
-    elif tag == 0x18:
-        start, stop = _tlv(der, pos, end, 0x18)
-        text = der[start:stop]
-        if len(text) != 15 or not text[:14].isdigit():
-            raise _Outside
-        year = int(text[:4])
+        rest = text[2:]
+    elif tag == 0x18 and der[pos + 1] == 15:
+        text = der[pos + 2 : pos + 17]
+        year = int(text[:4]) if text[:14].isdigit() else -1
         if year < 2050:
             raise _Outside
-        rest = text[4:14]
+        rest = text[4:]
     else:
         raise _Outside
-    if text[-1:] != b"Z":
+    if rest[10:] != b"Z":
         raise _Outside
-    month, day, hour, minute, second = (int(rest[i : i + 2]) for i in range(0, 10, 2))
+    month, day = int(rest[0:2]), int(rest[2:4])
+    hour, minute, second = int(rest[4:6]), int(rest[6:8]), int(rest[8:10])
     if not (1 <= month <= 12 and 1 <= day <= _days(year, month)):
         raise _Outside
     if hour > 23 or minute > 59 or second > 59:
         raise _Outside
-    return timegm((year, month, day, hour, minute, second)), stop
+    return timegm((year, month, day, hour, minute, second))
 
 
 def _days(year: int, month: int) -> int:
@@ -131,39 +131,31 @@ def _days(year: int, month: int) -> int:
     return 30 if month in (4, 6, 9, 11) else 31
 
 
-def _oid(der: bytes, pos: int, end: int) -> int:
-    start, stop = _tlv(der, pos, end, 0x06)
-    if start == stop or der[stop - 1] & 0x80:
-        raise _Outside
-    # Each subidentifier minimal: none starts with 0x80.
-    prev_ended = True
-    for b in der[start:stop]:
-        if prev_ended and b == 0x80:
-            raise _Outside
-        prev_ended = not b & 0x80
-    return stop
-
-
 def _name(der: bytes, pos: int, end: int) -> int:
-    """A Name of single-valued RDNs, each an OID and a UTF8String or PrintableString."""
+    """A Name of single-valued RDNs, each a known attribute type with a UTF8String
+    or PrintableString; every element inside in the short length form (an RDN
+    of this profile is far below 128 bytes)."""
     start, stop = _tlv(der, pos, end, 0x30)
     while start < stop:
-        set_start, set_end = _tlv(der, start, stop, 0x31)
-        atv_start, atv_end = _tlv(der, set_start, set_end, 0x30)
-        if atv_end != set_end:
+        # SET { SEQUENCE { OID, value } }, the SET and SEQUENCE each exactly full.
+        n = der[start + 1]
+        set_end = start + 2 + n
+        if der[start] != 0x31 or n >= 0x80 or set_end > stop:
             raise _Outside
-        value = _oid(der, atv_start, atv_end)
-        tag = der[value] if value < atv_end else 0
-        v_start, v_end = _tlv(der, value, atv_end, tag)
-        if v_end != atv_end or v_start == v_end:
+        if der[start + 2] != 0x30 or der[start + 3] != n - 2:
             raise _Outside
-        text = der[v_start:v_end]
+        if der[start + 4 : start + 9] not in _ATTRIBUTES:
+            raise _Outside
+        tag, size = der[start + 9], der[start + 10]
+        if size == 0 or start + 11 + size != set_end:
+            raise _Outside  # also a long-form length (size >= 0x80 overruns set_end)
+        text = der[start + 11 : set_end]
         if tag == 0x0C:
             try:
                 text.decode("utf-8")
             except UnicodeDecodeError:
                 raise _Outside from None
-        elif tag != 0x13 or not _PRINTABLE.issuperset(text):
+        elif tag != 0x13 or text.translate(None, _PRINTABLE):
             raise _Outside
         start = set_end
     return stop
@@ -176,15 +168,17 @@ def _extensions(der: bytes, pos: int, end: int) -> int:
         raise _Outside
     pos = _exact(der, pos, stop, _BASIC_LEAF)
     pos = _exact(der, pos, stop, _USAGE_SIGN)
-    # subjectAltName, not critical: SEQUENCE { [6] URI } of printable ASCII.
-    ext, ext_end = _tlv(der, pos, stop, 0x30)
-    value = _exact(der, ext, ext_end, _SAN_OID)
-    octets, octets_end = _tlv(der, value, ext_end, 0x04)
-    names, names_end = _tlv(der, octets, octets_end, 0x30)
-    uri, uri_end = _tlv(der, names, names_end, 0x86)
-    if not (uri < uri_end == names_end == octets_end == ext_end):
+    # subjectAltName, not critical: SEQUENCE { OID, OCTET STRING { SEQUENCE { [6] URI } } },
+    # each element exactly full, in the short length form, the URI printable ASCII.
+    n = der[pos + 1]
+    ext_end = pos + 2 + n
+    if der[pos] != 0x30 or n >= 0x80 or ext_end > stop:
         raise _Outside
-    if not all(0x21 <= b <= 0x7E for b in der[uri:uri_end]):
+    if der[pos + 2 : pos + 7] != _SAN_OID or der[pos + 7] != 0x04 or der[pos + 8] != n - 7:
+        raise _Outside
+    if der[pos + 9] != 0x30 or der[pos + 10] != n - 9 or der[pos + 11] != 0x86:
+        raise _Outside
+    if der[pos + 12] != n - 11 or n == 11 or der[pos + 13 : ext_end].translate(None, _URI):
         raise _Outside
     pos = _exact(der, ext_end, stop, _SKI_HEAD) + 20
     pos = _exact(der, pos, stop, _AKI_HEAD) + 20
@@ -218,8 +212,10 @@ def leaf(der: bytes, issuer: bytes, spki: bytes) -> tuple[bytes, bytes, int, int
         pos = _exact(der, pos, tbs_end, _ECDSA_SHA256)
         pos = _exact(der, pos, tbs_end, issuer)
         validity, validity_end = _tlv(der, pos, tbs_end, 0x30)
-        not_before, pos = _time(der, validity, validity_end)
-        not_after, pos = _time(der, pos, validity_end)
+        not_before = _time(der, validity)
+        after = validity + 2 + der[validity + 1]
+        not_after = _time(der, after)
+        pos = after + 2 + der[after + 1]
         if pos != validity_end:
             raise _Outside
         pos = _name(der, pos, tbs_end)
