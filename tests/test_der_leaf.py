@@ -354,3 +354,29 @@ def test_the_reader_refuses_odd_times() -> None:
         _der._time(der, 0)
     der = tlv(0x18, b"20500101000000Z")
     assert _der._time(der, 0) == int(datetime(2050, 1, 1, tzinfo=UTC).timestamp())
+
+
+def test_times_are_datetimes_seconds() -> None:
+    import random
+
+    rng = random.Random(16)
+    stamps = [datetime(1950, 1, 1, tzinfo=UTC), datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC)]
+    stamps += [datetime(2050, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+    stamps += [datetime(y, 2, 29, tzinfo=UTC) for y in (1952, 2000, 2024, 2400)]
+    stamps += [
+        datetime(1950, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(8_000 * 365 * 86_400))
+        for _ in range(3000)
+    ]
+    for when in stamps:
+        if when.year < 2050:
+            der = tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
+        else:
+            der = tlv(0x18, f"{when.year:04d}{when.strftime('%m%d%H%M%S')}Z".encode())
+        assert _der._time(der, 0) == int(when.timestamp()), der
+    for text in [b"490229000000Z", b"000229000000Z", b"21000229000000Z"]:
+        der = tlv(0x17 if len(text) == 13 else 0x18, text)
+        if text == b"000229000000Z":  # 2000 is a leap year
+            assert _der._time(der, 0) == int(datetime(2000, 2, 29, tzinfo=UTC).timestamp())
+        else:
+            with pytest.raises(_der._Outside):
+                _der._time(der, 0)
