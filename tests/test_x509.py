@@ -260,3 +260,77 @@ def test_a_status_list_with_another_chain_is_refused(world: World) -> None:
         anchors=[world.anchor.public_key()],
         created_at=NOW,
     )
+
+
+def test_status_list_headers_known_from_the_trust_list(world: World) -> None:
+    """bundle._known_headers: a header the issuer wrote (alg, typ, kid, x5c of the
+    listed key) is taken as the trust list's object without parsing it, and that
+    object is what parsing gives; a header written any other way is parsed, so
+    the load answers as before (tests/test_der_leaf.py does the same for leaves)."""
+    from dualres.verifier import bundle as bundle_mod
+    from dualres.verifier.wire import _json
+    from dualres.verifier.wire.b64 import b64e
+
+    chain = ca_chain(world)
+    tl_text = world.trust_list(
+        entries=[
+            {**m.entry(), "keys": [{**m.entry()["keys"][0], "x5c": chain}]}
+            if m is world.karuizawa
+            else m.entry()
+            for m in world.lgs.values()
+        ]
+    )
+    tl = trustlist.parse(tl_text, [world.anchor.public_key()])
+    lg = world.karuizawa
+
+    def token(header: dict[str, Any]) -> str:
+        lst = statuslist.StatusList.new(131_072, 2)
+        payload = {"sub": lg.status_uri, "iat": NOW - 60, "exp": NOW + 3600, "ttl": 300}
+        payload["status_list"] = lst.to_json()
+        signing_input = f"{b64e(_json.dumps(header))}.{b64e(_json.dumps(payload))}"
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        r, s = decode_dss_signature(lg.key.sign(signing_input.encode(), jws._ECDSA_SHA256))
+        return f"{signing_input}.{b64e(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+    def load(text: str) -> str:
+        try:
+            Bundle.from_tokens(
+                trust_list=tl_text,
+                status_lists={lg.status_uri: text},
+                anchors=[world.anchor.public_key()],
+                created_at=NOW,
+            )
+        except BundleError as exc:
+            return exc.code
+        return "ok"
+
+    issued = statuslist.sign_token(
+        statuslist.StatusList.new(131_072, 2),
+        uri=lg.status_uri,
+        iat=NOW - 60,
+        exp=NOW + 3600,
+        ttl=300,
+        key=lg.key,
+        kid=lg.kid,
+        x5c=chain,
+    )
+    known = bundle_mod._known_headers(issued, tl, lg.iss)
+    assert len(known) == 1
+    ((segment, header),) = known.items()
+    assert issued.startswith(segment + ".") and jws.parse(issued).header == header
+    assert load(issued) == "ok"
+    base = {"alg": "ES256", "typ": statuslist.STATUS_LIST_TYP, "kid": lg.kid, "x5c": chain}
+    variants = {
+        "same, another order": ({**{"kid": lg.kid}, **base}, "ok"),
+        "another chain": ({**base, "x5c": chain[:1]}, "unknown_key"),
+        "a member more": ({**base, "jku": "https://x.example"}, "ok"),
+        "critical": ({**base, "crit": ["b64"]}, "malformed"),
+        "another typ": ({**base, "typ": "jwt"}, "bad_typ"),
+        "another kid": ({**base, "kid": "nobody"}, "unknown_key"),
+        "another alg": ({**base, "alg": "ES384"}, "unsupported_alg"),
+    }
+    for name, (header, code) in variants.items():
+        text = token(header)
+        assert bundle_mod._known_headers(text, tl, lg.iss) == {}, name
+        assert load(text) == code, name
