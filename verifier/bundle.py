@@ -68,30 +68,26 @@ def _known_headers(text: str, tl: trustlist.TrustList, owner: str) -> dict[str, 
         return {}
     if not start.startswith(_HEAD):
         return {}
-    # The kid, when the prefix holds all of it and it is written plainly (no
-    # escape); any other spelling is left to the parser.
-    end = start.find(b'"', len(_HEAD) + 1)
-    if start[len(_HEAD) : len(_HEAD) + 1] != b'"' or end < 0:
-        return {}
-    kid_bytes = start[len(_HEAD) + 1 : end]
-    if b"\\" in kid_bytes:
-        return {}
-    try:
-        key = tl.issuers[owner].keys.get(kid_bytes.decode("utf-8"))
-    except UnicodeDecodeError:  # the prefix may end inside a character
-        return {}
-    if key is None or not key.x5c:
-        return {}
-    header = {
-        "alg": jws.ES256,
-        "typ": statuslist.STATUS_LIST_TYP,
-        "kid": key.kid,
-        "x5c": list(key.x5c),
-    }
-    segment = jws.expected_header(header)
-    if segment is None or not text.startswith(segment + "."):
-        return {}
-    return {segment: header}
+    out: dict[str, dict[str, Any]] = {}
+    for kid, key in tl.issuers[owner].keys.items():
+        if not key.x5c:
+            continue
+        try:
+            lead = _HEAD + _json.dumps(kid)
+        except ValueError:  # a lone surrogate: no header the issuer writes
+            continue
+        if start[: len(lead)] != lead[: len(start)]:
+            continue
+        header = {
+            "alg": jws.ES256,
+            "typ": statuslist.STATUS_LIST_TYP,
+            "kid": kid,
+            "x5c": list(key.x5c),
+        }
+        segment = jws.expected_header(header)
+        if segment is not None and text.startswith(segment + "."):
+            out[segment] = header
+    return out
 
 
 @record
