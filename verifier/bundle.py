@@ -18,10 +18,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dualres.verifier.replay import MemoryReplayStore, default_store
-from dualres.verifier.wire import _json, jws, statuslist, trustlist
+from dualres.verifier.wire import jws, statuslist, trustlist
 from dualres.verifier.wire._record import record
-from dualres.verifier.wire.b64 import b64d
-from dualres.verifier.wire.errors import MalformedError, UnknownKeyError, WireError
+from dualres.verifier.wire.errors import UnknownKeyError, WireError
 
 BUNDLE_FORMAT = "dualres-bundle/1"
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024
@@ -47,47 +46,6 @@ def parse_trust_list(
         raise BundleError("wrong_anchor", f"trust list: {exc.description}") from exc
     except WireError as exc:
         raise BundleError(exc.code, f"trust list: {exc.description}") from exc
-
-
-# How a status list token's header begins as the issuer writes it (jws.sign and
-# statuslist.sign_token): decoded from the first 96 characters, it names the kid.
-_HEAD = _json.dumps({"alg": jws.ES256, "typ": statuslist.STATUS_LIST_TYP})[:-1] + b',"kid":'
-
-
-def _known_headers(text: str, tl: trustlist.TrustList, owner: str) -> dict[str, dict[str, Any]]:
-    """The header a status list token of ``owner`` carries when the issuer wrote it
-    (``{"alg","typ","kid","x5c"}``, the key's x5c from the trust list), keyed by its
-    segment, for the key whose kid the header's first bytes name: a nationwide
-    bundle's 1,741 headers (leaf and CA again, 2.2 KB each) are then compared
-    with the string the trust list gives, not decoded and parsed (about 10 ms).
-    Any other header is parsed as always: nothing is accepted here that parsing
-    would not give."""
-    try:
-        start = b64d(text[:96])
-    except MalformedError:
-        return {}
-    if not start.startswith(_HEAD):
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for kid, key in tl.issuers[owner].keys.items():
-        if not key.x5c:
-            continue
-        try:
-            lead = _HEAD + _json.dumps(kid)
-        except ValueError:  # a lone surrogate: no header the issuer writes
-            continue
-        if start[: len(lead)] != lead[: len(start)]:
-            continue
-        header = {
-            "alg": jws.ES256,
-            "typ": statuslist.STATUS_LIST_TYP,
-            "kid": kid,
-            "x5c": list(key.x5c),
-        }
-        segment = jws.expected_header(header)
-        if segment is not None and text.startswith(segment + "."):
-            out[segment] = header
-    return out
 
 
 @record
@@ -148,7 +106,7 @@ class Bundle:
             if owner is None:
                 raise BundleError("unknown_status_list", f"{uri} is not in the trust list")
             try:
-                token, parsed = statuslist.parse_token(text, _known_headers(text, tl, owner))
+                token, parsed = statuslist.parse_token(text)
                 key = tl.issuers[owner].keys.get(parsed.kid or "")
                 if key is None:
                     raise BundleError("unknown_key", f"status list {uri}: unknown kid")

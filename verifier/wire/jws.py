@@ -69,25 +69,17 @@ class CompactJWS:
             raise WrongTypeError(f"typ must be {typ!r}")
 
 
-def parse(
-    compact: str,
-    known: Mapping[str, bytes] | None = None,
-    headers: Mapping[str, dict[str, Any]] | None = None,
-) -> CompactJWS:
+def parse(compact: str, known: Mapping[str, bytes] | None = None) -> CompactJWS:
     """Split and parse; ``known`` maps base64url segments to their bytes, already decoded
-    (``transport.decode_parts``), so they are not decoded again.  ``headers`` maps
-    header segments to the objects they are known to encode (the caller wrote the
-    segment from the object: ``expected_header``), so they are not parsed again."""
+    (``transport.decode_parts``), so they are not decoded again."""
     parts = compact.split(".")
     if len(parts) != 3:
         raise MalformedError("a compact JWS has three parts")
     h64, p64, s64 = parts
     if known is None:
         known = _NOTHING
-    header = headers.get(h64) if headers else None
-    if header is None:
-        raw = known.get(h64)
-        header = _json.loads_object(b64d(h64) if raw is None else raw)
+    raw = known.get(h64)
+    header = _json.loads_object(b64d(h64) if raw is None else raw)
     if "crit" in header:
         # We understand no extension; RFC 7515 §4.1.11 says reject.
         raise MalformedError("unsupported critical header")
@@ -100,18 +92,6 @@ def parse(
 
 
 _NOTHING: Mapping[str, bytes] = {}
-
-
-def expected_header(header: dict[str, Any]) -> str | None:
-    """The header segment ``sign`` writes for ``header`` (with ``alg``), or None
-    when ``header`` has no such segment.  ``parse(..., headers={segment: object})``
-    then skips decoding and parsing a segment equal to it: ``b64d`` and ``b64e``
-    are exact inverses (b64d refuses any other spelling), and parsing what
-    ``_json.dumps`` wrote gives the object back."""
-    try:
-        return b64e(_json.dumps({"alg": ES256, **{k: v for k, v in header.items() if k != "alg"}}))
-    except (TypeError, ValueError):  # not JSON, or a lone surrogate (UnicodeEncodeError)
-        return None
 
 
 def sign(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:

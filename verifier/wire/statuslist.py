@@ -7,7 +7,7 @@ Entries are packed least-significant bit first; status 0 is valid,
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -138,12 +138,9 @@ def sign_token(
     return jws.sign(header, payload, key)
 
 
-def parse_token(
-    text: str, headers: Mapping[str, dict[str, Any]] | None = None
-) -> tuple[jws.CompactJWS, StatusListToken]:
-    """Parse a Status List Token; the caller verifies ``jws`` with the issuer's key.
-    ``headers``: as ``jws.parse`` takes them (``expected_header``)."""
-    token = jws.parse(text, headers=headers)
+def parse_token(text: str) -> tuple[jws.CompactJWS, StatusListToken]:
+    """Parse a Status List Token; the caller verifies ``jws`` with the issuer's key."""
+    token = jws.parse(text)
     token.expect_typ(STATUS_LIST_TYP)
     p = token.payload
     sub, iat, exp, ttl = p.get("sub"), p.get("iat"), p.get("exp"), p.get("ttl")
