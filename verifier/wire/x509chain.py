@@ -8,6 +8,11 @@ the anchor key itself.  The chain does not choose the key; the trust list
 does (by kid), and the chain must certify exactly that key.
 webapps/verify/core/x509.js is the same check in the browser (shared vectors:
 tests/vectors/edge.json bundle_cases and the x5c-* cases).
+
+A leaf below a listed issuing CA that is exactly what the issuer makes is read
+by hand (wire/_der.py, ``_profile_leaf``); every other certificate, and every
+refusal, is ``cryptography``'s, as tests/test_der_leaf.py checks on thousands
+of mutated certificates.
 """
 
 from __future__ import annotations
