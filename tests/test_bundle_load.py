@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dualres.verifier.wire import _json, trustlist
+from dualres.verifier.wire import _json, jws, trustlist
 from dualres.verifier.wire.errors import MalformedError, TooLargeError, WireError
 from tests.support import World
 
@@ -377,3 +377,36 @@ def test_the_cache_file_has_no_escaped_text(world: World, tmp_path: Any) -> None
     uri = world.karuizawa.status_uri
     assert cached.status[uri].token.status_list.get(13) == 1
     assert cached.status[uri].token.status_list.get(12) == 0
+
+
+def test_jwk_point_in_one_decode_agrees_with_two() -> None:
+    """jws.jwk_point decodes x and y in one call: the same points and the same
+    refusals as decoding each coordinate with b64d (every last character, the
+    alphabet's neighbours, padding, lengths)."""
+    from dualres.verifier.wire.b64 import b64d
+
+    def two(jwk: dict[str, str]) -> bytes | str:
+        try:
+            xb, yb = b64d(jwk["x"]), b64d(jwk["y"])
+        except MalformedError as exc:
+            return exc.description
+        if len(xb) != 32 or len(yb) != 32:
+            return "JWK coordinates must be 32 bytes"
+        return b"\x04" + xb + yb
+
+    def one(jwk: dict[str, str]) -> bytes | str:
+        try:
+            return jws.jwk_point({"kty": "EC", "crv": "P-256", **jwk})
+        except MalformedError as exc:
+            return exc.description
+
+    good = jws.public_jwk(jws.generate_key())
+    x, y = good["x"], good["y"]
+    odd = [chr(c) for c in range(0x20, 0x7F)] + ["é", "\n"]
+    cases = [{"x": x, "y": y}]
+    for c in odd:
+        cases += [{"x": x[:-1] + c, "y": y}, {"x": x, "y": y[:-1] + c}]
+        cases += [{"x": c + x[1:], "y": y}, {"x": x, "y": y[:20] + c + y[21:]}]
+    cases += [{"x": x + "=", "y": y}, {"x": x[:-1], "y": y + "A"}, {"x": x + "A", "y": y[:-1]}]
+    for case in cases:
+        assert one(case) == two(case), case

@@ -646,10 +646,43 @@ def _chains(w: Any) -> dict[str, list[str]]:
         name = issuing_ca_name(settings) if named == "ca" else None
         return issue_leaf(settings, row, row_key, signer or ca, m.iss, name)
 
+    def odd_leaf(ca_flag: bool, usage: bool) -> str:
+        """The issuer's leaf with its basicConstraints or keyUsage changed, signed
+        by the issuing CA: what the hand-read profile (verifier/wire/_der.py) must
+        leave to the full check, which refuses it."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        good = x509.load_der_x509_certificate(base64.b64decode(leaf()))
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(good.subject)
+            .issuer_name(good.issuer)
+            .public_key(good.public_key())
+            .serial_number(good.serial_number)
+            .not_valid_before(good.not_valid_before_utc)
+            .not_valid_after(good.not_valid_after_utc)
+            .add_extension(x509.BasicConstraints(ca=ca_flag, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(usage, False, False, False, False, not usage, False, False, False),
+                critical=True,
+            )
+        )
+        for ext in good.extensions:
+            if ext.oid not in (x509.BasicConstraints.oid, x509.KeyUsage.oid):
+                b = b.add_extension(ext.value, critical=ext.critical)
+        return base64.b64encode(
+            b.sign(ca, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        ).decode()
+
+    from cryptography.hazmat.primitives import serialization
+
     ca_cert = issue_ca(settings, w.anchor, ca.public_key(), start)
     other_anchor = issue_ca(settings, jws.generate_key(), ca.public_key(), start)
     der = base64.b64decode(leaf())
     return {
+        "leaf-is-a-ca": [odd_leaf(True, True), ca_cert],
+        "leaf-may-not-sign": [odd_leaf(False, False), ca_cert],
         "good": [leaf(), ca_cert],
         "expired": [leaf(not_before=start - timedelta(days=6 * 366)), ca_cert],
         "leaf-of-another-key": [leaf(key=jws.generate_key()), ca_cert],
@@ -765,6 +798,7 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
     stranger = dict(good["status_lists"])
     stranger["https://elsewhere.example/status/1"] = good["status_lists"][kz.status_uri]
     windowed, by_window = windowed_keys(w)
+    same = _chains(w)  # one issuing CA for the leaf and the listed CA
     cases: list[tuple[str, Any]] = [
         (
             "status-list-signed-after-its-key-retired",
@@ -808,6 +842,13 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
                     _chains(w)["good"][1:],
                 )
             ),
+        ),
+        *(
+            (
+                f"x5c-{name}-below-the-listed-ca",
+                edited(trust_list=_chained_trust_list(w, same[name][:1], same["good"][1:])),
+            )
+            for name in ("leaf-is-a-ca", "leaf-may-not-sign", "leaf-naming-the-anchor-as-issuer")
         ),
         (
             "x5c-ca-index-out-of-range",
