@@ -74,9 +74,7 @@ def decode(text: str) -> bytes:
     # (at most 91,124: a lane cannot carry into the next), and read back.
     v = int.from_bytes(values[:full], "big")
     mask = _LOW_BYTES.get(full) or _low_bytes(full)
-    words = (((v >> 16) & mask) + 45 * ((v >> 8) & mask) + 2025 * (v & mask)).to_bytes(
-        full, "big"
-    )
+    words = (((v >> 16) & mask) + 45 * ((v >> 8) & mask) + 2025 * (v & mask)).to_bytes(full, "big")
     if words[0::3].count(0) != full // 3:
         raise MalformedError("base45 triple out of range")
     data = bytearray(full // 3 * 2)
