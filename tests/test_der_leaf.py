@@ -19,7 +19,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import certs
@@ -236,6 +236,16 @@ def _variants(w: World) -> Iterator[tuple[str, bytes]]:
     yield "non-critical bc", w.signed(w.tbs(extensions=[(bc[0], False), sign, san, ski, aki]))
     yield "unknown critical", w.signed(w.tbs(extensions=[bc, sign, san, ski, aki, (unknown, True)]))
     yield "unknown", w.signed(w.tbs(extensions=[bc, sign, san, ski, aki, (unknown, False)]))
+    yield (
+        "unknown critical first",
+        w.signed(w.tbs(extensions=[(unknown, True), bc, sign, san, ski, aki])),
+    )
+    eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING])
+    yield "critical eku", w.signed(w.tbs(extensions=[bc, sign, san, ski, aki, (eku, True)]))
+    # Critical but restricting nothing we accept (x509chain._CRITICAL_OK).
+    yield "critical san", w.signed(w.tbs(extensions=[bc, sign, (san[0], True), ski, aki]))
+    yield "critical ski", w.signed(w.tbs(extensions=[bc, sign, san, (ski[0], True), aki]))
+    yield "critical aki", w.signed(w.tbs(extensions=[bc, sign, san, ski, (aki[0], True)]))
     yield "other order", w.signed(w.tbs(extensions=[sign, bc, san, ski, aki]))
     yield (
         "two uris",
@@ -298,8 +308,20 @@ def test_structured_mutations_agree(w: World) -> None:
     assert seen["another key"][0][0] == "UnknownKeyError"
     assert seen["trailing byte"][0][0] == "MalformedError"
     # Outside the profile but accepted by cryptography: judged there, not by hand.
-    for name in ("more usages", "no key usage", "unknown", "unknown critical", "two uris"):
+    for name in (
+        "more usages",
+        "no key usage",
+        "unknown",
+        "two uris",
+        "critical san",
+        "critical ski",
+        "critical aki",
+    ):
         assert seen[name][0][0] == "ok" and not seen[name][1], name
+    # RFC 5280 §4.2: a critical extension the verifier does not process is
+    # refused, and the hand path never takes one.
+    for name in ("unknown critical", "unknown critical first", "critical eku"):
+        assert seen[name][0][0] == "MalformedError" and not seen[name][1], name
     assert seen["big serial"][1] and seen["small serial"][1] and seen["printable subject"][1]
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain.certs import (
@@ -260,3 +262,137 @@ def test_a_status_list_with_another_chain_is_refused(world: World) -> None:
         anchors=[world.anchor.public_key()],
         created_at=NOW,
     )
+
+
+# --- critical extensions (RFC 5280 §4.2) ----------------------------------------------------
+
+# IANA's example enterprise number (RFC 5612): an extension no verifier knows.
+UNKNOWN = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.32473.1"), b"\x05\x00")
+
+
+def plus(cert: str, signer: Any, value: Any, critical: bool) -> str:
+    """``cert`` with one more extension, re-signed by ``signer``."""
+    good = x509.load_der_x509_certificate(base64.b64decode(cert))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(good.subject)
+        .issuer_name(good.issuer)
+        .public_key(good.public_key())
+        .serial_number(good.serial_number)
+        .not_valid_before(good.not_valid_before_utc)
+        .not_valid_after(good.not_valid_after_utc)
+    )
+    for ext in good.extensions:
+        if ext.oid != value.oid:
+            b = b.add_extension(ext.value, critical=ext.critical)
+    b = b.add_extension(value, critical=critical)
+    return base64.b64encode(b.sign(signer, hashes.SHA256()).public_bytes(Encoding.DER)).decode()
+
+
+def _key_ids(cert: str) -> tuple[x509.SubjectKeyIdentifier, x509.AuthorityKeyIdentifier]:
+    c = x509.load_der_x509_certificate(base64.b64decode(cert))
+    return (
+        c.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value,
+        c.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value,
+    )
+
+
+# (extension, critical, on the leaf or the issuing CA, accepted?).  Accepted
+# critical: what the verifier processes (basicConstraints, keyUsage: the issuer's
+# own, checked by every other test here) or restricts nothing we accept (SKI,
+# AKI, SAN: x509chain._CRITICAL_OK says why).  Refused: everything else.
+CRITICAL_CASES = [
+    pytest.param(lambda c: UNKNOWN, True, "leaf", False, id="unknown-critical-leaf"),
+    pytest.param(lambda c: UNKNOWN, False, "leaf", True, id="unknown-non-critical-leaf"),
+    pytest.param(lambda c: UNKNOWN, True, "ca", False, id="unknown-critical-ca"),
+    pytest.param(lambda c: UNKNOWN, False, "ca", True, id="unknown-non-critical-ca"),
+    pytest.param(
+        lambda c: x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),
+        True,
+        "leaf",
+        False,
+        id="eku-critical-leaf",
+    ),
+    pytest.param(
+        lambda c: x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),
+        False,
+        "leaf",
+        True,
+        id="eku-non-critical-leaf",
+    ),
+    pytest.param(
+        lambda c: x509.NameConstraints([x509.UniformResourceIdentifier(".example.jp")], None),
+        True,
+        "ca",
+        False,
+        id="name-constraints-critical-ca",
+    ),
+    pytest.param(
+        lambda c: x509.PolicyConstraints(require_explicit_policy=0, inhibit_policy_mapping=None),
+        True,
+        "ca",
+        False,
+        id="policy-constraints-critical-ca",
+    ),
+    pytest.param(
+        lambda c: x509.CertificatePolicies(
+            [x509.PolicyInformation(x509.ObjectIdentifier("2.5.29.32.0"), None)]
+        ),
+        True,
+        "leaf",
+        False,
+        id="certificate-policies-critical-leaf",
+    ),
+    pytest.param(
+        lambda c: x509.SubjectAlternativeName([x509.UniformResourceIdentifier(ISS)]),
+        True,
+        "leaf",
+        True,
+        id="san-critical-leaf",
+    ),
+    pytest.param(lambda c: _key_ids(c)[0], True, "leaf", True, id="ski-critical-leaf"),
+    pytest.param(lambda c: _key_ids(c)[1], True, "ca", True, id="aki-critical-ca"),
+]
+
+
+@pytest.mark.parametrize(("make", "critical", "where", "accepted"), CRITICAL_CASES)
+def test_a_critical_extension_the_verifier_does_not_process_is_refused(
+    world: World, make: Any, critical: bool, where: str, accepted: bool
+) -> None:
+    ca = jws.generate_key()
+    leaf, ca_cert = ca_chain(world, ca=ca)
+    if where == "leaf":
+        leaf = plus(leaf, ca, make(leaf), critical)
+    else:
+        ca_cert = plus(ca_cert, world.anchor, make(ca_cert), critical)
+    kz = world.karuizawa
+    key, anchor = kz.key.public_key(), world.anchor.public_key()
+    point = jws.jwk_point(jws.public_jwk(kz.key))
+    if accepted:
+        x509chain.check_chain([leaf, ca_cert], key, anchor)
+        listed = x509chain.check_ca(ca_cert, anchor)
+        x509chain.check_chain([leaf], key, anchor, listed, point)
+        return
+    # The whole chain; the leaf below a listed CA (the hand-read profile first,
+    # which must leave the leaf to the full check); the listed CA itself.
+    with pytest.raises(MalformedError, match="critical extension"):
+        x509chain.check_chain([leaf, ca_cert], key, anchor)
+    if where == "leaf":
+        assert x509chain._profile_leaf(leaf, x509chain.check_ca(ca_cert, anchor), point) is None
+        with pytest.raises(MalformedError, match="critical extension"):
+            x509chain.check_chain([leaf], key, anchor, x509chain.check_ca(ca_cert, anchor), point)
+    else:
+        with pytest.raises(MalformedError, match="critical extension"):
+            x509chain.check_ca(ca_cert, anchor)
+    with pytest.raises(BundleError):
+        bundle_with(world, [leaf, ca_cert])
+
+
+def test_the_issuers_own_certificates_mark_only_processed_extensions_critical(
+    world: World,
+) -> None:
+    for cert in ca_chain(world):
+        c = x509.load_der_x509_certificate(base64.b64decode(cert))
+        critical = {e.oid.dotted_string for e in c.extensions if e.critical}
+        assert critical == {"2.5.29.19", "2.5.29.15"}  # basicConstraints, keyUsage
+        assert critical <= x509chain._CRITICAL_OK

@@ -677,12 +677,53 @@ def _chains(w: Any) -> dict[str, list[str]]:
 
     from cryptography.hazmat.primitives import serialization
 
+    def plus(cert: str, signer: Any, value: Any, critical: bool) -> str:
+        """``cert`` with one more extension, re-signed by ``signer``: RFC 5280
+        §4.2 has both verifiers refuse a critical one they do not process."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        good = x509.load_der_x509_certificate(base64.b64decode(cert))
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(good.subject)
+            .issuer_name(good.issuer)
+            .public_key(good.public_key())
+            .serial_number(good.serial_number)
+            .not_valid_before(good.not_valid_before_utc)
+            .not_valid_after(good.not_valid_after_utc)
+        )
+        for ext in good.extensions:
+            b = b.add_extension(ext.value, critical=ext.critical)
+        b = b.add_extension(value, critical=critical)
+        return base64.b64encode(
+            b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        ).decode()
+
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    # 1.3.6.1.4.1.32473 is IANA's example enterprise number (RFC 5612): an
+    # extension no verifier knows.
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.32473.1"), b"\x05\x00")
+    code_signing = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING])
+    within = x509.NameConstraints(
+        permitted_subtrees=[x509.UniformResourceIdentifier(".example.jp")],
+        excluded_subtrees=None,
+    )
     ca_cert = issue_ca(settings, w.anchor, ca.public_key(), start)
     other_anchor = issue_ca(settings, jws.generate_key(), ca.public_key(), start)
     der = base64.b64decode(leaf())
     return {
         "leaf-is-a-ca": [odd_leaf(True, True), ca_cert],
         "leaf-may-not-sign": [odd_leaf(False, False), ca_cert],
+        "leaf-with-an-unknown-critical-extension": [plus(leaf(), ca, unknown, True), ca_cert],
+        "leaf-with-an-unknown-non-critical-extension": [plus(leaf(), ca, unknown, False), ca_cert],
+        "leaf-with-a-critical-extended-key-usage": [plus(leaf(), ca, code_signing, True), ca_cert],
+        "issuing-ca-with-critical-name-constraints": [
+            leaf(),
+            plus(ca_cert, w.anchor, within, True),
+        ],
         "good": [leaf(), ca_cert],
         "expired": [leaf(not_before=start - timedelta(days=6 * 366)), ca_cert],
         "leaf-of-another-key": [leaf(key=jws.generate_key()), ca_cert],
@@ -710,17 +751,22 @@ def _chain_scan_cases(lab: Any, bundles: dict[str, Any]) -> list[dict[str, Any]]
     kz = w.karuizawa
     chains = _chains(w)
     out = []
-    for name, chain, reason in (
-        ("x5c-chain-through-the-issuing-ca", chains["good"], "ok"),
+    quiet = chains["leaf-with-an-unknown-non-critical-extension"]
+    for name, chain, reason, listed in (
+        ("x5c-chain-through-the-issuing-ca", chains["good"], "ok", False),
         (
             "x5c-leaf-signed-by-the-anchor-alone",
             chains["leaf-signed-by-the-anchor-behind-a-ca"],
             "ok",
+            False,
         ),
-        ("x5c-certificate-expired-at-the-scan", chains["expired"], "key_not_valid"),
-        ("x5c-issuing-ca-listed-once", chains["good"], "ok"),
+        ("x5c-certificate-expired-at-the-scan", chains["expired"], "key_not_valid", False),
+        ("x5c-issuing-ca-listed-once", chains["good"], "ok", True),
+        # RFC 5280 §4.2 refuses only a critical extension the verifier does not
+        # process; the same one not critical is ignored (bundle_cases: critical).
+        ("x5c-leaf-with-an-unknown-non-critical-extension", quiet, "ok", False),
+        ("x5c-leaf-with-an-unknown-non-critical-extension-below-the-listed-ca", quiet, "ok", True),
     ):
-        listed = name == "x5c-issuing-ca-listed-once"
         trust = (
             _chained_trust_list(w, chain[:-1], chain[-1:])
             if listed
@@ -823,7 +869,13 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
         *(
             (f"x5c-{name}", edited(trust_list=_chained_trust_list(w, chain)))
             for name, chain in _chains(w).items()
-            if name not in ("good", "expired", "leaf-signed-by-the-anchor-behind-a-ca")
+            if name
+            not in (
+                "good",
+                "expired",
+                "leaf-signed-by-the-anchor-behind-a-ca",
+                "leaf-with-an-unknown-non-critical-extension",
+            )
         ),
         (
             "x5c-listed-ca-under-another-anchor",
@@ -848,7 +900,21 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
                 f"x5c-{name}-below-the-listed-ca",
                 edited(trust_list=_chained_trust_list(w, same[name][:1], same["good"][1:])),
             )
-            for name in ("leaf-is-a-ca", "leaf-may-not-sign", "leaf-naming-the-anchor-as-issuer")
+            for name in (
+                "leaf-is-a-ca",
+                "leaf-may-not-sign",
+                "leaf-naming-the-anchor-as-issuer",
+                "leaf-with-an-unknown-critical-extension",
+                "leaf-with-a-critical-extended-key-usage",
+            )
+        ),
+        (
+            "x5c-listed-ca-with-critical-name-constraints",
+            edited(
+                trust_list=_chained_trust_list(
+                    w, same["good"][:1], same["issuing-ca-with-critical-name-constraints"][1:]
+                )
+            ),
         ),
         (
             "x5c-ca-index-out-of-range",

@@ -21,7 +21,8 @@ basicConstraints (critical, not a CA), keyUsage (critical, digitalSignature
 only), subjectAltName (one URI), subjectKeyIdentifier and
 authorityKeyIdentifier (a 20-byte key identifier each).  So a CA flag, another
 key usage, an unknown (critical) extension or a repeated one is never read
-here: the old path judges it.  tests/test_der_leaf.py compares both paths on
+here: the old path judges it (and refuses a critical one it does not process,
+RFC 5280 §4.2: x509chain._CRITICAL_OK).  tests/test_der_leaf.py compares both paths on
 thousands of mutated, re-signed certificates.
 """
 

@@ -3,8 +3,9 @@ checked against the pinned trust-anchor key.  No clock here: the validity
 window is returned for the caller to compare with its own time.
 
 Deliberately small: one algorithm (ECDSA P-256 with SHA-256), at most four
-certificates, CA flags and key usage checked, the last certificate signed by
-the anchor key itself.  The chain does not choose the key; the trust list
+certificates, CA flags and key usage checked, no critical extension the
+verifier does not process (RFC 5280 §4.2, ``_CRITICAL_OK``), the last
+certificate signed by the anchor key itself.  The chain does not choose the key; the trust list
 does (by kid), and the chain must certify exactly that key.
 webapps/verify/core/x509.js is the same check in the browser (shared vectors:
 tests/vectors/edge.json bundle_cases and the x5c-* cases).
@@ -55,9 +56,49 @@ def _load_der(text: str) -> tuple[x509.Certificate, bytes]:
 
     try:
         der = base64.b64decode(text, validate=True)
-        return x509.load_der_x509_certificate(der), der
+        cert = x509.load_der_x509_certificate(der)
     except (binascii.Error, ValueError, x509.InvalidVersion) as exc:
         raise MalformedError("x5c entry is not a DER certificate") from exc
+    # Outside the try: an extension cryptography cannot read keeps the error its
+    # callers give it (``x5c: ValueError``), as before this check.
+    _check_critical(cert)
+    return cert, der
+
+
+# RFC 5280 §4.2: a relying party MUST reject a certificate with a critical
+# extension it does not recognise or cannot process.  The ones a certificate
+# of a chain may mark critical here, and why:
+# - basicConstraints, keyUsage: processed (the CA flag of every issuer, the
+#   leaf's digitalSignature).
+# - subjectKeyIdentifier, authorityKeyIdentifier: identifiers that help a
+#   relying party build a path; x5c is a path already, linked by names and
+#   signatures, so they decide nothing (RFC 5280 asks CAs to leave them
+#   non-critical; critical ones restrict nothing either).
+# - subjectAltName: critical only when the subject is empty (§4.2.1.6), so that
+#   a relying party that identifies the subject by name looks here.  We identify
+#   no one by a name in a certificate: the trust list, signed by the anchor,
+#   names the key by kid and the chain must certify exactly that key; names
+#   only link a certificate to its issuer.  So we process a SAN the way we
+#   process the subject: by not trusting it for anything, and it cannot narrow
+#   what the certificate is good for.
+# Everything else critical is refused: extendedKeyUsage, nameConstraints,
+# policyConstraints, certificatePolicies, inhibitAnyPolicy, any unknown OID.
+# Each of those restricts what a certificate may be used for, and accepting it
+# unread would be accepting the certificate for uses its CA forbade.
+# webapps/verify/core/x509.js holds the same set (shared vectors: edge.json).
+_CRITICAL_OK = frozenset(("2.5.29.19", "2.5.29.15", "2.5.29.14", "2.5.29.35", "2.5.29.17"))
+
+
+def _check_critical(cert: x509.Certificate) -> None:
+    """Refuse a certificate with a critical extension outside ``_CRITICAL_OK``:
+    for every certificate of a chain, as it is read, before any other check
+    (where x509.js checks it too)."""
+    for ext in cert.extensions:
+        if ext.critical and ext.oid.dotted_string not in _CRITICAL_OK:
+            raise MalformedError(
+                "x5c: a certificate has a critical extension the verifier does not process"
+                f" ({ext.oid.dotted_string})"
+            )
 
 
 _ECDSA_SHA256 = jws._ECDSA_SHA256  # one ECDSA object for every verification

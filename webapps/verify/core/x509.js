@@ -8,8 +8,8 @@
 //
 // The DER reader is minimal and strict (definite minimal lengths, no trailing
 // bytes) and reads only what the checks need; extensions other than
-// basicConstraints and keyUsage are checked for their framing, not their
-// content.  The same errors as Python: 'malformed' for anything that is not
+// basicConstraints and keyUsage are checked for their framing and their
+// critical flag (RFC 5280 4.2: CRITICAL_OK), not their content.  The same errors as Python: 'malformed' for anything that is not
 // such a chain, 'bad_signature' for a signature that does not verify or is not
 // a DER ECDSA signature (OpenSSL's verdict on one), as shared vectors test
 // (tests/vectors/edge.json bundle_cases).
@@ -25,6 +25,14 @@ const OID_P256 = '2a8648ce3d030107'; // 1.2.840.10045.3.1.7
 const OID_ECDSA_SHA256 = '2a8648ce3d040302'; // 1.2.840.10045.4.3.2
 const OID_BASIC_CONSTRAINTS = '551d13'; // 2.5.29.19
 const OID_KEY_USAGE = '551d0f'; // 2.5.29.15
+// The extensions a certificate may mark critical (RFC 5280 4.2: anything else
+// critical is refused), the same set as x509chain._CRITICAL_OK, where the
+// reasons are written out: basicConstraints and keyUsage are processed;
+// subjectKeyIdentifier, authorityKeyIdentifier (path-building hints: x5c is a
+// path already) and subjectAltName (we identify no one by a certificate's
+// names; the trust list names the key) restrict nothing we accept.
+// extendedKeyUsage, nameConstraints, policy extensions and unknown OIDs do.
+const CRITICAL_OK = new Set([OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, '551d0e', '551d23', '551d11']);
 const VERIFY = { name: 'ECDSA', hash: 'SHA-256' };
 // P-256 field prime, b, for decompressing a point (p = 3 mod 4: sqrt is a power).
 const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
@@ -132,7 +140,8 @@ function decompress(raw) {
   return { x: toBytes(x), y: toBytes(y) };
 }
 
-function extensions(buf, t) {
+// Extension id (hex) -> value; the ids marked critical go into `critical`.
+function extensions(buf, t, critical) {
   const out = new Map();
   const seq = expect(buf, t.body, t.end, 0x30, 'extensions');
   if (seq.end !== t.end) throw malformed('x5c: bytes after the extensions');
@@ -148,6 +157,7 @@ function extensions(buf, t) {
     if (next.tag !== 0x04 || next.end !== ext.end) throw malformed('x5c: bad extension');
     const id = hex(buf.subarray(oid.body, oid.end));
     if (out.has(id)) throw malformed('x5c: an extension appears twice');
+    if (buf[oid.end] === 0x01) critical.push(id);
     out.set(id, buf.subarray(next.body, next.end));
     pos = ext.end;
   }
@@ -235,10 +245,11 @@ export function parseCertificate(der) {
   const spki = expect(der, subject.end, tbs.end, 0x30, 'subjectPublicKeyInfo');
   pos = spki.end;
   let exts = new Map();
+  const critical = [];
   for (const tag of [0x81, 0x82, 0xa3]) {
     if (pos < tbs.end && der[pos] === tag) {
       t = tlv(der, pos, tbs.end, 'tbsCertificate');
-      if (tag === 0xa3) exts = extensions(der, t);
+      if (tag === 0xa3) exts = extensions(der, t, critical);
       pos = t.end;
     }
   }
@@ -253,6 +264,7 @@ export function parseCertificate(der) {
     notAfter: time(der, na),
     point: point(der, spki),
     extensions: exts,
+    critical,
   };
 }
 
@@ -278,14 +290,40 @@ async function signedBy(cert, key) {
 
 const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 
+// An OID's hex value in dotted form, for the message (x509chain's wording).
+function dotted(h) {
+  const parts = [];
+  let n = 0;
+  for (let i = 0; i < h.length; i += 2) {
+    const byte = parseInt(h.slice(i, i + 2), 16);
+    n = n * 128 + (byte & 0x7f);
+    if (byte & 0x80) continue;
+    if (parts.length === 0) parts.push(Math.min(2, Math.floor(n / 40)), n - 40 * Math.min(2, Math.floor(n / 40)));
+    else parts.push(n);
+    n = 0;
+  }
+  return parts.join('.');
+}
+
+// Every certificate of a chain, as it is read and before any other check (where
+// x509chain._load_der checks it too): no critical extension outside CRITICAL_OK.
+function checkCritical(cert) {
+  for (const id of cert.critical) {
+    if (!CRITICAL_OK.has(id)) throw malformed(`x5c: a certificate has a critical extension the verifier does not process (${dotted(id)})`);
+  }
+}
+
 function loadAll(x5c) {
   return x5c.map((c) => {
+    let cert;
     try {
-      return parseCertificate(b64Decode(c));
+      cert = parseCertificate(b64Decode(c));
     } catch (e) {
       if (e instanceof WireError) throw e;
       throw malformed('x5c entry is not a DER certificate');
     }
+    checkCritical(cert);
+    return cert;
   });
 }
 
