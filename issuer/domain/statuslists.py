@@ -138,6 +138,24 @@ class TokenCache:
         # id -> (version, iat, token, kid, etag)
         self._tokens: dict[int, tuple[int, int, str, str, str]] = {}
 
+    def current(
+        self, list_id: int, version: int, kid: str | None, settings: Settings, now: datetime
+    ) -> tuple[str, str] | None:
+        """The cached token and ETag if they are still what ``get_with_etag`` would
+        answer: the list at ``version``, signed by ``kid`` (the key in force now), and
+        younger than the list's ttl.  None: ask ``get_with_etag``."""
+        with self._lock:
+            cached = self._tokens.get(list_id)
+        if (
+            cached
+            and kid is not None
+            and cached[0] == version
+            and cached[3] == kid
+            and int(now.timestamp()) - cached[1] < settings.status_list_ttl
+        ):
+            return cached[2], cached[4]
+        return None
+
     def get(
         self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
     ) -> str:

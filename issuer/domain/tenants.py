@@ -84,6 +84,17 @@ class MunicipalityCache:
             self._remember(m)
         return m
 
+    def id_by_code(self, session: Callable[[], Session], lg_code: str) -> int | None:
+        """The id alone: no ORM instance and, on a hit, no session (``session`` is
+        called only on a miss)."""
+        with self._lock:
+            hit = self._by_code.get(lg_code)
+        if hit is not None and self.clock() - hit[0] < self.ttl:
+            found: int = hit[1]["id"]
+            return found
+        m = self.by_code(session(), lg_code)
+        return None if m is None else m.id
+
     def by_id(self, session: Session, municipality_id: int) -> Municipality | None:
         with self._lock:
             hit = self._by_id.get(municipality_id)
