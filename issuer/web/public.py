@@ -94,7 +94,8 @@ def status_list(lg_code: str, number: int) -> Response:
     row = svc.db.read_row(_CURRENT, {"m": mid, "n": number, "now": t}, session)
     if row is None:
         raise NotFound("status list")
-    cached = svc.status_tokens.current(row.id, row.version, row.kid, svc.settings, t)
+    list_id, version, kid = row
+    cached = svc.status_tokens.current(list_id, version, kid, svc.settings, t)
     if cached is not None:
         token, etag = cached
     else:
