@@ -120,7 +120,11 @@ def _fresh_token(mid: int, number: int, t: datetime) -> tuple[str, str]:
     lst, key = found
     if key is not None:
         remember_in_force(session(), mid, key)
-    return svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, t)
+    found_token = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, t)
+    # Only read: ended with COMMIT, not the teardown's ROLLBACK, at which psycopg forgets
+    # the connection's prepared statements (see oid4vci.credential_offer).
+    session().commit()
+    return found_token
 
 
 def _etag_matches(header: str, etag: str) -> bool:
