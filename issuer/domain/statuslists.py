@@ -130,6 +130,14 @@ def bump(session: Session, list_ids: set[int]) -> None:
         )
 
 
+# Built once: a statement built per call costs more in Python than running it.
+_SET_ENTRIES: Final = select(Credential.status_idx, Credential.status).where(
+    Credential.status_list_id == bindparam("l"),
+    Credential.status != statuslist.VALID,
+    Credential.expires_at > bindparam("after"),
+)
+
+
 class TokenCache:
     """Signed tokens per list, rebuilt when the list's version moves or the token ages."""
 
@@ -194,13 +202,7 @@ def build_token(
     session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
 ) -> str:
     bits = statuslist.StatusList.new(lst.size, lst.bits)
-    rows = session.execute(
-        select(Credential.status_idx, Credential.status).where(
-            Credential.status_list_id == lst.id,
-            Credential.status != statuslist.VALID,
-            Credential.expires_at > live_after(now),
-        )
-    )
+    rows = session.execute(_SET_ENTRIES, {"l": lst.id, "after": live_after(now)})
     bits.set_many((idx, st) for idx, st in rows)
     municipality = lst.municipality
     key = signing_key(session, municipality, now)

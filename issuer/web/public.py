@@ -9,6 +9,7 @@ from typing import Final
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dualres.issuer.domain import typemeta
 from dualres.issuer.domain.errors import NotFound
@@ -112,12 +113,15 @@ def _fresh_token(mid: int, number: int, t: datetime) -> tuple[str, str]:
     """The token built (or found current) from the list's row read in the request's
     session: the list was changed, the key or the token aged since it was cached."""
     svc = services()
-    # In the session's identity map from the cache: the list's many-to-one finds it there.
-    svc.municipalities.by_id(session(), mid)
+    m = svc.municipalities.by_id(session(), mid)
     found = session().execute(_LIST, {"m": mid, "n": number, "now": t}).one_or_none()
     if found is None:
         raise NotFound("status list")
     lst, key = found
+    if m is not None:
+        # Set from the cached row: reading the relationship would load the row's other
+        # columns (the audit head), one more statement for nothing used here.
+        set_committed_value(lst, "municipality", m)
     if key is not None:
         remember_in_force(session(), mid, key)
     found_token = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, t)
