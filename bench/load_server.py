@@ -264,19 +264,22 @@ def backend_pids(database_url: str) -> list[int]:
 
 def in_tree(root: Path, module: str, func: str, *args: Any, **kwargs: Any) -> Any:
     """``module.func(*args, **kwargs)`` run by another tree's code (a baseline commit),
-    in a process of its own: its schema, its models.  Arguments and result travel as
-    JSON (a dataclass result as a dict)."""
+    in a process of its own: its schema, its models.  Arguments (on standard input)
+    and result travel as JSON (a dataclass result as a dict)."""
     code = (
         "import dataclasses, importlib, json, sys\n"
         f"f = getattr(importlib.import_module({module!r}), {func!r})\n"
-        "a, kw = json.loads(sys.argv[1])\n"
+        "a, kw = json.loads(sys.stdin.read())\n"
         "r = f(*a, **kw)\n"
         "r = dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r\n"
         "sys.stdout.write('\\n' + json.dumps(r))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(root)}
-    argv = [sys.executable, "-c", code, json.dumps([args, kwargs])]
-    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    # On standard input: one argument of argv is limited to 128 KiB, and a run's
+    # outcome (every credential issued) is larger than that.
+    argv = [sys.executable, "-c", code]
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600,
+                          input=json.dumps([args, kwargs]))  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{module}.{func} in {root} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.rsplit("\n", 1)[1])

@@ -156,7 +156,7 @@ def test_database_connections_cut_during_issuance_and_revocation(tmp_path: Path)
         assert res["errors"] == []
         assert res["bad_bodies"] == []
         assert len(res["outcome"]["issued"]) > 0
-        after = _recovers(st, 50_000)  # pool_pre_ping replaces the dead connections
+        after = _recovers(st, 50_000)  # db._alive replaces the dead connections at checkout
         _consistent(st, res["outcome"], after)
 
 

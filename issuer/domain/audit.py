@@ -33,10 +33,10 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import and_, bindparam, event, select
+from sqlalchemy import Table, and_, bindparam, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dualres.issuer.domain.db import utc
@@ -109,6 +109,13 @@ class _Pending:
     now: datetime
 
 
+# The entry is written here, as a plain INSERT of the table (issue 16j): as an ORM
+# object it cost the unit of work at commit an object to order, insert with RETURNING
+# and track, and nothing reads it back in the transaction.  It is rolled back with the
+# transaction (or the savepoint) like any other write.
+_INSERT_ENTRY: Final = insert(cast(Table, AuditEntry.__table__))
+
+
 def append(
     session: Session,
     municipality: Municipality,
@@ -118,12 +125,13 @@ def append(
     target: str | None,
     detail: dict[str, Any],
     now: datetime,
-) -> AuditEntry:
+) -> None:
     """Add an entry in the caller's transaction: it commits or vanishes with the change.
 
-    The entry and the new head are written by the transaction's next flush, at the
-    latest at commit, where the head's signed checkpoint joins them: one UPDATE of
-    the municipality row per transaction rather than one here and one at commit.
+    The entry is inserted at once; the new head is written by the transaction's next
+    flush, at the latest at commit, where the head's signed checkpoint joins it: one
+    UPDATE of the municipality row per transaction rather than one here and one at
+    commit.
     """
     pending: dict[int, _Pending] = session.info.setdefault(_PENDING, {})
     if municipality.id in pending:
@@ -143,21 +151,22 @@ def append(
         pending[locked.id].now = utc(now)
     seq = locked.audit_seq + 1
     h = _digest(locked.audit_head, seq, at, actor, action, target, detail)
-    entry = AuditEntry(
-        municipality_id=locked.id,
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        detail=detail,
-        prev_hash=locked.audit_head,
-        hash=h,
+    session.execute(
+        _INSERT_ENTRY,
+        {
+            "municipality_id": locked.id,
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": detail,
+            "prev_hash": locked.audit_head,
+            "hash": h,
+        },
     )
     locked.audit_seq = seq
     locked.audit_head = h
-    session.add(entry)
-    return entry
 
 
 # --- signed checkpoints ------------------------------------------------------------------------
@@ -184,6 +193,11 @@ class CheckpointKeys:
     def __init__(self, keys: KeyStore, development: KeyStore | None = None) -> None:
         self.keys = keys
         self.development = development
+        # (key_ref, the row's published jwk) -> the public key checked to match it.  Both
+        # halves are in the key: a row edited to publish another jwk is checked afresh.
+        # The key store already caches what a ref loads; this spares the derivation
+        # and the two thumbprints at every commit that appends (issue 16j).
+        self._checked: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
 
     def _load(self, ref: str) -> ec.EllipticCurvePrivateKey:
         # A demo deployment's keys are the published ones of keys.example/: the command
@@ -229,6 +243,10 @@ class CheckpointKeys:
             ).scalar_one_or_none()
         if key is None:
             return None
+        memo = (key.key_ref, json.dumps(key.public_jwk, sort_keys=True))
+        known = self._checked.get(memo)
+        if known is not None:
+            return known
         try:
             public = self._load(key.key_ref).public_key()
         except (IssuerError, OSError, TypeError, ValueError):
@@ -236,6 +254,7 @@ class CheckpointKeys:
         # The row must describe the key it points at (T18 checks this at load as well).
         if jws.thumbprint(jws.public_jwk(public)) != jws.thumbprint(key.public_jwk):
             return None
+        self._checked[memo] = public
         return public
 
 

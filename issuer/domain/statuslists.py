@@ -130,6 +130,14 @@ def bump(session: Session, list_ids: set[int]) -> None:
         )
 
 
+# Built once: a statement built per call costs more in Python than running it.
+_SET_ENTRIES: Final = select(Credential.status_idx, Credential.status).where(
+    Credential.status_list_id == bindparam("l"),
+    Credential.status != statuslist.VALID,
+    Credential.expires_at > bindparam("after"),
+)
+
+
 class TokenCache:
     """Signed tokens per list, rebuilt when the list's version moves or the token ages."""
 
@@ -137,6 +145,24 @@ class TokenCache:
         self._lock = threading.Lock()
         # id -> (version, iat, token, kid, etag)
         self._tokens: dict[int, tuple[int, int, str, str, str]] = {}
+
+    def current(
+        self, list_id: int, version: int, kid: str | None, settings: Settings, now: datetime
+    ) -> tuple[str, str] | None:
+        """The cached token and ETag if they are still what ``get_with_etag`` would
+        answer: the list at ``version``, signed by ``kid`` (the key in force now), and
+        younger than the list's ttl.  None: ask ``get_with_etag``."""
+        with self._lock:
+            cached = self._tokens.get(list_id)
+        if (
+            cached
+            and kid is not None
+            and cached[0] == version
+            and cached[3] == kid
+            and int(now.timestamp()) - cached[1] < settings.status_list_ttl
+        ):
+            return cached[2], cached[4]
+        return None
 
     def get(
         self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
@@ -176,13 +202,7 @@ def build_token(
     session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
 ) -> str:
     bits = statuslist.StatusList.new(lst.size, lst.bits)
-    rows = session.execute(
-        select(Credential.status_idx, Credential.status).where(
-            Credential.status_list_id == lst.id,
-            Credential.status != statuslist.VALID,
-            Credential.expires_at > live_after(now),
-        )
-    )
+    rows = session.execute(_SET_ENTRIES, {"l": lst.id, "after": live_after(now)})
     bits.set_many((idx, st) for idx, st in rows)
     municipality = lst.municipality
     key = signing_key(session, municipality, now)

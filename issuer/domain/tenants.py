@@ -8,8 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from dualres.issuer.config import DEMO_MUNICIPALITIES, Settings
 from dualres.issuer.domain.certs import certify, x5c
@@ -84,6 +86,17 @@ class MunicipalityCache:
             self._remember(m)
         return m
 
+    def id_by_code(self, session: Callable[[], Session], lg_code: str) -> int | None:
+        """The id alone: no ORM instance and, on a hit, no session (``session`` is
+        called only on a miss)."""
+        with self._lock:
+            hit = self._by_code.get(lg_code)
+        if hit is not None and self.clock() - hit[0] < self.ttl:
+            found: int = hit[1]["id"]
+            return found
+        m = self.by_code(session(), lg_code)
+        return None if m is None else m.id
+
     def by_id(self, session: Session, municipality_id: int) -> Municipality | None:
         with self._lock:
             hit = self._by_id.get(municipality_id)
@@ -102,11 +115,23 @@ class MunicipalityCache:
 
     @staticmethod
     def _attach(session: Session, fixed: dict[str, Any]) -> Municipality:
-        m = Municipality(**fixed)
-        # As if loaded with only these columns: the others are expired, so the
-        # first read of one loads them from the database.
+        found = session.identity_map.get(identity_key(Municipality, fixed["id"]))
+        if found is not None:
+            m: Municipality = found
+            return m
+        # As if loaded with only these columns: the others are expired, so the first
+        # read of one loads them from the database.  Built without __init__ and added
+        # rather than merged: merge copies the instance into a second one, which
+        # cost more than the rest of a metadata request (issue 16j).
+        m = _MUNICIPALITY.class_manager.new_instance()
+        for name, value in fixed.items():
+            set_committed_value(m, name, value)
         make_transient_to_detached(m)
-        return session.merge(m, load=False)
+        session.add(m)
+        return m
+
+
+_MUNICIPALITY: Final = inspect(Municipality)
 
 
 def bootstrap_demo(session: Session, settings: Settings, keys: KeyStore, now: datetime) -> None:

@@ -398,7 +398,12 @@ def _change_state(
     why = parse.reason(parse.obj(_body(), "", frozenset({"reason"})))
     reg = change(session(), reg, reason=why, actor=_actor(), now=now())
     session().commit()
-    return _one(reg)
+    answer = _one(reg)
+    # The answer's reads opened a transaction of their own: ended with COMMIT, not the
+    # teardown's ROLLBACK, at which psycopg forgets the connection's prepared
+    # statements (see oid4vci.credential_offer).
+    session().commit()
+    return answer
 
 
 @bp.post("/registrations/<public_id>/suspend")

@@ -127,23 +127,32 @@ def create_app(
     @app.after_request
     def _headers(resp: Response) -> Response:
         h = resp.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "no-referrer")
+        # Each Headers.setdefault scans (and lower-cases) every header two or three
+        # times; one pass here, then plain appends (issue 16j: 30 µs a call, five
+        # calls on every response).  Whatever a view set itself is kept.
+        present = {k.lower() for k, _ in h.items()}
+
+        def default(name: str, value: str) -> None:
+            if name.lower() not in present:
+                h.add(name, value)
+
+        default("X-Content-Type-Options", "nosniff")
+        default("Referrer-Policy", "no-referrer")
         if resp.mimetype == "text/html":
-            h.setdefault("Content-Security-Policy", HTML_CSP)
-            h.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for older browsers
+            default("Content-Security-Policy", HTML_CSP)
+            default("X-Frame-Options", "DENY")  # frame-ancestors for older browsers
         if request.is_secure:
             # Over plain http a browser ignores it, and a proxy-less http deployment
             # (the demo on 127.0.0.1) must not be told to upgrade.
-            h.setdefault("Strict-Transport-Security", HSTS)
-        if resp.status_code == 401 and "WWW-Authenticate" not in h:
+            default("Strict-Transport-Security", HSTS)
+        if resp.status_code == 401:
             # RFC 9110 §11.6.1: every 401 names a way to authenticate.  Views
             # that know better (the credential endpoint, the staff API) set theirs.
-            h["WWW-Authenticate"] = 'Bearer realm="dualres"'
+            default("WWW-Authenticate", 'Bearer realm="dualres"')
         if resp.status_code >= 400 or request.endpoint in _SECRET_ENDPOINTS:
             # Tokens, nonces, offers carry secrets (RFC 6749 §5.1); an error is
             # about one request and no cache should answer the next with it.
-            h.setdefault("Cache-Control", "no-store")
+            default("Cache-Control", "no-store")
         return resp
 
     for name in _REDACTED_LOGGERS:

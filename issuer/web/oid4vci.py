@@ -210,7 +210,13 @@ def credential_offer(lg_code: str, offer_id: str) -> tuple[Response, int]:
     offer = offers.live_offer(session(), m, offer_id, now())
     if offer is None:
         raise offers.gone_offer(session(), m, offer_id, now()) or NotFound("credential offer")
-    return _no_store(offers.offer_json(services().settings, m.lg_code, offer))
+    body = offers.offer_json(services().settings, m.lg_code, offer)
+    # Only read: ended with COMMIT, not the teardown's ROLLBACK.  psycopg forgets the
+    # connection's prepared statements at every ROLLBACK (one might have been
+    # prepared inside the transaction), and one per issuance kept the issuance's
+    # statements from ever reaching its prepare threshold (issue 16j).
+    session().commit()
+    return _no_store(body)
 
 
 # --- proofs: DPoP (RFC 9449) and the key proof (OpenID4VCI §8.2.1.1) -----------------

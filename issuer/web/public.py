@@ -4,10 +4,12 @@ lists, SD-JWT VC issuer metadata, type metadata."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Final
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dualres.issuer.domain import typemeta
 from dualres.issuer.domain.errors import NotFound
@@ -28,6 +30,20 @@ _LG: Final = re.compile(r"^[0-9]{6}$")
 # comes in the same statement: the token cache checks its kid on every fetch.
 _LIST: Final = (
     select(StatusList, SigningKey)
+    .outerjoin(
+        SigningKey,
+        and_(SigningKey.municipality_id == StatusList.municipality_id, *IN_FORCE_AT_NOW),
+    )
+    .where(StatusList.municipality_id == bindparam("m"), StatusList.number == bindparam("n"))
+    .order_by(*NEWEST_FIRST)
+    .limit(1)
+)
+
+# A fetch whose token is cached needs only the list's version and the kid in force (the
+# same conditions as _LIST): read as plain columns, outside the ORM and the request's
+# session.  Anything else (a new version, a new key, an aged token) takes _LIST's path.
+_CURRENT: Final = (
+    select(StatusList.id, StatusList.version, SigningKey.kid)
     .outerjoin(
         SigningKey,
         and_(SigningKey.municipality_id == StatusList.municipality_id, *IN_FORCE_AT_NOW),
@@ -72,20 +88,47 @@ def trust_list() -> Response:
 @bp.get("/lg/<lg_code>/status/<int(max=2147483647):number>")
 def status_list(lg_code: str, number: int) -> Response:
     svc = services()
-    m = issuer_municipality(lg_code)
-    found = session().execute(_LIST, {"m": m.id, "n": number, "now": now()}).one_or_none()
-    if found is None:
+    t = now()
+    mid = svc.municipalities.id_by_code(session, lg_code) if _LG.match(lg_code) else None
+    if mid is None:
+        raise NotFound("issuer")
+    row = svc.db.read_row(_CURRENT, {"m": mid, "n": number, "now": t}, session)
+    if row is None:
         raise NotFound("status list")
-    lst, key = found
-    if key is not None:
-        remember_in_force(session(), m.id, key)
-    token, etag = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, now())
+    list_id, version, kid = row
+    cached = svc.status_tokens.current(list_id, version, kid, svc.settings, t)
+    if cached is not None:
+        token, etag = cached
+    else:
+        token, etag = _fresh_token(mid, number, t)
     # no-cache: a cache may keep it but must revalidate, so a revocation shows
     # in the very next fetch; revalidating costs a verifier 304 and no body.
     headers = {"Cache-Control": "no-cache", "ETag": etag}
     if _etag_matches(request.headers.get("If-None-Match", ""), etag):
         return Response(status=304, headers=headers)
     return Response(token, mimetype="application/statuslist+jwt", headers=headers)
+
+
+def _fresh_token(mid: int, number: int, t: datetime) -> tuple[str, str]:
+    """The token built (or found current) from the list's row read in the request's
+    session: the list was changed, the key or the token aged since it was cached."""
+    svc = services()
+    m = svc.municipalities.by_id(session(), mid)
+    found = session().execute(_LIST, {"m": mid, "n": number, "now": t}).one_or_none()
+    if found is None:
+        raise NotFound("status list")
+    lst, key = found
+    if m is not None:
+        # Set from the cached row: reading the relationship would load the row's other
+        # columns (the audit head), one more statement for nothing used here.
+        set_committed_value(lst, "municipality", m)
+    if key is not None:
+        remember_in_force(session(), mid, key)
+    found_token = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, t)
+    # Only read: ended with COMMIT, not the teardown's ROLLBACK, at which psycopg forgets
+    # the connection's prepared statements (see oid4vci.credential_offer).
+    session().commit()
+    return found_token
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -74,7 +74,12 @@ class LazyCookieSessions(SecureCookieSessionInterface):
     request.  The same answer as Flask's: an empty session when the key is set."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        # No Cookie header at all (every wallet, verifier and API client): not even the
+        # parse of an empty one, which cost more than the rest of this (issue 16j).
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ
+            or not request.cookies.get(self.get_cookie_name(app))
+        ):
             return self.session_class()
         return super().open_session(app, request)
 
