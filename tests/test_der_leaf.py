@@ -10,6 +10,7 @@ decides, each judged by both paths, which must agree.
 from __future__ import annotations
 
 import base64
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -402,3 +403,31 @@ def test_times_are_datetimes_seconds() -> None:
         else:
             with pytest.raises(_der._Outside):
                 _der._time(der, 0)
+
+
+def test_a_serial_that_is_not_positive_is_refused(w: World) -> None:
+    # RFC 5280 §4.1.2.2; cryptography still reads such a serial (with a warning),
+    # so x509chain refuses it itself, as x509.js does (edge.json:
+    # x5c-leaf-with-a-negative-serial).  No builder makes one: the serial's
+    # bytes are replaced in the TBS, which is then signed again by the CA.
+    good = w.tbs()
+    at = good.index(b"\xa0\x03\x02\x01\x02\x02") + 6
+    size = good[at]
+    serial = good[at + 1 : at + 1 + size]
+    negative = good[: at + 1] + bytes([serial[0] | 0x80]) + good[at + 2 :]
+    # Zero: the serial shrinks to one byte, and the TBS's own length with it.
+    body = good[:at] + b"\x01\x00" + good[at + 1 + size :]
+    inner = body[4:] if body[1] == 0x82 else body[2:]
+    zero = b"\x30\x82" + len(inner).to_bytes(2, "big") + inner
+    for tbs in (negative, zero):
+        with warnings.catch_warnings():
+            # cryptography's deprecation warning, until a release refuses them itself
+            # (then its own refusal, still malformed, is the message).
+            warnings.simplefilter("ignore")
+            verdict, by_hand = judge(w, w.signed(tbs))
+        assert verdict[0] == "MalformedError" and verdict[1][0] == "malformed"
+        assert verdict[1][1] in (
+            "x5c: serialNumber is not positive",
+            "x5c entry is not a DER certificate",
+        )
+        assert not by_hand

@@ -700,6 +700,30 @@ def _chains(w: Any) -> dict[str, list[str]]:
             b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
         ).decode()
 
+    def negative_serial(cert: str, signer: Any) -> str:
+        """``cert`` with its serial's sign bit set (same length, so no other length
+        moves), re-signed by ``signer``: no builder makes one, and cryptography
+        still reads it; both verifiers refuse it (RFC 5280 §4.1.2.2)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        tbs = bytearray(
+            x509.load_der_x509_certificate(base64.b64decode(cert)).tbs_certificate_bytes
+        )
+        at = tbs.index(b"\xa0\x03\x02\x01\x02\x02") + 7  # v3, then the serial's first byte
+        tbs[at] |= 0x80
+
+        def tlv(tag: int, body: bytes) -> bytes:
+            n = len(body)
+            size = bytes([n]) if n < 0x80 else bytes([0x82]) + n.to_bytes(2, "big")
+            return bytes([tag]) + size + body
+
+        sig = signer.sign(bytes(tbs), ec.ECDSA(hashes.SHA256()))
+        alg = bytes.fromhex("300a06082a8648ce3d040302")  # ecdsa-with-SHA256
+        der = tlv(0x30, bytes(tbs) + alg + tlv(0x03, b"\x00" + sig))
+        return base64.b64encode(der).decode()
+
     from cryptography import x509
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -720,6 +744,7 @@ def _chains(w: Any) -> dict[str, list[str]]:
         "leaf-with-an-unknown-critical-extension": [plus(leaf(), ca, unknown, True), ca_cert],
         "leaf-with-an-unknown-non-critical-extension": [plus(leaf(), ca, unknown, False), ca_cert],
         "leaf-with-a-critical-extended-key-usage": [plus(leaf(), ca, code_signing, True), ca_cert],
+        "leaf-with-a-negative-serial": [negative_serial(leaf(), ca), ca_cert],
         "issuing-ca-with-critical-name-constraints": [
             leaf(),
             plus(ca_cert, w.anchor, within, True),
@@ -906,6 +931,7 @@ def _bundle_cases(lab: Any) -> list[dict[str, Any]]:
                 "leaf-naming-the-anchor-as-issuer",
                 "leaf-with-an-unknown-critical-extension",
                 "leaf-with-a-critical-extended-key-usage",
+                "leaf-with-a-negative-serial",
             )
         ),
         (

@@ -62,6 +62,11 @@ def _load_der(text: str) -> tuple[x509.Certificate, bytes]:
     # Outside the try: an extension cryptography cannot read keeps the error its
     # callers give it (``x5c: ValueError``), as before this check.
     _check_critical(cert)
+    # RFC 5280 §4.1.2.2: a positive integer.  cryptography still reads a zero or
+    # negative serial (with a deprecation warning; a later release refuses it),
+    # so the rule is ours, as in x509.js, and does not change with the library.
+    if cert.serial_number <= 0:
+        raise MalformedError("x5c: serialNumber is not positive")
     return cert, der
 
 

@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v13'; // core/x509.js refuses a critical extension it does not process
+const VERSION = 'v14'; // core/x509.js refuses a certificate whose serial is not positive
 const PRECACHE = [
   './',
   'index.html',

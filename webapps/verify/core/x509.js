@@ -235,6 +235,10 @@ export function parseCertificate(der) {
   }
   const serial = expect(der, pos, tbs.end, 0x02, 'serialNumber');
   if (serial.end === serial.body) throw malformed('x5c: bad serialNumber');
+  // RFC 5280 4.1.2.2: positive (x509chain.py refuses zero and negative alike).
+  if (der[serial.body] & 0x80 || (serial.end - serial.body === 1 && der[serial.body] === 0)) {
+    throw malformed('x5c: serialNumber is not positive');
+  }
   const innerAlg = expect(der, serial.end, tbs.end, 0x30, 'signature');
   const issuer = expect(der, innerAlg.end, tbs.end, 0x30, 'issuer');
   const validity = expect(der, issuer.end, tbs.end, 0x30, 'validity');
