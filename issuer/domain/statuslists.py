@@ -272,10 +272,12 @@ class TokenCache:
                 _STORE[session.get_bind().dialect.name == "postgresql"],
                 {**values, "etag": etag, "token": token},
             )
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
             # Sharing is an optimisation: the fetch still answers with what was built
             # (the other workers build their own), and nothing but reads is undone.
-            log.warning("status token of list %s not stored", lst.id, exc_info=True)
+            # One line, no traceback: a handled failure (the server's log is read for
+            # tracebacks as escaped errors).
+            log.warning("status token of list %s not stored: %s", lst.id, type(exc).__name__)
             session.rollback()
         return token, etag
 

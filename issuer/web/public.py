@@ -164,8 +164,9 @@ def _fresh_token(mid: int, number: int, t: datetime) -> tuple[str, str]:
     # built is served all the same.
     try:
         session().commit()
-    except SQLAlchemyError:
-        log.warning("status token of list %s/%s not stored", mid, number, exc_info=True)
+    except SQLAlchemyError as exc:
+        # One line, no traceback: handled (see statuslists.TokenCache.get_with_etag).
+        log.warning("status token of list %s/%s not stored: %s", mid, number, type(exc).__name__)
         session().rollback()
     return found_token
 
