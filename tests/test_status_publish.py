@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -109,3 +110,121 @@ def test_a_re_signed_token_is_not_answered_304(app, client, clock) -> None:
 def services_ttl(app) -> int:
     with app.app_context():
         return int(services().settings.status_list_ttl)
+
+
+# Issue 16: a list's token is built and signed once, by whichever worker fetches it
+# first, and shared through the database (status_token).  Two create_app on one
+# database stand for two gunicorn workers: each has its own per-process cache.
+
+
+@pytest.fixture
+def second_worker(app, database_url: str, tmp_path, clock):
+    from dualres.issuer.web.app import create_app
+    from tests.issuer_support import card_client, demo_settings
+
+    other = create_app(demo_settings(tmp_path, database_url), clock=clock, upgrade=False)
+    other.config["TESTING"] = True
+    yield card_client(other)
+    other.extensions["dualres"].db.dispose()
+
+
+@pytest.fixture
+def signatures(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The iat of every status list token signed, in either worker."""
+    signed: list[int] = []
+    real = statuslist.sign_token
+
+    def counting(*args: Any, **kwargs: Any) -> str:
+        signed.append(kwargs["iat"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(statuslist, "sign_token", counting)
+    return signed
+
+
+def _status_of(token: str, cred_id: int, app) -> int:
+    with app.app_context(), services().db.session() as s:
+        idx = s.execute(select(Credential.status_idx).where(Credential.id == cred_id)).scalar_one()
+    return statuslist.parse_token(token)[1].status_list.get(idx)
+
+
+def test_a_token_is_built_once_for_all_workers(
+    app, client, second_worker, clock, signatures: list[int]
+) -> None:
+    cred_id = _issue_one(app, clock)
+    first = client.get(URL)
+    assert first.status_code == 200 and len(signatures) == 1
+    clock.advance(5)
+    # The other worker serves the first one's bytes (same iat, same tag), signing nothing.
+    shared = second_worker.get(URL)
+    assert shared.status_code == 200 and len(signatures) == 1
+    assert shared.data == first.data and shared.headers["ETag"] == first.headers["ETag"]
+    # ...so a verifier's tag from one worker is answered 304 by the other.
+    assert (
+        second_worker.get(URL, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    )
+
+    # A revocation shows at the next fetch from either worker, built once between them.
+    _revoke(app, cred_id)
+    revoked = second_worker.get(URL, headers={"If-None-Match": first.headers["ETag"]})
+    assert revoked.status_code == 200 and len(signatures) == 2
+    assert _status_of(revoked.text, cred_id, app) == statuslist.REVOKED
+    again = client.get(URL, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200 and len(signatures) == 2
+    assert again.data == revoked.data and again.headers["ETag"] == revoked.headers["ETag"]
+
+    # An aged token is signed again once, and that one shared too.
+    clock.advance(services_ttl(app) + 1)
+    fresh = client.get(URL)
+    assert len(signatures) == 3 and fresh.data != revoked.data
+    assert second_worker.get(URL).data == fresh.data and len(signatures) == 3
+
+
+def test_an_older_build_never_replaces_a_newer_one(app, client, clock) -> None:
+    from dualres.issuer.domain.models import StatusList, StatusToken
+
+    cred_id = _issue_one(app, clock)
+    with app.app_context():
+        svc = services()
+        with svc.db.session() as s:
+            slow = s.execute(select(StatusList)).scalar_one()  # a worker that read v0...
+            s.expunge(slow)
+        _revoke(app, cred_id)  # ...before the revocation (v1)
+        clock.advance(5)
+        assert client.get(URL).status_code == 200  # v1 built and stored
+        with svc.db.session() as s:
+            stored = s.execute(select(StatusToken)).scalar_one()
+            newest = (stored.version, stored.iat, stored.token)
+        clock.advance(5)
+        with svc.db.session() as s:
+            slow = s.merge(slow, load=False)
+            statuslists.TokenCache().get_with_etag(s, slow, svc.settings, svc.keys, clock())
+        with svc.db.session() as s:
+            stored = s.execute(select(StatusToken)).scalar_one()
+            assert (stored.version, stored.iat, stored.token) == newest
+            assert newest[0] == s.execute(select(StatusList.version)).scalar_one()
+
+
+def test_a_failed_store_still_serves_the_token_built(
+    app, client, second_worker, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import Column, MetaData, Table
+
+    from dualres.issuer.domain.models import StatusToken
+
+    cred_id = _issue_one(app, clock)
+    missing = Table(
+        "no_such_table", MetaData(), *(Column(c.name, c.type) for c in StatusToken.__table__.c)
+    )
+    for postgres in (True, False):
+        monkeypatch.setitem(statuslists._STORE, postgres, missing.insert())
+    r = client.get(URL)
+    assert r.status_code == 200
+    assert _status_of(r.text, cred_id, app) == statuslist.VALID
+    with app.app_context(), services().db.session() as s:
+        assert s.execute(select(StatusToken)).first() is None  # nothing half-stored
+    monkeypatch.undo()
+    # The other worker finds nothing stored, builds its own and shares it.
+    assert second_worker.get(URL).status_code == 200
+    _revoke(app, cred_id)
+    assert _status_of(client.get(URL).text, cred_id, app) == statuslist.REVOKED

@@ -160,6 +160,26 @@ class StatusList(Base):
     municipality: Mapped[Municipality] = relationship()
 
 
+class StatusToken(Base):
+    """The list's last built and signed token, shared by every worker process.
+
+    A list's new version is built and signed once, by whichever worker fetches it
+    first; the others serve these bytes (issue 16).  A row of its own, not columns of
+    ``status_list``: the token is kilobytes, and the issuance's list reads need none of
+    it.  Stored in the database with the version it was built from, not in files, so
+    that a restored database never serves a token its lists contradict.
+    """
+
+    __tablename__ = "status_token"
+
+    status_list_id: Mapped[int] = mapped_column(ForeignKey("status_list.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)  # the list's version it was built from
+    kid: Mapped[str] = mapped_column(String(64))
+    iat: Mapped[int] = mapped_column(BigInteger)  # seconds, as in the token
+    etag: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(Text)
+
+
 class Credential(Base):
     """One credential on one phone.  The token itself is never stored."""
 

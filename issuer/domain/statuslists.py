@@ -12,24 +12,27 @@ any number of worker processes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import certs
 from dualres.issuer.domain.keys import KeyStore, signing_key
-from dualres.issuer.domain.models import Credential, Municipality, StatusList
+from dualres.issuer.domain.models import Credential, Municipality, StatusList, StatusToken
 from dualres.verifier.wire import statuslist
 from dualres.verifier.wire.b64 import b64e
+
+log = logging.getLogger(__name__)
 
 FULL_AFTER_COLLISIONS = 8  # a list ~85% full keeps colliding: open the next
 # An expired credential is refused on its exp before its status is read, so a
@@ -138,13 +141,67 @@ _SET_ENTRIES: Final = select(Credential.status_idx, Credential.status).where(
 )
 
 
+# The stored token of a list: read by the fetch that missed its per-process cache.
+_STORED: Final = select(
+    StatusToken.version, StatusToken.kid, StatusToken.iat, StatusToken.token, StatusToken.etag
+).where(StatusToken.status_list_id == bindparam("l"))
+
+
+def _store_statement(postgres: bool) -> Any:
+    ins = (pg_insert if postgres else sqlite_insert)(StatusToken)
+    new = ins.excluded
+    return ins.on_conflict_do_update(
+        index_elements=["status_list_id"],
+        set_={c: new[c] for c in ("version", "kid", "iat", "etag", "token")},
+        # Two workers may build the same list at once, or one slowly from an older
+        # version: the stored token only moves forward, by (version, iat).
+        where=or_(
+            StatusToken.version < new.version,
+            and_(StatusToken.version == new.version, StatusToken.iat < new.iat),
+        ),
+    )
+
+
+_STORE: Final = {postgres: _store_statement(postgres) for postgres in (True, False)}
+
+# (version, iat, token, kid, etag)
+_Entry = tuple[int, int, str, str, str]
+
+
 class TokenCache:
-    """Signed tokens per list, rebuilt when the list's version moves or the token ages."""
+    """Signed tokens per list, rebuilt when the list's version moves or the token ages.
+
+    Two levels: this process's dict, and the ``status_token`` row every worker process
+    shares.  A list's new version is built and signed once, by the first worker to
+    fetch it, and stored; the others find it there on their own miss and keep it
+    (issue 16: each of 4 workers used to rebuild and sign after every revocation).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # id -> (version, iat, token, kid, etag)
-        self._tokens: dict[int, tuple[int, int, str, str, str]] = {}
+        self._tokens: dict[int, _Entry] = {}
+
+    @staticmethod
+    def usable(
+        version: int,
+        kid: str | None,
+        built_version: int | None,
+        built_kid: str | None,
+        built_iat: int | None,
+        settings: Settings,
+        now: datetime,
+    ) -> bool:
+        """Whether a token built from ``built_version`` by ``built_kid`` at ``built_iat``
+        is what a fetch must answer: the list at ``version``, signed by ``kid`` (the key
+        in force now; a removed key's token must not outlive it), younger than the ttl."""
+        return (
+            kid is not None
+            and built_version == version
+            and built_kid == kid
+            and built_iat is not None
+            and int(now.timestamp()) - built_iat < settings.status_list_ttl
+        )
 
     def current(
         self, list_id: int, version: int, kid: str | None, settings: Settings, now: datetime
@@ -154,15 +211,17 @@ class TokenCache:
         younger than the list's ttl.  None: ask ``get_with_etag``."""
         with self._lock:
             cached = self._tokens.get(list_id)
-        if (
-            cached
-            and kid is not None
-            and cached[0] == version
-            and cached[3] == kid
-            and int(now.timestamp()) - cached[1] < settings.status_list_ttl
-        ):
+        if cached and self.usable(version, kid, cached[0], cached[3], cached[1], settings, now):
             return cached[2], cached[4]
         return None
+
+    def keep(
+        self, list_id: int, version: int, kid: str, iat: int, token: str, etag: str
+    ) -> tuple[str, str]:
+        """Remember a token another worker built (found usable in the database)."""
+        with self._lock:
+            self._tokens[list_id] = (version, iat, token, kid, etag)
+        return token, etag
 
     def get(
         self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
@@ -170,31 +229,56 @@ class TokenCache:
         return self.get_with_etag(session, lst, settings, keys, now)[0]
 
     def get_with_etag(
-        self, session: Session, lst: StatusList, settings: Settings, keys: KeyStore, now: datetime
+        self,
+        session: Session,
+        lst: StatusList,
+        settings: Settings,
+        keys: KeyStore,
+        now: datetime,
+        *,
+        stored_checked: bool = False,
     ) -> tuple[str, str]:
         """The token and a strong ETag naming exactly its bytes.
 
         The tag is a digest of the token, not the list's version: the same
         version is re-signed when the token ages or the key changes, and a
         verifier answered ``304`` must be holding a token that is still current.
+
+        ``stored_checked``: the caller has just seen the stored token unusable, so
+        the row is not read again.  A token built here is stored for the other
+        workers; ``session``'s transaction must hold only reads, because a failed
+        store rolls it back (and the token built is served all the same).
         """
         t = int(now.timestamp())
         # A token signed by a key that was removed since (compromised) must not
         # outlive it: verifiers refuse the whole sync over it (unknown kid).
         kid = signing_key(session, lst.municipality, now).kid
-        with self._lock:
-            cached = self._tokens.get(lst.id)
-        if (
-            cached
-            and cached[0] == lst.version
-            and cached[3] == kid
-            and t - cached[1] < settings.status_list_ttl
-        ):
-            return cached[2], cached[4]
+        found = self.current(lst.id, lst.version, kid, settings, now)
+        if found is not None:
+            return found
+        if not stored_checked:
+            row = session.execute(_STORED, {"l": lst.id}).first()
+            if row is not None and self.usable(
+                lst.version, kid, row[0], row[1], row[2], settings, now
+            ):
+                return self.keep(lst.id, row[0], row[1], row[2], row[3], row[4])
         token = build_token(session, lst, settings, keys, now)
         etag = '"' + b64e(hashlib.sha256(token.encode("ascii")).digest()[:18]) + '"'
         with self._lock:
             self._tokens[lst.id] = (lst.version, t, token, kid, etag)
+        values = {"status_list_id": lst.id, "version": lst.version, "kid": kid, "iat": t}
+        try:
+            session.execute(
+                _STORE[session.get_bind().dialect.name == "postgresql"],
+                {**values, "etag": etag, "token": token},
+            )
+        except SQLAlchemyError as exc:
+            # Sharing is an optimisation: the fetch still answers with what was built
+            # (the other workers build their own), and nothing but reads is undone.
+            # One line, no traceback: a handled failure (the server's log is read for
+            # tracebacks as escaped errors).
+            log.warning("status token of list %s not stored: %s", lst.id, type(exc).__name__)
+            session.rollback()
         return token, etag
 
 

@@ -3,12 +3,14 @@ lists, SD-JWT VC issuer metadata, type metadata."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from typing import Final
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import and_, bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from dualres.issuer.domain import typemeta
@@ -19,11 +21,12 @@ from dualres.issuer.domain.keys import (
     remember_in_force,
     trusted_keys,
 )
-from dualres.issuer.domain.models import Municipality, SigningKey, StatusList
+from dualres.issuer.domain.models import Municipality, SigningKey, StatusList, StatusToken
 from dualres.issuer.domain.trust import issuer_url
 from dualres.issuer.web.context import now, services, session
 
 bp = Blueprint("public", __name__)
+log = logging.getLogger(__name__)
 
 _LG: Final = re.compile(r"^[0-9]{6}$")
 # Built once (every verifier's sync runs it): see keys._IN_FORCE_Q.  The key in force
@@ -41,16 +44,34 @@ _LIST: Final = (
 
 # A fetch whose token is cached needs only the list's version and the kid in force (the
 # same conditions as _LIST): read as plain columns, outside the ORM and the request's
-# session.  Anything else (a new version, a new key, an aged token) takes _LIST's path.
+# session.  With them what the stored token (another worker's build) was built from,
+# not its text: a process that missed reads that once (_STORED_TEXT).  Anything else (a
+# new version, a new key, an aged token) takes _LIST's path, which builds and stores it.
 _CURRENT: Final = (
-    select(StatusList.id, StatusList.version, SigningKey.kid)
+    select(
+        StatusList.id,
+        StatusList.version,
+        SigningKey.kid,
+        StatusToken.version,
+        StatusToken.kid,
+        StatusToken.iat,
+    )
     .outerjoin(
         SigningKey,
         and_(SigningKey.municipality_id == StatusList.municipality_id, *IN_FORCE_AT_NOW),
     )
+    # Keyed by the list's own id: a list's token never comes from another's row.
+    .outerjoin(StatusToken, StatusToken.status_list_id == StatusList.id)
     .where(StatusList.municipality_id == bindparam("m"), StatusList.number == bindparam("n"))
     .order_by(*NEWEST_FIRST)
     .limit(1)
+)
+# The stored token's bytes, only if still the build _CURRENT saw (another worker may
+# have replaced it since: then this comes back empty and the fetch takes _LIST's path).
+_STORED_TEXT: Final = select(StatusToken.token, StatusToken.etag).where(
+    StatusToken.status_list_id == bindparam("l"),
+    StatusToken.version == bindparam("v"),
+    StatusToken.iat == bindparam("iat"),
 )
 
 
@@ -95,8 +116,17 @@ def status_list(lg_code: str, number: int) -> Response:
     row = svc.db.read_row(_CURRENT, {"m": mid, "n": number, "now": t}, session)
     if row is None:
         raise NotFound("status list")
-    list_id, version, kid = row
-    cached = svc.status_tokens.current(list_id, version, kid, svc.settings, t)
+    list_id, version, kid, built_version, built_kid, built_iat = row
+    tokens = svc.status_tokens
+    cached = tokens.current(list_id, version, kid, svc.settings, t)
+    if cached is None and tokens.usable(
+        version, kid, built_version, built_kid, built_iat, svc.settings, t
+    ):
+        stored = svc.db.read_row(
+            _STORED_TEXT, {"l": list_id, "v": version, "iat": built_iat}, session
+        )
+        if stored is not None:
+            cached = tokens.keep(list_id, version, built_kid, built_iat, stored[0], stored[1])
     if cached is not None:
         token, etag = cached
     else:
@@ -124,10 +154,20 @@ def _fresh_token(mid: int, number: int, t: datetime) -> tuple[str, str]:
         set_committed_value(lst, "municipality", m)
     if key is not None:
         remember_in_force(session(), mid, key)
-    found_token = svc.status_tokens.get_with_etag(session(), lst, svc.settings, svc.keys, t)
-    # Only read: ended with COMMIT, not the teardown's ROLLBACK, at which psycopg forgets
-    # the connection's prepared statements (see oid4vci.credential_offer).
-    session().commit()
+    # The stored token was just read (in _CURRENT) and found unusable: not read again.
+    found_token = svc.status_tokens.get_with_etag(
+        session(), lst, svc.settings, svc.keys, t, stored_checked=True
+    )
+    # Reads and the token stored for the other workers: ended with COMMIT, not the
+    # teardown's ROLLBACK, at which psycopg forgets the connection's prepared statements
+    # (see oid4vci.credential_offer).  A failed commit loses only the sharing: the token
+    # built is served all the same.
+    try:
+        session().commit()
+    except SQLAlchemyError as exc:
+        # One line, no traceback: handled (see statuslists.TokenCache.get_with_etag).
+        log.warning("status token of list %s/%s not stored: %s", mid, number, type(exc).__name__)
+        session().rollback()
     return found_token
 
 
