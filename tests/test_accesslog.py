@@ -219,3 +219,97 @@ def test_gunicorn_conf_uses_it() -> None:
     cfg = gunicorn_config.Config()
     cfg.set("logger_class", settings["logger_class"])
     assert cfg.logger_class is AccessLogger
+
+
+_TINY_APP = """
+import logging
+
+from dualres.issuer.domain.identity.mynumber import RedactFilter
+
+# As issuer/web/app.py does for the issuer: the mask on gunicorn's access logger.
+logging.getLogger("gunicorn.access").addFilter(RedactFilter())
+
+
+def app(environ, start_response):
+    start_response("201 Created", [("Content-Type", "text/plain"), ("X-Echo", "a\\"b")])
+    return [b"ok"]
+"""
+
+# Everything but the clock, the durations and the pid, which differ between two servers.
+_E2E_FORMAT = (
+    '%(h)s %(l)s %(u)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(m)s %(U)s %(q)s %(H)s %(B)s'
+    " %({X-Note}i)s %({x-echo}o)s %({missing}i)s %({wsgi.url_scheme}e)s"
+)
+
+
+def _serve_and_log(tmp_path: Path, name: str, logger_class: str | None) -> bytes:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "tinyapp.py").write_text(_TINY_APP)
+    log = tmp_path / f"{name}.log"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    args = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
+    args += ["--bind", f"fd://{sock.fileno()}", "--workers", "1", "--access-logfile", str(log)]
+    args += ["--access-logformat", _E2E_FORMAT, "--chdir", str(tmp_path)]
+    if logger_class:
+        args += ["--logger-class", logger_class]
+    env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
+    proc = subprocess.Popen(
+        [*args, "tinyapp:app"],
+        cwd=ROOT,
+        env=env,
+        pass_fds=(sock.fileno(),),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sock.close()
+    requests = [
+        b'GET /lg/203211/status/1?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: ua "q"\r\n',
+        f"GET /x?q={NUMBER} HTTP/1.1\r\nHost: a\r\nX-Note: 1234 5678 9018\r\n".encode(),
+        # gunicorn refuses a raw non-ASCII request line; a header value may hold UTF-8.
+        "GET /caf%C3%A9?n=%E6%97%A5 HTTP/1.1\r\nHost: a\r\nX-NOTE: \u00e9t\u00e9\r\n".encode(),
+        b"POST /token HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nReferer: http://r/\r\n"
+        b"Authorization: Basic dXNlcjpwdw==\r\n",
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        sent = 0
+        while sent < len(requests):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                    c.sendall(requests[sent] + b"Connection: close\r\n\r\n")
+                    while c.recv(65536):
+                        pass
+                sent += 1
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"gunicorn ({name}) did not answer")
+                time.sleep(0.2)
+        deadline = time.monotonic() + 10  # the last line may still be on its way
+        while log.read_bytes().count(b"\n") < len(requests) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return log.read_bytes()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_real_gunicorn_writes_the_same_access_log_as_with_its_own_logger(
+    tmp_path: Path,
+) -> None:
+    ours = _serve_and_log(tmp_path, "ours", None)  # gunicorn.conf.py's logger_class
+    stock = _serve_and_log(tmp_path, "stock", "gunicorn.glogging.Logger")
+    assert ours == stock and ours.count(b"\n") == 4
+    assert NUMBER.encode() not in ours and b"9018" not in ours
+    assert MASK.encode() in ours
