@@ -207,7 +207,7 @@ class AccessLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
     def _access_enabled(self) -> bool:
         try:
             return bool(self.access_log_enabled)
-        except AttributeError:  # gunicorn < 25: access() tested the settings itself
+        except AttributeError:  # an older gunicorn: its access() tested the settings itself
             cfg = self.cfg
             return bool(
                 cfg.accesslog

@@ -161,6 +161,7 @@ def test_the_ascii_shortcut_finds_every_number_the_full_search_finds() -> None:
     rng = random.Random(1612)
     alphabet = '0123456789 -./_?=&%+:[]"abcXYZ\t'
     lines = ["POST /lg/203211/token 200 0.034567", "1234-5678-9018", "12345678901 8"]
+    lines += ['1.2.3.4 - - [03/Dec/2026:15:30:00 +0000] "GET /?q=0267-12-3456 1234 5678 9018"']
     lines += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(3000)]
     for n in range(300):  # a valid number spread over groups, letters around or inside
         digits = f"{n:011d}" + str(mynumber.check_digit(f"{n:011d}"))
