@@ -3,8 +3,8 @@
 gunicorn's ``Logger.access`` builds, for every request, a dict of every atom it knows
 (each request header, response header and environ variable among them, about sixty
 entries), copies it into ``SafeAtoms`` escaping each string, and then formats
-``access_log_format``, which names a handful of them.  In a sync worker under the
-issuance load that was 9 % of the worker's CPU (docs/benchmarks.md, issue 16j).
+``access_log_format``, which names a handful of them: 30–45 µs a line, of which this
+logger saves two thirds (docs/benchmarks.md, issue 16j (8)).
 
 :class:`AccessLogger` finds once, per format, which keys the format looks up (by
 letting Python's own ``%`` formatting look them up, so every spelling it accepts is
