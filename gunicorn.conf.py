@@ -34,3 +34,11 @@ forwarded_allow_ips = ""
 secure_scheme_headers: dict[str, str] = {}
 # Header names with "_" would alias "-" ones in the WSGI environ: drop them.
 header_map = "drop"
+
+# --- access log -------------------------------------------------------------------------
+# The same lines as gunicorn's own logger (format, quoting, "-" for what is missing; the
+# My Number mask of issuer/web/app.py still applies) for a fraction of its CPU: it
+# computes only the atoms access_log_format names (issuer/accesslog.py).  Whether there
+# is an access log, where and in which format stays the deployment's choice
+# (--access-logfile, --access-logformat).
+logger_class = "dualres.issuer.accesslog.AccessLogger"

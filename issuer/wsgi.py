@@ -11,7 +11,8 @@ if one fails (gunicorn then stops rather than serve errors): the schema must
 be current and every key that may sign must load, which outside demo mode
 means encrypted at rest and not a published development key.
 
-Request limits (request line, header count and size) and timeouts are in
+Request limits (request line, header count and size), timeouts and the access
+logger (issuer/accesslog.py: gunicorn's lines for less CPU) are in
 ``gunicorn.conf.py`` at the top of the repository, which gunicorn reads from
 its working directory (or pass ``-c``).  Behind a TLS-terminating proxy set
 ``DUALRES_TRUSTED_PROXIES=1`` so that https requests are seen as such (HSTS,

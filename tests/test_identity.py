@@ -151,3 +151,34 @@ def test_log_lines_are_redacted() -> None:
     )
     assert mynumber.RedactFilter().filter(record)
     assert record.getMessage() == '"GET /?q=[個人番号]" 200'
+
+
+def test_the_ascii_shortcut_finds_every_number_the_full_search_finds() -> None:
+    """number_spans skips an ASCII text in which no twelve digits stand without a letter
+    between them; the search it skips must agree that such a text holds no number."""
+    import random
+
+    rng = random.Random(1612)
+    alphabet = '0123456789 -./_?=&%+:[]"abcXYZ\t'
+    lines = ["POST /lg/203211/token 200 0.034567", "1234-5678-9018", "12345678901 8"]
+    lines += ['1.2.3.4 - - [03/Dec/2026:15:30:00 +0000] "GET /?q=0267-12-3456 1234 5678 9018"']
+    lines += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(3000)]
+    for n in range(300):  # a valid number spread over groups, letters around or inside
+        digits = f"{n:011d}" + str(mynumber.check_digit(f"{n:011d}"))
+        cut = rng.randint(1, 11)
+        sep = rng.choice([" ", "-", "/", ".", "a", ""])
+        lines.append(f"GET /x?q={digits[:cut]}{sep}{digits[cut:]} 200")
+    found = 0
+    for line in lines:
+        full = _full_spans(line)
+        assert mynumber.number_spans(line) == full, line
+        if full:
+            found += 1
+            assert mynumber._TWELVE_DIGITS.search(line), line
+    assert found > 200  # the numbers written with a separator, at least
+
+
+def _full_spans(text: str) -> list[tuple[int, int]]:
+    # number_spans without the shortcut: the same text made non-ASCII by a trailing
+    # character that folds to a separator, which changes no span.
+    return [s for s in mynumber.number_spans(text + "\u3000") if s[1] <= len(text)]

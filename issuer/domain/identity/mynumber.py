@@ -52,6 +52,18 @@ _ASCII_FOLD: Final = {
 }
 
 
+# An ASCII text can hold a number only where whole groups of digits add up to exactly
+# twelve with no letter between them (in ASCII, _fold's letters are exactly A-Z and a-z):
+# the candidates number_spans tries.  One regex search rules out texts without one, such
+# as the access lines "POST /lg/203211/token 200 0.034567" and gunicorn's default
+# "... [03/Dec/2026:15:30:00 +0000] ...", before _fold and the search of every run (that
+# search was a fifth of gunicorn's access logging, issue 16j).  [^A-Za-z0-9]* cannot
+# take a digit, so the search backtracks over at most 12 digits from each start.
+_TWELVE_DIGITS: Final[re.Pattern[str]] = re.compile(
+    r"(?<![0-9])[0-9](?:[^A-Za-z0-9]*[0-9]){11}(?![0-9])"
+)
+
+
 def _fold(text: str) -> tuple[str, list[int]]:
     """Digits of any width or script as ASCII, every separator a space, every letter "a";
     and for each folded character the index of the character of ``text`` it came from."""
@@ -90,6 +102,8 @@ def number_spans(text: str) -> list[tuple[int, int]]:
     number written next to a telephone number is found too; a run of digits longer than
     twelve without a separator is some other number, and a letter ends a number.
     """
+    if text.isascii() and not _TWELVE_DIGITS.search(text):
+        return []  # most log lines: a status, a duration, a short id or two
     folded, origin = _fold(text)
     spans: list[tuple[int, int]] = []
     for run in _RUN.finditer(folded):
