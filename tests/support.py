@@ -434,3 +434,29 @@ def _prefecture_code(lg_code: str) -> str | None:
 
     pref = lgcodes.prefecture_of(lg_code)
     return pref.lg_code if pref else None
+
+
+def resigned(cert: str, signer: Any, *extensions: tuple[Any, bool]) -> str:
+    """``cert`` (base64 DER) signed again by ``signer``, with each of ``extensions``
+    (value, critical) in place of its own of the same type, or after them: a
+    certificate made odd on purpose, for the vectors and tests/test_x509.py."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    good = x509.load_der_x509_certificate(base64.b64decode(cert))
+    new = {value.oid: (value, critical) for value, critical in extensions}
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(good.subject)
+        .issuer_name(good.issuer)
+        .public_key(good.public_key())
+        .serial_number(good.serial_number)
+        .not_valid_before(good.not_valid_before_utc)
+        .not_valid_after(good.not_valid_after_utc)
+    )
+    for ext in good.extensions:
+        value, critical = new.pop(ext.oid, (ext.value, ext.critical))
+        b = b.add_extension(value, critical=critical)
+    for value, critical in new.values():
+        b = b.add_extension(value, critical=critical)
+    return base64.b64encode(b.sign(signer, hashes.SHA256()).public_bytes(Encoding.DER)).decode()

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dualres.issuer.config import Settings
@@ -29,7 +27,7 @@ from dualres.verifier.wire import jws, statuslist, trustlist, x509chain
 from dualres.verifier.wire.errors import BadSignatureError, MalformedError, UnknownKeyError
 from dualres.wallet import holder
 from dualres.wallet.qr import qr_version
-from tests.support import NOW, World
+from tests.support import NOW, World, resigned
 from tests.test_oid4vci import (
     ANCHOR_PUB,
     BASE,
@@ -271,22 +269,8 @@ UNKNOWN = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.32473.1"
 
 
 def plus(cert: str, signer: Any, value: Any, critical: bool) -> str:
-    """``cert`` with one more extension, re-signed by ``signer``."""
-    good = x509.load_der_x509_certificate(base64.b64decode(cert))
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(good.subject)
-        .issuer_name(good.issuer)
-        .public_key(good.public_key())
-        .serial_number(good.serial_number)
-        .not_valid_before(good.not_valid_before_utc)
-        .not_valid_after(good.not_valid_after_utc)
-    )
-    for ext in good.extensions:
-        if ext.oid != value.oid:
-            b = b.add_extension(ext.value, critical=ext.critical)
-    b = b.add_extension(value, critical=critical)
-    return base64.b64encode(b.sign(signer, hashes.SHA256()).public_bytes(Encoding.DER)).decode()
+    """``cert`` with ``value`` (in place of its own of that type), re-signed by ``signer``."""
+    return resigned(cert, signer, (value, critical))
 
 
 def _key_ids(cert: str) -> tuple[x509.SubjectKeyIdentifier, x509.AuthorityKeyIdentifier]:

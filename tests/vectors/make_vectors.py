@@ -53,6 +53,7 @@ from tests.support import (
     exp_pushed_on,
     misissued_status_lists,
     paper_payload,
+    resigned,
     signature_altered,
     windowed_keys,
 )
@@ -651,54 +652,21 @@ def _chains(w: Any) -> dict[str, list[str]]:
         by the issuing CA: what the hand-read profile (verifier/wire/_der.py) must
         leave to the full check, which refuses it."""
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
 
-        good = x509.load_der_x509_certificate(base64.b64decode(leaf()))
-        b = (
-            x509.CertificateBuilder()
-            .subject_name(good.subject)
-            .issuer_name(good.issuer)
-            .public_key(good.public_key())
-            .serial_number(good.serial_number)
-            .not_valid_before(good.not_valid_before_utc)
-            .not_valid_after(good.not_valid_after_utc)
-            .add_extension(x509.BasicConstraints(ca=ca_flag, path_length=None), critical=True)
-            .add_extension(
+        return resigned(
+            leaf(),
+            ca,
+            (x509.BasicConstraints(ca=ca_flag, path_length=None), True),
+            (
                 x509.KeyUsage(usage, False, False, False, False, not usage, False, False, False),
-                critical=True,
-            )
+                True,
+            ),
         )
-        for ext in good.extensions:
-            if ext.oid not in (x509.BasicConstraints.oid, x509.KeyUsage.oid):
-                b = b.add_extension(ext.value, critical=ext.critical)
-        return base64.b64encode(
-            b.sign(ca, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-        ).decode()
-
-    from cryptography.hazmat.primitives import serialization
 
     def plus(cert: str, signer: Any, value: Any, critical: bool) -> str:
         """``cert`` with one more extension, re-signed by ``signer``: RFC 5280
         §4.2 has both verifiers refuse a critical one they do not process."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-
-        good = x509.load_der_x509_certificate(base64.b64decode(cert))
-        b = (
-            x509.CertificateBuilder()
-            .subject_name(good.subject)
-            .issuer_name(good.issuer)
-            .public_key(good.public_key())
-            .serial_number(good.serial_number)
-            .not_valid_before(good.not_valid_before_utc)
-            .not_valid_after(good.not_valid_after_utc)
-        )
-        for ext in good.extensions:
-            b = b.add_extension(ext.value, critical=ext.critical)
-        b = b.add_extension(value, critical=critical)
-        return base64.b64encode(
-            b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-        ).decode()
+        return resigned(cert, signer, (value, critical))
 
     def negative_serial(cert: str, signer: Any) -> str:
         """``cert`` with its serial's sign bit set (same length, so no other length
