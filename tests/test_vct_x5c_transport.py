@@ -14,6 +14,9 @@ from dualres.verifier.wire import credential, jws, transport
 from dualres.verifier.wire.errors import UnknownKeyError, UnknownTypeError
 from dualres.wallet.qr import qr_version
 from tests.support import HOST, NOW, TYPE_INTEGRITY, World
+
+# Under the name tests/test_bundle_cache.py imports it by.
+from tests.test_x509 import bundle_with as _bundle_with_chain
 from tests.test_x509 import leaf_for
 
 
@@ -35,16 +38,6 @@ def _issue(world: World, **kw: Any) -> str:
     }
     args.update(kw)
     return credential.issue(**args).compact
-
-
-def _bundle_with_chain(world: World, chain: list[str]) -> Bundle:
-    entries = []
-    for m in world.lgs.values():
-        e = m.entry()
-        if m is world.karuizawa:
-            e["keys"][0]["x5c"] = chain
-        entries.append(e)
-    return world.bundle(trust_list=world.trust_list(entries=entries))
 
 
 def _check(text: str, bundle: Bundle) -> Reason:
