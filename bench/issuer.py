@@ -510,6 +510,9 @@ def _nationwide_startup(
 
 def _bundle_crypto_floor(trust: str, tokens: dict[str, str], anchor: Any) -> Callable[[], object]:
     """What no bundle loader can avoid, on inputs taken apart beforehand (untimed)."""
+    import base64
+
+    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -520,10 +523,6 @@ def _bundle_crypto_floor(trust: str, tokens: dict[str, str], anchor: Any) -> Cal
             int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
         )
 
-    import base64
-
-    from cryptography import x509
-
     algo, curve = ec.ECDSA(hashes.SHA256()), ec.SECP256R1()
     h, p, sig = trust.split(".")
     trust_input, trust_sig = f"{h}.{p}".encode(), der(b64d(sig))
@@ -533,16 +532,18 @@ def _bundle_crypto_floor(trust: str, tokens: dict[str, str], anchor: Any) -> Cal
         b"\x04" + b64d(k["jwk"]["x"]) + b64d(k["jwk"]["y"]) for i in issuers for k in i["keys"]
     ]
 
-    def signed(text: str) -> tuple[bytes, bytes]:
-        cert = x509.load_der_x509_certificate(base64.b64decode(text))
+    def signed(cert: x509.Certificate) -> tuple[bytes, bytes]:
         return cert.tbs_certificate_bytes, cert.signature
+
+    def load(text: str) -> x509.Certificate:
+        return x509.load_der_x509_certificate(base64.b64decode(text))
 
     # Since issue 15: the issuing CA's certificate (its key imported, its signature by
     # the anchor checked once) and each key's certificate, signed by that CA.
-    ca_cert = x509.load_der_x509_certificate(base64.b64decode(body["issuing_cas"][0]))
+    ca_cert = load(body["issuing_cas"][0])
     ca_point = ca_cert.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    ca_tbs, ca_sig = signed(body["issuing_cas"][0])
-    leaves = [signed(k["x5c"][0]) for i in issuers for k in i["keys"]]
+    ca_tbs, ca_sig = signed(ca_cert)
+    leaves = [signed(load(k["x5c"][0])) for i in issuers for k in i["keys"]]
     lists = []
     for text in tokens.values():
         th, tp, ts = text.split(".")
