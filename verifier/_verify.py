@@ -201,8 +201,7 @@ class _Context:
             raise _Reject(Reason.UNKNOWN_KEY, "kid is not a key of this issuer")
         # x5c, when present, must be the chain the trust list certifies for this key
         # (the list's chains are checked against the anchor when the bundle loads).
-        x5c = token.header.get("x5c")
-        if x5c is not None and (not key.x5c or x5c != list(key.x5c)):
+        if not key.allows_x5c(token.header.get("x5c")):
             raise _Reject(Reason.UNKNOWN_KEY, "x5c is not the certificate chain of this key")
         token.verify(key.key)
         before, after = key.cert_not_before, key.cert_not_after

@@ -110,8 +110,7 @@ class Bundle:
                 key = tl.issuers[owner].keys.get(parsed.kid or "")
                 if key is None:
                     raise BundleError("unknown_key", f"status list {uri}: unknown kid")
-                x5c = token.header.get("x5c")
-                if x5c is not None and (not key.x5c or x5c != list(key.x5c)):
+                if not key.allows_x5c(token.header.get("x5c")):
                     raise BundleError("unknown_key", f"status list {uri}: x5c is not the key's")
                 token.verify(key.key)
             except WireError as exc:

@@ -40,6 +40,11 @@ class IssuerKey:
             self.not_after is None or t <= self.not_after
         )
 
+    def allows_x5c(self, x5c: Any) -> bool:
+        """Whether a token's ``x5c`` header (None when absent) may stand beside this
+        key: absent, or exactly the chain the trust list certifies for it."""
+        return x5c is None or (bool(self.x5c) and x5c == list(self.x5c))
+
 
 @record
 class TrustedIssuer:
