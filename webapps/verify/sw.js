@@ -6,7 +6,7 @@
 // with no-cache).
 importScripts('../lib/offline.js');
 
-const VERSION = 'v14'; // core/x509.js refuses a certificate whose serial is not positive
+const VERSION = 'v15'; // core/trustlist.js keyAllowsX5c shared by bundle.js and verify.js
 const PRECACHE = [
   './',
   'index.html',

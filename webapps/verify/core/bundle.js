@@ -7,7 +7,7 @@ import { WireError } from '../../lib/errors.js';
 import { anchorFromText, importPoint, publicPem, thumbprint } from './jws.js';
 import { get } from './json.js';
 import { parseToken } from './statuslist.js';
-import { keyValidAt, parse as parseTrustList } from './trustlist.js';
+import { keyAllowsX5c, keyValidAt, parse as parseTrustList } from './trustlist.js';
 import { BUNDLE_FORMAT, MAX_BUNDLE_BYTES as MAX_BUNDLE_CHARS, MAX_FETCH_BYTES } from '../../lib/shared.js';
 
 export { BUNDLE_FORMAT, MAX_BUNDLE_CHARS, MAX_FETCH_BYTES };
@@ -72,8 +72,7 @@ export class Bundle {
         const [token, p] = parseToken(text);
         const key = tl.issuers.get(owner).keys.get(p.kid ?? '');
         if (key === undefined) throw new BundleError('unknown_key', `status list ${uri}: unknown kid`);
-        const x5c = get(token.header, 'x5c');
-        if (x5c !== undefined && (key.x5c.length === 0 || JSON.stringify(x5c) !== JSON.stringify(key.x5c))) {
+        if (!keyAllowsX5c(key, get(token.header, 'x5c'))) {
           throw new BundleError('unknown_key', `status list ${uri}: x5c is not the key's`);
         }
         await token.verify(key.key);

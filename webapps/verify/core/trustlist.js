@@ -86,6 +86,12 @@ export function keyValidAt(key, t) {
   return (key.notBefore === null || t >= key.notBefore) && (key.notAfter === null || t <= key.notAfter);
 }
 
+// Whether a token's x5c header (undefined when absent) may stand beside this key:
+// absent, or exactly the chain the trust list certifies for it (trustlist.py).
+export function keyAllowsX5c(key, x5c) {
+  return x5c === undefined || (key.x5c.length > 0 && JSON.stringify(x5c) === JSON.stringify(key.x5c));
+}
+
 // anchors: [{x, y, key}] (coordinates as bytes, key as a CryptoKey).
 export async function parse(text, anchors) {
   const token = parseJws(text);

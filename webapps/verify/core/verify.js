@@ -8,7 +8,7 @@ import { ES256, keyFromJwk, parse as parseJws } from './jws.js';
 import { get, isInt, isObj, decodeUtf8 } from './json.js';
 import { SD_JWT_VC_TYP, parseCompact, processDisclosures, verifyKbJwt, toPlain } from './sdjwt.js';
 import { REVOKED, SUSPENDED, VALID } from './statuslist.js';
-import { keyValidAt } from './trustlist.js';
+import { keyAllowsX5c, keyValidAt } from './trustlist.js';
 import * as shared from '../../lib/shared.js';
 import { serves } from './policy.js';
 
@@ -170,8 +170,7 @@ class Context {
     const key = typeof kid === 'string' ? issuer.keys.get(kid) : undefined;
     if (key === undefined) throw new Reject('unknown_key', 'kid is not a key of this issuer');
     // x5c, when present, must be the chain the trust list certifies for this key.
-    const x5c = get(token.header, 'x5c');
-    if (x5c !== undefined && (key.x5c.length === 0 || JSON.stringify(x5c) !== JSON.stringify(key.x5c))) {
+    if (!keyAllowsX5c(key, get(token.header, 'x5c'))) {
       throw new Reject('unknown_key', 'x5c is not the certificate chain of this key');
     }
     await token.verify(key.key);
