@@ -196,14 +196,8 @@ def test_bad_chains_refuse_the_trust_list(world: World, make: Any, error: type) 
     chain = make(world)
     with pytest.raises(error):
         x509chain.check_chain(chain, world.karuizawa.key.public_key(), world.anchor.public_key())
-    entries = []
-    for m in world.lgs.values():
-        e = m.entry()
-        if m is world.karuizawa:
-            e["keys"][0]["x5c"] = chain
-        entries.append(e)
     with pytest.raises(BundleError):
-        world.bundle(trust_list=world.trust_list(entries=entries))
+        bundle_with(world, chain)
 
 
 def test_an_expired_certificate_is_refused_at_the_scan(world: World) -> None:
@@ -225,41 +219,30 @@ def test_a_status_list_with_another_chain_is_refused(world: World) -> None:
         ]
     )
     lg = world.karuizawa
-    other = leaf_for(world)  # same key, another certificate: not the listed chain
-    token = statuslist.sign_token(
-        statuslist.StatusList.new(131_072, 2),
-        uri=lg.status_uri,
-        iat=NOW - 60,
-        exp=NOW + 3600,
-        ttl=300,
-        key=lg.key,
-        kid=lg.kid,
-        x5c=[other],
-    )
-    with pytest.raises(BundleError) as exc:
-        Bundle.from_tokens(
+
+    def load_with(x5c: list[str]) -> Bundle:
+        token = statuslist.sign_token(
+            statuslist.StatusList.new(131_072, 2),
+            uri=lg.status_uri,
+            iat=NOW - 60,
+            exp=NOW + 3600,
+            ttl=300,
+            key=lg.key,
+            kid=lg.kid,
+            x5c=x5c,
+        )
+        return Bundle.from_tokens(
             trust_list=tl,
             status_lists={lg.status_uri: token},
             anchors=[world.anchor.public_key()],
             created_at=NOW,
         )
+
+    other = leaf_for(world)  # same key, another certificate: not the listed chain
+    with pytest.raises(BundleError) as exc:
+        load_with([other])
     assert exc.value.code == "unknown_key"
-    good = statuslist.sign_token(
-        statuslist.StatusList.new(131_072, 2),
-        uri=lg.status_uri,
-        iat=NOW - 60,
-        exp=NOW + 3600,
-        ttl=300,
-        key=lg.key,
-        kid=lg.kid,
-        x5c=[leaf],
-    )
-    Bundle.from_tokens(
-        trust_list=tl,
-        status_lists={lg.status_uri: good},
-        anchors=[world.anchor.public_key()],
-        created_at=NOW,
-    )
+    load_with([leaf])
 
 
 # --- critical extensions (RFC 5280 §4.2) ----------------------------------------------------
