@@ -302,27 +302,23 @@ def test_a_trust_list_key_with_a_leaf_for_another_key_is_malformed(world: World)
         "x5c": [leaf_for(world, key=jws.generate_key(), anchor=ca_key)],
         "x5c_ca": 0,
     }
-    text = trustlist.sign(
-        iss="https://dualres.example.jp",
-        iat=0,
-        exp=1,
-        issuers=[entry],
-        anchor_key=world.anchor,
-        issuing_cas=[ca.text],
-    )
+
+    def parse() -> Any:
+        text = trustlist.sign(
+            iss="https://dualres.example.jp",
+            iat=0,
+            exp=1,
+            issuers=[entry],
+            anchor_key=world.anchor,
+            issuing_cas=[ca.text],
+        )
+        return trustlist.parse(text, [world.anchor.public_key()])
+
     with pytest.raises(MalformedError, match="certifies another key"):
-        trustlist.parse(text, [world.anchor.public_key()])
+        parse()
     entry["keys"][0]["x5c"] = [leaf_for(world, anchor=ca_key)]
-    misnamed = trustlist.sign(
-        iss="https://dualres.example.jp",
-        iat=0,
-        exp=1,
-        issuers=[entry],
-        anchor_key=world.anchor,
-        issuing_cas=[ca.text],
-    )
     with pytest.raises(MalformedError, match="does not end below"):
-        trustlist.parse(misnamed, [world.anchor.public_key()])  # issued in the anchor's name
+        parse()  # issued in the anchor's name
 
 
 def test_a_check_from_the_cache_imports_no_x509(world: World, tmp_path: Any) -> None:
