@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from dualres.verifier.wire import credential, jws, transport
+from dualres.verifier.wire import transport
 from dualres.verifier.wire.credential import vct_for
 from dualres.verifier.wire.errors import WireError
 from tests.support import HOST, NOW, TYPE_INTEGRITY, World
+from tests.test_vct_x5c_transport import _issue
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "tests" / "js" / "transport_check.mjs"
@@ -65,22 +66,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str], 
             compacts.append(world.present(world.issue(tier=tier), profile=profile, qr=False))
     compacts.append(world.issue())  # no KB-JWT
     # With x5c in the header: left out by both encoders, put back by both decoders.
-    lg = world.karuizawa
-    with_x5c = credential.issue(
-        iss=lg.iss,
-        kid=lg.kid,
-        key=lg.key,
-        holder_jwk=jws.public_jwk(world.holder_key),
-        tier="basic",
-        iat=NOW - 10,
-        exp=NOW + 1000,
-        status_uri=lg.status_uri,
-        status_idx=1,
-        disclosable={},
-        vct=vct_for(HOST),
-        vct_integrity=TYPE_INTEGRITY,
-        x5c=X5C,
-    ).compact
+    with_x5c = _issue(world, tier="basic", iat=NOW - 10, exp=NOW + 1000, status_idx=1, x5c=X5C)
     compacts.append(world.present(with_x5c, qr=False))
     hostile = json.loads((ROOT / "tests" / "vectors" / "hostile.json").read_text("utf-8"))
     texts = [transport.encode(c) for c in compacts]
