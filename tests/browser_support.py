@@ -8,9 +8,11 @@ same flags, and the same skip reasons where Chromium or Playwright is missing
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,3 +46,10 @@ def launch(playwright: Any, *extra_flags: str) -> Iterator[Any]:
         yield browser
     finally:
         browser.close()
+
+
+def screenshot(page: Any, name: str, tmp_path: Path) -> None:
+    """A full-page ``name``.png in ``DUALRES_SCREENSHOTS`` (to look at), else in ``tmp_path``."""
+    out = Path(os.environ.get("DUALRES_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out / f"{name}.png"), full_page=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,6 +27,16 @@ from dualres.issuer.domain.models import ACTIVE, Person, Registration
 
 PG_ENV = "DUALRES_TEST_POSTGRES_URL"
 T0 = datetime(2026, 11, 18, 0, 0, tzinfo=UTC)
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM a server started for a test, so it shuts down as on Ctrl+C; kill it if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Clock:

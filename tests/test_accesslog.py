@@ -249,6 +249,8 @@ def _serve_and_log(tmp_path: Path, name: str, logger_class: str | None) -> bytes
     import sys
     import time
 
+    from tests.issuer_support import stop
+
     (tmp_path / "tinyapp.py").write_text(_TINY_APP)
     log = tmp_path / f"{name}.log"
     sock = socket.socket()
@@ -297,12 +299,7 @@ def _serve_and_log(tmp_path: Path, name: str, logger_class: str | None) -> bytes
             time.sleep(0.1)
         return log.read_bytes()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 20)
 
 
 def test_a_real_gunicorn_writes_the_same_access_log_as_with_its_own_logger(

@@ -13,7 +13,6 @@ With ``DUALRES_SCREENSHOTS=docs/screenshots`` it writes ``apply-*.png`` and
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 
 from dualres.issuer.domain.identity.residents import BY_CARD
 from tests.browser_support import launch, playwright_api
+from tests.browser_support import screenshot as _shot
 from tests.test_applications import pdf
 from tests.test_console_browser import _page as console_page
 from tests.test_console_browser import _staff
@@ -35,12 +35,6 @@ PHONE = {"width": 390, "height": 844}
 def browser() -> Iterator[Any]:
     with playwright_api().sync_playwright() as pw, launch(pw) as b:
         yield b
-
-
-def _shot(page: Any, name: str, tmp_path: Path) -> None:
-    out = Path(os.environ.get("DUALRES_SCREENSHOTS") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
 
 
 def _unnamed_controls(page: Any) -> list[str]:

@@ -48,6 +48,25 @@ def approved(app: Any, c: Any) -> None:
         apps.approve(s, a, actor="c", role="clerk", now=T0, settings=services().settings)
 
 
+def guardian_with_child(app: Any, c: Any) -> str:
+    """The signed-in resident's own basic registration approved, then, as guardian, a
+    child's application approved too: the child's given name."""
+    from dualres.issuer.domain.evidence import FilesystemStore
+    from tests.test_applications import child_form
+
+    approved(app, c)  # the guardian's own basic registration
+    with app.app_context(), services().db.session() as s:
+        m = s.execute(select(Municipality).where(Municipality.lg_code == LG)).scalar_one()
+        own = apps.queue(s, m)[0]
+        guardian = apps.Applicant(own.applicant_key, apps.PersonFacts(**{
+            **child_form()["child"], "birthdate": apps.date(1985, 6, 15)}))  # fmt: skip
+        st = FilesystemStore(services().settings.evidence_path)
+        a = apps.submit_for_child(s, m, guardian, child_form(), store=st, now=T0,
+                                  settings=services().settings)  # fmt: skip
+        child = apps.approve(s, a, actor="c", role="clerk", now=T0, settings=services().settings)
+        return child.given_name
+
+
 def par(c: Any, challenge: str, **over: str) -> Any:
     form = {
         "client_id": "dualres-wallet", "response_type": "code", "code_challenge": challenge,
@@ -154,21 +173,10 @@ def test_no_registration_is_access_denied_and_bad_requests(app) -> None:
 
 
 def test_a_guardian_collects_the_childs_credential(app, clock) -> None:
-    from dualres.issuer.domain.evidence import FilesystemStore
-    from tests.test_applications import child_form
     from tests.test_apply import hidden
 
     c = signed_in(app)
-    approved(app, c)  # the guardian's own basic registration
-    with app.app_context(), services().db.session() as s:
-        m = s.execute(select(Municipality).where(Municipality.lg_code == LG)).scalar_one()
-        own = apps.queue(s, m)[0]
-        guardian = apps.Applicant(own.applicant_key, apps.PersonFacts(**{
-            **child_form()["child"], "birthdate": apps.date(1985, 6, 15)}))  # fmt: skip
-        st = FilesystemStore(services().settings.evidence_path)
-        a = apps.submit_for_child(s, m, guardian, child_form(), store=st, now=T0,
-                                  settings=services().settings)  # fmt: skip
-        apps.approve(s, a, actor="c", role="clerk", now=T0, settings=services().settings)
+    guardian_with_child(app, c)
     verifier, challenge = pkce()
     request_uri = par(c, challenge).json["request_uri"]
     r = authorize(c, request_uri)

@@ -15,14 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from dualres.issuer.domain import applications as apps
-from dualres.issuer.domain.evidence import FilesystemStore
-from dualres.issuer.domain.models import Municipality
 from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
-from tests.issuer_support import T0
-from tests.test_applications import child_form
 from tests.test_apply import BASE, hidden, signed_in, text
-from tests.test_authcode import ISS, LG, approved, par, pkce
+from tests.test_authcode import ISS, LG, approved, guardian_with_child, par, pkce
 from tests.test_oid4vci import dpop, proof
 
 WALLET = f"{BASE}/wallet/"
@@ -73,20 +69,11 @@ def test_the_apply_page_links_into_the_wallet_with_an_authorization_code_offer(a
 
 def test_the_token_answer_tells_the_wallet_whose_and_until_when(app, clock) -> None:
     c = signed_in(app)
-    approved(app, c)
+    child = guardian_with_child(app, c)
     with app.app_context(), services().db.session() as s:
-        m = s.execute(select(Municipality).where(Municipality.lg_code == LG)).scalar_one()
-        own = apps.queue(s, m)[0]
-        guardian = apps.Applicant(own.applicant_key, apps.PersonFacts(**{
-            **child_form()["child"], "birthdate": apps.date(1985, 6, 15)}))  # fmt: skip
-        st = FilesystemStore(services().settings.evidence_path)
-        a = apps.submit_for_child(s, m, guardian, child_form(), store=st, now=T0,
-                                  settings=services().settings)  # fmt: skip
-        child = apps.approve(s, a, actor="c", role="clerk", now=T0, settings=services().settings)
         regs = {r.given_name: (r.public_id, r.valid_until.isoformat()) for r in
                 s.execute(select(apps.Registration)).scalars()}  # fmt: skip
-        s.commit()
-    for who, subject in (("花子", "self"), (child.given_name, "child")):
+    for who, subject in (("花子", "self"), (child, "child")):
         verifier, challenge = pkce()
         code = _code(c, challenge, pick=regs[who][0])
         key = ec.generate_private_key(ec.SECP256R1())

@@ -31,6 +31,7 @@ from tests.test_oid4vci import (
     nonce,
     proof,
     redeem,
+    redeem_dpop,
     resolve,
     token_req,
 )
@@ -210,15 +211,7 @@ def test_a_replayed_key_proof_is_refused(client, clock, staff, reg_id) -> None:
 def test_a_replayed_dpop_proof_is_refused_at_the_credential_endpoint(
     client, clock, staff, reg_id
 ) -> None:
-    offer = make_offer(client, staff, reg_id)
-    dk = jws.generate_key()
-    r = token_req(
-        client,
-        code_of(client, offer),
-        offer["tx_code"],
-        headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")},
-    )
-    tok = r.json["access_token"]
+    dk, tok = redeem_dpop(client, clock, staff, reg_id)
     seen = dpop(dk, clock, "POST", f"{ISS}/credential", tok)
     # The proof is spent once seen, even though this request fails on its key proof.
     bad = {"credential_configuration_id": CONFIG, "proofs": {"jwt": ["not-a-jwt"]}}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import subprocess
 import threading
@@ -29,7 +28,7 @@ from urllib.parse import urljoin
 import pytest
 
 from dualres.issuer.domain.identity.residents import BY_CARD
-from tests.browser_support import launch, playwright_api
+from tests.browser_support import launch, playwright_api, screenshot
 from tests.test_issuer_e2e import ROOT, YAMADA, Server, _command, _env, server  # noqa: F401
 
 PASSWORD = "correct horse battery"
@@ -52,9 +51,7 @@ def browser() -> Iterator[Any]:
 
 
 def _shot(page: Any, name: str, tmp_path: Path) -> None:
-    out = Path(os.environ.get("DUALRES_SCREENSHOTS") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(out / f"console-{name}.png"), full_page=True)
+    screenshot(page, f"console-{name}", tmp_path)
 
 
 def _staff(srv: Server, username: str, role: str) -> None:

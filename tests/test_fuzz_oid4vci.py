@@ -54,6 +54,7 @@ from tests.test_oid4vci import (
     now_s,
     proof,
     redeem,
+    redeem_dpop,
     token_req,
 )
 from tests.test_oid4vci import reg_id as reg_id
@@ -778,15 +779,8 @@ def test_dpop_fuzz_at_the_token_endpoint(app, client, clock, staff, reg_id, data
 def test_dpop_fuzz_at_the_credential_endpoint(
     app, client, clock, staff, reg_id, database_url
 ) -> None:
-    offer = make_offer(client, staff, reg_id)
-    dk, other = jws.generate_key(), jws.generate_key()
-    r = token_req(
-        client,
-        code_of(client, offer),
-        offer["tx_code"],
-        headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")},
-    )
-    tok = r.json["access_token"]
+    dk, tok = redeem_dpop(client, clock, staff, reg_id)
+    other = jws.generate_key()
     url = f"{ISS}/credential"
     defects = _dpop_defects(dk, other, now_s(clock), url, "POST", tok)
     hk = jws.generate_key()

@@ -29,7 +29,7 @@ import pytest
 from dualres.issuer.config import ROOT
 from dualres.verifier.wire import jws
 from dualres.wallet import holder
-from tests.issuer_support import card_check_over_http
+from tests.issuer_support import card_check_over_http, stop
 
 STARTUP_SECONDS = 60  # a cold 2-core CI machine: imports + migrations + bootstrap
 ANCHOR = "keys.example/trust-anchor.pub.pem"
@@ -175,12 +175,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             time.sleep(0.2)
         yield srv
     finally:
-        proc.terminate()  # SIGTERM: serve stops like on Ctrl+C
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)  # SIGTERM: serve stops like on Ctrl+C
     assert proc.returncode == 0, log.read_text()
     assert "停止しました" in log.read_text()
 

@@ -44,7 +44,7 @@ from dualres.verifier import Bundle, BundleError, VerificationResult, verify
 from dualres.verifier.sync import sync
 from dualres.verifier.wire import credential, jws, statuslist, trustlist
 from dualres.wallet import holder
-from tests.issuer_support import Clock, card_check_over_http, card_client
+from tests.issuer_support import Clock, card_check_over_http, card_client, stop
 
 PASS = "correct horse battery staple"
 ANCHOR = jws.load_public_pem((ROOT / "keys.example" / "trust-anchor.pub.pem").read_bytes())
@@ -479,9 +479,4 @@ def test_removal_reaches_a_verifier_over_http(
         code, result = check(vc, hk)
         assert code == 1 and result["reason"] == "unknown_key", result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)

@@ -25,7 +25,7 @@ from dualres.issuer.domain.db import Database
 from dualres.issuer.domain.tokens import create_token
 from dualres.issuer.web.context import services
 from dualres.verifier.wire import jws
-from tests.issuer_support import T0
+from tests.issuer_support import T0, stop
 from tests.test_oid4vci import CONFIG, code_of, make_offer, nonce, proof, redeem, token_req
 from tests.test_oid4vci import reg_id as reg_id
 from tests.test_oid4vci import staff as staff
@@ -315,12 +315,7 @@ def gunicorn_server(tmp_path_factory) -> Iterator[int]:
             time.sleep(0.2)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 20)
 
 
 def test_gunicorn_config_sets_the_limits() -> None:

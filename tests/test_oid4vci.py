@@ -141,6 +141,21 @@ def redeem(client, staff, reg_id: str) -> str:
     return tok
 
 
+def redeem_dpop(client, clock, staff, reg_id: str) -> tuple[Any, str]:
+    """A fresh offer redeemed for a DPoP-bound access token: (the bound key, the token)."""
+    offer = make_offer(client, staff, reg_id)
+    key = jws.generate_key()
+    r = token_req(
+        client,
+        code_of(client, offer),
+        offer["tx_code"],
+        headers={"DPoP": dpop(key, clock, "POST", f"{ISS}/token")},
+    )
+    assert r.status_code == 200, r.json
+    tok: str = r.json["access_token"]
+    return key, tok
+
+
 def assert_error(resp, status: int, error: str) -> None:
     assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True))
     assert resp.is_json and resp.json["error"] == error, resp.json
@@ -526,15 +541,7 @@ def test_a_revocation_between_the_dpop_commit_and_issuance_is_seen(
     from dualres.issuer.domain.models import Registration
     from dualres.issuer.web import oid4vci as view
 
-    offer = make_offer(client, staff, reg_id)
-    dk = jws.generate_key()
-    r = token_req(
-        client,
-        code_of(client, offer),
-        offer["tx_code"],
-        headers={"DPoP": dpop(dk, clock, "POST", f"{ISS}/token")},
-    )
-    tok = r.json["access_token"]
+    dk, tok = redeem_dpop(client, clock, staff, reg_id)
     req = {
         "credential_configuration_id": CONFIG,
         "proofs": {"jwt": [proof(jws.generate_key(), clock, nonce(client))]},

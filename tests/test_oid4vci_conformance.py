@@ -32,6 +32,7 @@ from tests.test_oid4vci import (
     now_s,
     proof,
     redeem,
+    redeem_dpop,
     reg_id,  # noqa: F401  (fixture)
     staff,  # noqa: F401  (fixture)
     token_req,
@@ -194,15 +195,8 @@ def test_every_401_carries_www_authenticate(client, clock, staff, reg_id, app) -
     assert credential_req(client, tok, req(proof(hk, clock, nonce(client)))).status_code == 200
     seen.append(credential_req(client, tok, req(proof(hk, clock, nonce(client)))))
     # A DPoP-bound token presented with another key's proof.
-    offer = make_offer(client, staff, reg_id)
-    k1, k2 = jws.generate_key(), jws.generate_key()
-    r = token_req(
-        client,
-        code_of(client, offer),
-        offer["tx_code"],
-        headers={"DPoP": dpop(k1, clock, "POST", f"{ISS}/token")},
-    )
-    dtok = r.json["access_token"]
+    _, dtok = redeem_dpop(client, clock, staff, reg_id)
+    k2 = jws.generate_key()
     seen.append(
         client.post(
             "/lg/203211/credential",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ import pytest
 from dualres.issuer.web.webapps import CSP
 from dualres.verifier.wire import jws
 from dualres.wallet import holder
-from tests.browser_support import launch, playwright_api
+from tests.browser_support import launch, playwright_api, screenshot
 from tests.test_issuer_e2e import ANCHOR, ROOT, Server, server  # noqa: F401
 
 WEBAPPS = ROOT / "webapps"
@@ -187,9 +186,7 @@ def test_app_data_is_what_python_says(chromium: Any, static_base: str) -> None:
 
 
 def _shot(page: Any, name: str, tmp_path: Path) -> None:
-    out = Path(os.environ.get("DUALRES_SCREENSHOTS") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(out / f"verify-{name}.png"), full_page=True)
+    screenshot(page, f"verify-{name}", tmp_path)
 
 
 def _issue(server: Server, token: str) -> tuple[str, Any, str]:  # noqa: F811

@@ -16,10 +16,10 @@
 // Only the library speaks to the issuer; this file supplies the crypto callbacks and the
 // wallet-initiated offer object the library's helpers take (no offer exists in this flow:
 // the wallet starts it after the municipality approved an application online).
-import { webcrypto } from 'node:crypto'
 import { createInterface } from 'node:readline'
-import { clientAuthenticationNone, HashAlgorithm } from '@openid4vc/oauth2'
+import { clientAuthenticationNone } from '@openid4vc/oauth2'
 import { Openid4vciClient, setGlobalConfig } from '@openid4vc/openid4vci'
+import { callbacks as makeCallbacks, newKey } from './callbacks.mjs'
 
 const [credentialIssuer, redirectUri] = process.argv.slice(2)
 if (!credentialIssuer || !redirectUri) {
@@ -30,46 +30,14 @@ const clientId = 'oid4vc-ts-interop'
 
 setGlobalConfig({ allowInsecureUrls: true }) // the demo issuer is plain http on 127.0.0.1
 
-const subtle = webcrypto.subtle
-const ES256 = { name: 'ECDSA', namedCurve: 'P-256' }
-const b64url = (bytes) => Buffer.from(bytes).toString('base64url')
-const publicOf = ({ kty, crv, x, y }) => ({ kty, crv, x, y })
-
-async function newKey() {
-  const pair = await subtle.generateKey(ES256, true, ['sign', 'verify'])
-  const priv = await subtle.exportKey('jwk', pair.privateKey)
-  return { privateKey: pair.privateKey, privateJwk: priv, publicJwk: publicOf(priv) }
-}
-
 const holder = await newKey()
 const dpopKey = await newKey()
 const byX = new Map([
   [holder.publicJwk.x, holder.privateKey],
   [dpopKey.publicJwk.x, dpopKey.privateKey],
 ])
-const hashNames = {
-  [HashAlgorithm.Sha256]: 'SHA-256',
-  [HashAlgorithm.Sha384]: 'SHA-384',
-  [HashAlgorithm.Sha512]: 'SHA-512',
-}
-
-const callbacks = {
-  fetch: globalThis.fetch,
-  // A public client (token_endpoint_auth_methods_supported: none): client_id in the body.
-  clientAuthentication: clientAuthenticationNone({ clientId }),
-  generateRandom: (n) => webcrypto.getRandomValues(new Uint8Array(n)),
-  hash: async (data, alg) => new Uint8Array(await subtle.digest(hashNames[alg], data)),
-  signJwt: async (signer, { header, payload }) => {
-    if (signer.method !== 'jwk' || signer.alg !== 'ES256') {
-      throw new Error(`unsupported signer ${signer.method}/${signer.alg}`)
-    }
-    const key = byX.get(signer.publicJwk.x)
-    if (!key) throw new Error('no private key for the requested signer')
-    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`
-    const sig = await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, Buffer.from(input))
-    return { jwt: `${input}.${b64url(new Uint8Array(sig))}`, signerJwk: signer.publicJwk }
-  },
-}
+// A public client (token_endpoint_auth_methods_supported: none): client_id in the body.
+const callbacks = makeCallbacks(clientAuthenticationNone({ clientId }), byX)
 
 const client = new Openid4vciClient({ callbacks })
 const issuerMetadata = await client.resolveIssuerMetadata(credentialIssuer)

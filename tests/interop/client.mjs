@@ -8,10 +8,10 @@
 // "credentials": [...], "holder_private_jwks": [...], "token_type": "..."} on
 // stdout.  --batch N asks for N credentials in one request (OpenID4VCI 1.0
 // batch issuance, issue 13): N holder keys, one proof each, one c_nonce.  Only the library speaks to the issuer; this
-// file supplies the crypto callbacks it asks for (WebCrypto, ES256).
-import { webcrypto } from 'node:crypto'
-import { clientAuthenticationAnonymous, HashAlgorithm } from '@openid4vc/oauth2'
+// file supplies the crypto callbacks it asks for (callbacks.mjs: WebCrypto, ES256).
+import { clientAuthenticationAnonymous } from '@openid4vc/oauth2'
 import { Openid4vciClient, setGlobalConfig } from '@openid4vc/openid4vci'
+import { callbacks as makeCallbacks, newKey } from './callbacks.mjs'
 
 const [offerUri, txCode, ...flags] = process.argv.slice(2)
 if (!offerUri || !txCode) {
@@ -25,19 +25,6 @@ const batchSize = batchAt >= 0 ? Number(flags[batchAt + 1]) : 1
 // The demo issuer is plain http on 127.0.0.1.
 setGlobalConfig({ allowInsecureUrls: true })
 
-// WebCrypto; node:crypto's, since Node 18 (Debian 12) has no globalThis.crypto.
-const subtle = webcrypto.subtle
-const ES256 = { name: 'ECDSA', namedCurve: 'P-256' }
-
-const b64url = (bytes) => Buffer.from(bytes).toString('base64url')
-const publicOf = ({ kty, crv, x, y }) => ({ kty, crv, x, y })
-
-async function newKey() {
-  const pair = await subtle.generateKey(ES256, true, ['sign', 'verify'])
-  const priv = await subtle.exportKey('jwk', pair.privateKey)
-  return { privateKey: pair.privateKey, privateJwk: priv, publicJwk: publicOf(priv) }
-}
-
 const holders = []
 for (let i = 0; i < batchSize; i++) holders.push(await newKey())
 const holder = holders[0]
@@ -46,29 +33,7 @@ const byThumb = new Map() // public x -> CryptoKey
 for (const h of holders) byThumb.set(h.publicJwk.x, h.privateKey)
 if (dpopKey) byThumb.set(dpopKey.publicJwk.x, dpopKey.privateKey)
 
-const hashNames = {
-  [HashAlgorithm.Sha256]: 'SHA-256',
-  [HashAlgorithm.Sha384]: 'SHA-384',
-  [HashAlgorithm.Sha512]: 'SHA-512',
-}
-
-const callbacks = {
-  fetch: globalThis.fetch,
-  clientAuthentication: clientAuthenticationAnonymous(),
-  generateRandom: (n) => webcrypto.getRandomValues(new Uint8Array(n)),
-  hash: async (data, alg) => new Uint8Array(await subtle.digest(hashNames[alg], data)),
-  signJwt: async (signer, { header, payload }) => {
-    if (signer.method !== 'jwk' || signer.alg !== 'ES256') {
-      throw new Error(`unsupported signer ${signer.method}/${signer.alg}`)
-    }
-    const key = byThumb.get(signer.publicJwk.x)
-    if (!key) throw new Error('no private key for the requested signer')
-    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`
-    // WebCrypto's ECDSA signature is already the JWS r||s form.
-    const sig = await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, Buffer.from(input))
-    return { jwt: `${input}.${b64url(new Uint8Array(sig))}`, signerJwk: signer.publicJwk }
-  },
-}
+const callbacks = makeCallbacks(clientAuthenticationAnonymous(), byThumb)
 
 const client = new Openid4vciClient({ callbacks })
 
