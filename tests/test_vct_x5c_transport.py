@@ -5,6 +5,7 @@ metadata's vct#integrity and the issuer's x5c chain (issue 15)."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -126,3 +127,30 @@ def test_dr1_strings_still_decode(world: World, bundle: Bundle) -> None:
     v1 = "DR1:" + b45e(varint + packed + data[head + n :])
     assert transport.decode(v1) == compact
     assert _check(v1, bundle) is Reason.OK
+
+
+def test_the_issuer_jwt_the_restorer_read_is_parsed_once(world: World, monkeypatch: Any) -> None:
+    # transport._restore reads the issuer header and payload to find the chain; the
+    # verifier then takes those objects (with x5c put back) instead of parsing the
+    # restored JSON again, and gets what parsing it would give.
+    chain = [leaf_for(world)]
+    bundle = _bundle_with_chain(world, chain)
+    plain = world.present(_issue(world, x5c=chain), qr=False)
+    qr = transport.encode(plain)
+    compact, known = transport.decode_parts(qr, bundle)
+    issuer_jwt = compact.split("~", 1)[0]
+    h64, p64, _ = issuer_jwt.split(".")
+    assert known[h64] == json.loads(base64.urlsafe_b64decode(h64 + "=" * (-len(h64) % 4)))
+    assert known[p64] == json.loads(base64.urlsafe_b64decode(p64 + "=" * (-len(p64) % 4)))
+    assert list(known[h64])[-1] == "x5c"  # type: ignore[arg-type]
+    parsed: list[bytes] = []
+    loads = jws._json.loads_object
+
+    def counting(raw: bytes) -> dict[str, Any]:
+        parsed.append(raw)
+        return loads(raw)
+
+    monkeypatch.setattr(jws._json, "loads_object", counting)
+    assert _check(qr, bundle) is Reason.OK
+    # The issuer header and payload by the restorer, the KB-JWT's two by jws.parse.
+    assert len(parsed) == 4

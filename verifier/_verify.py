@@ -169,7 +169,7 @@ class _Context:
             except UnicodeDecodeError as exc:
                 raise _Reject(Reason.MALFORMED, "payload is not UTF-8") from exc
         text = payload.strip(PAYLOAD_WHITESPACE)
-        known: Mapping[str, bytes] | None = None
+        known: Mapping[str, bytes | dict[str, Any]] | None = None
         if transport.is_transport(text):
             # The bundle puts back what the transport left out (x5c, vct#integrity).
             compact, known = transport.decode_parts(text, bundle)
@@ -298,7 +298,7 @@ class _Context:
         sd: sdjwt.SdJwt,
         holder_key: Any,
         challenge: Challenge | None,
-        known: Mapping[str, bytes] | None,
+        known: Mapping[str, bytes | dict[str, Any]] | None,
     ) -> tuple[str, int]:
         prof, now = self.profile, self.now
         try:

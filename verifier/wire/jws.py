@@ -69,9 +69,10 @@ class CompactJWS:
             raise WrongTypeError(f"typ must be {typ!r}")
 
 
-def parse(compact: str, known: Mapping[str, bytes] | None = None) -> CompactJWS:
+def parse(compact: str, known: Mapping[str, bytes | dict[str, Any]] | None = None) -> CompactJWS:
     """Split and parse; ``known`` maps base64url segments to their bytes, already decoded
-    (``transport.decode_parts``), so they are not decoded again."""
+    (``transport.decode_parts``), so they are not decoded again, or to the object a
+    header or payload was already parsed into by ``_json.loads_object``."""
     parts = compact.split(".")
     if len(parts) != 3:
         raise MalformedError("a compact JWS has three parts")
@@ -79,19 +80,24 @@ def parse(compact: str, known: Mapping[str, bytes] | None = None) -> CompactJWS:
     if known is None:
         known = _NOTHING
     raw = known.get(h64)
-    header = _json.loads_object(b64d(h64) if raw is None else raw)
+    header = raw if isinstance(raw, dict) else _json.loads_object(b64d(h64) if raw is None else raw)
     if "crit" in header:
         # We understand no extension; RFC 7515 §4.1.11 says reject.
         raise MalformedError("unsupported critical header")
     raw = known.get(p64)
-    payload = _json.loads_object(b64d(p64) if raw is None else raw)
+    payload = (
+        raw if isinstance(raw, dict) else _json.loads_object(b64d(p64) if raw is None else raw)
+    )
     raw = known.get(s64)
     return CompactJWS(
-        header, payload, f"{h64}.{p64}".encode("ascii"), b64d(s64) if raw is None else raw
+        header,
+        payload,
+        f"{h64}.{p64}".encode("ascii"),
+        raw if isinstance(raw, bytes) else b64d(s64),
     )
 
 
-_NOTHING: Mapping[str, bytes] = {}
+_NOTHING: Mapping[str, bytes | dict[str, Any]] = {}
 
 
 def sign(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:

@@ -163,7 +163,9 @@ def present(
 
 
 def verify_kb_jwt(
-    sd: SdJwt, holder_key: ec.EllipticCurvePublicKey, known: Mapping[str, bytes] | None = None
+    sd: SdJwt,
+    holder_key: ec.EllipticCurvePublicKey,
+    known: Mapping[str, bytes | dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Check the KB-JWT's type, signature and ``sd_hash``; return its payload.
 
