@@ -400,10 +400,11 @@ def _categories() -> list[tuple[str, str]]:
     return [(a["code"], a["en"] if en else a["ja"]) for a in rows if a["code"] in activity_codes()]
 
 
-def _form_page(status: int = 200, **kw: Any) -> tuple[str, int]:
+def _form_page(status: int = 200, template: str = "new.html", **kw: Any) -> tuple[str, int]:
+    """An application form (new.html, or child.html for a guardian's), refilled after an error."""
     q = request.values.get("q", "")
     return _page(
-        "new.html",
+        template,
         status,
         q=q,
         municipalities=_municipalities(q),
@@ -473,9 +474,7 @@ def _child_data(guardian: apps.Applicant) -> dict[str, Any]:
 
 
 def _child_page(status: int = 200, **kw: Any) -> tuple[str, int]:
-    q = request.values.get("q", "")
-    return _page("child.html", status, q=q, municipalities=_municipalities(q),
-                 categories=_categories(), rows=ROWS, form=_refill(), **kw)  # fmt: skip
+    return _form_page(status, "child.html", **kw)
 
 
 @bp.get("/child")
