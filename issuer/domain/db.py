@@ -21,6 +21,12 @@ def utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def on_postgres(session: Session) -> bool:
+    """Whether ``session`` runs on PostgreSQL: which dialect's variant of a prebuilt
+    statement (``INSERT … ON CONFLICT``) to execute."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp column that reads back as an aware UTC datetime on every database.
 

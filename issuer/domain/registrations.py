@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import audit, paper, rules
+from dualres.issuer.domain.db import on_postgres
 from dualres.issuer.domain.errors import IssuerError, NotFound, StateConflict
 from dualres.issuer.domain.identity import PersonFacts, checks
 from dualres.issuer.domain.issuance import issue_batch as _sign_batch
@@ -161,7 +162,7 @@ def lock_person(session: Session, person_key: str, now: datetime) -> Person:
     # statement, and the new row is this transaction's until it commits.  A row that
     # exists (or that a concurrent transaction just committed: the insert waits for
     # it) inserts nothing, and is then read and locked.
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = on_postgres(session)
     made = session.scalars(_NEW_PERSON[postgres], {"k": person_key, "at": now}).one_or_none()
     if made is not None:
         return made
@@ -407,7 +408,7 @@ def register_person(
     # The partial unique index (one live registration per person and municipality)
     # refuses a concurrent registration of the same person here: the row is then
     # not inserted, without a savepoint around the insert.
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = on_postgres(session)
     reg = session.scalars(_NEW_REGISTRATION[postgres], values).one_or_none()
     if reg is None:
         raise rule("already_registered")

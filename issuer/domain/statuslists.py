@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from dualres.issuer.config import Settings
 from dualres.issuer.domain import certs
+from dualres.issuer.domain.db import on_postgres
 from dualres.issuer.domain.keys import KeyStore, signing_key
 from dualres.issuer.domain.models import Credential, Municipality, StatusList, StatusToken
 from dualres.verifier.wire import statuslist
@@ -103,7 +104,7 @@ def place(
     told apart by ``holder_thumbprint``, which differs within a batch (one key per
     credential).  Returns the credentials, with their lists, in the order of ``rows``.
     """
-    stmt = _PLACE[session.get_bind().dialect.name == "postgresql"]
+    stmt = _PLACE[on_postgres(session)]
     by_thumb: dict[str, tuple[Credential, StatusList]] = {}
     todo = list(rows)
     collisions = 0
@@ -269,7 +270,7 @@ class TokenCache:
         values = {"status_list_id": lst.id, "version": lst.version, "kid": kid, "iat": t}
         try:
             session.execute(
-                _STORE[session.get_bind().dialect.name == "postgresql"],
+                _STORE[on_postgres(session)],
                 {**values, "etag": etag, "token": token},
             )
         except SQLAlchemyError as exc:

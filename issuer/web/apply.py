@@ -400,10 +400,11 @@ def _categories() -> list[tuple[str, str]]:
     return [(a["code"], a["en"] if en else a["ja"]) for a in rows if a["code"] in activity_codes()]
 
 
-def _form_page(status: int = 200, **kw: Any) -> tuple[str, int]:
+def _form_page(status: int = 200, template: str = "new.html", **kw: Any) -> tuple[str, int]:
+    """An application form (new.html, or child.html for a guardian's), refilled after an error."""
     q = request.values.get("q", "")
     return _page(
-        "new.html",
+        template,
         status,
         q=q,
         municipalities=_municipalities(q),
@@ -430,20 +431,31 @@ def _chosen_municipality() -> Municipality | None:
     return session().execute(q).scalar_one_or_none()
 
 
-@bp.post("/new")
-def submit() -> BaseResponse | tuple[str, int]:
-    who = _require()
+def _submitted(
+    make: Callable[[], Application], page: Callable[..., tuple[str, int]]
+) -> BaseResponse | tuple[str, int]:
+    """Commit the application ``make`` makes and show it; or roll back and show ``page``
+    again, with the error beside its field."""
     s = session()
-    m = _chosen_municipality()
-    if m is None:
-        return _form_page(422, error=t("municipality"), field="lg_code")
     try:
-        app = apps.submit(s, m, who, _form_data(), _uploads(), store=store(), now=now())
+        app = make()
         s.commit()
     except IssuerError as exc:
         s.rollback()
-        return _form_page(exc.status, error=_error_text(exc), field=exc.field or "")
+        return page(exc.status, error=_error_text(exc), field=exc.field or "")
     return redirect(url_for("apply.detail", public_id=app.public_id), 303)
+
+
+@bp.post("/new")
+def submit() -> BaseResponse | tuple[str, int]:
+    who = _require()
+    m = _chosen_municipality()
+    if m is None:
+        return _form_page(422, error=t("municipality"), field="lg_code")
+    return _submitted(
+        lambda: apps.submit(session(), m, who, _form_data(), _uploads(), store=store(), now=now()),
+        _form_page,
+    )
 
 
 CHILD_FIELDS: Final = ("family_name", "given_name", "family_name_kana", "given_name_kana")
@@ -473,9 +485,7 @@ def _child_data(guardian: apps.Applicant) -> dict[str, Any]:
 
 
 def _child_page(status: int = 200, **kw: Any) -> tuple[str, int]:
-    q = request.values.get("q", "")
-    return _page("child.html", status, q=q, municipalities=_municipalities(q),
-                 categories=_categories(), rows=ROWS, form=_refill(), **kw)  # fmt: skip
+    return _form_page(status, "child.html", **kw)
 
 
 @bp.get("/child")
@@ -487,19 +497,14 @@ def child() -> tuple[str, int]:
 @bp.post("/child")
 def submit_child() -> BaseResponse | tuple[str, int]:
     who = _require()
-    s = session()
     m = _chosen_municipality()
     if m is None:
         return _child_page(422, error=t("municipality"), field="lg_code")
-    try:
-        data = _child_data(who)
-        app = apps.submit_for_child(s, m, who, data, store=store(), now=now(),
-                                    settings=services().settings)  # fmt: skip
-        s.commit()
-    except IssuerError as exc:
-        s.rollback()
-        return _child_page(exc.status, error=_error_text(exc), field=exc.field or "")
-    return redirect(url_for("apply.detail", public_id=app.public_id), 303)
+    return _submitted(
+        lambda: apps.submit_for_child(session(), m, who, _child_data(who), store=store(),
+                                      now=now(), settings=services().settings),
+        _child_page,
+    )  # fmt: skip
 
 
 def _own_registrations(key: str) -> list[tuple[Municipality, str]]:
@@ -528,17 +533,15 @@ def renew() -> tuple[str, int]:
 @bp.post("/renew")
 def submit_renewal() -> BaseResponse | tuple[str, int]:
     who = _require()
-    s = session()
     m = _chosen_municipality()
-    try:
+
+    def make() -> Application:
         if m is None:
             raise rule("nothing_to_renew")
-        app = apps.submit_renewal(s, m, who, _form_data(), _uploads(), store=store(), now=now())
-        s.commit()
-    except IssuerError as exc:
-        s.rollback()
-        return _renew_page(who, exc.status, error=_error_text(exc), field=exc.field or "")
-    return redirect(url_for("apply.detail", public_id=app.public_id), 303)
+        return apps.submit_renewal(session(), m, who, _form_data(), _uploads(), store=store(),
+                                   now=now())  # fmt: skip
+
+    return _submitted(make, lambda status, **kw: _renew_page(who, status, **kw))
 
 
 @bp.get("/a/<public_id>")

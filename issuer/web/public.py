@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,43 +29,43 @@ bp = Blueprint("public", __name__)
 log = logging.getLogger(__name__)
 
 _LG: Final = re.compile(r"^[0-9]{6}$")
-# Built once (every verifier's sync runs it): see keys._IN_FORCE_Q.  The key in force
-# comes in the same statement: the token cache checks its kid on every fetch.
-_LIST: Final = (
-    select(StatusList, SigningKey)
-    .outerjoin(
-        SigningKey,
-        and_(SigningKey.municipality_id == StatusList.municipality_id, *IN_FORCE_AT_NOW),
+
+
+def _list_and_key(*columns: Any) -> Select[Any]:
+    """``columns`` of a municipality's list by number, with the key in force now (see
+    keys._IN_FORCE_Q) joined in the same statement: the token cache checks its kid on
+    every fetch."""
+    return (
+        select(*columns)
+        .outerjoin(
+            SigningKey,
+            and_(SigningKey.municipality_id == StatusList.municipality_id, *IN_FORCE_AT_NOW),
+        )
+        .where(StatusList.municipality_id == bindparam("m"), StatusList.number == bindparam("n"))
+        .order_by(*NEWEST_FIRST)
+        .limit(1)
     )
-    .where(StatusList.municipality_id == bindparam("m"), StatusList.number == bindparam("n"))
-    .order_by(*NEWEST_FIRST)
-    .limit(1)
-)
+
+
+# Built once (every verifier's sync runs it).
+_LIST: Final = _list_and_key(StatusList, SigningKey)
 
 # A fetch whose token is cached needs only the list's version and the kid in force (the
 # same conditions as _LIST): read as plain columns, outside the ORM and the request's
 # session.  With them what the stored token (another worker's build) was built from,
 # not its text: a process that missed reads that once (_STORED_TEXT).  Anything else (a
 # new version, a new key, an aged token) takes _LIST's path, which builds and stores it.
-_CURRENT: Final = (
-    select(
-        StatusList.id,
-        StatusList.version,
-        SigningKey.kid,
-        StatusToken.version,
-        StatusToken.kid,
-        StatusToken.iat,
-    )
-    .outerjoin(
-        SigningKey,
-        and_(SigningKey.municipality_id == StatusList.municipality_id, *IN_FORCE_AT_NOW),
-    )
-    # Keyed by the list's own id: a list's token never comes from another's row.
-    .outerjoin(StatusToken, StatusToken.status_list_id == StatusList.id)
-    .where(StatusList.municipality_id == bindparam("m"), StatusList.number == bindparam("n"))
-    .order_by(*NEWEST_FIRST)
-    .limit(1)
+_CURRENT: Final = _list_and_key(
+    StatusList.id,
+    StatusList.version,
+    SigningKey.kid,
+    StatusToken.version,
+    StatusToken.kid,
+    StatusToken.iat,
+).outerjoin(  # keyed by the list's own id: a list's token never comes from another's row
+    StatusToken, StatusToken.status_list_id == StatusList.id
 )
+
 # The stored token's bytes, only if still the build _CURRENT saw (another worker may
 # have replaced it since: then this comes back empty and the fetch takes _LIST's path).
 _STORED_TEXT: Final = select(StatusToken.token, StatusToken.etag).where(
